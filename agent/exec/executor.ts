@@ -1,0 +1,104 @@
+// The executor: keeps this host's containers equal to the assignment set.
+// Each assigned task has a controller, stepped until it stops changing; a
+// container labelled as ours whose task is not assigned is removed (this is
+// what makes a returning node drop what is no longer its own).
+import { TaskState, type Task, type TaskStatus } from '../../proto/generated/orch.js';
+import type { Logger } from '../../shared/log.js';
+import { TaskController, type Reporter } from './controller.js';
+import type { Engine } from './engine.js';
+
+/** Steps per kick at most: a controller never spins. */
+const MAX_STEPS = 16;
+
+export class Executor {
+  private readonly controllers = new Map<string, TaskController>();
+  private readonly busy = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private assigned = new Set<string>();
+  private synced = false;
+  private events = new AbortController();
+  private resync: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly report: Reporter,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts following engine events and a periodic re-inspection (missed events). */
+  start(): void {
+    void this.engine.followEvents(
+      (ev) => {
+        if (ev.taskId) this.kick(ev.taskId);
+      },
+      () => this.kickAll(),
+      this.events.signal,
+    );
+    this.resync = setInterval(() => this.kickAll(), 5000);
+  }
+
+  async stop(): Promise<void> {
+    this.events.abort();
+    clearInterval(this.resync);
+    await Promise.all(this.busy.values());
+  }
+
+  /** The latest status of every task we hold (re-sent after a reconnect). */
+  statuses(): Array<{ taskId: string; status: TaskStatus }> {
+    return [...this.controllers.values()].map((c) => ({ taskId: c.task.id, status: c.status }));
+  }
+
+  /** Applies a complete assignment set from the manager. */
+  async assign(tasks: Task[]): Promise<void> {
+    const existing = await this.engine.listManaged();
+    this.assigned = new Set(tasks.map((t) => t.id));
+    for (const t of tasks) {
+      const c = this.controllers.get(t.id);
+      if (c) c.update(t);
+      else this.controllers.set(t.id, new TaskController(t, this.engine, this.report, existing.get(t.id)));
+      this.kick(t.id);
+    }
+    for (const [id, c] of this.controllers) {
+      if (!this.assigned.has(id)) {
+        c.update({ ...c.task, desiredState: TaskState.REMOVE });
+        this.kick(id);
+      }
+    }
+    for (const [taskId, containerId] of existing) {
+      if (!this.assigned.has(taskId) && !this.controllers.has(taskId)) {
+        this.log.info({ task: taskId, container: containerId.slice(0, 12) }, 'removing a container that is no longer assigned here');
+        await this.engine.remove(containerId).catch((err) => this.log.warn({ err: String(err) }, 'remove failed'));
+      }
+    }
+    this.synced = true;
+  }
+
+  private kickAll(): void {
+    if (!this.synced) return;
+    for (const id of this.controllers.keys()) this.kick(id);
+  }
+
+  /** Steps a task's controller until it settles; serialised per task. */
+  private kick(taskId: string): void {
+    if (this.busy.has(taskId)) {
+      this.again.add(taskId);
+      return;
+    }
+    const run = async () => {
+      do {
+        this.again.delete(taskId);
+        const c = this.controllers.get(taskId);
+        if (!c) return;
+        try {
+          for (let i = 0; i < MAX_STEPS && (await c.step()); i++);
+        } catch (err) {
+          this.log.warn({ task: taskId, err: String(err) }, 'task step failed; will retry');
+          setTimeout(() => this.kick(taskId), 1000);
+        }
+        if (c.removed && !this.assigned.has(taskId)) this.controllers.delete(taskId);
+      } while (this.again.has(taskId));
+    };
+    const p = run().finally(() => this.busy.delete(taskId));
+    this.busy.set(taskId, p);
+  }
+}

@@ -1,0 +1,103 @@
+// The agent's session with the leader's dispatcher: register, heartbeat at the
+// period the manager asks for, receive assignment sets, send task status.
+// It reconnects by itself with bounded exponential backoff, and after every
+// reconnect re-sends the latest status of every task (the manager ignores what
+// does not move a task forward), so no status is lost to a broken stream.
+import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { DispatcherClient, type AgentMessage, type ManagerMessage, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import type { Logger } from '../shared/log.js';
+
+export interface SessionHandlers {
+  describe(): Promise<NodeDescription>;
+  onAssignments(tasks: Task[]): void;
+  statuses(): Array<{ taskId: string; status: TaskStatus }>;
+}
+
+const BACKOFF_MIN_MS = 50;
+const BACKOFF_MAX_MS = 1000;
+
+export class Session {
+  private client: DispatcherClient | undefined;
+  private stream: ClientDuplexStream<AgentMessage, ManagerMessage> | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private backoff = BACKOFF_MIN_MS;
+  private connected = false;
+
+  constructor(
+    private readonly managerAddr: string,
+    private readonly nodeId: string,
+    private readonly handlers: SessionHandlers,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    void this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.teardown();
+  }
+
+  /** Sends a status now, if connected (otherwise it is re-sent on reconnect). */
+  sendStatus(taskId: string, status: TaskStatus): void {
+    if (this.connected) this.stream?.write({ status: { taskId, status } });
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let description: NodeDescription;
+    try {
+      description = await this.handlers.describe();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
+      return this.retry();
+    }
+    this.client ??= new DispatcherClient(this.managerAddr, credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 5000,
+      'grpc.keepalive_timeout_ms': 3000,
+      'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
+      'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
+    });
+    const stream = this.client.session();
+    this.stream = stream;
+    stream.on('data', (msg: ManagerMessage) => {
+      if (msg.accepted) {
+        this.connected = true;
+        this.backoff = BACKOFF_MIN_MS;
+        this.log.info({ manager: this.managerAddr, session: msg.accepted.sessionId }, 'session established');
+        clearInterval(this.heartbeat);
+        this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), msg.accepted.heartbeatPeriodMs || 250);
+        for (const s of this.handlers.statuses()) stream.write({ status: s });
+      }
+      if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
+    });
+    const lost = (why: string) => {
+      if (this.stream !== stream) return;
+      this.log.warn({ why }, 'session lost; reconnecting');
+      this.teardown();
+      void this.retry();
+    };
+    stream.on('error', (err: Error) => lost(err.message));
+    stream.on('end', () => lost('stream ended'));
+    stream.write({ register: { nodeId: this.nodeId, description } });
+  }
+
+  private async retry(): Promise<void> {
+    if (this.stopped) return;
+    const delay = this.backoff * (0.5 + Math.random() / 2);
+    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+    await new Promise((r) => setTimeout(r, delay));
+    return this.connect();
+  }
+
+  private teardown(): void {
+    this.connected = false;
+    clearInterval(this.heartbeat);
+    const s = this.stream;
+    this.stream = undefined;
+    s?.cancel();
+    if (this.stopped) this.client?.close();
+  }
+}

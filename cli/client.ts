@@ -1,0 +1,55 @@
+// The CLI's connection to a manager: promise-returning control calls with a
+// deadline, and manager errors turned back into typed OrchErrors.
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import {
+  ControlClient,
+  type ListNodesRequest,
+  type ListNodesResponse,
+  type ListServicesRequest,
+  type ListServicesResponse,
+  type ListTasksRequest,
+  type ListTasksResponse,
+  type Node,
+  type NodeRef,
+  type RemoveServiceResponse,
+  type ScaleServiceRequest,
+  type Service,
+  type ServiceRef,
+  type ServiceSpec,
+} from '../proto/generated/orch.js';
+import { fromGrpcError } from '../shared/errors.js';
+
+/** Where the CLI finds a manager unless told otherwise. */
+export const DEFAULT_MANAGER = '127.0.0.1:4242';
+const CALL_TIMEOUT_MS = 15_000;
+
+type Unary<Req, Res> = (req: Req, opts: { deadline: Date }, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+
+/** The control API as promises (see proto/orch.proto, service Control). */
+export interface Control {
+  createService(req: ServiceSpec): Promise<Service>;
+  scaleService(req: ScaleServiceRequest): Promise<Service>;
+  getService(req: ServiceRef): Promise<Service>;
+  listServices(req: ListServicesRequest): Promise<ListServicesResponse>;
+  removeService(req: ServiceRef): Promise<RemoveServiceResponse>;
+  listTasks(req: ListTasksRequest): Promise<ListTasksResponse>;
+  listNodes(req: ListNodesRequest): Promise<ListNodesResponse>;
+  getNode(req: NodeRef): Promise<Node>;
+  close(): void;
+}
+
+/** Connects lazily to the manager at `addr`. */
+export function connect(addr: string): Control {
+  const client = new ControlClient(addr, credentials.createInsecure());
+  const call =
+    <Req, Res>(name: string) =>
+    (req: Req): Promise<Res> =>
+      new Promise((resolve, reject) => {
+        const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
+        fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
+      });
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode'] as const;
+  const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
+  out.close = () => client.close();
+  return out;
+}

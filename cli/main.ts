@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The `orch` command: Docker-like verbs for services and nodes, and the
+// daemons (manager, agent, dev) it also runs.
+import { Command } from 'commander';
+import { devCommand } from './commands/dev.js';
+import { agentCommand, managerAddr, managerCommand } from './commands/daemons.js';
+import { nodeCommand } from './commands/node.js';
+import { serviceCommand } from './commands/service.js';
+
+const program = new Command('orch')
+  .description('A Swarm-like container orchestrator')
+  .option('--manager <addr>', 'manager address host:port (default: $ORCH_MANAGER or 127.0.0.1:4242)')
+  .enablePositionalOptions()
+  .showSuggestionAfterError();
+
+const globals = { manager: () => managerAddr(program.opts<{ manager?: string }>().manager) };
+
+program.addCommand(serviceCommand(globals));
+program.addCommand(nodeCommand(globals));
+program.addCommand(managerCommand());
+program.addCommand(agentCommand(globals));
+program.addCommand(devCommand());
+
+await program.parseAsync(process.argv);

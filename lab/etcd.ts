@@ -1,0 +1,79 @@
+// Starting a real etcd member as a child process (Debian's etcd-server), for
+// `orch dev`, the tests and the lab. The caller owns the returned process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { UnavailableError } from '../shared/errors.js';
+
+export interface EtcdOptions {
+  name: string;
+  dataDir: string;
+  clientPort: number;
+  peerPort: number;
+  host?: string;
+}
+
+export interface EtcdProcess {
+  endpoint: string;
+  pid: number;
+  child: ChildProcess;
+  /** SIGTERM, then SIGKILL after 5 s; resolves when it has exited. */
+  stop(): Promise<void>;
+}
+
+/** Starts etcd and waits (at most 15 s) until it accepts connections. */
+export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
+  const host = o.host ?? '127.0.0.1';
+  mkdirSync(o.dataDir, { recursive: true });
+  const log = openSync(join(o.dataDir, 'etcd.log'), 'a');
+  const client = `http://${host}:${o.clientPort}`;
+  const peer = `http://${host}:${o.peerPort}`;
+  const child = spawn(
+    'etcd',
+    [
+      '--name', o.name,
+      '--data-dir', join(o.dataDir, 'data'),
+      '--listen-client-urls', client,
+      '--advertise-client-urls', client,
+      '--listen-peer-urls', peer,
+      '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `${o.name}=${peer}`,
+      '--log-level', 'warn',
+      '--logger', 'zap',
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const proc: EtcdProcess = {
+    endpoint: client,
+    pid: child.pid ?? 0,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new UnavailableError(`etcd exited at start (code ${child.exitCode}); see ${join(o.dataDir, 'etcd.log')}`);
+    if (await canConnect(host, o.clientPort)) return proc;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await proc.stop();
+  throw new UnavailableError(`etcd did not start listening on ${client} within 15s; see ${join(o.dataDir, 'etcd.log')}`);
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,219 @@
+// The dispatcher: one bidirectional session per agent (DESIGN.md §4).
+// Agent → manager: Register first, then heartbeats and task status.
+// Manager → agent: SessionAccepted, then the node's complete assignment set
+// whenever it changes. Runs only on the leader; its writes are fenced.
+import { randomUUID } from 'node:crypto';
+import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import {
+  NodeAvailability,
+  NodeState,
+  TaskState,
+  type AgentMessage,
+  type ManagerMessage,
+  type Node,
+  type Register,
+  type Task,
+  type TaskStatusUpdate,
+} from '../../proto/generated/orch.js';
+import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { canAdvance } from '../../shared/states.js';
+import type { Cache, Store } from '../store/index.js';
+import { Liveness, type LivenessOptions } from './liveness.js';
+
+type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
+
+interface Session {
+  id: string;
+  nodeId: string;
+  stream: Stream;
+  pushed: string; // signature of the last assignment set sent
+}
+
+/** How long after winning an election known nodes get to reconnect before they count as down. */
+const ELECTION_GRACE_MS = 3000;
+const STATUS_RETRIES = 5;
+
+export class Dispatcher {
+  private readonly sessions = new Map<string, Session>();
+  private readonly liveness: Liveness;
+  private active = false;
+  private timer: NodeJS.Timeout | undefined;
+  private pushScheduled = false;
+  private statusQueue: TaskStatusUpdate[] = [];
+  private flushing: Promise<void> | undefined;
+  private readonly onChange = () => this.schedulePush();
+
+  constructor(
+    private readonly cache: Cache,
+    private readonly store: Store,
+    private readonly log: Logger,
+    readonly opts: LivenessOptions,
+  ) {
+    this.liveness = new Liveness(opts);
+  }
+
+  /** Starts serving sessions and watching liveness (on becoming leader). */
+  start(): void {
+    this.active = true;
+    const graceFrom = Date.now() + ELECTION_GRACE_MS - this.opts.closedGraceMs;
+    for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
+    this.cache.on('change', this.onChange);
+    this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
+  }
+
+  /** Stops (on losing leadership or shutdown): every session is closed; agents reconnect elsewhere. */
+  async stop(): Promise<void> {
+    this.active = false;
+    clearInterval(this.timer);
+    this.cache.off('change', this.onChange);
+    for (const s of this.sessions.values()) s.stream.destroy(Object.assign(new Error('manager is no longer the leader'), { code: grpcStatus.UNAVAILABLE }));
+    this.sessions.clear();
+    await this.flushing;
+  }
+
+  /** gRPC handler for Dispatcher.Session. */
+  session = (stream: Stream): void => {
+    let session: Session | undefined;
+    const fail = (code: grpcStatus, message: string): void => {
+      stream.destroy(Object.assign(new Error(message), { code, details: message }));
+    };
+    if (!this.active) return fail(grpcStatus.UNAVAILABLE, 'this manager is not the leader');
+    stream.on('data', (msg: AgentMessage) => {
+      if (!session) {
+        if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
+        void this.register(stream, msg.register).then(
+          (s) => (session = s),
+          (err) => fail(grpcStatus.UNAVAILABLE, `registration failed: ${String(err)}`),
+        );
+        return;
+      }
+      this.liveness.alive(session.nodeId, Date.now());
+      if (msg.status) this.enqueueStatus(session.nodeId, msg.status);
+    });
+    const end = () => {
+      if (session && this.sessions.get(session.nodeId) === session) {
+        this.sessions.delete(session.nodeId);
+        this.liveness.closed(session.nodeId, Date.now());
+        this.log.info({ node: session.nodeId }, 'session closed');
+      }
+    };
+    stream.on('end', end);
+    stream.on('error', end);
+    stream.on('close', end);
+  };
+
+  private async register(stream: Stream, reg: Register): Promise<Session> {
+    const nodeId = reg.nodeId;
+    const now = new Date();
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.store.get('nodes', nodeId);
+      const node: Node = {
+        id: nodeId,
+        role: 'worker',
+        labels: {},
+        availability: NodeAvailability.ACTIVE,
+        createdAt: now,
+        ...cur?.value,
+        description: reg.description,
+        state: NodeState.NODE_READY,
+        stateMessage: '',
+        updatedAt: now,
+      };
+      try {
+        await this.store.txn({ fenced: true }).expect('nodes', nodeId, cur?.modRevision ?? 0).put('nodes', nodeId, node).commit();
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= STATUS_RETRIES) throw err;
+      }
+    }
+    const old = this.sessions.get(nodeId);
+    if (old) old.stream.destroy(Object.assign(new Error('superseded by a newer session'), { code: grpcStatus.CANCELLED }));
+    const session: Session = { id: randomUUID(), nodeId, stream, pushed: '' };
+    this.sessions.set(nodeId, session);
+    this.liveness.alive(nodeId, Date.now());
+    stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.opts.heartbeatMs } });
+    this.log.info({ node: nodeId, hostname: reg.description?.hostname }, 'node registered');
+    this.push(session);
+    return session;
+  }
+
+  private schedulePush(): void {
+    if (this.pushScheduled) return;
+    this.pushScheduled = true;
+    setImmediate(() => {
+      this.pushScheduled = false;
+      for (const s of this.sessions.values()) this.push(s);
+    });
+  }
+
+  /** Sends the node its complete assignment set if it changed since the last push. */
+  private push(s: Session): void {
+    const tasks: Task[] = [];
+    const sig: string[] = [];
+    for (const { value: t, modRevision } of this.cache.tasks.values()) {
+      if (t.nodeId !== s.nodeId) continue;
+      tasks.push(t);
+      sig.push(`${t.id}:${modRevision}`);
+    }
+    const signature = sig.sort().join(',');
+    if (signature === s.pushed) return;
+    s.pushed = signature;
+    s.stream.write({ assignments: { tasks } });
+  }
+
+  private async checkLiveness(): Promise<void> {
+    const now = Date.now();
+    for (const { value: node, modRevision } of this.cache.nodes.values()) {
+      if (node.state !== NodeState.NODE_READY || this.liveness.verdict(node.id, now) !== 'down') continue;
+      this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
+      await this.store
+        .txn({ fenced: true })
+        .expect('nodes', node.id, modRevision)
+        .put('nodes', node.id, { ...node, state: NodeState.NODE_DOWN, stateMessage: 'heartbeat failure', updatedAt: new Date(now) })
+        .commit()
+        .catch((err) => this.log.warn({ node: node.id, err: String(err) }, 'marking node down failed; will retry'));
+    }
+  }
+
+  private enqueueStatus(nodeId: string, update: TaskStatusUpdate): void {
+    const task = this.cache.tasks.get(update.taskId)?.value;
+    if (!task || task.nodeId !== nodeId) return; // unknown or not this node's: ignore
+    this.statusQueue.push(update);
+    if (!this.flushing) this.flushing = this.flushStatus().finally(() => (this.flushing = undefined));
+  }
+
+  /** Writes queued status updates, each only if it moves the task forward. */
+  private async flushStatus(): Promise<void> {
+    while (this.statusQueue.length > 0 && this.active) {
+      const batch = this.statusQueue.splice(0, 64);
+      for (const u of batch) await this.writeStatus(u);
+    }
+  }
+
+  private async writeStatus(u: TaskStatusUpdate): Promise<void> {
+    for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
+      const cur = attempt === 0 ? this.cache.tasks.get(u.taskId) : await this.store.get('tasks', u.taskId);
+      if (!cur || !u.status) return;
+      const from = cur.value.status?.state ?? TaskState.NEW;
+      if (!canAdvance(from, u.status.state)) return;
+      if (sameStatus(cur.value, u)) return;
+      try {
+        await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, { ...cur.value, status: u.status }).commit();
+        return;
+      } catch (err) {
+        if (err instanceof NotLeaderError) return;
+        if (!(err instanceof ConflictError)) {
+          this.log.warn({ task: u.taskId, err: String(err) }, 'status write failed');
+          return;
+        }
+      }
+    }
+  }
+}
+
+function sameStatus(t: Task, u: TaskStatusUpdate): boolean {
+  const a = t.status;
+  const b = u.status!;
+  return !!a && a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.health === b.health && a.exitCode === b.exitCode;
+}

@@ -1,0 +1,3 @@
+// The dispatcher: agent sessions, liveness, assignments and task status.
+export { Dispatcher } from './dispatcher.js';
+export { DEFAULT_LIVENESS, Liveness, type LivenessOptions, type Verdict } from './liveness.js';

@@ -1,0 +1,158 @@
+// An in-memory mirror of every orch object in etcd, kept by list + watch.
+//
+// The watch is a hint, not the truth (DESIGN.md §3): the mirror lists
+// everything, watches from that revision + 1, and on any watcher trouble
+// (disconnect, compaction, cancel) or every `relistMs` it throws the watch
+// away and lists again. Loops read the mirror and write through compare-and-
+// swap Txns, so a stale mirror can only cause a retried write, never a wrong one.
+import { EventEmitter } from 'node:events';
+import type { IKeyValue, Watcher } from 'etcd3';
+import type { Logger } from '../../shared/log.js';
+import { decode, type KindType } from './codec.js';
+import { PREFIX, parseObjectKey, type Kind } from './keys.js';
+import type { Store, Versioned } from './store.js';
+
+type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
+
+export interface CacheOptions {
+  /** Re-list this often even when the watch looks healthy. */
+  relistMs?: number;
+}
+
+/** Emits 'change' after every batch of applied events or re-list. */
+export class Cache extends EventEmitter {
+  readonly nodes: Tables['nodes'] = new Map();
+  readonly services: Tables['services'] = new Map();
+  readonly tasks: Tables['tasks'] = new Map();
+  /** The etcd revision the mirror reflects. */
+  revision = 0;
+
+  private watcher: Watcher | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private failures = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly opts: CacheOptions = {},
+  ) {
+    super();
+  }
+
+  /** Lists once (throws if etcd is unreachable), then keeps itself current. */
+  async start(): Promise<void> {
+    await this.resync();
+    this.relistTimer = setInterval(() => void this.resyncQuietly(), this.opts.relistMs ?? 30_000);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.relistTimer);
+    clearTimeout(this.retryTimer);
+    await this.dropWatcher();
+  }
+
+  /** Resolves once the mirror has caught up with `revision` (or after `timeoutMs`, whichever first). */
+  waitFor(revision: number, timeoutMs = 2000): Promise<void> {
+    if (this.revision >= revision) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        if (this.revision < revision) return;
+        clearTimeout(timer);
+        this.off('change', done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.off('change', done);
+        resolve();
+      }, timeoutMs);
+      this.on('change', done);
+    });
+  }
+
+  private table<K extends Kind>(kind: K): Tables[K] {
+    return this[kind] as Tables[K];
+  }
+
+  private async resync(): Promise<void> {
+    await this.dropWatcher();
+    const res = await this.store.call(() =>
+      this.store.etcd.kv.range({ key: Buffer.from(PREFIX), range_end: Buffer.from(prefixEnd(PREFIX)) }),
+    );
+    for (const kind of ['nodes', 'services', 'tasks'] as const) this.table(kind).clear();
+    for (const kv of res.kvs) this.applyPut(kv);
+    this.revision = Number(res.header.revision);
+    if (this.stopped) return;
+    const watcher = await this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
+    this.watcher = watcher;
+    watcher.on('data', (res) => {
+      for (const ev of res.events) {
+        if (ev.type === 'Put') this.applyPut(ev.kv);
+        else this.applyDelete(ev.kv);
+      }
+      this.revision = Math.max(this.revision, Number(res.header.revision));
+      this.failures = 0;
+      this.emit('change');
+    });
+    // Any trouble: start over from a fresh list. 'error' covers compaction.
+    watcher.on('error', (err) => this.troubled(watcher, err));
+    watcher.on('disconnected', (err) => this.troubled(watcher, err));
+    this.emit('change');
+  }
+
+  private troubled(watcher: Watcher, err: unknown): void {
+    if (watcher !== this.watcher || this.stopped) return;
+    this.log.warn({ err: String(err) }, 'etcd watch interrupted; re-listing');
+    this.watcher = undefined;
+    void watcher.cancel().catch(() => undefined);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = Math.min(2000, 100 * 2 ** this.failures++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.resyncQuietly();
+    }, delay);
+  }
+
+  private async resyncQuietly(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.resync();
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 're-list failed; will retry');
+      this.scheduleRetry();
+    }
+  }
+
+  private async dropWatcher(): Promise<void> {
+    const w = this.watcher;
+    this.watcher = undefined;
+    if (w) await w.cancel().catch(() => undefined);
+  }
+
+  private applyPut(kv: IKeyValue): void {
+    const parsed = parseObjectKey(kv.key.toString());
+    if (!parsed) return;
+    try {
+      const value = decode(parsed.kind, kv.value.toString());
+      (this.table(parsed.kind) as Map<string, Versioned<unknown>>).set(parsed.id, { value, modRevision: Number(kv.mod_revision) });
+    } catch (err) {
+      this.log.error({ key: kv.key.toString(), err: String(err) }, 'undecodable value in etcd; ignored');
+    }
+  }
+
+  private applyDelete(kv: IKeyValue): void {
+    const parsed = parseObjectKey(kv.key.toString());
+    if (parsed) this.table(parsed.kind).delete(parsed.id);
+  }
+}
+
+/** The smallest key greater than every key with this prefix. */
+export function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}

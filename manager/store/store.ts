@@ -1,0 +1,135 @@
+// Typed, transactional access to etcd. Every multi-key change goes through a
+// Txn: its compares (mod revisions, absence, the leader fence) and its writes
+// are one etcd transaction, so a change lands whole or not at all.
+import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
+import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import { decode, encode, type KindType } from './codec.js';
+import { etcdUnavailable } from './etcd.js';
+import { keys, type Kind } from './keys.js';
+
+/** etcd refuses transactions with more operations than this (--max-txn-ops). */
+export const MAX_TXN_OPS = 128;
+
+/** A value with the etcd revision it was last written at (0 = absent). */
+export interface Versioned<T> {
+  value: T;
+  modRevision: number;
+}
+
+/** Identifies the current leadership term: the leader key's create revision. */
+export interface Fence {
+  createRevision: number;
+}
+
+export class Store {
+  /** Set by the election while this manager leads; fenced Txns compare it. */
+  fence: Fence | undefined;
+  /** The revision of the newest transaction this process committed. */
+  lastRevision = 0;
+
+  constructor(
+    readonly etcd: Etcd3,
+    readonly endpoints: string,
+  ) {}
+
+  /** A transaction; `fenced` ones commit only while this manager's leadership term holds. */
+  txn(opts: { fenced?: boolean } = {}): Txn {
+    if (opts.fenced && !this.fence) throw new NotLeaderError('this manager is not the leader');
+    return new Txn(this, opts.fenced ? this.fence : undefined);
+  }
+
+  /** Reads one object straight from etcd. */
+  async get<K extends Kind>(kind: K, id: string): Promise<Versioned<KindType[K]> | undefined> {
+    const res = await this.call(() => this.etcd.kv.range({ key: Buffer.from(keys.object(kind, id)) }));
+    const kv = res.kvs[0];
+    return kv ? { value: decode(kind, kv.value.toString()), modRevision: Number(kv.mod_revision) } : undefined;
+  }
+
+  /** Reads a raw string key (indexes), or undefined. */
+  async getRaw(key: string): Promise<string | undefined> {
+    const res = await this.call(() => this.etcd.kv.range({ key: Buffer.from(key) }));
+    return res.kvs[0]?.value.toString();
+  }
+
+  /** Runs an etcd call, turning transport failures into UnavailableError. */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw etcdUnavailable(err, this.endpoints);
+    }
+  }
+}
+
+/** One etcd transaction under construction. Commit it once. */
+export class Txn {
+  private readonly compares: ICompare[] = [];
+  private readonly ops: IRequestOp[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly fence: Fence | undefined,
+  ) {
+    if (fence) this.compares.push(cmp(keys.leader(), CompareTarget.Create, { create_revision: String(fence.createRevision) }));
+  }
+
+  /** Requires the object to be at this mod revision (0: it must not exist). */
+  expect(kind: Kind, id: string, modRevision: number): this {
+    return this.expectKey(keys.object(kind, id), modRevision);
+  }
+
+  /** Requires a raw key to be at this mod revision (0: it must not exist). */
+  expectKey(key: string, modRevision: number): this {
+    this.compares.push(cmp(key, CompareTarget.Mod, { mod_revision: String(modRevision) }));
+    return this;
+  }
+
+  put<K extends Kind>(kind: K, id: string, value: KindType[K]): this {
+    return this.putKey(keys.object(kind, id), encode(kind, value));
+  }
+
+  putKey(key: string, value: string): this {
+    this.ops.push({ request_put: { key: Buffer.from(key), value: Buffer.from(value) } });
+    return this;
+  }
+
+  delete(kind: Kind, id: string): this {
+    return this.deleteKey(keys.object(kind, id));
+  }
+
+  deleteKey(key: string): this {
+    this.ops.push({ request_delete_range: { key: Buffer.from(key) } });
+    return this;
+  }
+
+  /** Operations queued so far (callers batch below MAX_TXN_OPS). */
+  get size(): number {
+    return this.ops.length;
+  }
+
+  /**
+   * Commits. Resolves to the new revision; throws ConflictError when a compare
+   * failed (someone changed what we read), NotLeaderError when the fence did.
+   */
+  async commit(): Promise<number> {
+    if (this.ops.length > MAX_TXN_OPS) throw new Error(`txn of ${this.ops.length} ops exceeds etcd's ${MAX_TXN_OPS}`);
+    const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(keys.leader()) } }] : [];
+    const res = await this.store.call(() => this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure }));
+    if (res.succeeded) {
+      const revision = Number(res.header.revision);
+      this.store.lastRevision = Math.max(this.store.lastRevision, revision);
+      return revision;
+    }
+    if (this.fence) {
+      const leader = res.responses[0]?.response_range?.kvs[0];
+      if (!leader || Number(leader.create_revision) !== this.fence.createRevision) {
+        throw new NotLeaderError('leadership lost: the write was fenced off');
+      }
+    }
+    throw new ConflictError('a concurrent change touched the same objects; retry');
+  }
+}
+
+function cmp(key: string, target: CompareTarget, value: Partial<ICompare>): ICompare {
+  return { key: Buffer.from(key), target, result: CompareResult.Equal, ...value };
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds orch's test images (both stop promptly on SIGTERM, as a well-behaved app does) from Debian's busybox-static with `docker import`
+# (no registry is reachable here). Idempotent: existing images are kept.
+#   orch-test/httpd  serves HTTP on :80; the page is the container's hostname
+#   orch-test/sleep  sleeps (for tasks that only need to run)
+# Usage: build-test-images.sh [DOCKER_HOST]   (default: the local engine)
+set -euo pipefail
+export DOCKER_HOST="${1:-${DOCKER_HOST:-unix:///var/run/docker.sock}}"
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+if have orch-test/httpd:latest && have orch-test/sleep:latest; then exit 0; fi
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root/bin" "$root/www" "$root/tmp" "$root/etc"
+cp /bin/busybox "$root/bin/busybox"
+for applet in sh httpd sleep hostname cat echo ls wget nc ping ip ifconfig true false kill ps nslookup; do
+  ln -s busybox "$root/bin/$applet"
+done
+echo 'root:x:0:0:root:/:/bin/sh' >"$root/etc/passwd"
+
+tar -C "$root" -c . | docker import \
+  -c 'CMD ["/bin/sh", "-c", "hostname > /www/index.html; trap \"exit 0\" TERM; httpd -f -p 80 -h /www & wait"]' \
+  -c 'ENV PATH=/bin' - orch-test/httpd:latest >/dev/null
+tar -C "$root" -c . | docker import \
+  -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 2147483647 & wait"]' \
+  -c 'ENV PATH=/bin' - orch-test/sleep:latest >/dev/null
+echo "==> built test images orch-test/httpd and orch-test/sleep"

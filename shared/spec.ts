@@ -1,0 +1,51 @@
+// Validation of service specs: the one place that decides what a valid
+// request is, used by the CLI (early, friendly) and the manager (authoritative).
+import { type ServiceSpec } from '../proto/generated/orch.js';
+import { InvalidArgumentError } from './errors.js';
+
+/** Service names become DNS labels later: lower-case letters, digits, '-'; 1–63 long. */
+export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/s;
+const IMAGE_RE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+
+/** Largest replica count one service may ask for. */
+export const MAX_REPLICAS = 10_000;
+
+/** Checks a service name; throws with the reason and the rule. */
+export function validateName(name: string): void {
+  if (!name) throw new InvalidArgumentError('a service needs a name: pass --name NAME');
+  if (!NAME_RE.test(name)) {
+    throw new InvalidArgumentError(
+      `invalid service name "${name}": use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
+    );
+  }
+}
+
+/** Checks a replica count given as text (from a flag or `scale NAME=N`). */
+export function parseReplicas(text: string, where: string): number {
+  if (!/^\d+$/.test(text.trim())) {
+    throw new InvalidArgumentError(`${where}: "${text}" is not a replica count; give a whole number from 0 to ${MAX_REPLICAS}`);
+  }
+  const n = Number(text);
+  if (n > MAX_REPLICAS) throw new InvalidArgumentError(`${where}: ${n} replicas is more than the ${MAX_REPLICAS} allowed`);
+  return n;
+}
+
+/** Checks a whole spec; throws InvalidArgumentError naming the first problem found. */
+export function validateServiceSpec(spec: ServiceSpec): void {
+  validateName(spec.name);
+  const image = spec.container?.image ?? '';
+  if (!image.trim()) throw new InvalidArgumentError('a service needs an image: orch service create [OPTIONS] IMAGE [COMMAND] [ARG...]');
+  if (!IMAGE_RE.test(image)) {
+    throw new InvalidArgumentError(`invalid image reference "${image}": expected something like nginx:1.27 or registry.example/app@sha256:…`);
+  }
+  if (spec.replicas > MAX_REPLICAS) {
+    throw new InvalidArgumentError(`${spec.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
+  }
+  for (const e of spec.container?.env ?? []) {
+    if (!ENV_RE.test(e)) throw new InvalidArgumentError(`invalid --env "${e}": expected KEY=VALUE with KEY made of letters, digits and '_'`);
+  }
+  for (const [k] of Object.entries({ ...spec.labels, ...spec.container?.labels })) {
+    if (!k || k.startsWith('orch.')) throw new InvalidArgumentError(`invalid label key "${k}": it must be non-empty and not start with "orch." (reserved)`);
+  }
+}
