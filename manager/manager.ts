@@ -27,6 +27,7 @@ export interface ManagerOptions {
 export class Manager {
   readonly id: string;
   readonly log: Logger;
+  private readonly tag: { manager: string };
   readonly store: Store;
   readonly cache: Cache;
   readonly dispatcher: Dispatcher;
@@ -40,6 +41,7 @@ export class Manager {
   constructor(private readonly opts: ManagerOptions) {
     this.id = opts.id ?? newId();
     const tag = { manager: this.id.slice(0, 12) };
+    this.tag = tag;
     this.log = logger('manager', tag);
     this.store = new Store(connectEtcd(opts.etcd), opts.etcd);
     this.cache = new Cache(this.store, logger('cache', tag));
@@ -51,7 +53,7 @@ export class Manager {
   /** Connects to etcd, binds the gRPC port and starts campaigning. */
   async start(): Promise<void> {
     await this.cache.start();
-    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', tag)));
+    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag)));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
