@@ -9,7 +9,7 @@ import { OrchError } from '../shared/errors.js';
 import { isTerminal } from '../shared/states.js';
 import type { Control } from './client.js';
 
-const POLL_MS = 100;
+const POLL_MS = 50;
 
 export interface Convergence {
   running: number;

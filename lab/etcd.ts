@@ -1,10 +1,12 @@
 // Starting a real etcd member as a child process (Debian's etcd-server), for
 // `orch dev`, the tests and the lab. The caller owns the returned process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnavailableError } from '../shared/errors.js';
+import { freePort } from './ports.js';
 
 export interface EtcdOptions {
   name: string;
@@ -76,4 +78,24 @@ function canConnect(host: string, port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+export interface TempEtcd extends EtcdProcess {
+  dir: string;
+  /** Stops etcd and removes its data. */
+  destroy(): Promise<void>;
+}
+
+/** A throwaway etcd on free loopback ports with its data in a temp dir. */
+export async function tempEtcd(name = 'orch'): Promise<TempEtcd> {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-etcd-'));
+  const proc = await startEtcd({ name, dataDir: dir, clientPort: await freePort(), peerPort: await freePort() });
+  return {
+    ...proc,
+    dir,
+    async destroy() {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -1,7 +1,6 @@
-// `orch manager` and `orch agent`: the long-running processes.
+// `orch manager` and `orch agent`: the long-running processes. Their code is
+// imported only when they run, so that the everyday CLI commands start fast.
 import { Command } from 'commander';
-import { Agent } from '../../agent/index.js';
-import { Manager } from '../../manager/index.js';
 import { parseDuration } from '../../shared/duration.js';
 import { fail, managerAddr, type Globals } from './common.js';
 
@@ -31,6 +30,7 @@ export function managerCommand(): Command {
     .action(async (f: { etcd: string; listen: string; id?: string; heartbeat: string; downAfter: string }) => {
       try {
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
+        const { Manager } = await import('../../manager/index.js');
         const m = new Manager({ etcd: f.etcd, listen: f.listen, id: f.id, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
         await m.start();
         untilSignal(() => m.stop());
@@ -48,7 +48,8 @@ export function agentCommand(globals: Globals): Command {
     .option('--hostname <name>', 'hostname to report (default: the kernel hostname)')
     .option('--addr <ip>', 'address other hosts reach this one at')
     .option('--cluster <id>', 'cluster id stamped on containers', 'default')
-    .action((f: { dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string }) => {
+    .action(async (f: { dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string }) => {
+      const { Agent } = await import('../../agent/index.js');
       const a = new Agent({ manager: globals.manager(), dockerSocket: f.dockerSocket, stateDir: f.stateDir, hostname: f.hostname, addr: f.addr, cluster: f.cluster });
       a.start();
       untilSignal(() => a.stop());

@@ -9,11 +9,10 @@ import {
   type Service,
   type ServiceSpec,
 } from '../../proto/generated/orch.js';
-import { AlreadyExistsError, ConflictError, toGrpcError } from '../../shared/errors.js';
+import { AlreadyExistsError, ConflictError, InvalidArgumentError, toGrpcError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/log.js';
 import { MAX_REPLICAS, validateServiceSpec } from '../../shared/spec.js';
-import { InvalidArgumentError } from '../../shared/errors.js';
 import { DEFAULT_RESTART } from '../orchestrator/index.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { resolveNode, resolveService } from './resolve.js';
@@ -28,6 +27,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       validateServiceSpec(full);
       const now = new Date();
       const service: Service = { id: newId(), spec: full, createdAt: now, updatedAt: now };
+      // A fresh read first: it fails fast when etcd is unreachable, before any write is sent.
+      if (await store.getRaw(keys.serviceName(full.name))) throw exists(full.name);
       try {
         await store
           .txn()
@@ -37,7 +38,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
           .put('services', service.id, service)
           .commit();
       } catch (err) {
-        if (err instanceof ConflictError) throw new AlreadyExistsError(`service "${full.name}" already exists; pick another --name or \`orch service rm ${full.name}\` first`);
+        if (err instanceof ConflictError) throw exists(full.name);
         throw err;
       }
       log.info({ service: service.id, name: full.name, replicas: full.replicas }, 'service created');
@@ -100,6 +101,10 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
 
     getNode: unary(log, async (req) => resolveNode(cache, req.ref)),
   };
+}
+
+function exists(name: string): AlreadyExistsError {
+  return new AlreadyExistsError(`service "${name}" already exists; pick another --name or \`orch service rm ${name}\` first`);
 }
 
 /** Adapts an async handler to grpc-js's callback style, mapping errors to status codes. */

@@ -67,7 +67,7 @@ export class Dispatcher {
     this.active = false;
     clearInterval(this.timer);
     this.cache.off('change', this.onChange);
-    for (const s of this.sessions.values()) s.stream.destroy(Object.assign(new Error('manager is no longer the leader'), { code: grpcStatus.UNAVAILABLE }));
+    for (const s of this.sessions.values()) endSession(s.stream, grpcStatus.UNAVAILABLE, 'this manager is no longer the leader');
     this.sessions.clear();
     await this.flushing;
   }
@@ -75,9 +75,7 @@ export class Dispatcher {
   /** gRPC handler for Dispatcher.Session. */
   session = (stream: Stream): void => {
     let session: Session | undefined;
-    const fail = (code: grpcStatus, message: string): void => {
-      stream.destroy(Object.assign(new Error(message), { code, details: message }));
-    };
+    const fail = (code: grpcStatus, message: string): void => endSession(stream, code, message);
     if (!this.active) return fail(grpcStatus.UNAVAILABLE, 'this manager is not the leader');
     stream.on('data', (msg: AgentMessage) => {
       if (!session) {
@@ -128,7 +126,7 @@ export class Dispatcher {
       }
     }
     const old = this.sessions.get(nodeId);
-    if (old) old.stream.destroy(Object.assign(new Error('superseded by a newer session'), { code: grpcStatus.CANCELLED }));
+    if (old) endSession(old.stream, grpcStatus.CANCELLED, 'superseded by a newer session');
     const session: Session = { id: randomUUID(), nodeId, stream, pushed: '' };
     this.sessions.set(nodeId, session);
     this.liveness.alive(nodeId, Date.now());
@@ -210,6 +208,11 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */
+function endSession(stream: Stream, code: grpcStatus, message: string): void {
+  stream.emit('error', Object.assign(new Error(message), { code, details: message }));
 }
 
 function sameStatus(t: Task, u: TaskStatusUpdate): boolean {

@@ -31,3 +31,13 @@ export function etcdUnavailable(err: unknown, endpoints: string): UnavailableErr
   const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
   return new UnavailableError(`etcd unreachable at ${endpoints}: ${why}`);
 }
+
+/**
+ * For a write that was sent but not answered in time: it may still be applied
+ * (etcd can commit it after we gave up), so the error must not claim it failed.
+ */
+export function etcdWriteUnconfirmed(err: unknown, endpoints: string): UnavailableError {
+  const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  if (!/deadline/i.test(why)) return etcdUnavailable(err, endpoints);
+  return new UnavailableError(`etcd at ${endpoints} did not confirm the change in time (${why}); it may or may not have been applied: check before retrying`);
+}

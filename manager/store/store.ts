@@ -4,7 +4,7 @@
 import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
-import { etcdUnavailable } from './etcd.js';
+import { etcdUnavailable, etcdWriteUnconfirmed } from './etcd.js';
 import { keys, type Kind } from './keys.js';
 
 /** etcd refuses transactions with more operations than this (--max-txn-ops). */
@@ -114,7 +114,12 @@ export class Txn {
   async commit(): Promise<number> {
     if (this.ops.length > MAX_TXN_OPS) throw new Error(`txn of ${this.ops.length} ops exceeds etcd's ${MAX_TXN_OPS}`);
     const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(keys.leader()) } }] : [];
-    const res = await this.store.call(() => this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure }));
+    let res;
+    try {
+      res = await this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure });
+    } catch (err) {
+      throw etcdWriteUnconfirmed(err, this.store.endpoints);
+    }
     if (res.succeeded) {
       const revision = Number(res.header.revision);
       this.store.lastRevision = Math.max(this.store.lastRevision, revision);

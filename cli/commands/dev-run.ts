@@ -1,0 +1,82 @@
+// What `orch dev` runs (loaded only then): etcd, a manager and an agent in
+// this process, and the demo service.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { Agent } from '../../agent/index.js';
+import { LABEL } from '../../agent/exec/labels.js';
+import { TaskState } from '../../proto/generated/orch.js';
+import { Manager } from '../../manager/index.js';
+import { startEtcd } from '../../lab/etcd.js';
+import { HTTP_IMAGE } from '../../lab/images.js';
+import { NotFoundError } from '../../shared/errors.js';
+import { connect } from '../client.js';
+import { waitForService } from '../progress.js';
+import { specFromFlags } from './service.js';
+import { untilSignal } from './daemons.js';
+import type { DevFlags } from './dev.js';
+
+const DEV_CLUSTER = 'dev';
+
+/** Starts the embedded cluster and, unless --no-demo, the demo service. */
+export async function runDev(f: DevFlags): Promise<void> {
+  const docker = new Docker({ socketPath: f.dockerSocket });
+  if (f.reset) {
+    await removeClusterContainers(docker);
+    rmSync(f.dataDir, { recursive: true, force: true });
+  }
+  const clientPort = Number(f.etcdPort);
+  const etcd = await startEtcd({ name: 'orch-dev', dataDir: join(f.dataDir, 'etcd'), clientPort, peerPort: clientPort + 10 });
+  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen });
+  const agent = new Agent({ manager: f.listen, stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: DEV_CLUSTER });
+  untilSignal(async () => {
+    await agent.stop();
+    await manager.stop();
+    await etcd.stop();
+    process.stdout.write('orch dev stopped; its containers keep running and are adopted by the next `orch dev` (`orch dev --reset` removes them)\n');
+  });
+  try {
+    await manager.start();
+  } catch (err) {
+    await etcd.stop();
+    throw err;
+  }
+  agent.start();
+  process.stdout.write(`orch dev: etcd at ${etcd.endpoint}, manager at ${manager.addr}, data in ${f.dataDir}\n`);
+  if (f.demo) await deployDemo(f.listen, docker);
+  process.stdout.write(`\nReady. In another shell: ./orch service ls   (ORCH_MANAGER=${f.listen})\nCtrl-C stops orch dev.\n`);
+}
+
+/** Deploys `demo` (3 replicas of the HTTP test image) unless it exists, then asks each replica for its page. */
+async function deployDemo(addr: string, docker: Docker): Promise<void> {
+  const ctl = connect(addr);
+  try {
+    const existing = await ctl.getService({ ref: 'demo' }).catch((err) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!existing) {
+      const spec = specFromFlags(HTTP_IMAGE, [], {
+        name: 'demo', replicas: '3', env: [], label: [], containerLabel: [], restartCondition: 'any', restartDelay: '1s',
+        restartMaxAttempts: '0', restartWindow: '0s', stopGracePeriod: '2s', timeout: '1m',
+      });
+      await ctl.createService(spec);
+      process.stdout.write('created service demo (3 replicas of the HTTP test image)\n');
+    }
+    await waitForService(ctl, 'demo', process.stdout, 60_000);
+    const { tasks } = await ctl.listTasks({ service: 'demo' });
+    for (const t of tasks.filter((x) => x.desiredState === TaskState.RUNNING && x.status?.state === TaskState.RUNNING)) {
+      const info = await docker.getContainer(t.status!.containerId).inspect();
+      const ip = Object.values(info.NetworkSettings.Networks)[0]?.IPAddress ?? '';
+      const body = await fetch(`http://${ip}/`, { signal: AbortSignal.timeout(3000) }).then((r) => r.text(), (e: Error) => `(no answer: ${e.message})`);
+      process.stdout.write(`demo.${t.slot} at http://${ip}/ answers: ${body.trim()}\n`);
+    }
+  } finally {
+    ctl.close();
+  }
+}
+
+async function removeClusterContainers(docker: Docker): Promise<void> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${DEV_CLUSTER}`] } });
+  for (const c of list) await docker.getContainer(c.Id).remove({ force: true });
+}

@@ -1,0 +1,118 @@
+// A real single-host cluster of real processes, for end-to-end tests and
+// benchmarks: a throwaway etcd, and the `orch manager` and `orch agent`
+// processes (dist/cli/main.js) on the local Docker Engine. Each cluster stamps
+// its own cluster id on its containers, so clusters running side by side never
+// touch each other's (or anyone's) containers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Docker from 'dockerode';
+import { LABEL } from '../agent/exec/labels.js';
+import { newId } from '../shared/ids.js';
+import { PREFIX } from '../manager/store/keys.js';
+import { prefixEnd } from '../manager/store/cache.js';
+import { connectEtcd } from '../manager/store/etcd.js';
+import { freePort } from './ports.js';
+import { tempEtcd, type TempEtcd } from './etcd.js';
+
+/** The built CLI entry point. */
+export const MAIN = resolve(import.meta.dirname, '../cli/main.js');
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class LocalCluster {
+  readonly cluster = `t${newId().slice(0, 10)}`;
+  readonly docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  readonly dir = mkdtempSync(join(tmpdir(), 'orch-cluster-'));
+  etcd!: TempEtcd;
+  managerAddr = '';
+  manager: ChildProcess | undefined;
+  agent: ChildProcess | undefined;
+
+  /** Starts etcd, a manager and an agent; resolves once the node is ready. */
+  static async start(): Promise<LocalCluster> {
+    const c = new LocalCluster();
+    c.etcd = await tempEtcd();
+    c.managerAddr = `127.0.0.1:${await freePort()}`;
+    c.startManager();
+    c.startAgent();
+    await c.waitFor(async () => (await c.orch('node', 'ls', '--format', 'json')).stdout.includes('NODE_READY'), 20_000, 'node ready');
+    return c;
+  }
+
+  startManager(): void {
+    this.manager = this.daemon('manager', ['manager', '--etcd', this.etcd.endpoint, '--listen', this.managerAddr]);
+  }
+
+  startAgent(): void {
+    this.agent = this.daemon('agent', ['--manager', this.managerAddr, 'agent', '--state-dir', join(this.dir, 'agent'), '--cluster', this.cluster, '--hostname', this.cluster]);
+  }
+
+  /** SIGKILLs a daemon and waits for it to be gone. */
+  async kill(which: 'manager' | 'agent'): Promise<void> {
+    const p = this[which];
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await gone;
+  }
+
+  private daemon(name: string, args: string[]): ChildProcess {
+    const log = openSync(join(this.dir, `${name}.log`), 'a');
+    return spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', log, log], env: { ...process.env, ORCH_LOG_LEVEL: 'debug' } });
+  }
+
+  /** Runs the CLI against this cluster; resolves with its exit code and output. */
+  orch(...args: string[]): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ORCH_MANAGER: this.managerAddr } });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** This cluster's containers (running or not) for a service name, or all. */
+  async containers(service?: string, all = true): Promise<Docker.ContainerInfo[]> {
+    const label = [`${LABEL.cluster}=${this.cluster}`];
+    if (service) label.push(`${LABEL.serviceName}=${service}`);
+    return this.docker.listContainers({ all, filters: { label } });
+  }
+
+  /** Every orch key and value in etcd (to prove a rejected request changed nothing). */
+  async etcdState(): Promise<Map<string, string>> {
+    const client = connectEtcd(this.etcd.endpoint);
+    try {
+      const res = await client.kv.range({ key: Buffer.from(PREFIX), range_end: Buffer.from(prefixEnd(PREFIX)) });
+      return new Map(res.kvs.filter((kv) => !kv.key.toString().includes('/election/')).map((kv) => [kv.key.toString(), kv.value.toString()]));
+    } finally {
+      client.close();
+    }
+  }
+
+  /** Polls `check` every 100 ms until it holds; throws after `timeoutMs` naming `what`. */
+  async waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await check().catch(() => false)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+  }
+
+  /** Kills the daemons and etcd, removes this cluster's containers and files. */
+  async destroy(): Promise<void> {
+    await this.kill('agent');
+    await this.kill('manager');
+    await this.etcd?.destroy();
+    for (const c of await this.containers()) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command (README): prepares the host, type-checks, checks that the
+# generated gRPC code matches proto/orch.proto, runs every test against the
+# real etcd and the real dockerd, and ends with "N passed, N failed" taken
+# from the test runner's own TAP counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/prepare-host.sh
+
+echo "==> checking that proto/generated matches proto/orch.proto"
+before=$(cat proto/generated/*.ts proto/generated/google/protobuf/*.ts | sha256sum)
+npm run --silent proto
+after=$(cat proto/generated/*.ts proto/generated/google/protobuf/*.ts | sha256sum)
+if [ "$before" != "$after" ]; then
+  echo "proto/generated was stale: it has been regenerated; commit it" >&2
+  exit 1
+fi
+
+echo "==> type check"
+npm run --silent typecheck
+
+echo "==> tests (unit, integration on real etcd, end to end on real etcd + dockerd)"
+export ORCH_LOG_LEVEL="${ORCH_LOG_LEVEL:-warn}"
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+set +e
+npx ava --tap "$@" | tee "$tap"
+code=${PIPESTATUS[0]}
+set -e
+pass=$(awk '/^# pass /{print $3}' "$tap" | tail -n 1)
+fail=$(awk '/^# fail /{print $3}' "$tap" | tail -n 1)
+# A crash before the summary still counts its "not ok" lines.
+[ -n "$pass" ] || pass=$(grep -c '^ok ' "$tap" || true)
+[ -n "$fail" ] || fail=$(grep -c '^not ok ' "$tap" || true)
+if [ "$code" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail=1; fi
+echo "${pass:-0} passed, ${fail:-0} failed"
+exit "$code"

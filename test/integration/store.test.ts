@@ -1,0 +1,118 @@
+// The store against a real etcd: compare-and-put uniqueness under concurrency,
+// the leader fence, elections, and a mirror that survives an etcd restart.
+import test from 'ava';
+import { ServiceSpec } from '../../proto/generated/orch.js';
+import { Election } from '../../manager/election.js';
+import { Manager } from '../../manager/index.js';
+import { Cache, connectEtcd, keys, Store } from '../../manager/store/index.js';
+import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
+import { logger } from '../../shared/log.js';
+import { startEtcd, tempEtcd } from '../../lab/etcd.js';
+import { connect } from '../../cli/client.js';
+import { freePort } from '../../lab/ports.js';
+
+const log = logger('test');
+
+function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = () => (check() ? resolve() : Date.now() > deadline ? reject(new Error('timed out')) : setTimeout(tick, 20));
+    tick();
+  });
+}
+
+test('50 concurrent creates of one service name: exactly one wins, the rest get AlreadyExists', async (t) => {
+  const etcd = await tempEtcd();
+  const m = new Manager({ etcd: etcd.endpoint, listen: `127.0.0.1:${await freePort()}` });
+  t.teardown(async () => {
+    await m.stop();
+    await etcd.destroy();
+  });
+  await m.start();
+  const ctl = connect(m.addr);
+  const spec = ServiceSpec.fromPartial({ name: 'race', replicas: 0, container: { image: 'orch-test/sleep:latest' } });
+  const results = await Promise.allSettled(Array.from({ length: 50 }, () => ctl.createService(spec)));
+  ctl.close();
+  t.is(results.filter((r) => r.status === 'fulfilled').length, 1);
+  const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.is(refused.length, 49);
+  t.true(refused.every((r) => r.reason instanceof AlreadyExistsError));
+  const stored = await m.store.etcd.getAll().prefix(keys.object('services', '')).keys();
+  t.is(stored.length, 1, 'one service object in etcd');
+});
+
+test('a deposed leader cannot write: its fenced transaction is refused', async (t) => {
+  const etcd = await tempEtcd();
+  t.teardown(() => etcd.destroy());
+  const a = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const b = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  t.teardown(() => {
+    a.etcd.close();
+    b.etcd.close();
+  });
+  const ea = new Election(a, { managerId: 'a', addr: 'a' }, log, { ttlSec: 2 });
+  ea.start();
+  await until(() => ea.isLeader, 5000);
+  const fenceA = a.fence!;
+  // Simulate A's lease expiring while A still believes it leads: another term begins.
+  await b.etcd.delete().key(keys.leader());
+  await b.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'b', addr: 'b' }));
+  a.fence = fenceA; // A has not noticed yet
+  await t.throwsAsync(a.txn({ fenced: true }).putKey('/orch/v1/test/x', '1').commit(), { instanceOf: NotLeaderError });
+  t.is(await b.getRaw('/orch/v1/test/x'), undefined, 'nothing was written');
+  await ea.stop();
+});
+
+test('two candidates: one leads; when it resigns the other takes over', async (t) => {
+  const etcd = await tempEtcd();
+  t.teardown(() => etcd.destroy());
+  const sa = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const sb = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const ea = new Election(sa, { managerId: 'a', addr: 'a' }, log, { ttlSec: 2 });
+  const eb = new Election(sb, { managerId: 'b', addr: 'b' }, log, { ttlSec: 2 });
+  t.teardown(async () => {
+    await ea.stop();
+    await eb.stop();
+    sa.etcd.close();
+    sb.etcd.close();
+  });
+  ea.start();
+  await until(() => ea.isLeader, 5000);
+  eb.start();
+  await new Promise((r) => setTimeout(r, 700));
+  t.false(eb.isLeader, 'only one leader at a time');
+  await ea.stop();
+  const t0 = Date.now();
+  await until(() => eb.isLeader, 5000);
+  t.true(Date.now() - t0 < 2000, 'a resignation hands over without waiting for the lease to expire');
+  t.deepEqual(await eb.leader(), { managerId: 'b', addr: 'b' });
+});
+
+test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
+  const etcd = await tempEtcd();
+  const clientPort = Number(new URL(etcd.endpoint).port);
+  const peerPort = await freePort();
+  t.teardown(() => etcd.destroy());
+  const store = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const cache = new Cache(store, log, { relistMs: 60_000 });
+  t.teardown(async () => {
+    await cache.stop();
+    store.etcd.close();
+  });
+  await cache.start();
+  const svc = (id: string) => ({ id, spec: ServiceSpec.fromPartial({ name: id }), createdAt: undefined, updatedAt: undefined });
+  await store.txn().put('services', 's1', svc('s1')).commit();
+  await until(() => cache.services.has('s1'), 3000);
+
+  etcd.child.kill('SIGKILL');
+  await new Promise((r) => etcd.child.once('exit', r));
+  const again = await startEtcd({ name: 'test', dataDir: etcd.dir, clientPort, peerPort });
+  t.teardown(() => again.stop());
+  await until(() => false, 0).catch(() => undefined);
+  // A write made while the mirror was reconnecting must still show up.
+  const writer = new Store(connectEtcd(again.endpoint), again.endpoint);
+  await writer.txn().put('services', 's2', svc('s2')).delete('services', 's1').commit();
+  writer.etcd.close();
+  await until(() => cache.services.has('s2') && !cache.services.has('s1'), 10_000);
+  t.pass();
+});

@@ -1,0 +1,60 @@
+// The scheduler is a pure function: these tests drive it with fake snapshots.
+import test from 'ava';
+import { NodeAvailability, NodeState, TaskState, type Node, type Task } from '../../proto/generated/orch.js';
+import { schedule } from '../../manager/scheduler/index.js';
+
+function node(id: string, over: Partial<Node> = {}): Node {
+  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ...over };
+}
+
+function task(id: string, serviceId: string, slot: number, nodeId = ''): Task {
+  return {
+    id, serviceId, serviceName: serviceId, slot, nodeId, spec: undefined, desiredState: TaskState.RUNNING, createdAt: undefined, attempt: 0,
+    status: { state: nodeId ? TaskState.RUNNING : TaskState.PENDING, message: '', err: '', timestamp: undefined, containerId: '', exitCode: 0, health: '' },
+  };
+}
+
+const count = (placements: { nodeId: string }[]) => placements.reduce<Record<string, number>>((m, p) => ({ ...m, [p.nodeId]: (m[p.nodeId] ?? 0) + 1 }), {});
+
+test('spreads the replicas of a service evenly: 6 over 3 nodes is 2/2/2', (t) => {
+  const pending = [1, 2, 3, 4, 5, 6].map((s) => task(`t${s}`, 'web', s));
+  const plan = schedule({ nodes: [node('a'), node('b'), node('c')], placed: [] }, pending);
+  t.deepEqual(count(plan.placements), { a: 2, b: 2, c: 2 });
+  t.deepEqual(plan.unplaced, []);
+});
+
+test('prefers the node with fewest tasks of the service, then fewest tasks in all', (t) => {
+  const placed = [task('x1', 'other', 1, 'a'), task('x2', 'other', 2, 'a'), task('w1', 'web', 1, 'b')];
+  const plan = schedule({ nodes: [node('a'), node('b'), node('c')], placed }, [task('w2', 'web', 2), task('w3', 'web', 3)]);
+  // c has no web task and no task: first. Then a (0 web, 2 others) ties with... b has 1 web → a.
+  t.deepEqual(plan.placements, [
+    { taskId: 'w2', nodeId: 'c' },
+    { taskId: 'w3', nodeId: 'a' },
+  ]);
+});
+
+test('never places on a node that is down, paused or drained, and says why', (t) => {
+  const nodes = [node('a', { state: NodeState.NODE_DOWN }), node('b', { availability: NodeAvailability.DRAIN }), node('c', { availability: NodeAvailability.PAUSE })];
+  const plan = schedule({ nodes, placed: [] }, [task('t1', 'web', 1)]);
+  t.deepEqual(plan.placements, []);
+  t.deepEqual(plan.unplaced, [{ taskId: 't1', reason: 'no suitable node (1 node not ready; 2 nodes not active (paused or drained))' }]);
+});
+
+test('with no nodes at all, the reason says so', (t) => {
+  const plan = schedule({ nodes: [], placed: [] }, [task('t1', 'web', 1)]);
+  t.is(plan.unplaced[0]?.reason, 'no suitable node (no nodes in the cluster)');
+});
+
+test('is deterministic: the same input gives the same plan', (t) => {
+  const nodes = ['n3', 'n1', 'n2'].map((id) => node(id));
+  const pending = [3, 1, 2, 4].map((s) => task(`t${s}`, 'web', s));
+  t.deepEqual(schedule({ nodes, placed: [] }, pending), schedule({ nodes: [...nodes].reverse(), placed: [] }, [...pending].reverse()));
+});
+
+test('does not mutate its inputs', (t) => {
+  const nodes = Object.freeze([node('a')]);
+  const pending = Object.freeze([task('t1', 'web', 1)]);
+  const copy = JSON.stringify(pending);
+  schedule({ nodes, placed: [] }, pending);
+  t.is(JSON.stringify(pending), copy);
+});
