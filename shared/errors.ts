@@ -69,7 +69,8 @@ export function fromGrpcError(err: ServiceError, target: string): OrchError {
   const Kind = typeof kind === 'string' ? KINDS[kind] : undefined;
   if (Kind) return new Kind(err.details || err.message);
   if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) {
-    return new UnavailableError(`cannot reach the manager at ${target} (${err.details || err.message}); is \`orch manager\` (or \`orch dev\`) running?`);
+    const why = (err.details || err.message).replace(/\.? ?Resolution note:.*$/s, '');
+    return new UnavailableError(`cannot reach the manager at ${target} (${why}); is \`orch manager\` (or \`orch dev\`) running?`);
   }
   return new OrchError(err.details || err.message);
 }

@@ -3,6 +3,7 @@
 import { Option } from 'commander';
 import { OrchError } from '../../shared/errors.js';
 import { connect, DEFAULT_MANAGER, type Control } from '../client.js';
+import type { Command } from 'commander';
 
 export interface Globals {
   manager(): string;
@@ -44,4 +45,22 @@ export function formatOption(): Option {
 /** Prints `data` as JSON, or the table `render` makes. */
 export function print(format: string, data: unknown, render: () => string): void {
   process.stdout.write(format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : render());
+}
+
+/**
+ * Adds `inspect REF...` to `parent`: fetches each object with `get` and prints
+ * them as one JSON array, as `docker … inspect` does.
+ */
+export function inspectCommand<T>(parent: Command, globals: Globals, what: string, argHelp: string, get: (ctl: Control, ref: string) => Promise<T>, toJSON: (v: T) => unknown): void {
+  parent
+    .command('inspect')
+    .description(`Display detailed information on one or more ${what} (JSON)`)
+    .argument(`<${what.replace(/s$/, '')}...>`, argHelp)
+    .action((refs: string[]) =>
+      withControl(globals, async (ctl) => {
+        const out = [];
+        for (const ref of refs) out.push(toJSON(await get(ctl, ref)));
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      }),
+    );
 }

@@ -16,19 +16,17 @@ import { specFromFlags } from './service.js';
 import { untilSignal } from './daemons.js';
 import type { DevFlags } from './dev.js';
 
-const DEV_CLUSTER = 'dev';
-
 /** Starts the embedded cluster and, unless --no-demo, the demo service. */
 export async function runDev(f: DevFlags): Promise<void> {
   const docker = new Docker({ socketPath: f.dockerSocket });
   if (f.reset) {
-    await removeClusterContainers(docker);
+    await removeClusterContainers(docker, f.cluster);
     rmSync(f.dataDir, { recursive: true, force: true });
   }
   const clientPort = Number(f.etcdPort);
   const etcd = await startEtcd({ name: 'orch-dev', dataDir: join(f.dataDir, 'etcd'), clientPort, peerPort: clientPort + 10 });
   const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen });
-  const agent = new Agent({ manager: f.listen, stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: DEV_CLUSTER });
+  const agent = new Agent({ manager: f.listen, stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
     await agent.stop();
     await manager.stop();
@@ -76,7 +74,7 @@ async function deployDemo(addr: string, docker: Docker): Promise<void> {
   }
 }
 
-async function removeClusterContainers(docker: Docker): Promise<void> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${DEV_CLUSTER}`] } });
+async function removeClusterContainers(docker: Docker, cluster: string): Promise<void> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`] } });
   for (const c of list) await docker.getContainer(c.Id).remove({ force: true });
 }

@@ -14,6 +14,7 @@ export interface DevFlags {
   demo: boolean;
   reset?: boolean;
   dockerSocket: string;
+  cluster: string;
 }
 
 export function devCommand(): Command {
@@ -23,6 +24,7 @@ export function devCommand(): Command {
     .option('--listen <addr>', 'manager gRPC address', '127.0.0.1:4242')
     .option('--etcd-port <port>', 'etcd client port (peer port is this + 10)', '23790')
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
+    .option('--cluster <id>', 'cluster id stamped on the containers', 'dev')
     .option('--no-demo', 'do not deploy the demo service')
     .option('--reset', "start from scratch: remove the data dir and the dev cluster's containers first")
     .action(async (f: DevFlags) => (await import('./dev-run.js')).runDev(f).catch(fail));

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { Node, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
-import { formatOption, print, withControl, type Globals } from './common.js';
+import { formatOption, inspectCommand, print, withControl, type Globals } from './common.js';
 
 export function nodeCommand(globals: Globals): Command {
   const cmd = new Command('node').description('Manage nodes');
@@ -29,16 +29,6 @@ export function nodeCommand(globals: Globals): Command {
         );
       }),
     );
-  cmd
-    .command('inspect')
-    .description('Display detailed information on one or more nodes (JSON)')
-    .argument('<node...>', 'node ids, id prefixes or hostnames')
-    .action((refs: string[]) =>
-      withControl(globals, async (ctl) => {
-        const out = [];
-        for (const ref of refs) out.push(Node.toJSON(await ctl.getNode({ ref })));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      }),
-    );
+  inspectCommand(cmd, globals, 'nodes', 'node ids, id prefixes or hostnames', (ctl, ref) => ctl.getNode({ ref }), Node.toJSON);
   return cmd;
 }

@@ -10,7 +10,7 @@ import { stateName } from '../../shared/states.js';
 import type { Control } from '../client.js';
 import { waitForService } from '../progress.js';
 import { ago, table } from '../table.js';
-import { collect, formatOption, print, withControl, type Globals } from './common.js';
+import { collect, formatOption, inspectCommand, print, withControl, type Globals } from './common.js';
 
 const CONDITIONS: Record<string, RestartPolicy_Condition> = {
   any: RestartPolicy_Condition.RESTART_ANY,
@@ -132,17 +132,7 @@ export function serviceCommand(globals: Globals): Command {
       }),
     );
 
-  cmd
-    .command('inspect')
-    .description('Display detailed information on one or more services (JSON)')
-    .argument('<service...>', 'service names or ids')
-    .action((refs: string[]) =>
-      withControl(globals, async (ctl) => {
-        const out = [];
-        for (const ref of refs) out.push(Service.toJSON(await ctl.getService({ ref })));
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      }),
-    );
+  inspectCommand(cmd, globals, 'services', 'service names or ids', (ctl, ref) => ctl.getService({ ref }), Service.toJSON);
 
   cmd
     .command('scale')

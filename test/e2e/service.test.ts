@@ -41,6 +41,11 @@ test.serial('create → running containers labelled with their tasks; scale up a
     t.is(body.trim(), ct.Id.slice(0, 12));
   }
 
+  const inspected = JSON.parse((await c.orch('service', 'inspect', 'web')).stdout) as Array<{ spec: { name: string; replicas: number } }>;
+  t.like(inspected[0]?.spec, { name: 'web', replicas: 3 });
+  const node = JSON.parse((await c.orch('node', 'inspect', c.cluster)).stdout) as Array<{ state: string; description: { hostname: string } }>;
+  t.like(node[0], { state: 'NODE_READY', description: { hostname: c.cluster } });
+
   const up = await c.orch('service', 'scale', 'web=5');
   t.is(up.code, 0, up.stderr);
   t.is(running(await ps(c, 'web')).length, 5);
