@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { CompareResult, CompareTarget, type Lease } from 'etcd3';
 import type { Logger } from '../shared/log.js';
+import { within } from '../shared/timeout.js';
 import { keys, type Store } from './store/index.js';
 
 export interface LeaderInfo {
@@ -62,14 +63,15 @@ export class Election extends EventEmitter {
     const fence = this.store.fence;
     this.depose('stopping');
     if (fence) {
-      await this.store.etcd.kv
+      const resign = this.store.etcd.kv
         .txn({
           compare: [{ key: Buffer.from(keys.leader()), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: String(fence.createRevision) }],
           success: [{ request_delete_range: { key: Buffer.from(keys.leader()) } }],
         })
         .catch(() => undefined);
+      await within(resign, 2000, undefined);
     }
-    await this.lease?.revoke().catch(() => undefined);
+    if (this.lease) await within(this.lease.revoke().catch(() => undefined), 2000, undefined);
   }
 
   private async campaignLoop(): Promise<void> {

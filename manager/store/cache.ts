@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
+import { within } from '../../shared/timeout.js';
 import { decode, type KindType } from './codec.js';
 import { PREFIX, parseObjectKey, type Kind } from './keys.js';
 import type { Store, Versioned } from './store.js';
@@ -132,7 +133,8 @@ export class Cache extends EventEmitter {
   private async dropWatcher(): Promise<void> {
     const w = this.watcher;
     this.watcher = undefined;
-    if (w) await w.cancel().catch(() => undefined);
+    // With etcd gone, a cancel may never be answered: wait a little, not forever.
+    if (w) await within(w.cancel().catch(() => undefined), 1000, undefined);
   }
 
   private applyPut(kv: IKeyValue): void {

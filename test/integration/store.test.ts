@@ -92,12 +92,15 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);
   const peerPort = await freePort();
-  t.teardown(() => etcd.destroy());
   const store = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
   const cache = new Cache(store, log, { relistMs: 60_000 });
+  let again: Awaited<ReturnType<typeof startEtcd>> | undefined;
   t.teardown(async () => {
+    // In order: the mirror and its client first, then the etcd processes.
     await cache.stop();
     store.etcd.close();
+    await again?.stop();
+    await etcd.destroy();
   });
   await cache.start();
   const svc = (id: string) => ({ id, spec: ServiceSpec.fromPartial({ name: id }), createdAt: undefined, updatedAt: undefined });
@@ -106,9 +109,7 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
 
   etcd.child.kill('SIGKILL');
   await new Promise((r) => etcd.child.once('exit', r));
-  const again = await startEtcd({ name: 'test', dataDir: etcd.dir, clientPort, peerPort });
-  t.teardown(() => again.stop());
-  await until(() => false, 0).catch(() => undefined);
+  again = await startEtcd({ name: 'test', dataDir: etcd.dir, clientPort, peerPort });
   // A write made while the mirror was reconnecting must still show up.
   const writer = new Store(connectEtcd(again.endpoint), again.endpoint);
   await writer.txn().put('services', 's2', svc('s2')).delete('services', 's1').commit();
