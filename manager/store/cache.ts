@@ -33,6 +33,7 @@ export class Cache extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private failures = 0;
+  private syncing: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -52,6 +53,7 @@ export class Cache extends EventEmitter {
     this.stopped = true;
     clearInterval(this.relistTimer);
     clearTimeout(this.retryTimer);
+    await within(this.syncing ?? Promise.resolve(), 2000, undefined);
     await this.dropWatcher();
   }
 
@@ -87,6 +89,11 @@ export class Cache extends EventEmitter {
     this.revision = Number(res.header.revision);
     if (this.stopped) return;
     const watcher = await this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
+    if (this.stopped) {
+      // stop() ran while the watch was being created: it must not outlive us.
+      await within(watcher.cancel().catch(() => undefined), 1000, undefined);
+      return;
+    }
     this.watcher = watcher;
     watcher.on('data', (res) => {
       for (const ev of res.events) {
@@ -121,12 +128,15 @@ export class Cache extends EventEmitter {
   }
 
   private async resyncQuietly(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.syncing) return;
+    this.syncing = this.resync();
     try {
-      await this.resync();
+      await this.syncing;
     } catch (err) {
       this.log.warn({ err: String(err) }, 're-list failed; will retry');
       this.scheduleRetry();
+    } finally {
+      this.syncing = undefined;
     }
   }
 
