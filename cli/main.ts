@@ -3,7 +3,8 @@
 // daemons (manager, agent, dev) it also runs.
 import { Command } from 'commander';
 import { devCommand } from './commands/dev.js';
-import { agentCommand, managerAddr, managerCommand } from './commands/daemons.js';
+import { managerAddr } from './commands/common.js';
+import { agentCommand, managerCommand } from './commands/daemons.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 

@@ -2,7 +2,7 @@
 // imported only when they run, so that the everyday CLI commands start fast.
 import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
-import { fail, managerAddr, type Globals } from './common.js';
+import { fail, type Globals } from './common.js';
 
 /** Runs until SIGINT/SIGTERM, then calls `stop` once and exits. */
 export function untilSignal(stop: () => Promise<void>): void {
@@ -56,4 +56,3 @@ export function agentCommand(globals: Globals): Command {
     });
 }
 
-export { managerAddr };

@@ -7,7 +7,6 @@ import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { parseReplicas, validateServiceSpec } from '../../shared/spec.js';
 import { stateName } from '../../shared/states.js';
-import type { Control } from '../client.js';
 import { waitForService } from '../progress.js';
 import { ago, table } from '../table.js';
 import { collect, formatOption, inspectCommand, print, withControl, type Globals } from './common.js';
@@ -189,4 +188,3 @@ function psRow(t: Task, host: Map<string, string>): string[] {
   ];
 }
 
-export type { Control };
