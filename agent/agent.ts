@@ -1,17 +1,23 @@
 // `orch agent`: one per host. Holds a session with the leader, runs the
-// node's tasks through the Docker Engine and reports their status.
+// node's tasks through the Docker Engine and reports their status, and
+// programs the host's overlay networks (bridge, vxlan, static entries) and
+// serves Docker as the network plugin that attaches containers to them.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Task } from '../proto/generated/orch.js';
+import { networkInterfaces } from 'node:os';
+import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { newId } from '../shared/ids.js';
 import { logger, type Logger } from '../shared/log.js';
 import { Engine } from './exec/engine.js';
+import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
+import { Overlay } from './network/overlay.js';
+import { NetworkPlugin } from './network/plugin.js';
 import { Session } from './session.js';
 
 export interface AgentOptions {
-  /** Manager gRPC address, host:port. */
-  manager: string;
+  /** Manager gRPC addresses, host:port; the session finds the leader among them. */
+  managers: string[];
   /** Docker Engine socket. */
   dockerSocket?: string;
   /** Keeps the node id across restarts. */
@@ -22,7 +28,14 @@ export interface AgentOptions {
   addr?: string;
   /** Cluster id stamped on containers; only containers with it are ever touched. */
   cluster?: string;
+  /** "manager" when a manager runs on this host (for `node.role` constraints). */
+  role?: string;
+  /** Capacity to report instead of what the engine says (reservations are counted against it). */
+  capacity?: { nanoCpus?: bigint; memoryBytes?: bigint };
 }
+
+/** How often the overlay is compared with the kernel even without news from the manager. */
+const RECONCILE_MS = 10_000;
 
 export class Agent {
   readonly nodeId: string;
@@ -33,36 +46,89 @@ export class Agent {
   private applying: Promise<void> = Promise.resolve();
   private latest: Task[] | undefined;
   private applyQueued = false;
+  private overlay: Overlay | undefined;
+  private plugin: NetworkPlugin | undefined;
+  private overlayProblem = '';
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private networksApplied: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
     this.nodeId = loadNodeId(opts.stateDir);
     const tag = { node: this.nodeId.slice(0, 12) };
     this.log = logger('agent', tag);
     this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId }, logger('engine', tag));
-    this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), logger('executor', tag));
+    this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
     this.session = new Session(
-      opts.manager,
+      opts.managers,
       this.nodeId,
+      opts.role ?? 'worker',
       {
-        describe: () => this.engine.describe(opts.addr ?? '', opts.hostname),
+        describe: () => this.engine.describe(opts.addr ?? '', opts.hostname, opts.capacity),
         onAssignments: (tasks) => this.apply(tasks),
+        onNetworks: (state) => this.applyNetworks(state),
         statuses: () => this.executor.statuses(),
       },
       logger('session', tag),
     );
   }
 
-  start(): void {
+  /** Sets up overlay networking (if this host allows it), then starts the executor and the session. */
+  async start(): Promise<void> {
+    await this.startNetworking();
     this.executor.start();
     this.session.start();
-    this.log.info({ manager: this.opts.manager }, 'agent started');
+    this.log.info({ managers: this.opts.managers, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }
 
   async stop(): Promise<void> {
     this.session.stop();
+    clearInterval(this.reconcileTimer);
     await this.applying;
     await this.executor.stop();
+    await this.plugin?.stop();
+    await this.overlay?.close();
   }
+
+  private async startNetworking(): Promise<void> {
+    const underlay = this.opts.addr || firstAddress();
+    try {
+      this.overlay = new Overlay(this.nodeId, underlay, logger('overlay', { node: this.nodeId.slice(0, 12) }));
+      this.plugin = new NetworkPlugin(this.nodeId, this.overlay, logger('netplugin', { node: this.nodeId.slice(0, 12) }));
+      await this.plugin.start();
+      for (const [dockerId, orchId] of await this.engine.listNetworks().catch(() => new Map<string, string>())) this.plugin.remember(dockerId, orchId);
+      // The kernel is the truth: entries lost behind our back come back within this period.
+      this.reconcileTimer = setInterval(() => this.overlay?.reconcile(), RECONCILE_MS);
+    } catch (err) {
+      // Without root (or netlink), tasks that join networks fail with this reason; others run.
+      this.overlayProblem = String(err);
+      await this.overlay?.close();
+      this.overlay = undefined;
+      this.plugin = undefined;
+      this.log.warn({ err: this.overlayProblem }, 'overlay networking unavailable on this host');
+    }
+  }
+
+  /** Applies the manager's network state, then drops Docker networks this host no longer needs. */
+  private applyNetworks(state: NetworkState): void {
+    if (!this.overlay) return;
+    this.overlay.apply(state);
+    const keep = new Set(state.networks.map((n) => n.id));
+    this.networksApplied = this.networksApplied.then(() =>
+      this.engine.removeNetworksExcept(keep).catch((err) => this.log.warn({ err: String(err) }, 'removing unused docker networks failed')),
+    );
+  }
+
+  /** For a task's container: its networks, each with the Docker network that stands for it here. */
+  private resolveNetworks: NetworkResolver = async (task) => {
+    const out = [];
+    for (const a of task.networks) {
+      if (!this.overlay || !this.plugin) throw new Error(`this host cannot join overlay networks: ${this.overlayProblem}`);
+      const network = this.overlay.network(a.networkId);
+      if (!network) throw new Error(`network ${a.networkId} is not set up on this host`);
+      out.push({ network, dockerName: await this.engine.ensureNetwork(network, this.plugin.driver) });
+    }
+    return out;
+  };
 
   /**
    * Applies assignment sets one at a time; sets that arrive meanwhile collapse
@@ -95,4 +161,10 @@ function loadNodeId(stateDir: string): string {
   const id = newId();
   writeFileSync(file, `${id}\n`);
   return id;
+}
+
+/** This host's first non-loopback IPv4 address (the underlay when none is given), else loopback. */
+function firstAddress(): string {
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+  return '127.0.0.1';
 }

@@ -1,15 +1,17 @@
 // The agent's session with the leader's dispatcher: register, heartbeat at the
 // period the manager asks for, receive assignment sets, send task status.
+// Given several managers, it tries them in turn until one (the leader) accepts.
 // It reconnects by itself with bounded exponential backoff, and after every
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
 import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
-import { DispatcherClient, type AgentMessage, type ManagerMessage, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
 
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
   onAssignments(tasks: Task[]): void;
+  onNetworks(state: NetworkState): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
 }
 
@@ -18,6 +20,8 @@ const BACKOFF_MAX_MS = 1000;
 
 export class Session {
   private client: DispatcherClient | undefined;
+  private clientFor = -1;
+  private next = 0;
   private stream: ClientDuplexStream<AgentMessage, ManagerMessage> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -25,8 +29,9 @@ export class Session {
   private connected = false;
 
   constructor(
-    private readonly managerAddr: string,
+    private readonly managers: readonly string[],
     private readonly nodeId: string,
+    private readonly role: string,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
   ) {}
@@ -54,7 +59,14 @@ export class Session {
       this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
       return this.retry();
     }
-    this.client ??= new DispatcherClient(this.managerAddr, credentials.createInsecure(), {
+    const index = this.next;
+    const addr = this.managers[index]!;
+    if (this.clientFor !== index) {
+      this.client?.close();
+      this.client = undefined;
+    }
+    this.clientFor = index;
+    this.client ??= new DispatcherClient(addr, credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 5000,
       'grpc.keepalive_timeout_ms': 3000,
       'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
@@ -66,22 +78,25 @@ export class Session {
       if (msg.accepted) {
         this.connected = true;
         this.backoff = BACKOFF_MIN_MS;
-        this.log.info({ manager: this.managerAddr, session: msg.accepted.sessionId }, 'session established');
+        this.log.info({ manager: addr, session: msg.accepted.sessionId }, 'session established');
         clearInterval(this.heartbeat);
         this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), msg.accepted.heartbeatPeriodMs || 250);
         for (const s of this.handlers.statuses()) stream.write({ status: s });
       }
+      if (msg.networks) this.handlers.onNetworks(msg.networks);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
     });
     const lost = (why: string) => {
       if (this.stream !== stream) return;
-      this.log.warn({ why }, 'session lost; reconnecting');
+      this.log.warn({ manager: addr, why }, 'session lost; reconnecting');
+      // Not accepted here (not the leader, or unreachable): try the next manager.
+      if (!this.connected) this.next = (index + 1) % this.managers.length;
       this.teardown();
       void this.retry();
     };
     stream.on('error', (err: Error) => lost(err.message));
     stream.on('end', () => lost('stream ended'));
-    stream.write({ register: { nodeId: this.nodeId, description } });
+    stream.write({ register: { nodeId: this.nodeId, description, role: this.role } });
   }
 
   private async retry(): Promise<void> {

@@ -15,7 +15,8 @@ import { LocalCluster } from '../lab/local-cluster.js';
 import { summarize, type Summary } from './stats.js';
 
 const RUNS = 5;
-const BENCH_LABEL = 'orch-bench';
+/** Label on the containers a benchmark runs with plain `docker run`, so it can remove them. */
+export const BENCH_LABEL = 'orch-bench';
 
 export interface ServiceStartResult {
   runs: number;
@@ -65,7 +66,7 @@ export async function benchServiceStart(log: (line: string) => void): Promise<Se
   return out;
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+export async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
@@ -87,9 +88,10 @@ async function removeService(c: LocalCluster, ctl: Control, name: string): Promi
   await c.waitFor(async () => (await c.containers(name)).length === 0, 60_000, `${name} removed`);
 }
 
-function dockerRun(): Promise<void> {
+/** `docker run -d` of the sleep image on an engine (the local one by default), labelled for clean-up. */
+export function dockerRun(dockerHost = 'unix:///var/run/docker.sock'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = spawn('docker', ['run', '-d', '--label', `${BENCH_LABEL}=1`, SLEEP_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn('docker', ['-H', dockerHost, 'run', '-d', '--label', `${BENCH_LABEL}=1`, SLEEP_IMAGE], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
     p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker run failed: ${err}`))));

@@ -16,6 +16,17 @@ import {
   type Service,
   type ServiceRef,
   type ServiceSpec,
+  type UpdateNodeRequest,
+  type UpdateServiceRequest,
+  type RemoveNodeRequest,
+  type RemoveNodeResponse,
+  type ListNetworksRequest,
+  type ListNetworksResponse,
+  type Network,
+  type NetworkInfo,
+  type NetworkRef,
+  type NetworkSpec,
+  type RemoveNetworkResponse,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
 
@@ -35,12 +46,24 @@ export interface Control {
   listTasks(req: ListTasksRequest): Promise<ListTasksResponse>;
   listNodes(req: ListNodesRequest): Promise<ListNodesResponse>;
   getNode(req: NodeRef): Promise<Node>;
+  updateService(req: UpdateServiceRequest): Promise<Service>;
+  updateNode(req: UpdateNodeRequest): Promise<Node>;
+  removeNode(req: RemoveNodeRequest): Promise<RemoveNodeResponse>;
+  createNetwork(req: NetworkSpec): Promise<Network>;
+  listNetworks(req: ListNetworksRequest): Promise<ListNetworksResponse>;
+  getNetwork(req: NetworkRef): Promise<NetworkInfo>;
+  removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
   close(): void;
 }
 
-/** Connects lazily to the manager at `addr`. */
+/**
+ * Connects lazily to the manager at `addr`: host:port, or several separated by
+ * commas (IPv4 addresses), tried in order until one answers.
+ */
 export function connect(addr: string): Control {
-  const client = new ControlClient(addr, credentials.createInsecure());
+  const all = addr.split(',').filter(Boolean);
+  const target = all.length > 1 && all.every((a) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) ? `ipv4:${all.join(',')}` : all[0]!;
+  const client = new ControlClient(target, credentials.createInsecure());
   const call =
     <Req, Res>(name: string) =>
     (req: Req): Promise<Res> =>
@@ -48,7 +71,7 @@ export function connect(addr: string): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

@@ -2,15 +2,19 @@
 // The `orch` command: Docker-like verbs for services and nodes, and the
 // daemons (manager, agent, dev) it also runs.
 import { Command } from 'commander';
+import { chaosCommand } from './commands/chaos.js';
+import { contextCommand } from './commands/context.js';
 import { devCommand } from './commands/dev.js';
+import { labCommand } from './commands/lab.js';
 import { managerAddr } from './commands/common.js';
 import { agentCommand, managerCommand } from './commands/daemons.js';
+import { networkCommand } from './commands/network.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')
-  .option('--manager <addr>', 'manager address host:port (default: $ORCH_MANAGER or 127.0.0.1:4242)')
+  .option('--manager <addr>', 'manager address(es) host:port[,host:port] (default: $ORCH_MANAGER, the current context, or 127.0.0.1:4242)')
   .enablePositionalOptions()
   .showSuggestionAfterError();
 
@@ -18,8 +22,12 @@ const globals = { manager: () => managerAddr(program.opts<{ manager?: string }>(
 
 program.addCommand(serviceCommand(globals));
 program.addCommand(nodeCommand(globals));
+program.addCommand(networkCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));
 program.addCommand(devCommand());
+program.addCommand(labCommand());
+program.addCommand(contextCommand());
+program.addCommand(chaosCommand());
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,7 @@
 //   3/3: no suitable node (1 node not ready)
 // On a terminal the lines are redrawn in place; otherwise a line is printed
 // whenever what it says changes (so logs of scripted runs stay readable).
-import { TaskState, type Task } from '../proto/generated/orch.js';
+import { ServiceSpec_Mode, TaskState, type Task } from '../proto/generated/orch.js';
 import { formatDuration } from '../shared/duration.js';
 import { OrchError } from '../shared/errors.js';
 import { isTerminal } from '../shared/states.js';
@@ -19,16 +19,24 @@ export interface Convergence {
   done: boolean;
 }
 
-/** Judges a service's task list: converged when every slot runs and nothing removed still runs. */
-export function convergence(desired: number, tasks: Task[]): Convergence {
-  const live = tasks.filter((t) => t.desiredState === TaskState.RUNNING);
-  const runningSlots = new Set(live.filter((t) => t.status?.state === TaskState.RUNNING && t.slot <= desired).map((t) => t.slot));
+/**
+ * Judges a service's task list: converged when every slot runs and nothing
+ * removed still runs. `desired` is the replica count, or undefined for a
+ * global service, whose slots are its nodes (one per live task's node).
+ */
+export function convergence(desired: number | undefined, tasks: Task[]): Convergence {
+  const slotOf = (t: Task) => t.targetNode || String(t.slot);
+  const live = tasks.filter((t) => t.desiredState === TaskState.RUNNING && (desired === undefined || t.slot <= desired));
+  const want = desired ?? new Set(live.map(slotOf)).size;
+  const runningSlots = new Set(live.filter((t) => t.status?.state === TaskState.RUNNING).map(slotOf));
   const stopping = tasks.filter((t) => t.desiredState !== TaskState.RUNNING && !isTerminal(t.status?.state ?? TaskState.NEW) && t.nodeId);
   const problems = live
-    .filter((t) => !runningSlots.has(t.slot) && t.status?.err)
-    .map((t) => `${t.slot}/${desired}: ${t.status!.err}`);
+    .filter((t) => !runningSlots.has(slotOf(t)) && t.status?.err)
+    .map((t) => `${t.targetNode ? t.targetNode.slice(0, 12) : t.slot}/${want}: ${t.status!.err}`);
   const running = runningSlots.size;
-  return { running, desired, problems: [...new Set(problems)].sort(), done: running === desired && stopping.length === 0 };
+  // A task still on its way (e.g. a rebalancing move) means the service is not there yet.
+  const onTheWay = live.some((t) => t.status?.state !== TaskState.RUNNING && !isTerminal(t.status?.state ?? TaskState.NEW));
+  return { running, desired: want, problems: [...new Set(problems)].sort(), done: running === want && stopping.length === 0 && !onTheWay };
 }
 
 /** Polls until the service converges or `timeoutMs` passes (then throws). */
@@ -49,9 +57,9 @@ export async function waitForService(ctl: Control, ref: string, out: NodeJS.Writ
   while (Date.now() < deadline) {
     const service = await ctl.getService({ ref });
     const { tasks } = await ctl.listTasks({ service: service.id });
-    last = convergence(service.spec?.replicas ?? 0, tasks);
+    last = convergence(service.spec?.mode === ServiceSpec_Mode.GLOBAL ? undefined : (service.spec?.replicas ?? 0), tasks);
     show(last);
-    if (last.done) {
+    if (last.done && service.rebalanceDone >= service.rebalanceRequested) {
       out.write('verify: Service converged\n');
       return;
     }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnavailableError } from '../shared/errors.js';
 import { freePort } from './ports.js';
+import { systemTool } from '../shared/sh.js';
 
 export interface EtcdOptions {
   name: string;
@@ -14,6 +15,26 @@ export interface EtcdOptions {
   clientPort: number;
   peerPort: number;
   host?: string;
+  /** All members as name=peerURL (default: this one alone). */
+  initialCluster?: string;
+}
+
+/** etcd's command line for one member; a member with data already ignores the initial-* flags. */
+export function etcdArgs(o: EtcdOptions): string[] {
+  const host = o.host ?? '127.0.0.1';
+  const client = `http://${host}:${o.clientPort}`;
+  const peer = `http://${host}:${o.peerPort}`;
+  return [
+    '--name', o.name,
+    '--data-dir', join(o.dataDir, 'data'),
+    '--listen-client-urls', client,
+    '--advertise-client-urls', client,
+    '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', o.initialCluster ?? `${o.name}=${peer}`,
+    '--log-level', 'warn',
+    '--logger', 'zap',
+  ];
 }
 
 export interface EtcdProcess {
@@ -30,22 +51,7 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   mkdirSync(o.dataDir, { recursive: true });
   const log = openSync(join(o.dataDir, 'etcd.log'), 'a');
   const client = `http://${host}:${o.clientPort}`;
-  const peer = `http://${host}:${o.peerPort}`;
-  const child = spawn(
-    'etcd',
-    [
-      '--name', o.name,
-      '--data-dir', join(o.dataDir, 'data'),
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer,
-      '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `${o.name}=${peer}`,
-      '--log-level', 'warn',
-      '--logger', 'zap',
-    ],
-    { stdio: ['ignore', log, log] },
-  );
+  const child = spawn(systemTool('etcd'), etcdArgs(o), { stdio: ['ignore', log, log] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const proc: EtcdProcess = {
     endpoint: client,
@@ -67,6 +73,16 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   }
   await proc.stop();
   throw new UnavailableError(`etcd did not start listening on ${client} within 15s; see ${join(o.dataDir, 'etcd.log')}`);
+}
+
+/** Polls until something accepts TCP connections at host:port; false after `timeoutMs`. */
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await canConnect(host, port)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {

@@ -4,26 +4,18 @@
 // its own cluster id on its containers, so clusters running side by side never
 // touch each other's (or anyone's) containers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { LABEL } from '../agent/exec/labels.js';
+import { PLUGIN_DIR } from '../agent/network/plugin.js';
 import { newId } from '../shared/ids.js';
-import { PREFIX } from '../manager/store/keys.js';
-import { prefixEnd } from '../manager/store/cache.js';
+import { PREFIX, prefixEnd } from '../manager/store/keys.js';
 import { connectEtcd } from '../manager/store/etcd.js';
 import { freePort } from './ports.js';
 import { tempEtcd, type TempEtcd } from './etcd.js';
-
-/** The built CLI entry point. */
-export const MAIN = resolve(import.meta.dirname, '../cli/main.js');
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import { MAIN, runOrch, waitFor, type RunResult } from './run.js';
 
 export class LocalCluster {
   readonly cluster = `t${newId().slice(0, 10)}`;
@@ -69,14 +61,7 @@ export class LocalCluster {
 
   /** Runs the CLI against this cluster; resolves with its exit code and output. */
   orch(...args: string[]): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ORCH_MANAGER: this.managerAddr } });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    return runOrch({ ORCH_MANAGER: this.managerAddr }, args);
   }
 
   /** This cluster's containers (running or not) for a service name, or all. */
@@ -97,14 +82,8 @@ export class LocalCluster {
     }
   }
 
-  /** Polls `check` every 100 ms until it holds; throws after `timeoutMs` naming `what`. */
-  async waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check().catch(() => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+  waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+    return waitFor(check, timeoutMs, what);
   }
 
   /** Kills the daemons and etcd, removes this cluster's containers and files. */
@@ -113,6 +92,15 @@ export class LocalCluster {
     await this.kill('manager');
     await this.etcd?.destroy();
     for (const c of await this.containers()) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    // A SIGKILLed agent leaves its network plugin socket behind.
+    const nodeId = (() => {
+      try {
+        return readFileSync(join(this.dir, 'agent', 'node-id'), 'utf8').trim();
+      } catch {
+        return '';
+      }
+    })();
+    if (nodeId) rmSync(join(PLUGIN_DIR, `orch-${nodeId.slice(0, 12)}.sock`), { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,15 @@
 // `orch manager`: the control API and dispatcher over gRPC, all state in etcd.
 // Every manager serves the control API; only the elected leader runs the
-// control loop (orchestrate → schedule → reap) and accepts agent sessions.
+// control loop (orchestrate → allocate → schedule → reap) and accepts agent sessions.
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { ControlService, DispatcherService } from '../proto/generated/orch.js';
+import { AlreadyExistsError } from '../shared/errors.js';
 import { newId } from '../shared/ids.js';
 import { logger, type Logger } from '../shared/log.js';
+import { allocatePass } from './allocator/index.js';
+import { createNetwork } from './controlapi/networks.js';
 import { controlServer } from './controlapi/server.js';
+import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET, ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
 import { Loop } from './loop.js';
@@ -80,6 +84,7 @@ export class Manager {
   }
 
   private lead(): void {
+    void this.ensureIngress();
     this.dispatcher.start();
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
@@ -91,9 +96,19 @@ export class Manager {
     await this.dispatcher.stop();
   }
 
+  /** Makes the built-in ingress network if the cluster has none yet. */
+  private async ensureIngress(): Promise<void> {
+    if (ingressNetwork(this.cache)) return;
+    await createNetwork(this.store, this.log, { name: INGRESS_NAME, driver: 'overlay', subnet: INGRESS_SUBNET, gateway: '', labels: { [INGRESS_LABEL]: 'true' } }).catch((err) => {
+      if (!(err instanceof AlreadyExistsError)) this.log.warn({ err: String(err) }, 'making the ingress network failed; published ports wait for it');
+    });
+  }
+
   /** One pass of the leader's control loop; each stage sees the previous one's writes. */
   private async leaderPass(): Promise<number | undefined> {
     const wakeAt = await orchestratePass(this.cache, this.store);
+    await this.cache.waitFor(this.store.lastRevision);
+    await allocatePass(this.cache, this.store);
     await this.cache.waitFor(this.store.lastRevision);
     await schedulePass(this.cache, this.store);
     await this.cache.waitFor(this.store.lastRevision);

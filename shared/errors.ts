@@ -41,6 +41,11 @@ export class NotLeaderError extends OrchError {
   override readonly code = status.FAILED_PRECONDITION;
 }
 
+/** The object is in a state that forbids the request (e.g. removing a node that is up). */
+export class FailedPreconditionError extends OrchError {
+  override readonly code = status.FAILED_PRECONDITION;
+}
+
 const ERROR_KIND = 'orch-error-kind';
 
 /** Turns any error into a gRPC ServiceError; OrchErrors keep their code and kind. */
@@ -61,6 +66,7 @@ const KINDS: Record<string, new (message: string) => OrchError> = {
   ConflictError,
   UnavailableError,
   NotLeaderError,
+  FailedPreconditionError,
 };
 
 /** Rebuilds the typed error a manager raised from the ServiceError a client received. */

@@ -1,6 +1,8 @@
 // Validation of service specs: the one place that decides what a valid
 // request is, used by the CLI (early, friendly) and the manager (authoritative).
-import { type ServiceSpec } from '../proto/generated/orch.js';
+import { PortConfig_PublishMode, ServiceSpec_Mode, type ServiceSpec } from '../proto/generated/orch.js';
+import { parseConstraint } from './constraints.js';
+import { validatePorts } from './ports.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** Service names become DNS labels later: lower-case letters, digits, '-'; 1–63 long. */
@@ -45,6 +47,20 @@ export function validateServiceSpec(spec: ServiceSpec): void {
   for (const e of spec.container?.env ?? []) {
     if (!ENV_RE.test(e)) throw new InvalidArgumentError(`invalid --env "${e}": expected KEY=VALUE with KEY made of letters, digits and '_'`);
   }
+  if (spec.mode === ServiceSpec_Mode.GLOBAL && spec.replicas !== 0) {
+    throw new InvalidArgumentError('replicas can only be set in replicated mode; a global service runs one task on every eligible node');
+  }
+  for (const c of spec.placement?.constraints ?? []) parseConstraint(c);
+  validatePorts(spec.endpoint?.ports ?? []);
+  if ((spec.endpoint?.ports ?? []).some((p) => p.publishMode === PortConfig_PublishMode.HOST) && spec.networks.length) {
+    throw new InvalidArgumentError('a port published in host mode is mapped by Docker on its default bridge: it cannot be combined with --network; publish it in ingress mode');
+  }
+  const res = spec.container?.resources;
+  for (const [what, r] of [['limit', res?.limits], ['reservation', res?.reservations]] as const) {
+    if (r && (r.nanoCpus < 0n || r.memoryBytes < 0n)) throw new InvalidArgumentError(`a ${what} cannot be negative`);
+  }
+  const test = spec.container?.healthcheck?.test ?? [];
+  if (spec.container?.healthcheck && test.length === 0) throw new InvalidArgumentError('a healthcheck needs a command: --health-cmd CMD, or --no-healthcheck');
   for (const [k] of Object.entries({ ...spec.labels, ...spec.container?.labels })) {
     if (!k || k.startsWith('orch.')) throw new InvalidArgumentError(`invalid label key "${k}": it must be non-empty and not start with "orch." (reserved)`);
   }

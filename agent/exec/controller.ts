@@ -9,12 +9,15 @@
 // Errors become states: an image that cannot be had → rejected; a create or
 // start that fails → failed, with the engine's message in `err`.
 import type Docker from 'dockerode';
-import { TaskState, type Task, type TaskStatus } from '../../proto/generated/orch.js';
+import { TaskState, type Network, type Task, type TaskStatus } from '../../proto/generated/orch.js';
 import { isTerminal } from '../../shared/states.js';
 import { PullError, type Engine } from './engine.js';
 
 /** Receives every observed state change of a task. */
 export type Reporter = (taskId: string, status: TaskStatus) => void;
+
+/** The Docker networks a task's container joins (made ready on this host); throws if one cannot be. */
+export type NetworkResolver = (task: Task) => Promise<Array<{ dockerName: string; network: Network }>>;
 
 export class TaskController {
   status: TaskStatus;
@@ -26,6 +29,7 @@ export class TaskController {
     public task: Task,
     private readonly engine: Engine,
     private readonly report: Reporter,
+    private readonly networks: NetworkResolver,
     existingContainer: string | undefined,
   ) {
     this.status = { ...task.status!, containerId: existingContainer ?? task.status?.containerId ?? '' };
@@ -80,7 +84,7 @@ export class TaskController {
       return this.set({ state: rejected ? TaskState.REJECTED : TaskState.FAILED, message: rejected ? 'rejected' : 'failed', err: errText(err) });
     }
     try {
-      this.containerId = await this.engine.create(this.task);
+      this.containerId = await this.engine.create(this.task, await this.networks(this.task));
     } catch (err) {
       return this.set({ state: TaskState.FAILED, message: 'failed', err: `create: ${errText(err)}` });
     }
@@ -103,6 +107,12 @@ export class TaskController {
     if (!info) return this.set({ state: TaskState.FAILED, message: 'failed', err: 'the container disappeared' });
     const s = info.State;
     const health = (s as Docker.ContainerInspectInfo['State'] & { Health?: { Status?: string } }).Health?.Status ?? '';
+    if (s.Running && health === 'unhealthy') {
+      // As Swarm does: an unhealthy task is failed (and its container stopped);
+      // the restart policy decides about a replacement.
+      await this.engine.stop(this.containerId, this.task.spec?.stopGracePeriodMs ?? 10_000);
+      return this.set({ state: TaskState.FAILED, message: 'failed', err: 'task: container unhealthy', health });
+    }
     if (s.Running) return this.set({ state: TaskState.RUNNING, message: 'running', health });
     if (s.Status === 'created') return false; // start still in flight
     return this.exited(s.ExitCode, s.Error);

@@ -5,7 +5,9 @@
 // the events stream ends when dockerd restarts (we reconnect with `since`).
 import { hostname as osHostname } from 'node:os';
 import Docker from 'dockerode';
-import type { NodeDescription, Task } from '../../proto/generated/orch.js';
+import { PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
+import { addrIp } from '../../shared/ipam.js';
+import { NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
 import { LABEL } from './labels.js';
 
@@ -26,6 +28,7 @@ export class PullError extends Error {}
 
 export class Engine {
   readonly docker: Docker;
+  private readonly ensuring = new Map<string, Promise<string>>();
 
   constructor(
     socketPath: string,
@@ -36,14 +39,17 @@ export class Engine {
   }
 
   /** What this node has, as reported to the manager on register. */
-  async describe(addr: string, hostname?: string): Promise<NodeDescription> {
+  async describe(addr: string, hostname?: string, capacity?: Partial<Resources>): Promise<NodeDescription> {
     const info = await this.docker.info();
     return {
       hostname: hostname ?? osHostname(),
-      os: String(info.OperatingSystem ?? 'linux'),
+      os: String(info.OSType ?? 'linux'),
       arch: String(info.Architecture ?? process.arch),
       engineVersion: String(info.ServerVersion ?? ''),
-      resources: { nanoCpus: BigInt(info.NCPU ?? 0) * 1_000_000_000n, memoryBytes: BigInt(info.MemTotal ?? 0) },
+      resources: {
+        nanoCpus: capacity?.nanoCpus ?? BigInt(info.NCPU ?? 0) * 1_000_000_000n,
+        memoryBytes: capacity?.memoryBytes ?? BigInt(info.MemTotal ?? 0),
+      },
       addr,
     };
   }
@@ -73,9 +79,15 @@ export class Engine {
     });
   }
 
-  /** Creates (not starts) the container of a task, labelled as ours. */
-  async create(task: Task): Promise<string> {
+  /**
+   * Creates (not starts) the container of a task, labelled as ours. On orch
+   * networks it joins each through its Docker network with the address orch
+   * allocated; Docker asks our plugin for the interface when it starts it.
+   */
+  async create(task: Task, networks: Array<{ dockerName: string; network: Network }> = []): Promise<string> {
     const spec = task.spec!;
+    const addr = (n: Network) => addrIp(task.networks.find((a) => a.networkId === n.id)!.addr);
+    const [first, ...rest] = networks;
     const c = await this.docker.createContainer({
       name: `${task.serviceName}.${task.slot}.${task.id}`,
       Image: spec.image,
@@ -90,9 +102,72 @@ export class Engine {
         [LABEL.serviceName]: task.serviceName,
         [LABEL.slot]: String(task.slot),
       },
-      HostConfig: { Init: false },
+      Healthcheck: spec.healthcheck ? healthcheck(spec.healthcheck) : undefined,
+      HostConfig: {
+        Init: false,
+        NanoCpus: Number(spec.resources?.limits?.nanoCpus ?? 0n) || undefined,
+        Memory: Number(spec.resources?.limits?.memoryBytes ?? 0n) || undefined,
+        NetworkMode: first?.dockerName,
+        // orch's resolver for service names listens on the gateway; Docker's embedded one forwards to it.
+        Dns: first ? [first.network.gateway] : undefined,
+        // Host-mode published ports: Docker maps them on this host only.
+        PortBindings: task.hostPorts.length ? Object.fromEntries(task.hostPorts.map((p) => [portName(p), [{ HostPort: String(p.publishedPort) }]])) : undefined,
+      },
+      ExposedPorts: task.hostPorts.length ? Object.fromEntries(task.hostPorts.map((p) => [portName(p), {}])) : undefined,
+      NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) } } } } : undefined,
     });
+    for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) } } });
     return c.id;
+  }
+
+  /**
+   * Makes sure this engine has the Docker network that stands for an orch
+   * network (driver: our plugin; Docker's IPAM with the orch subnet, so a
+   * container can ask for its orch address). Returns its name.
+   */
+  ensureNetwork(network: Network, driver: string): Promise<string> {
+    // One at a time per network: two containers starting together must not both create it.
+    const pending = this.ensuring.get(network.id);
+    if (pending) return pending;
+    const p = this.createNetworkOnce(network, driver).finally(() => this.ensuring.delete(network.id));
+    this.ensuring.set(network.id, p);
+    return p;
+  }
+
+  private async createNetworkOnce(network: Network, driver: string): Promise<string> {
+    const name = `orch-${network.id}`;
+    const found = await this.docker.listNetworks({ filters: { name: [name] } });
+    if (found.some((n) => n.Name === name)) return name;
+    try {
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: driver,
+        CheckDuplicate: true,
+        IPAM: { Driver: 'default', Config: [{ Subnet: network.subnet, Gateway: network.gateway }] },
+        Options: { [NETWORK_OPTION]: network.id },
+        Labels: { [LABEL.cluster]: this.owner.cluster, [LABEL.node]: this.owner.node, [LABEL.network]: network.id },
+      });
+      this.log.info({ network: network.spec?.name, docker: name }, 'docker network created');
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err; // made meanwhile: fine
+    }
+    return name;
+  }
+
+  /** Our Docker networks on this engine: Docker id → orch network id. */
+  async listNetworks(): Promise<Map<string, string>> {
+    const list = await this.docker.listNetworks({ filters: { label: [`${LABEL.node}=${this.owner.node}`] } });
+    return new Map(list.filter((n) => n.Labels?.[LABEL.network]).map((n) => [n.Id, n.Labels![LABEL.network]!]));
+  }
+
+  /** Removes our Docker networks whose orch network is not in `keep` (one still in use stays). */
+  async removeNetworksExcept(keep: ReadonlySet<string>): Promise<void> {
+    for (const [dockerId, orchId] of await this.listNetworks()) {
+      if (keep.has(orchId)) continue;
+      await this.docker.getNetwork(dockerId).remove().catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 404 && err.statusCode !== 403) throw err; // 403: still has containers; next time
+      });
+    }
   }
 
   /** Starts; one already running is fine (304). */
@@ -200,4 +275,15 @@ export class Engine {
       onGap();
     }
   }
+}
+
+/** Docker's healthcheck object (durations in nanoseconds; 0 = the engine's default). */
+function healthcheck(h: HealthConfig): Docker.ContainerCreateOptions['Healthcheck'] {
+  const ns = (ms: number) => ms * 1_000_000;
+  return { Test: h.test, Interval: ns(h.intervalMs), Timeout: ns(h.timeoutMs), Retries: h.retries, StartPeriod: ns(h.startPeriodMs) };
+}
+
+/** Docker's name of a container port: "80/tcp". */
+function portName(p: PortConfig): string {
+  return `${p.targetPort}/${p.protocol === PortConfig_Protocol.UDP ? 'udp' : 'tcp'}`;
 }

@@ -4,7 +4,7 @@
 // what makes a returning node drop what is no longer its own).
 import { TaskState, type Task, type TaskStatus } from '../../proto/generated/orch.js';
 import type { Logger } from '../../shared/log.js';
-import { TaskController, type Reporter } from './controller.js';
+import { TaskController, type NetworkResolver, type Reporter } from './controller.js';
 import type { Engine } from './engine.js';
 
 /** Steps per kick at most: a controller never spins. */
@@ -22,6 +22,7 @@ export class Executor {
   constructor(
     private readonly engine: Engine,
     private readonly report: Reporter,
+    private readonly networks: NetworkResolver,
     private readonly log: Logger,
   ) {}
 
@@ -55,7 +56,7 @@ export class Executor {
     for (const t of tasks) {
       const c = this.controllers.get(t.id);
       if (c) c.update(t);
-      else this.controllers.set(t.id, new TaskController(t, this.engine, this.report, existing.get(t.id)));
+      else this.controllers.set(t.id, new TaskController(t, this.engine, this.report, this.networks, existing.get(t.id)));
       this.kick(t.id);
     }
     for (const [id, c] of this.controllers) {

@@ -1,5 +1,5 @@
-// Labels orch puts on every container it creates. The agent only ever touches
-// containers carrying its own cluster and node labels.
+// Labels orch puts on every container (and Docker network) it creates. The
+// agent only ever touches objects carrying its own cluster and node labels.
 export const LABEL = {
   cluster: 'orch.cluster',
   node: 'orch.node',
@@ -7,4 +7,5 @@ export const LABEL = {
   service: 'orch.service',
   serviceName: 'orch.service.name',
   slot: 'orch.slot',
+  network: 'orch.network',
 } as const;

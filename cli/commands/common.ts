@@ -1,17 +1,18 @@
 // What every CLI command shares: the manager address, output format, and the
 // one-line error contract (message on stderr, non-zero exit, nothing changed).
 import { Option } from 'commander';
-import { OrchError } from '../../shared/errors.js';
+import { InvalidArgumentError, OrchError } from '../../shared/errors.js';
 import { connect, DEFAULT_MANAGER, type Control } from '../client.js';
+import { currentManagers } from '../context.js';
 import type { Command } from 'commander';
 
 export interface Globals {
   manager(): string;
 }
 
-/** The manager address: --manager, then $ORCH_MANAGER, then the default. */
+/** The manager address(es), comma-separated: --manager, then $ORCH_MANAGER, then the current context, then the default. */
 export function managerAddr(flag: string | undefined): string {
-  return flag ?? process.env.ORCH_MANAGER ?? DEFAULT_MANAGER;
+  return flag ?? process.env.ORCH_MANAGER ?? currentManagers()?.join(',') ?? DEFAULT_MANAGER;
 }
 
 /** Runs a command with a control client; errors end the process with one line and exit 1. */
@@ -38,6 +39,18 @@ export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** KEY=VALUE items (repeatable flags) as a record; a bare KEY has an empty value. */
+export function keyValues(items: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (!key) throw new InvalidArgumentError(`${flag} "${item}": expected KEY=VALUE`);
+    out[key] = eq < 0 ? '' : item.slice(eq + 1);
+  }
+  return out;
+}
+
 export function formatOption(): Option {
   return new Option('--format <format>', 'output format').choices(['table', 'json']).default('table');
 }
@@ -61,6 +74,28 @@ export function inspectCommand<T>(parent: Command, globals: Globals, what: strin
         const out = [];
         for (const ref of refs) out.push(toJSON(await get(ctl, ref)));
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      }),
+    );
+}
+
+/**
+ * Adds `rm REF...` (alias `remove`) to `parent`: removes each with `remove`,
+ * printing each ref as it goes, as `docker … rm` does. `configure` adds options.
+ */
+export function removeCommand<F extends object>(
+  parent: Command,
+  globals: Globals,
+  description: string,
+  remove: (ctl: Control, ref: string, flags: F) => Promise<unknown>,
+  configure: (c: Command) => Command = (c) => c,
+): void {
+  configure(parent.command('rm').alias('remove').description(description).argument('<ref...>'))
+    .action((refs: string[], flags: F) =>
+      withControl(globals, async (ctl) => {
+        for (const ref of refs) {
+          await remove(ctl, ref, flags);
+          process.stdout.write(`${ref}\n`);
+        }
       }),
     );
 }

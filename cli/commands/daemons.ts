@@ -2,6 +2,8 @@
 // imported only when they run, so that the everyday CLI commands start fast.
 import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
+import { InvalidArgumentError } from '../../shared/errors.js';
+import { parseBytes, parseCpus } from '../../shared/units.js';
 import { fail, type Globals } from './common.js';
 
 /** Runs until SIGINT/SIGTERM, then calls `stop` once and exits. */
@@ -48,11 +50,21 @@ export function agentCommand(globals: Globals): Command {
     .option('--hostname <name>', 'hostname to report (default: the kernel hostname)')
     .option('--addr <ip>', 'address other hosts reach this one at')
     .option('--cluster <id>', 'cluster id stamped on containers', 'default')
-    .action(async (f: { dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string }) => {
-      const { Agent } = await import('../../agent/index.js');
-      const a = new Agent({ manager: globals.manager(), dockerSocket: f.dockerSocket, stateDir: f.stateDir, hostname: f.hostname, addr: f.addr, cluster: f.cluster });
-      a.start();
-      untilSignal(() => a.stop());
+    .option('--role <role>', 'manager when a manager runs on this host (for node.role constraints)', 'worker')
+    .option('--cpus <cpus>', 'CPUs to offer (default: what the engine reports)')
+    .option('--memory <size>', 'memory to offer, e.g. 2g (default: what the engine reports)')
+    .action(async (f: { dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string; role: string; cpus?: string; memory?: string }) => {
+      try {
+        if (!['manager', 'worker'].includes(f.role)) throw new InvalidArgumentError(`--role: "${f.role}" is not manager or worker`);
+        const capacity = { nanoCpus: f.cpus ? parseCpus(f.cpus, '--cpus') : undefined, memoryBytes: f.memory ? parseBytes(f.memory, '--memory') : undefined };
+        const { Agent } = await import('../../agent/index.js');
+        const managers = globals.manager().split(',').filter(Boolean);
+        const a = new Agent({ managers, dockerSocket: f.dockerSocket, stateDir: f.stateDir, hostname: f.hostname, addr: f.addr, cluster: f.cluster, role: f.role, capacity });
+        untilSignal(() => a.stop());
+        await a.start();
+      } catch (err) {
+        fail(err);
+      }
     });
 }
 

@@ -12,7 +12,7 @@ import { HTTP_IMAGE } from '../../lab/images.js';
 import { NotFoundError } from '../../shared/errors.js';
 import { connect } from '../client.js';
 import { waitForService } from '../progress.js';
-import { specFromFlags } from './service.js';
+import { CREATE_DEFAULTS, specFromFlags } from './service.js';
 import { untilSignal } from './daemons.js';
 import type { DevFlags } from './dev.js';
 
@@ -26,7 +26,7 @@ export async function runDev(f: DevFlags): Promise<void> {
   const clientPort = Number(f.etcdPort);
   const etcd = await startEtcd({ name: 'orch-dev', dataDir: join(f.dataDir, 'etcd'), clientPort, peerPort: clientPort + 10 });
   const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen });
-  const agent = new Agent({ manager: f.listen, stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: f.cluster });
+  const agent = new Agent({ managers: [f.listen], stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
     await agent.stop();
     await manager.stop();
@@ -39,7 +39,7 @@ export async function runDev(f: DevFlags): Promise<void> {
     await etcd.stop();
     throw err;
   }
-  agent.start();
+  await agent.start();
   process.stdout.write(`orch dev: etcd at ${etcd.endpoint}, manager at ${manager.addr}, data in ${f.dataDir}\n`);
   if (f.demo) await deployDemo(f.listen, docker);
   process.stdout.write(`\nReady. In another shell: ./orch service ls   (ORCH_MANAGER=${f.listen})\nCtrl-C stops orch dev.\n`);
@@ -54,10 +54,7 @@ async function deployDemo(addr: string, docker: Docker): Promise<void> {
       throw err;
     });
     if (!existing) {
-      const spec = specFromFlags(HTTP_IMAGE, [], {
-        name: 'demo', replicas: '3', env: [], label: [], containerLabel: [], restartCondition: 'any', restartDelay: '1s',
-        restartMaxAttempts: '0', restartWindow: '0s', stopGracePeriod: '2s', timeout: '1m',
-      });
+      const spec = specFromFlags(HTTP_IMAGE, [], { ...CREATE_DEFAULTS, name: 'demo', replicas: '3', restartDelay: '1s', stopGracePeriod: '2s' });
       await ctl.createService(spec);
       process.stdout.write('created service demo (3 replicas of the HTTP test image)\n');
     }

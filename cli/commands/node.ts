@@ -1,9 +1,12 @@
 // `orch node …`: ls, inspect.
 import { Command } from 'commander';
-import { Node, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
+import { Node, NodeAvailability, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
+import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
-import { formatOption, inspectCommand, print, withControl, type Globals } from './common.js';
+import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
+
+const AVAILABILITY: Record<string, NodeAvailability> = { active: NodeAvailability.ACTIVE, pause: NodeAvailability.PAUSE, drain: NodeAvailability.DRAIN };
 
 export function nodeCommand(globals: Globals): Command {
   const cmd = new Command('node').description('Manage nodes');
@@ -29,6 +32,34 @@ export function nodeCommand(globals: Globals): Command {
         );
       }),
     );
+  cmd
+    .command('update')
+    .description("Update a node's availability and labels")
+    .argument('<node>', 'node id, id prefix or hostname')
+    .option('--availability <availability>', 'active, pause (place nothing new) or drain (move its tasks away)')
+    .option('--label-add <k=v>', 'add or change a node label (repeatable)', collect, [])
+    .option('--label-rm <k>', 'remove a node label (repeatable)', collect, [])
+    .action((ref: string, f: { availability?: string; labelAdd: string[]; labelRm: string[] }) =>
+      withControl(globals, async (ctl) => {
+        let availability: NodeAvailability | undefined;
+        if (f.availability !== undefined) {
+          availability = AVAILABILITY[f.availability];
+          if (availability === undefined) throw new InvalidArgumentError(`--availability: "${f.availability}" is not one of active, pause, drain`);
+        }
+        if (availability === undefined && f.labelAdd.length === 0 && f.labelRm.length === 0) {
+          throw new InvalidArgumentError('nothing to update: give --availability, --label-add or --label-rm');
+        }
+        await ctl.updateNode({ ref, availability, labelAdd: keyValues(f.labelAdd, '--label-add'), labelRm: f.labelRm });
+        process.stdout.write(`${ref}\n`);
+      }),
+    );
+  removeCommand<{ force?: boolean }>(
+    cmd,
+    globals,
+    'Remove one or more nodes from the cluster (a node that is up needs --force)',
+    (ctl, ref, f) => ctl.removeNode({ ref, force: f.force ?? false }),
+    (c) => c.option('-f, --force', 'remove a node even if it is up'),
+  );
   inspectCommand(cmd, globals, 'nodes', 'node ids, id prefixes or hostnames', (ctl, ref) => ctl.getNode({ ref }), Node.toJSON);
   return cmd;
 }

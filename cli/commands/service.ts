@@ -1,15 +1,17 @@
 // `orch service …`: create, ls, ps, inspect, scale, rm.
 import { Command, Option } from 'commander';
-import { RestartPolicy_Condition, type ServiceSpec, type Task } from '../../proto/generated/orch.js';
+import { EndpointSpec_Mode, RestartPolicy_Condition, ServiceSpec_Mode, type HealthConfig, type ServiceSpec, type Task } from '../../proto/generated/orch.js';
 import { Service, Task as TaskMsg } from '../../proto/generated/orch.js';
 import { parseDuration } from '../../shared/duration.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { parseReplicas, validateServiceSpec } from '../../shared/spec.js';
+import { parseBytes, parseCpus } from '../../shared/units.js';
+import { parsePublish } from '../../shared/ports.js';
 import { stateName } from '../../shared/states.js';
 import { waitForService } from '../progress.js';
 import { ago, table } from '../table.js';
-import { collect, formatOption, inspectCommand, print, withControl, type Globals } from './common.js';
+import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
 
 const CONDITIONS: Record<string, RestartPolicy_Condition> = {
   any: RestartPolicy_Condition.RESTART_ANY,
@@ -17,9 +19,28 @@ const CONDITIONS: Record<string, RestartPolicy_Condition> = {
   none: RestartPolicy_Condition.RESTART_NONE,
 };
 
-interface CreateFlags {
+const MODES: Record<string, ServiceSpec_Mode> = { replicated: ServiceSpec_Mode.REPLICATED, global: ServiceSpec_Mode.GLOBAL };
+const ENDPOINT_MODES: Record<string, EndpointSpec_Mode> = { vip: EndpointSpec_Mode.VIP, dnsrr: EndpointSpec_Mode.DNSRR };
+
+export interface CreateFlags {
   name?: string;
-  replicas: string;
+  mode: string;
+  replicas?: string;
+  constraint: string[];
+  reserveCpu?: string;
+  reserveMemory?: string;
+  limitCpu?: string;
+  limitMemory?: string;
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  healthcheck: boolean; // false with --no-healthcheck
+  autoRebalance?: boolean;
+  network: string[];
+  publish: string[];
+  endpointMode: string;
   env: string[];
   label: string[];
   containerLabel: string[];
@@ -32,21 +53,48 @@ interface CreateFlags {
   timeout: string;
 }
 
+/** The flags of `service create` as commander fills them when none is given. */
+export const CREATE_DEFAULTS: CreateFlags = {
+  mode: 'replicated', constraint: [], network: [], publish: [], endpointMode: 'vip', env: [], label: [], containerLabel: [], restartCondition: 'any', restartDelay: '5s',
+  restartMaxAttempts: '0', restartWindow: '0s', stopGracePeriod: '10s', timeout: '2m', healthcheck: true,
+};
+
 /** Turns the flags of `service create` into a spec; throws on the first bad value. */
 export function specFromFlags(image: string, command: string[], f: CreateFlags): ServiceSpec {
   const condition = CONDITIONS[f.restartCondition];
   if (condition === undefined) throw new InvalidArgumentError(`--restart-condition: "${f.restartCondition}" is not one of any, on-failure, none`);
+  const mode = MODES[f.mode];
+  if (mode === undefined) throw new InvalidArgumentError(`--mode: "${f.mode}" is not one of replicated, global`);
+  if (mode === ServiceSpec_Mode.GLOBAL && f.replicas !== undefined) throw new InvalidArgumentError('--replicas can only be used with replicated mode');
+  const endpointMode = ENDPOINT_MODES[f.endpointMode];
+  if (endpointMode === undefined) throw new InvalidArgumentError(`--endpoint-mode: "${f.endpointMode}" is not vip or dnsrr`);
   const maxAttempts = parseReplicas(f.restartMaxAttempts, '--restart-max-attempts');
   const spec: ServiceSpec = {
     name: f.name ?? '',
     labels: keyValues(f.label, '--label'),
-    replicas: parseReplicas(f.replicas, '--replicas'),
+    mode,
+    replicas: mode === ServiceSpec_Mode.GLOBAL ? 0 : parseReplicas(f.replicas ?? '1', '--replicas'),
+    placement: { constraints: f.constraint },
+    autoRebalance: f.autoRebalance ?? false,
+    networks: f.network,
+    endpoint: { mode: endpointMode, ports: f.publish.map(parsePublish) },
     container: {
       image,
       command,
       env: f.env,
       labels: keyValues(f.containerLabel, '--container-label'),
       stopGracePeriodMs: parseDuration(f.stopGracePeriod, '--stop-grace-period'),
+      resources: {
+        limits: {
+          nanoCpus: f.limitCpu ? parseCpus(f.limitCpu, '--limit-cpu') : 0n,
+          memoryBytes: f.limitMemory ? parseBytes(f.limitMemory, '--limit-memory') : 0n,
+        },
+        reservations: {
+          nanoCpus: f.reserveCpu ? parseCpus(f.reserveCpu, '--reserve-cpu') : 0n,
+          memoryBytes: f.reserveMemory ? parseBytes(f.reserveMemory, '--reserve-memory') : 0n,
+        },
+      },
+      healthcheck: healthFromFlags(f),
     },
     restart: {
       condition,
@@ -59,16 +107,26 @@ export function specFromFlags(image: string, command: string[], f: CreateFlags):
   return spec;
 }
 
-function keyValues(items: string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of items) {
-    const eq = item.indexOf('=');
-    const key = eq < 0 ? item : item.slice(0, eq);
-    if (!key) throw new InvalidArgumentError(`${flag} "${item}": expected KEY=VALUE`);
-    out[key] = eq < 0 ? '' : item.slice(eq + 1);
+/** `--health-*` and `--no-healthcheck`; undefined keeps the image's own healthcheck. */
+function healthFromFlags(f: CreateFlags): HealthConfig | undefined {
+  const tuned = f.healthInterval ?? f.healthTimeout ?? f.healthRetries ?? f.healthStartPeriod;
+  if (!f.healthcheck) {
+    if (f.healthCmd || tuned) throw new InvalidArgumentError('--no-healthcheck conflicts with --health-* options');
+    return { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
   }
-  return out;
+  if (!f.healthCmd) {
+    if (tuned) throw new InvalidArgumentError('--health-interval/-timeout/-retries/-start-period need --health-cmd');
+    return undefined;
+  }
+  return {
+    test: ['CMD-SHELL', f.healthCmd],
+    intervalMs: f.healthInterval ? parseDuration(f.healthInterval, '--health-interval') : 0,
+    timeoutMs: f.healthTimeout ? parseDuration(f.healthTimeout, '--health-timeout') : 0,
+    retries: f.healthRetries ? parseReplicas(f.healthRetries, '--health-retries') : 0,
+    startPeriodMs: f.healthStartPeriod ? parseDuration(f.healthStartPeriod, '--health-start-period') : 0,
+  };
 }
+
 
 export function serviceCommand(globals: Globals): Command {
   const cmd = new Command('service').description('Manage services').enablePositionalOptions();
@@ -80,7 +138,23 @@ export function serviceCommand(globals: Globals): Command {
     .argument('[command...]', 'command and arguments (replace the image CMD)')
     .passThroughOptions()
     .option('--name <name>', 'service name')
-    .option('--replicas <n>', 'number of tasks', '1')
+    .option('--mode <mode>', 'replicated or global (one task on every eligible node)', 'replicated')
+    .option('--replicas <n>', 'number of tasks (default 1)')
+    .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect, [])
+    .option('--reserve-cpu <cpus>', 'CPUs reserved on the node for each task')
+    .option('--reserve-memory <size>', 'memory reserved on the node for each task (e.g. 512m)')
+    .option('--limit-cpu <cpus>', 'CPU limit of each container')
+    .option('--limit-memory <size>', 'memory limit of each container')
+    .option('--health-cmd <cmd>', 'command run to check health')
+    .option('--health-interval <duration>', 'time between health checks')
+    .option('--health-timeout <duration>', 'longest a health check may run')
+    .option('--health-retries <n>', 'failures in a row before unhealthy')
+    .option('--health-start-period <duration>', 'time to start before failures count')
+    .option('--no-healthcheck', "disable the image's healthcheck")
+    .option('--auto-rebalance', 'even the spread by itself when nodes join or return')
+    .option('--network <network>', 'overlay network to join (repeatable)', collect, [])
+    .option('-p, --publish <port>', 'publish a port: 8080:80[/udp], or published=8080,target=80[,protocol=udp][,mode=host] (repeatable)', collect, [])
+    .option('--endpoint-mode <mode>', 'vip (one virtual IP, load-balanced) or dnsrr (DNS answers with task addresses)', 'vip')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <k=v>', 'service label (repeatable)', collect, [])
     .option('--container-label <k=v>', 'container label (repeatable)', collect, [])
@@ -97,7 +171,7 @@ export function serviceCommand(globals: Globals): Command {
         const timeoutMs = parseDuration(flags.timeout, '--timeout');
         const service = await ctl.createService(spec);
         process.stdout.write(`${service.id}\n`);
-        if (!flags.detach) await waitForService(ctl, service.id, process.stdout, timeoutMs);
+        if (!flags.detach) await waitForService(ctl, service.spec!.name, process.stdout, timeoutMs);
       }),
     );
 
@@ -111,7 +185,13 @@ export function serviceCommand(globals: Globals): Command {
         print(flags.format, services.map((s) => ({ ...Service.toJSON(s.service!) as object, running: s.running, desired: s.desired })), () =>
           table(
             ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'],
-            services.map((s) => [shortId(s.service!.id), s.service!.spec!.name, 'replicated', `${s.running}/${s.desired}`, s.service!.spec!.container!.image]),
+            services.map((s) => [
+              shortId(s.service!.id),
+              s.service!.spec!.name,
+              s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated',
+              `${s.running}/${s.desired}`,
+              s.service!.spec!.container!.image,
+            ]),
           ),
         );
       }),
@@ -127,7 +207,13 @@ export function serviceCommand(globals: Globals): Command {
         const { tasks } = await ctl.listTasks({ service: ref });
         const { nodes } = await ctl.listNodes({});
         const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
-        print(flags.format, tasks.map((t) => TaskMsg.toJSON(t)), () => table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], tasks.map((t) => psRow(t, host))));
+        const { networks } = tasks.some((t) => t.networks.length) ? await ctl.listNetworks({}) : { networks: [] };
+        const netName = new Map(networks.map((n) => [n.id, n.spec!.name]));
+        const headers = ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'];
+        if (netName.size) headers.push('ADDRESSES');
+        print(flags.format, tasks.map((t) => TaskMsg.toJSON(t)), () =>
+          table(headers, tasks.map((t) => [...psRow(t, host), ...(netName.size ? [t.networks.map((a) => `${netName.get(a.networkId) ?? shortId(a.networkId)}=${a.addr || '-'}`).join(' ')] : [])])),
+        );
       }),
     );
 
@@ -152,18 +238,32 @@ export function serviceCommand(globals: Globals): Command {
     );
 
   cmd
-    .command('rm')
-    .alias('remove')
-    .description('Remove one or more services')
-    .argument('<service...>')
-    .action((refs: string[]) =>
+    .command('update')
+    .description('Update a service: replicas and rebalancing')
+    .argument('<service>', 'service name or id')
+    .option('--replicas <n>', 'number of tasks')
+    .option('--rebalance', 'even the spread over the eligible nodes now, never dropping below the desired count')
+    .option('--auto-rebalance <bool>', 'even the spread by itself when nodes join or return (true|false)')
+    .option('-d, --detach', 'exit at once instead of waiting for convergence')
+    .option('--timeout <duration>', 'give up waiting for convergence after this long', '2m')
+    .action((ref: string, flags: { replicas?: string; rebalance?: boolean; autoRebalance?: string; detach?: boolean; timeout: string }) =>
       withControl(globals, async (ctl) => {
-        for (const ref of refs) {
-          await ctl.removeService({ ref });
-          process.stdout.write(`${ref}\n`);
+        const timeoutMs = parseDuration(flags.timeout, '--timeout');
+        if (flags.autoRebalance !== undefined && !['true', 'false'].includes(flags.autoRebalance)) {
+          throw new InvalidArgumentError(`--auto-rebalance: "${flags.autoRebalance}" is not true or false`);
         }
+        const replicas = flags.replicas === undefined ? undefined : parseReplicas(flags.replicas, '--replicas');
+        const autoRebalance = flags.autoRebalance === undefined ? undefined : flags.autoRebalance === 'true';
+        if (replicas === undefined && autoRebalance === undefined && !flags.rebalance) {
+          throw new InvalidArgumentError('nothing to update: give --replicas, --rebalance or --auto-rebalance');
+        }
+        await ctl.updateService({ ref, replicas, rebalance: flags.rebalance ?? false, autoRebalance });
+        process.stdout.write(`${ref}\n`);
+        if (!flags.detach) await waitForService(ctl, ref, process.stdout, timeoutMs);
       }),
     );
+
+  removeCommand(cmd, globals, 'Remove one or more services', (ctl, ref) => ctl.removeService({ ref }));
 
   return cmd;
 }
@@ -179,7 +279,7 @@ function psRow(t: Task, host: Map<string, string>): string[] {
   const health = t.status?.health ? ` (${t.status.health})` : '';
   return [
     shortId(t.id),
-    `${t.serviceName}.${t.slot}`,
+    t.targetNode ? `${t.serviceName}.${shortId(t.targetNode)}` : `${t.serviceName}.${t.slot}`,
     t.spec?.image ?? '',
     t.nodeId ? (host.get(t.nodeId) ?? shortId(t.nodeId)) : '',
     stateName(t.desiredState).replace(/^./, (c) => c.toUpperCase()),

@@ -1,5 +1,5 @@
 // Resolving what a user typed (a name, an id, or a unique id prefix) to an object.
-import type { Node, Service } from '../../proto/generated/orch.js';
+import type { Network, Node, Service } from '../../proto/generated/orch.js';
 import { InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { keys, type Cache, type Store, type Versioned } from '../store/index.js';
 
@@ -10,6 +10,15 @@ export async function resolveService(store: Store, cache: Cache, ref: string): P
   const id = byName ?? uniquePrefix(ref, [...cache.services.keys()], 'service');
   const found = id ? await store.get('services', id) : undefined;
   if (!found) throw new NotFoundError(`service "${ref}" not found; \`orch service ls\` lists the services`);
+  return found;
+}
+
+/** Finds a network by name, id or unique id prefix, reading etcd (fresh, for writes). */
+export async function resolveNetwork(store: Store, cache: Cache, ref: string): Promise<Versioned<Network>> {
+  if (!ref) throw new InvalidArgumentError('name the network: a name, an id or an id prefix');
+  const id = (await store.getRaw(keys.networkName(ref))) ?? uniquePrefix(ref, [...cache.networks.keys()], 'network');
+  const found = id ? await store.get('networks', id) : undefined;
+  if (!found) throw new NotFoundError(`network "${ref}" not found; \`orch network ls\` lists the networks`);
   return found;
 }
 

@@ -3,21 +3,29 @@
 // conflicting request changes nothing.
 import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import {
+  NodeState,
+  ServiceSpec_Mode,
   TaskState,
   type ControlServer,
+  type Node,
   type ListServicesResponse,
   type Service,
   type ServiceSpec,
+  type PortConfig,
+  type UpdateServiceRequest,
 } from '../../proto/generated/orch.js';
-import { AlreadyExistsError, ConflictError, InvalidArgumentError, toGrpcError } from '../../shared/errors.js';
+import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError, toGrpcError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
+import { addrIp } from '../../shared/ipam.js';
+import { ingressNetwork } from '../networks.js';
 import type { Logger } from '../../shared/log.js';
 import { MAX_REPLICAS, validateServiceSpec } from '../../shared/spec.js';
 import { DEFAULT_RESTART } from '../orchestrator/index.js';
 import { keys, type Cache, type Store } from '../store/index.js';
-import { resolveNode, resolveService } from './resolve.js';
+import { createNetwork, networkInfo, removeNetwork } from './networks.js';
+import { resolveNetwork, resolveNode, resolveService } from './resolve.js';
+import { retryConflicts } from './retry.js';
 
-const WRITE_RETRIES = 5;
 
 /** Builds the Control service implementation over the store and its mirror. */
 export function controlServer(store: Store, cache: Cache, log: Logger): ControlServer {
@@ -26,39 +34,35 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       const full: ServiceSpec = { ...spec, restart: spec.restart ?? DEFAULT_RESTART };
       validateServiceSpec(full);
       const now = new Date();
-      const service: Service = { id: newId(), spec: full, createdAt: now, updatedAt: now };
-      // A fresh read first: it fails fast when etcd is unreachable, before any write is sent.
-      if (await store.getRaw(keys.serviceName(full.name))) throw exists(full.name);
-      try {
-        await store
-          .txn()
-          .expectKey(keys.serviceName(full.name), 0)
-          .putKey(keys.serviceName(full.name), service.id)
-          .expect('services', service.id, 0)
-          .put('services', service.id, service)
-          .commit();
-      } catch (err) {
-        if (err instanceof ConflictError) throw exists(full.name);
-        throw err;
-      }
+      const service: Service = { id: newId(), spec: full, createdAt: now, updatedAt: now, rebalanceRequested: 0n, rebalanceDone: 0n, vips: [] };
+      await retryConflicts(async () => {
+        // Fresh reads first: they fail fast when etcd is unreachable, before any write is sent.
+        if (await store.getRaw(keys.serviceName(full.name))) throw exists(full.name);
+        // Networks by name or id → ids. Each is rewritten in the same txn, so a
+        // concurrent `network rm` (which compares it) cannot succeed meanwhile.
+        const networks = await Promise.all([...new Set(spec.networks)].map((ref) => resolveNetwork(store, cache, ref)));
+        full.networks = [...new Set(networks.map((n) => n.value.id))];
+        // Published ports: unique in the cluster, each a compare-and-put.
+        const ports = await claimPorts(store, full.endpoint?.ports ?? []);
+        full.endpoint = { mode: full.endpoint?.mode ?? 0, ports };
+        const txn = store.txn().expectKey(keys.serviceName(full.name), 0).putKey(keys.serviceName(full.name), service.id).expect('services', service.id, 0).put('services', service.id, service);
+        for (const n of networks) txn.expect('networks', n.value.id, n.modRevision).put('networks', n.value.id, n.value);
+        for (const p of ports) txn.expectKey(portKey(p), 0).putKey(portKey(p), service.id);
+        try {
+          await txn.commit();
+        } catch (err) {
+          // Taken between our read and our write: say which, unless it was the name.
+          if (err instanceof ConflictError) for (const p of ports) if (await store.getRaw(portKey(p))) throw portTaken(p);
+          throw err;
+        }
+      });
       log.info({ service: service.id, name: full.name, replicas: full.replicas }, 'service created');
       return service;
     }),
 
-    scaleService: unary(log, async (req) => {
-      if (req.replicas > MAX_REPLICAS) throw new InvalidArgumentError(`${req.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
-      for (let attempt = 0; ; attempt++) {
-        const cur = await resolveService(store, cache, req.ref);
-        const next: Service = { ...cur.value, spec: { ...cur.value.spec!, replicas: req.replicas }, updatedAt: new Date() };
-        try {
-          await store.txn().expect('services', next.id, cur.modRevision).put('services', next.id, next).commit();
-          log.info({ service: next.id, replicas: req.replicas }, 'service scaled');
-          return next;
-        } catch (err) {
-          if (!(err instanceof ConflictError) || attempt >= WRITE_RETRIES) throw err;
-        }
-      }
-    }),
+    scaleService: unary(log, async (req) => updateService(store, cache, log, { ref: req.ref, replicas: req.replicas, rebalance: false })),
+
+    updateService: unary(log, async (req) => updateService(store, cache, log, req)),
 
     getService: unary(log, async (req) => (await resolveService(store, cache, req.ref)).value),
 
@@ -68,23 +72,23 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
         if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING) running.set(t.serviceId, (running.get(t.serviceId) ?? 0) + 1);
       }
       const services = [...cache.services.values()]
-        .map(({ value: s }) => ({ service: s, running: running.get(s.id) ?? 0, desired: s.spec?.replicas ?? 0 }))
+        .map(({ value: s }) => ({ service: s, running: running.get(s.id) ?? 0, desired: desired(cache, s) }))
         .sort((a, b) => a.service.spec!.name.localeCompare(b.service.spec!.name));
       return { services };
     }),
 
-    removeService: unary(log, async (req) => {
-      for (let attempt = 0; ; attempt++) {
+    removeService: unary(log, async (req) =>
+      retryConflicts(async () => {
         const cur = await resolveService(store, cache, req.ref);
-        try {
-          await store.txn().expect('services', cur.value.id, cur.modRevision).delete('services', cur.value.id).deleteKey(keys.serviceName(cur.value.spec!.name)).commit();
-          log.info({ service: cur.value.id }, 'service removed');
-          return { id: cur.value.id };
-        } catch (err) {
-          if (!(err instanceof ConflictError) || attempt >= WRITE_RETRIES) throw err;
-        }
-      }
-    }),
+        const txn = store.txn().expect('services', cur.value.id, cur.modRevision).delete('services', cur.value.id).deleteKey(keys.serviceName(cur.value.spec!.name));
+        // Its published ports and virtual IPs are free again.
+        for (const p of cur.value.spec?.endpoint?.ports ?? []) txn.deleteKey(portKey(p));
+        for (const v of cur.value.vips) txn.deleteKey(keys.ipam(v.networkId, addrIp(v.addr)));
+        await txn.commit();
+        log.info({ service: cur.value.id }, 'service removed');
+        return { id: cur.value.id };
+      }),
+    ),
 
     listTasks: unary(log, async (req) => {
       const serviceId = req.service ? (await resolveService(store, cache, req.service)).value.id : undefined;
@@ -100,7 +104,109 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
     })),
 
     getNode: unary(log, async (req) => resolveNode(cache, req.ref)),
+
+    createNetwork: unary(log, async (spec) => createNetwork(store, log, spec)),
+
+    listNetworks: unary(log, async () => ({
+      networks: [...cache.networks.values()].map((v) => v.value).sort((a, b) => a.spec!.name.localeCompare(b.spec!.name)),
+    })),
+
+    getNetwork: unary(log, async (req) => networkInfo(store, cache, req.ref)),
+
+    removeNetwork: unary(log, async (req) => removeNetwork(store, cache, log, req.ref)),
+
+    updateNode: unary(log, async (req) => {
+      for (const k of Object.keys(req.labelAdd)) if (!k) throw new InvalidArgumentError('--label-add needs a key: KEY=VALUE or KEY');
+      return retryConflicts(async () => {
+        const cur = await store.get('nodes', resolveNode(cache, req.ref).id);
+        if (!cur) throw new NotFoundError(`node "${req.ref}" not found; \`orch node ls\` lists the nodes`);
+        const labels = { ...cur.value.labels, ...req.labelAdd };
+        for (const k of req.labelRm) {
+          if (!(k in labels)) throw new InvalidArgumentError(`node has no label "${k}"; \`orch node inspect ${req.ref}\` shows its labels`);
+          delete labels[k];
+        }
+        const next: Node = { ...cur.value, labels, availability: req.availability ?? cur.value.availability, updatedAt: new Date() };
+        await store.txn().expect('nodes', next.id, cur.modRevision).put('nodes', next.id, next).commit();
+        log.info({ node: next.id, availability: next.availability, labels }, 'node updated');
+        return next;
+      });
+    }),
+
+    removeNode: unary(log, async (req) =>
+      retryConflicts(async () => {
+        const cur = await store.get('nodes', resolveNode(cache, req.ref).id);
+        if (!cur) throw new NotFoundError(`node "${req.ref}" not found; \`orch node ls\` lists the nodes`);
+        if (cur.value.state === NodeState.NODE_READY && !req.force) {
+          throw new FailedPreconditionError(`node "${req.ref}" is up: drain it and stop its agent first, or use --force to remove it anyway`);
+        }
+        const txn = store.txn().expect('nodes', cur.value.id, cur.modRevision).delete('nodes', cur.value.id);
+        const ingress = ingressNetwork(cache);
+        if (ingress && cur.value.ingressAddr) txn.deleteKey(keys.ipam(ingress.id, addrIp(cur.value.ingressAddr)));
+        await txn.commit();
+        log.info({ node: cur.value.id, force: req.force }, 'node removed');
+        return { id: cur.value.id };
+      }),
+    ),
   };
+}
+
+/** Applies an UpdateServiceRequest (scale is one) in one compare-and-put. */
+function updateService(store: Store, cache: Cache, log: Logger, req: UpdateServiceRequest): Promise<Service> {
+  if (req.replicas !== undefined && req.replicas > MAX_REPLICAS) throw new InvalidArgumentError(`${req.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
+  return retryConflicts(async () => {
+    const cur = await resolveService(store, cache, req.ref);
+    const spec = { ...cur.value.spec! };
+    if (req.replicas !== undefined) {
+      if (spec.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${spec.name}" is global: it runs one task per eligible node and cannot be scaled`);
+      spec.replicas = req.replicas;
+    }
+    if (req.autoRebalance !== undefined) spec.autoRebalance = req.autoRebalance;
+    if (req.rebalance && spec.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${spec.name}" is global: it has nothing to rebalance`);
+    const next: Service = {
+      ...cur.value,
+      spec,
+      rebalanceRequested: req.rebalance ? cur.value.rebalanceRequested + 1n : cur.value.rebalanceRequested,
+      updatedAt: new Date(),
+    };
+    await store.txn().expect('services', next.id, cur.modRevision).put('services', next.id, next).commit();
+    log.info({ service: next.id, replicas: spec.replicas, rebalance: req.rebalance }, 'service updated');
+    return next;
+  });
+}
+
+
+const PROTOCOLS = ['tcp', 'udp'];
+/** Where a port asked for without a published number comes from (Swarm's range). */
+const AUTO_PORTS = { first: 30000, last: 32767 };
+
+const portKey = (p: PortConfig) => keys.port(PROTOCOLS[p.protocol]!, p.publishedPort);
+const portTaken = (p: PortConfig) =>
+  new AlreadyExistsError(`port ${p.publishedPort}/${PROTOCOLS[p.protocol]} is already published by another service; pick another published port`);
+
+/** Gives ports without a published number one from the auto range, and checks that none is taken (fresh reads). */
+async function claimPorts(store: Store, ports: PortConfig[]): Promise<PortConfig[]> {
+  const out: PortConfig[] = [];
+  for (const p of ports) {
+    if (p.publishedPort) {
+      if (out.some((q) => q.protocol === p.protocol && q.publishedPort === p.publishedPort)) throw new InvalidArgumentError(`port ${p.publishedPort}/${PROTOCOLS[p.protocol]} is published twice`);
+      if (await store.getRaw(portKey(p))) throw portTaken(p);
+      out.push(p);
+      continue;
+    }
+    let port = AUTO_PORTS.first;
+    while (port <= AUTO_PORTS.last && ((await store.getRaw(keys.port(PROTOCOLS[p.protocol]!, port))) || out.some((q) => q.protocol === p.protocol && q.publishedPort === port))) port++;
+    if (port > AUTO_PORTS.last) throw new FailedPreconditionError(`no free port left in ${AUTO_PORTS.first}-${AUTO_PORTS.last}; give published=PORT`);
+    out.push({ ...p, publishedPort: port });
+  }
+  return out;
+}
+
+/** How many tasks a service wants: its replicas, or for a global service its slots (one per eligible node). */
+function desired(cache: Cache, s: Service): number {
+  if (s.spec?.mode !== ServiceSpec_Mode.GLOBAL) return s.spec?.replicas ?? 0;
+  const nodes = new Set<string>();
+  for (const { value: t } of cache.tasks.values()) if (t.serviceId === s.id && t.desiredState === TaskState.RUNNING) nodes.add(t.targetNode);
+  return nodes.size;
 }
 
 function exists(name: string): AlreadyExistsError {

@@ -10,14 +10,18 @@ import {
   TaskState,
   type AgentMessage,
   type ManagerMessage,
+  NetworkState,
+  type Network,
   type Node,
+  type ServiceEndpoint,
   type Register,
   type Task,
   type TaskStatusUpdate,
 } from '../../proto/generated/orch.js';
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { canAdvance } from '../../shared/states.js';
+import { canAdvance, isTerminal } from '../../shared/states.js';
+import { ingressEndpoints, ingressNetwork, networkEndpoints, publishesIngress, serviceNetworks } from '../networks.js';
 import type { Cache, Store } from '../store/index.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 
@@ -27,12 +31,15 @@ interface Session {
   id: string;
   nodeId: string;
   stream: Stream;
-  pushed: string; // signature of the last assignment set sent
+  pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
+  pushedNetworks: string | undefined; // the same for the network state
 }
 
 /** How long after winning an election known nodes get to reconnect before they count as down. */
 const ELECTION_GRACE_MS = 3000;
 const STATUS_RETRIES = 5;
+/** Status updates per transaction (etcd allows 128 operations: a compare and a put each). */
+const STATUS_BATCH = 64;
 
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
@@ -108,12 +115,13 @@ export class Dispatcher {
       const cur = await this.store.get('nodes', nodeId);
       const node: Node = {
         id: nodeId,
-        role: 'worker',
         labels: {},
+        ingressAddr: '',
         availability: NodeAvailability.ACTIVE,
         createdAt: now,
         ...cur?.value,
         description: reg.description,
+        role: reg.role || 'worker',
         state: NodeState.NODE_READY,
         stateMessage: '',
         updatedAt: now,
@@ -127,7 +135,7 @@ export class Dispatcher {
     }
     const old = this.sessions.get(nodeId);
     if (old) endSession(old.stream, grpcStatus.CANCELLED, 'superseded by a newer session');
-    const session: Session = { id: randomUUID(), nodeId, stream, pushed: '' };
+    const session: Session = { id: randomUUID(), nodeId, stream, pushed: undefined, pushedNetworks: undefined };
     this.sessions.set(nodeId, session);
     this.liveness.alive(nodeId, Date.now());
     stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.opts.heartbeatMs } });
@@ -145,19 +153,54 @@ export class Dispatcher {
     });
   }
 
-  /** Sends the node its complete assignment set if it changed since the last push. */
+  /**
+   * Sends the node its complete assignment set if it changed since the last
+   * push. Only what the agent acts on counts as a change (which tasks, and
+   * their desired state): the status it reported itself does not.
+   */
   private push(s: Session): void {
     const tasks: Task[] = [];
     const sig: string[] = [];
-    for (const { value: t, modRevision } of this.cache.tasks.values()) {
+    const networkIds = new Set<string>();
+    for (const { value: t } of this.cache.tasks.values()) {
       if (t.nodeId !== s.nodeId) continue;
       tasks.push(t);
-      sig.push(`${t.id}:${modRevision}`);
+      sig.push(`${t.id}:${t.desiredState}`);
+      if (!isTerminal(t.status?.state ?? TaskState.NEW)) for (const a of t.networks) networkIds.add(a.networkId);
     }
+    // Networks before assignments: a task's container joins its network at start.
+    this.pushNetworks(s, networkIds);
     const signature = sig.sort().join(',');
     if (signature === s.pushed) return;
     s.pushed = signature;
     s.stream.write({ assignments: { tasks } });
+  }
+
+  /**
+   * Sends the node the networks its tasks join (and ingress, which every node
+   * serves once a service publishes through it), every endpoint on them, and
+   * the services on them (VIPs, ports), if any of that changed.
+   */
+  private pushNetworks(s: Session, networkIds: Set<string>): void {
+    const ingress = ingressNetwork(this.cache);
+    const publishing = [...this.cache.services.values()].some((v) => publishesIngress(v.value));
+    if (ingress && publishing) networkIds.add(ingress.id);
+    const networks = [...networkIds].map((id) => this.cache.networks.get(id)?.value).filter((n): n is Network => !!n);
+    const endpoints = networkEndpoints(this.cache, networkIds);
+    if (ingress && networkIds.has(ingress.id)) endpoints.push(...ingressEndpoints(this.cache, ingress.id));
+    const services: ServiceEndpoint[] = [];
+    for (const { value: svc } of this.cache.services.values()) {
+      for (const networkId of serviceNetworks(this.cache, svc)) {
+        if (!networkIds.has(networkId)) continue;
+        const vip = svc.vips.find((v) => v.networkId === networkId)?.addr ?? '';
+        services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [] });
+      }
+    }
+    const state: NetworkState = { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: this.cache.nodes.get(s.nodeId)?.value.ingressAddr ?? '' };
+    const signature = JSON.stringify(NetworkState.toJSON(state));
+    if (signature === s.pushedNetworks) return;
+    s.pushedNetworks = signature;
+    s.stream.write({ networks: state });
   }
 
   private async checkLiveness(): Promise<void> {
@@ -165,6 +208,12 @@ export class Dispatcher {
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
       if (node.state !== NodeState.NODE_READY || this.liveness.verdict(node.id, now) !== 'down') continue;
       this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
+      // Its session, if still open, is ended: the agent must register again to be ready again.
+      const s = this.sessions.get(node.id);
+      if (s) {
+        this.sessions.delete(node.id);
+        endSession(s.stream, grpcStatus.UNAVAILABLE, 'this node was marked down (no heartbeat in time); register again');
+      }
       await this.store
         .txn({ fenced: true })
         .expect('nodes', node.id, modRevision)
@@ -181,23 +230,43 @@ export class Dispatcher {
     if (!this.flushing) this.flushing = this.flushStatus().finally(() => (this.flushing = undefined));
   }
 
-  /** Writes queued status updates, each only if it moves the task forward. */
+  /**
+   * Writes queued status updates, each only if it moves the task forward: the
+   * newest update per task, a batch per transaction. If the batch loses a
+   * compare (a task changed meanwhile), each update is retried on its own.
+   */
   private async flushStatus(): Promise<void> {
     while (this.statusQueue.length > 0 && this.active) {
-      const batch = this.statusQueue.splice(0, 64);
-      for (const u of batch) await this.writeStatus(u);
+      const newest = new Map<string, TaskStatusUpdate>();
+      for (const u of this.statusQueue.splice(0, STATUS_BATCH)) newest.set(u.taskId, u);
+      const txn = this.store.txn({ fenced: true });
+      let writes = 0;
+      for (const u of newest.values()) {
+        const cur = this.cache.tasks.get(u.taskId);
+        const next = cur && advanced(cur.value, u);
+        if (!next) continue;
+        txn.expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next);
+        writes++;
+      }
+      if (writes === 0) continue;
+      try {
+        await txn.commit();
+      } catch (err) {
+        if (err instanceof NotLeaderError) return;
+        if (!(err instanceof ConflictError)) this.log.warn({ err: String(err) }, 'status batch failed; retrying one by one');
+        for (const u of newest.values()) await this.writeStatus(u);
+      }
     }
   }
 
+  /** Writes one update from a fresh read, again on a conflict (a few times at most). */
   private async writeStatus(u: TaskStatusUpdate): Promise<void> {
     for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
-      const cur = attempt === 0 ? this.cache.tasks.get(u.taskId) : await this.store.get('tasks', u.taskId);
-      if (!cur || !u.status) return;
-      const from = cur.value.status?.state ?? TaskState.NEW;
-      if (!canAdvance(from, u.status.state)) return;
-      if (sameStatus(cur.value, u)) return;
+      const cur = await this.store.get('tasks', u.taskId);
+      const next = cur && advanced(cur.value, u);
+      if (!next) return;
       try {
-        await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, { ...cur.value, status: u.status }).commit();
+        await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next).commit();
         return;
       } catch (err) {
         if (err instanceof NotLeaderError) return;
@@ -208,6 +277,12 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** The task with the reported status, if the report moves it forward (or adds detail); otherwise undefined. */
+function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
+  if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
+  return { ...cur, status: u.status };
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

@@ -1,8 +1,9 @@
 // The scheduler loop: takes the pending tasks from the mirror, asks the pure
 // scheduler for a plan, and commits it in fenced, batched transactions that
 // compare each task's revision (a task changed meanwhile is simply retried).
-import { NodeState, TaskState, type Task } from '../../proto/generated/orch.js';
+import { TaskState, type Task } from '../../proto/generated/orch.js';
 import { ConflictError } from '../../shared/errors.js';
+import { needsAddresses, nodeStanding, occupiesNode } from '../cluster.js';
 import type { Cache, Store, Txn } from '../store/index.js';
 import { MAX_TXN_OPS } from '../store/index.js';
 import { schedule, type Plan } from './scheduler.js';
@@ -11,7 +12,8 @@ import { schedule, type Plan } from './scheduler.js';
 export function pendingTasks(cache: Cache): Task[] {
   const out: Task[] = [];
   for (const { value: t } of cache.tasks.values()) {
-    if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.PENDING && !t.nodeId) out.push(t);
+    // A task still waiting for its network addresses is the allocator's, not ours.
+    if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.PENDING && !t.nodeId && !needsAddresses(t)) out.push(t);
   }
   return out;
 }
@@ -23,7 +25,7 @@ export async function schedulePass(cache: Cache, store: Store): Promise<Plan> {
   const nodes = [...cache.nodes.values()].map((v) => v.value);
   const placed = [...cache.tasks.values()]
     .map((v) => v.value)
-    .filter((t) => t.nodeId && t.desiredState === TaskState.RUNNING && !nodeDown(cache, t.nodeId));
+    .filter((t) => occupiesNode(t) && nodeStanding(cache, t.nodeId) !== 'down');
   const plan = schedule({ nodes, placed }, pending);
 
   const now = new Date();
@@ -75,9 +77,4 @@ export async function commitBatched(store: Store, writes: Array<(txn: Txn) => vo
       }
     }
   }
-}
-
-/** True when the node is known and marked down. */
-export function nodeDown(cache: Cache, nodeId: string): boolean {
-  return cache.nodes.get(nodeId)?.value.state === NodeState.NODE_DOWN;
 }

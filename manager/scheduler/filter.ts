@@ -1,22 +1,66 @@
-// Node filters: each says whether a node can take a task, and names itself so
-// that a task that fits nowhere can say why ("no suitable node (1 node down)").
+// Node filters: each says whether a node can take a task, and explains a
+// rejection in Swarm's words, so that a task that fits nowhere can say why:
+// "no suitable node (insufficient resources on 3 nodes)".
 import { NodeAvailability, NodeState, type Node, type Task } from '../../proto/generated/orch.js';
+import { parseConstraint, satisfies, type Constraint } from '../../shared/constraints.js';
 
-export interface Filter {
-  /** Counted in the reason as "N node(s) <explain>". */
-  explain: string;
-  accepts(node: Node, task: Task): boolean;
+/** What the scheduler has already put on a node (placed tasks plus this plan's). */
+export interface NodeLoad {
+  total: number;
+  perService: Map<string, number>;
+  nanoCpus: bigint;
+  memoryBytes: bigint;
 }
 
+export interface Filter {
+  /** The reason for `n` rejected nodes, e.g. "insufficient resources on 2 nodes". */
+  explain(n: number): string;
+  accepts(node: Node, task: Task, load: NodeLoad): boolean;
+}
+
+const nodes = (n: number) => `${n} node${n === 1 ? '' : 's'}`;
+
+/**
+ * A deliberately broken build for the chaos harness's own test (it must be
+ * able to fail): with ORCH_TEST_BREAK=scheduler-ignores-down-nodes the
+ * scheduler places tasks on nodes that are down. Never set outside that test.
+ */
+const IGNORE_DOWN = process.env.ORCH_TEST_BREAK === 'scheduler-ignores-down-nodes';
+
 export const readyFilter: Filter = {
-  explain: 'not ready',
-  accepts: (node) => node.state === NodeState.NODE_READY,
+  explain: (n) => `${nodes(n)} not ready`,
+  accepts: (node) => IGNORE_DOWN || node.state === NodeState.NODE_READY,
 };
 
 export const availabilityFilter: Filter = {
-  explain: 'not active (paused or drained)',
+  explain: (n) => `${nodes(n)} not available for new tasks (paused or drained)`,
   accepts: (node) => node.availability === NodeAvailability.ACTIVE,
 };
 
-/** The filters every placement passes, in order. */
-export const FILTERS: readonly Filter[] = [readyFilter, availabilityFilter];
+export const constraintFilter: Filter = {
+  explain: (n) => `scheduling constraints not satisfied on ${nodes(n)}`,
+  accepts: (node, task) => (task.placement?.constraints ?? []).every((c) => satisfies(node, parsed(c))),
+};
+
+/** Constraints are validated at create; parsing them once keeps the filter cheap. */
+const parsedCache = new Map<string, Constraint>();
+function parsed(text: string): Constraint {
+  let c = parsedCache.get(text);
+  if (!c) parsedCache.set(text, (c = parseConstraint(text)));
+  return c;
+}
+
+export const resourceFilter: Filter = {
+  explain: (n) => `insufficient resources on ${nodes(n)}`,
+  accepts: (node, task, load) => {
+    const want = task.spec?.resources?.reservations;
+    if (!want) return true;
+    const cap = node.description?.resources;
+    const cpu = want.nanoCpus === 0n || load.nanoCpus + want.nanoCpus <= (cap?.nanoCpus ?? 0n);
+    const mem = want.memoryBytes === 0n || load.memoryBytes + want.memoryBytes <= (cap?.memoryBytes ?? 0n);
+    return cpu && mem;
+  },
+};
+
+/** The filters every placement passes, in order; a node is counted under the first that rejects it. */
+export const FILTERS: readonly Filter[] = [readyFilter, availabilityFilter, constraintFilter, resourceFilter];

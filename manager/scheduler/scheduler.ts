@@ -3,14 +3,15 @@
 //
 // Placement: every filter must accept the node; among those left, spread:
 // fewest tasks of the same service, then fewest tasks in all, then node id
-// (so that a plan is deterministic and testable).
+// (so that a plan is deterministic and testable). A global-mode task names its
+// node (`targetNode`) and is only ever checked against that one.
 import type { Node, Task } from '../../proto/generated/orch.js';
-import { FILTERS, type Filter } from './filter.js';
+import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 
 /** What the scheduler may look at. Never mutated. */
 export interface Snapshot {
   nodes: readonly Node[];
-  /** Tasks already on nodes that count for spreading (desired running). */
+  /** Tasks on nodes that hold resources and count for spreading. */
   placed: readonly Task[];
 }
 
@@ -31,28 +32,35 @@ export interface Plan {
 
 /** Places pending tasks onto nodes. Pure: same input, same plan. */
 export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: readonly Filter[] = FILTERS): Plan {
-  const load = new Map<string, { total: number; perService: Map<string, number> }>();
-  for (const n of snapshot.nodes) load.set(n.id, { total: 0, perService: new Map() });
-  const count = (nodeId: string, serviceId: string) => {
+  const load = new Map<string, NodeLoad>();
+  const byId = new Map<string, Node>();
+  for (const n of snapshot.nodes) {
+    load.set(n.id, { total: 0, perService: new Map(), nanoCpus: 0n, memoryBytes: 0n });
+    byId.set(n.id, n);
+  }
+  const add = (nodeId: string, t: Task) => {
     const l = load.get(nodeId);
     if (!l) return;
     l.total++;
-    l.perService.set(serviceId, (l.perService.get(serviceId) ?? 0) + 1);
+    l.perService.set(t.serviceId, (l.perService.get(t.serviceId) ?? 0) + 1);
+    l.nanoCpus += t.spec?.resources?.reservations?.nanoCpus ?? 0n;
+    l.memoryBytes += t.spec?.resources?.reservations?.memoryBytes ?? 0n;
   };
-  for (const t of snapshot.placed) count(t.nodeId, t.serviceId);
+  for (const t of snapshot.placed) add(t.nodeId, t);
 
   const plan: Plan = { placements: [], unplaced: [] };
   for (const task of [...pending].sort(byServiceThenSlot)) {
+    const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
     let best: Node | undefined;
     let bestKey: [number, number] = [Infinity, Infinity];
     const rejected = new Map<Filter, number>();
-    for (const node of snapshot.nodes) {
-      const failed = filters.find((f) => !f.accepts(node, task));
+    for (const node of candidates) {
+      const l = load.get(node.id)!;
+      const failed = filters.find((f) => !f.accepts(node, task, l));
       if (failed) {
         rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
         continue;
       }
-      const l = load.get(node.id)!;
       const key: [number, number] = [l.perService.get(task.serviceId) ?? 0, l.total];
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && node.id < best!.id)))) {
         best = node;
@@ -61,19 +69,18 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
     if (best) {
       plan.placements.push({ taskId: task.id, nodeId: best.id });
-      count(best.id, task.serviceId);
+      add(best.id, task);
     } else {
-      plan.unplaced.push({ taskId: task.id, reason: noSuitableNode(snapshot.nodes.length, rejected) });
+      plan.unplaced.push({ taskId: task.id, reason: noSuitableNode(candidates.length, rejected) });
     }
   }
   return plan;
 }
 
-/** Swarm's wording: "no suitable node (2 nodes not ready; 1 node not active)". */
+/** Swarm's wording: "no suitable node (1 node not ready; insufficient resources on 2 nodes)". */
 function noSuitableNode(total: number, rejected: Map<Filter, number>): string {
   if (total === 0) return 'no suitable node (no nodes in the cluster)';
-  const parts = [...rejected].map(([f, n]) => `${n} node${n === 1 ? '' : 's'} ${f.explain}`);
-  return `no suitable node (${parts.join('; ')})`;
+  return `no suitable node (${[...rejected].map(([f, n]) => f.explain(n)).join('; ')})`;
 }
 
 function byServiceThenSlot(a: Task, b: Task): number {

@@ -10,7 +10,7 @@ import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
 import { decode, type KindType } from './codec.js';
-import { PREFIX, parseObjectKey, type Kind } from './keys.js';
+import { KINDS, PREFIX, parseObjectKey, prefixEnd, type Kind } from './keys.js';
 import type { Store, Versioned } from './store.js';
 
 type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
@@ -25,6 +25,7 @@ export class Cache extends EventEmitter {
   readonly nodes: Tables['nodes'] = new Map();
   readonly services: Tables['services'] = new Map();
   readonly tasks: Tables['tasks'] = new Map();
+  readonly networks: Tables['networks'] = new Map();
   /** The etcd revision the mirror reflects. */
   revision = 0;
 
@@ -84,7 +85,7 @@ export class Cache extends EventEmitter {
     const res = await this.store.call(() =>
       this.store.etcd.kv.range({ key: Buffer.from(PREFIX), range_end: Buffer.from(prefixEnd(PREFIX)) }),
     );
-    for (const kind of ['nodes', 'services', 'tasks'] as const) this.table(kind).clear();
+    for (const kind of KINDS) this.table(kind).clear();
     for (const kv of res.kvs) this.applyPut(kv);
     this.revision = Number(res.header.revision);
     if (this.stopped) return;
@@ -162,9 +163,4 @@ export class Cache extends EventEmitter {
     const parsed = parseObjectKey(kv.key.toString());
     if (parsed) this.table(parsed.kind).delete(parsed.id);
   }
-}
-
-/** The smallest key greater than every key with this prefix. */
-export function prefixEnd(prefix: string): string {
-  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }

@@ -1,6 +1,6 @@
 // Objects are stored as protobuf JSON: readable with etcdctl, and the .proto
 // file stays the one schema for wire and store.
-import { Node, Service, Task } from '../../proto/generated/orch.js';
+import { Network, Node, Service, Task } from '../../proto/generated/orch.js';
 import type { Kind } from './keys.js';
 
 /** The TypeScript type stored under each kind. */
@@ -8,6 +8,7 @@ export interface KindType {
   nodes: Node;
   services: Service;
   tasks: Task;
+  networks: Network;
 }
 
 interface JsonCodec<T> {
@@ -15,7 +16,7 @@ interface JsonCodec<T> {
   fromJSON(object: unknown): T;
 }
 
-const CODECS: { [K in Kind]: JsonCodec<KindType[K]> } = { nodes: Node, services: Service, tasks: Task };
+const CODECS: { [K in Kind]: JsonCodec<KindType[K]> } = { nodes: Node, services: Service, tasks: Task, networks: Network };
 
 /** The JSON text stored for a value. */
 export function encode<K extends Kind>(kind: K, value: KindType[K]): string {

@@ -2,13 +2,27 @@
 export const PREFIX = '/orch/v1/';
 
 /** Kinds of objects, each a folder of JSON values keyed by id. */
-export type Kind = 'nodes' | 'services' | 'tasks';
+export type Kind = 'nodes' | 'services' | 'tasks' | 'networks';
+
+export const KINDS: readonly Kind[] = ['nodes', 'services', 'tasks', 'networks'];
 
 export const keys = {
   object: (kind: Kind, id: string) => `${PREFIX}${kind}/${id}`,
   kindPrefix: (kind: Kind) => `${PREFIX}${kind}/`,
   /** Name → id index that makes service names unique (created with Create == 0). */
   serviceName: (name: string) => `${PREFIX}names/services/${name}`,
+  /** Name → id index that makes network names unique. */
+  networkName: (name: string) => `${PREFIX}names/networks/${name}`,
+  /** One address of a network, held by a task (created with Create == 0: never handed out twice). */
+  ipam: (networkId: string, ip: string) => `${PREFIX}ipam/${networkId}/${ip}`,
+  /**
+   * Bumped by every network create and remove, and compared by each: the
+   * checks that span all networks (subnets never overlap, VNIs unique) are
+   * then made against a set nobody changed in between.
+   */
+  networksGuard: () => `${PREFIX}guards/networks`,
+  /** A published port, held by one service cluster-wide (created with Create == 0). */
+  port: (protocol: string, port: number) => `${PREFIX}ports/${protocol}/${port}`,
   /** The leader's key; its create revision is the fence of every leader write. */
   leader: () => `${PREFIX}election/leader`,
 };
@@ -17,6 +31,11 @@ export const keys = {
 export function parseObjectKey(key: string): { kind: Kind; id: string } | undefined {
   if (!key.startsWith(PREFIX)) return undefined;
   const [kind, id, ...rest] = key.slice(PREFIX.length).split('/');
-  if (rest.length || !id || (kind !== 'nodes' && kind !== 'services' && kind !== 'tasks')) return undefined;
-  return { kind, id };
+  if (rest.length || !id || !KINDS.includes(kind as Kind)) return undefined;
+  return { kind: kind as Kind, id };
+}
+
+/** The smallest key greater than every key with this prefix. */
+export function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
 }

@@ -5,7 +5,7 @@ import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestO
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
 import { etcdUnavailable, etcdWriteUnconfirmed } from './etcd.js';
-import { keys, type Kind } from './keys.js';
+import { keys, prefixEnd, type Kind } from './keys.js';
 
 /** etcd refuses transactions with more operations than this (--max-txn-ops). */
 export const MAX_TXN_OPS = 128;
@@ -43,6 +43,20 @@ export class Store {
     const res = await this.call(() => this.etcd.kv.range({ key: Buffer.from(keys.object(kind, id)) }));
     const kv = res.kvs[0];
     return kv ? { value: decode(kind, kv.value.toString()), modRevision: Number(kv.mod_revision) } : undefined;
+  }
+
+  /** Reads every object of a kind straight from etcd. */
+  async list<K extends Kind>(kind: K): Promise<Array<Versioned<KindType[K]>>> {
+    const prefix = keys.kindPrefix(kind);
+    const res = await this.call(() => this.etcd.kv.range({ key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)) }));
+    return res.kvs.map((kv) => ({ value: decode(kind, kv.value.toString()), modRevision: Number(kv.mod_revision) }));
+  }
+
+  /** Reads a raw string key with its mod revision (0 and undefined when absent). */
+  async getRawVersioned(key: string): Promise<{ value: string | undefined; modRevision: number }> {
+    const res = await this.call(() => this.etcd.kv.range({ key: Buffer.from(key) }));
+    const kv = res.kvs[0];
+    return { value: kv?.value.toString(), modRevision: kv ? Number(kv.mod_revision) : 0 };
   }
 
   /** Reads a raw string key (indexes), or undefined. */

@@ -286,11 +286,43 @@ export interface ContainerSpec {
   labels: { [key: string]: string };
   /** SIGTERM, then SIGKILL after this */
   stopGracePeriodMs: number;
+  resources:
+    | ResourceRequirements
+    | undefined;
+  /** unset: the image's own healthcheck */
+  healthcheck: HealthConfig | undefined;
 }
 
 export interface ContainerSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/**
+ * Docker's healthcheck, as `--health-*` sets it. An unhealthy task is failed
+ * by its agent and replaced under the restart policy.
+ */
+export interface HealthConfig {
+  /** ["CMD-SHELL", "cmd"], or ["NONE"] (--no-healthcheck) */
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+export interface ResourceRequirements {
+  /** passed to Docker (NanoCpus, Memory) */
+  limits:
+    | Resources
+    | undefined;
+  /** counted against node capacity by the scheduler */
+  reservations: Resources | undefined;
+}
+
+export interface Placement {
+  /** "node.labels.zone==a", "node.role!=manager", ... */
+  constraints: string[];
 }
 
 export interface ServiceSpec {
@@ -299,6 +331,50 @@ export interface ServiceSpec {
   container: ContainerSpec | undefined;
   replicas: number;
   restart: RestartPolicy | undefined;
+  mode: ServiceSpec_Mode;
+  placement:
+    | Placement
+    | undefined;
+  /** even the spread by itself when nodes join or return */
+  autoRebalance: boolean;
+  /** ids of the overlay networks its tasks join (names are resolved at create) */
+  networks: string[];
+  endpoint: EndpointSpec | undefined;
+}
+
+export enum ServiceSpec_Mode {
+  /** REPLICATED - `replicas` tasks, spread over the eligible nodes */
+  REPLICATED = 0,
+  /** GLOBAL - one task on every eligible node */
+  GLOBAL = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function serviceSpec_ModeFromJSON(object: any): ServiceSpec_Mode {
+  switch (object) {
+    case 0:
+    case "REPLICATED":
+      return ServiceSpec_Mode.REPLICATED;
+    case 1:
+    case "GLOBAL":
+      return ServiceSpec_Mode.GLOBAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ServiceSpec_Mode.UNRECOGNIZED;
+  }
+}
+
+export function serviceSpec_ModeToJSON(object: ServiceSpec_Mode): string {
+  switch (object) {
+    case ServiceSpec_Mode.REPLICATED:
+      return "REPLICATED";
+    case ServiceSpec_Mode.GLOBAL:
+      return "GLOBAL";
+    case ServiceSpec_Mode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
 }
 
 export interface ServiceSpec_LabelsEntry {
@@ -306,11 +382,145 @@ export interface ServiceSpec_LabelsEntry {
   value: string;
 }
 
+/**
+ * How a service is reached: by a virtual IP or by its tasks' addresses, and
+ * the ports it publishes.
+ */
+export interface EndpointSpec {
+  mode: EndpointSpec_Mode;
+  ports: PortConfig[];
+}
+
+export enum EndpointSpec_Mode {
+  /** VIP - one virtual IP per network, load-balanced in the kernel (nftables) */
+  VIP = 0,
+  /** DNSRR - DNS answers with the tasks' addresses */
+  DNSRR = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function endpointSpec_ModeFromJSON(object: any): EndpointSpec_Mode {
+  switch (object) {
+    case 0:
+    case "VIP":
+      return EndpointSpec_Mode.VIP;
+    case 1:
+    case "DNSRR":
+      return EndpointSpec_Mode.DNSRR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return EndpointSpec_Mode.UNRECOGNIZED;
+  }
+}
+
+export function endpointSpec_ModeToJSON(object: EndpointSpec_Mode): string {
+  switch (object) {
+    case EndpointSpec_Mode.VIP:
+      return "VIP";
+    case EndpointSpec_Mode.DNSRR:
+      return "DNSRR";
+    case EndpointSpec_Mode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface PortConfig {
+  protocol: PortConfig_Protocol;
+  targetPort: number;
+  publishedPort: number;
+  publishMode: PortConfig_PublishMode;
+}
+
+export enum PortConfig_Protocol {
+  TCP = 0,
+  UDP = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function portConfig_ProtocolFromJSON(object: any): PortConfig_Protocol {
+  switch (object) {
+    case 0:
+    case "TCP":
+      return PortConfig_Protocol.TCP;
+    case 1:
+    case "UDP":
+      return PortConfig_Protocol.UDP;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PortConfig_Protocol.UNRECOGNIZED;
+  }
+}
+
+export function portConfig_ProtocolToJSON(object: PortConfig_Protocol): string {
+  switch (object) {
+    case PortConfig_Protocol.TCP:
+      return "TCP";
+    case PortConfig_Protocol.UDP:
+      return "UDP";
+    case PortConfig_Protocol.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum PortConfig_PublishMode {
+  /** INGRESS - answers on every node, reaches a task on any node */
+  INGRESS = 0,
+  /** HOST - answers only on the nodes running a task */
+  HOST = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function portConfig_PublishModeFromJSON(object: any): PortConfig_PublishMode {
+  switch (object) {
+    case 0:
+    case "INGRESS":
+      return PortConfig_PublishMode.INGRESS;
+    case 1:
+    case "HOST":
+      return PortConfig_PublishMode.HOST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PortConfig_PublishMode.UNRECOGNIZED;
+  }
+}
+
+export function portConfig_PublishModeToJSON(object: PortConfig_PublishMode): string {
+  switch (object) {
+    case PortConfig_PublishMode.INGRESS:
+      return "INGRESS";
+    case PortConfig_PublishMode.HOST:
+      return "HOST";
+    case PortConfig_PublishMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** A service's address on one network (VIP mode). */
+export interface VirtualIP {
+  networkId: string;
+  /** "10.10.1.2/24" */
+  addr: string;
+}
+
 export interface Service {
   id: string;
   spec: ServiceSpec | undefined;
   createdAt: Date | undefined;
-  updatedAt: Date | undefined;
+  updatedAt:
+    | Date
+    | undefined;
+  /** bumped by `service update --rebalance` */
+  rebalanceRequested: bigint;
+  /** the request the orchestrator last carried out */
+  rebalanceDone: bigint;
+  /** allocated by the allocator: one per network (and on ingress when it publishes) */
+  vips: VirtualIP[];
 }
 
 export interface TaskStatus {
@@ -341,6 +551,52 @@ export interface Task {
     | undefined;
   /** restarts of this slot before this task (restart policy) */
   attempt: number;
+  /** copied from the service */
+  placement:
+    | Placement
+    | undefined;
+  /** global mode: the node this task is for */
+  targetNode: string;
+  /** a rebalancing move: the running task this one takes over from */
+  replaces: string;
+  /** one per network of the service; addr empty until allocated */
+  networks: NetworkAttachment[];
+  /** ports the service publishes in host mode (mapped by Docker) */
+  hostPorts: PortConfig[];
+}
+
+/** A task's place on a network: its address there (allocated in etcd). */
+export interface NetworkAttachment {
+  networkId: string;
+  /** "10.10.1.5/24" */
+  addr: string;
+}
+
+export interface NetworkSpec {
+  name: string;
+  /** "overlay" */
+  driver: string;
+  /** CIDR; empty: the next free /24 of the default pool */
+  subnet: string;
+  /** empty: the first address of the subnet */
+  gateway: string;
+  labels: { [key: string]: string };
+}
+
+export interface NetworkSpec_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+/** An overlay network: one L2 segment across hosts (one VXLAN VNI, one subnet). */
+export interface Network {
+  id: string;
+  spec: NetworkSpec | undefined;
+  vni: number;
+  /** as allocated */
+  subnet: string;
+  gateway: string;
+  createdAt: Date | undefined;
 }
 
 export interface Resources {
@@ -367,7 +623,11 @@ export interface Node {
   /** "manager" or "worker" */
   role: string;
   createdAt: Date | undefined;
-  updatedAt: Date | undefined;
+  updatedAt:
+    | Date
+    | undefined;
+  /** its own address on the ingress network (replies to published ports come back to it) */
+  ingressAddr: string;
 }
 
 export interface Node_LabelsEntry {
@@ -380,6 +640,10 @@ export interface ServiceRef {
 }
 
 export interface NodeRef {
+  ref: string;
+}
+
+export interface NetworkRef {
   ref: string;
 }
 
@@ -420,10 +684,66 @@ export interface RemoveServiceResponse {
   id: string;
 }
 
+/** Changes a service; unset fields are left as they are. */
+export interface UpdateServiceRequest {
+  ref: string;
+  replicas?:
+    | number
+    | undefined;
+  /** even the spread once now */
+  rebalance: boolean;
+  autoRebalance?: boolean | undefined;
+}
+
+export interface UpdateNodeRequest {
+  ref: string;
+  availability?: NodeAvailability | undefined;
+  labelAdd: { [key: string]: string };
+  labelRm: string[];
+}
+
+export interface UpdateNodeRequest_LabelAddEntry {
+  key: string;
+  value: string;
+}
+
+export interface RemoveNodeRequest {
+  ref: string;
+  /** also a node that is up */
+  force: boolean;
+}
+
+export interface RemoveNodeResponse {
+  id: string;
+}
+
+export interface ListNetworksRequest {
+}
+
+export interface ListNetworksResponse {
+  networks: Network[];
+}
+
+/** A network and where it is used: its endpoints by host. */
+export interface NetworkInfo {
+  network: Network | undefined;
+  endpoints: Endpoint[];
+  /** names of the services that join it */
+  services: string[];
+}
+
+export interface RemoveNetworkResponse {
+  id: string;
+}
+
 export interface Register {
   /** chosen by the agent once, kept in its state dir */
   nodeId: string;
-  description: NodeDescription | undefined;
+  description:
+    | NodeDescription
+    | undefined;
+  /** "manager" when a manager runs on this host */
+  role: string;
 }
 
 export interface Heartbeat {
@@ -450,9 +770,51 @@ export interface Assignments {
   tasks: Task[];
 }
 
+/** A task's endpoint on a network, where it runs. */
+export interface Endpoint {
+  networkId: string;
+  taskId: string;
+  /** "10.10.1.5/24" */
+  addr: string;
+  mac: string;
+  nodeId: string;
+  /** the node's underlay address (its VTEP) */
+  hostAddr: string;
+  serviceName: string;
+  /** running and not unhealthy: a load-balancing backend */
+  serving: boolean;
+  serviceId: string;
+}
+
+/** A service as the hosts' load balancers and DNS see it on one network. */
+export interface ServiceEndpoint {
+  serviceId: string;
+  serviceName: string;
+  networkId: string;
+  /** "" in DNS round-robin mode */
+  vip: string;
+  ports: PortConfig[];
+}
+
+/**
+ * The networks this node takes part in and every endpoint on them, on all
+ * nodes that are up: what the agent programs (bridge, vxlan, neighbours and
+ * FDB entries). Each push replaces the last.
+ */
+export interface NetworkState {
+  networks: Network[];
+  /** tasks' endpoints, and every node's ingress address (task_id empty) */
+  endpoints: Endpoint[];
+  services: ServiceEndpoint[];
+  ingressNetworkId: string;
+  /** this node's address on the ingress network */
+  ingressAddr: string;
+}
+
 export interface ManagerMessage {
   accepted?: SessionAccepted | undefined;
   assignments?: Assignments | undefined;
+  networks?: NetworkState | undefined;
 }
 
 function createBaseRestartPolicy(): RestartPolicy {
@@ -585,7 +947,15 @@ export const RestartPolicy: MessageFns<RestartPolicy> = {
 };
 
 function createBaseContainerSpec(): ContainerSpec {
-  return { image: "", command: [], env: [], labels: {}, stopGracePeriodMs: 0 };
+  return {
+    image: "",
+    command: [],
+    env: [],
+    labels: {},
+    stopGracePeriodMs: 0,
+    resources: undefined,
+    healthcheck: undefined,
+  };
 }
 
 export const ContainerSpec: MessageFns<ContainerSpec> = {
@@ -604,6 +974,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     });
     if (message.stopGracePeriodMs !== 0) {
       writer.uint32(40).uint32(message.stopGracePeriodMs);
+    }
+    if (message.resources !== undefined) {
+      ResourceRequirements.encode(message.resources, writer.uint32(50).fork()).join();
+    }
+    if (message.healthcheck !== undefined) {
+      HealthConfig.encode(message.healthcheck, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -664,6 +1040,22 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
             message.stopGracePeriodMs = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.resources = ResourceRequirements.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.healthcheck = HealthConfig.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -700,6 +1092,8 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
         : isSet(object.stop_grace_period_ms)
         ? globalThis.Number(object.stop_grace_period_ms)
         : 0,
+      resources: isSet(object.resources) ? ResourceRequirements.fromJSON(object.resources) : undefined,
+      healthcheck: isSet(object.healthcheck) ? HealthConfig.fromJSON(object.healthcheck) : undefined,
     };
   },
 
@@ -726,6 +1120,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     if (message.stopGracePeriodMs !== 0) {
       obj.stopGracePeriodMs = Math.round(message.stopGracePeriodMs);
     }
+    if (message.resources !== undefined) {
+      obj.resources = ResourceRequirements.toJSON(message.resources);
+    }
+    if (message.healthcheck !== undefined) {
+      obj.healthcheck = HealthConfig.toJSON(message.healthcheck);
+    }
     return obj;
   },
 
@@ -747,6 +1147,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
       {},
     );
     message.stopGracePeriodMs = object.stopGracePeriodMs ?? 0;
+    message.resources = (object.resources !== undefined && object.resources !== null)
+      ? ResourceRequirements.fromPartial(object.resources)
+      : undefined;
+    message.healthcheck = (object.healthcheck !== undefined && object.healthcheck !== null)
+      ? HealthConfig.fromPartial(object.healthcheck)
+      : undefined;
     return message;
   },
 };
@@ -836,8 +1242,324 @@ export const ContainerSpec_LabelsEntry: MessageFns<ContainerSpec_LabelsEntry> = 
   },
 };
 
+function createBaseHealthConfig(): HealthConfig {
+  return { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+}
+
+export const HealthConfig: MessageFns<HealthConfig> = {
+  encode(message: HealthConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.test) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.intervalMs !== 0) {
+      writer.uint32(16).uint32(message.intervalMs);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(24).uint32(message.timeoutMs);
+    }
+    if (message.retries !== 0) {
+      writer.uint32(32).uint32(message.retries);
+    }
+    if (message.startPeriodMs !== 0) {
+      writer.uint32(40).uint32(message.startPeriodMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HealthConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHealthConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.test.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.intervalMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retries = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startPeriodMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HealthConfig {
+    return {
+      test: globalThis.Array.isArray(object?.test) ? object.test.map((e: any) => globalThis.String(e)) : [],
+      intervalMs: isSet(object.intervalMs)
+        ? globalThis.Number(object.intervalMs)
+        : isSet(object.interval_ms)
+        ? globalThis.Number(object.interval_ms)
+        : 0,
+      timeoutMs: isSet(object.timeoutMs)
+        ? globalThis.Number(object.timeoutMs)
+        : isSet(object.timeout_ms)
+        ? globalThis.Number(object.timeout_ms)
+        : 0,
+      retries: isSet(object.retries) ? globalThis.Number(object.retries) : 0,
+      startPeriodMs: isSet(object.startPeriodMs)
+        ? globalThis.Number(object.startPeriodMs)
+        : isSet(object.start_period_ms)
+        ? globalThis.Number(object.start_period_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: HealthConfig): unknown {
+    const obj: any = {};
+    if (message.test?.length) {
+      obj.test = message.test;
+    }
+    if (message.intervalMs !== 0) {
+      obj.intervalMs = Math.round(message.intervalMs);
+    }
+    if (message.timeoutMs !== 0) {
+      obj.timeoutMs = Math.round(message.timeoutMs);
+    }
+    if (message.retries !== 0) {
+      obj.retries = Math.round(message.retries);
+    }
+    if (message.startPeriodMs !== 0) {
+      obj.startPeriodMs = Math.round(message.startPeriodMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HealthConfig>): HealthConfig {
+    return HealthConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HealthConfig>): HealthConfig {
+    const message = createBaseHealthConfig();
+    message.test = object.test?.map((e) => e) || [];
+    message.intervalMs = object.intervalMs ?? 0;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    message.retries = object.retries ?? 0;
+    message.startPeriodMs = object.startPeriodMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseResourceRequirements(): ResourceRequirements {
+  return { limits: undefined, reservations: undefined };
+}
+
+export const ResourceRequirements: MessageFns<ResourceRequirements> = {
+  encode(message: ResourceRequirements, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limits !== undefined) {
+      Resources.encode(message.limits, writer.uint32(10).fork()).join();
+    }
+    if (message.reservations !== undefined) {
+      Resources.encode(message.reservations, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResourceRequirements {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResourceRequirements();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.limits = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reservations = Resources.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResourceRequirements {
+    return {
+      limits: isSet(object.limits) ? Resources.fromJSON(object.limits) : undefined,
+      reservations: isSet(object.reservations) ? Resources.fromJSON(object.reservations) : undefined,
+    };
+  },
+
+  toJSON(message: ResourceRequirements): unknown {
+    const obj: any = {};
+    if (message.limits !== undefined) {
+      obj.limits = Resources.toJSON(message.limits);
+    }
+    if (message.reservations !== undefined) {
+      obj.reservations = Resources.toJSON(message.reservations);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResourceRequirements>): ResourceRequirements {
+    return ResourceRequirements.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResourceRequirements>): ResourceRequirements {
+    const message = createBaseResourceRequirements();
+    message.limits = (object.limits !== undefined && object.limits !== null)
+      ? Resources.fromPartial(object.limits)
+      : undefined;
+    message.reservations = (object.reservations !== undefined && object.reservations !== null)
+      ? Resources.fromPartial(object.reservations)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePlacement(): Placement {
+  return { constraints: [] };
+}
+
+export const Placement: MessageFns<Placement> = {
+  encode(message: Placement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.constraints) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Placement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlacement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.constraints.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Placement {
+    return {
+      constraints: globalThis.Array.isArray(object?.constraints)
+        ? object.constraints.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: Placement): unknown {
+    const obj: any = {};
+    if (message.constraints?.length) {
+      obj.constraints = message.constraints;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Placement>): Placement {
+    return Placement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Placement>): Placement {
+    const message = createBasePlacement();
+    message.constraints = object.constraints?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseServiceSpec(): ServiceSpec {
-  return { name: "", labels: {}, container: undefined, replicas: 0, restart: undefined };
+  return {
+    name: "",
+    labels: {},
+    container: undefined,
+    replicas: 0,
+    restart: undefined,
+    mode: 0,
+    placement: undefined,
+    autoRebalance: false,
+    networks: [],
+    endpoint: undefined,
+  };
 }
 
 export const ServiceSpec: MessageFns<ServiceSpec> = {
@@ -856,6 +1578,21 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.restart !== undefined) {
       RestartPolicy.encode(message.restart, writer.uint32(42).fork()).join();
+    }
+    if (message.mode !== 0) {
+      writer.uint32(48).int32(message.mode);
+    }
+    if (message.placement !== undefined) {
+      Placement.encode(message.placement, writer.uint32(58).fork()).join();
+    }
+    if (message.autoRebalance !== false) {
+      writer.uint32(64).bool(message.autoRebalance);
+    }
+    for (const v of message.networks) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.endpoint !== undefined) {
+      EndpointSpec.encode(message.endpoint, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -916,6 +1653,46 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
             message.restart = RestartPolicy.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.placement = Placement.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.autoRebalance = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.networks.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.endpoint = EndpointSpec.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -948,6 +1725,15 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
       container: isSet(object.container) ? ContainerSpec.fromJSON(object.container) : undefined,
       replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : 0,
       restart: isSet(object.restart) ? RestartPolicy.fromJSON(object.restart) : undefined,
+      mode: isSet(object.mode) ? serviceSpec_ModeFromJSON(object.mode) : 0,
+      placement: isSet(object.placement) ? Placement.fromJSON(object.placement) : undefined,
+      autoRebalance: isSet(object.autoRebalance)
+        ? globalThis.Boolean(object.autoRebalance)
+        : isSet(object.auto_rebalance)
+        ? globalThis.Boolean(object.auto_rebalance)
+        : false,
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => globalThis.String(e)) : [],
+      endpoint: isSet(object.endpoint) ? EndpointSpec.fromJSON(object.endpoint) : undefined,
     };
   },
 
@@ -974,6 +1760,21 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     if (message.restart !== undefined) {
       obj.restart = RestartPolicy.toJSON(message.restart);
     }
+    if (message.mode !== 0) {
+      obj.mode = serviceSpec_ModeToJSON(message.mode);
+    }
+    if (message.placement !== undefined) {
+      obj.placement = Placement.toJSON(message.placement);
+    }
+    if (message.autoRebalance !== false) {
+      obj.autoRebalance = message.autoRebalance;
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks;
+    }
+    if (message.endpoint !== undefined) {
+      obj.endpoint = EndpointSpec.toJSON(message.endpoint);
+    }
     return obj;
   },
 
@@ -998,6 +1799,15 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     message.replicas = object.replicas ?? 0;
     message.restart = (object.restart !== undefined && object.restart !== null)
       ? RestartPolicy.fromPartial(object.restart)
+      : undefined;
+    message.mode = object.mode ?? 0;
+    message.placement = (object.placement !== undefined && object.placement !== null)
+      ? Placement.fromPartial(object.placement)
+      : undefined;
+    message.autoRebalance = object.autoRebalance ?? false;
+    message.networks = object.networks?.map((e) => e) || [];
+    message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
+      ? EndpointSpec.fromPartial(object.endpoint)
       : undefined;
     return message;
   },
@@ -1088,8 +1898,319 @@ export const ServiceSpec_LabelsEntry: MessageFns<ServiceSpec_LabelsEntry> = {
   },
 };
 
+function createBaseEndpointSpec(): EndpointSpec {
+  return { mode: 0, ports: [] };
+}
+
+export const EndpointSpec: MessageFns<EndpointSpec> = {
+  encode(message: EndpointSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.mode !== 0) {
+      writer.uint32(8).int32(message.mode);
+    }
+    for (const v of message.ports) {
+      PortConfig.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndpointSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpointSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ports.push(PortConfig.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndpointSpec {
+    return {
+      mode: isSet(object.mode) ? endpointSpec_ModeFromJSON(object.mode) : 0,
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortConfig.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EndpointSpec): unknown {
+    const obj: any = {};
+    if (message.mode !== 0) {
+      obj.mode = endpointSpec_ModeToJSON(message.mode);
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EndpointSpec>): EndpointSpec {
+    return EndpointSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EndpointSpec>): EndpointSpec {
+    const message = createBaseEndpointSpec();
+    message.mode = object.mode ?? 0;
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePortConfig(): PortConfig {
+  return { protocol: 0, targetPort: 0, publishedPort: 0, publishMode: 0 };
+}
+
+export const PortConfig: MessageFns<PortConfig> = {
+  encode(message: PortConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== 0) {
+      writer.uint32(8).int32(message.protocol);
+    }
+    if (message.targetPort !== 0) {
+      writer.uint32(16).uint32(message.targetPort);
+    }
+    if (message.publishedPort !== 0) {
+      writer.uint32(24).uint32(message.publishedPort);
+    }
+    if (message.publishMode !== 0) {
+      writer.uint32(32).int32(message.publishMode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PortConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePortConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.protocol = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.targetPort = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.publishedPort = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.publishMode = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PortConfig {
+    return {
+      protocol: isSet(object.protocol) ? portConfig_ProtocolFromJSON(object.protocol) : 0,
+      targetPort: isSet(object.targetPort)
+        ? globalThis.Number(object.targetPort)
+        : isSet(object.target_port)
+        ? globalThis.Number(object.target_port)
+        : 0,
+      publishedPort: isSet(object.publishedPort)
+        ? globalThis.Number(object.publishedPort)
+        : isSet(object.published_port)
+        ? globalThis.Number(object.published_port)
+        : 0,
+      publishMode: isSet(object.publishMode)
+        ? portConfig_PublishModeFromJSON(object.publishMode)
+        : isSet(object.publish_mode)
+        ? portConfig_PublishModeFromJSON(object.publish_mode)
+        : 0,
+    };
+  },
+
+  toJSON(message: PortConfig): unknown {
+    const obj: any = {};
+    if (message.protocol !== 0) {
+      obj.protocol = portConfig_ProtocolToJSON(message.protocol);
+    }
+    if (message.targetPort !== 0) {
+      obj.targetPort = Math.round(message.targetPort);
+    }
+    if (message.publishedPort !== 0) {
+      obj.publishedPort = Math.round(message.publishedPort);
+    }
+    if (message.publishMode !== 0) {
+      obj.publishMode = portConfig_PublishModeToJSON(message.publishMode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PortConfig>): PortConfig {
+    return PortConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PortConfig>): PortConfig {
+    const message = createBasePortConfig();
+    message.protocol = object.protocol ?? 0;
+    message.targetPort = object.targetPort ?? 0;
+    message.publishedPort = object.publishedPort ?? 0;
+    message.publishMode = object.publishMode ?? 0;
+    return message;
+  },
+};
+
+function createBaseVirtualIP(): VirtualIP {
+  return { networkId: "", addr: "" };
+}
+
+export const VirtualIP: MessageFns<VirtualIP> = {
+  encode(message: VirtualIP, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.networkId !== "") {
+      writer.uint32(10).string(message.networkId);
+    }
+    if (message.addr !== "") {
+      writer.uint32(18).string(message.addr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VirtualIP {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVirtualIP();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addr = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VirtualIP {
+    return {
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+    };
+  },
+
+  toJSON(message: VirtualIP): unknown {
+    const obj: any = {};
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.addr !== "") {
+      obj.addr = message.addr;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VirtualIP>): VirtualIP {
+    return VirtualIP.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VirtualIP>): VirtualIP {
+    const message = createBaseVirtualIP();
+    message.networkId = object.networkId ?? "";
+    message.addr = object.addr ?? "";
+    return message;
+  },
+};
+
 function createBaseService(): Service {
-  return { id: "", spec: undefined, createdAt: undefined, updatedAt: undefined };
+  return {
+    id: "",
+    spec: undefined,
+    createdAt: undefined,
+    updatedAt: undefined,
+    rebalanceRequested: 0n,
+    rebalanceDone: 0n,
+    vips: [],
+  };
 }
 
 export const Service: MessageFns<Service> = {
@@ -1105,6 +2226,21 @@ export const Service: MessageFns<Service> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.rebalanceRequested !== 0n) {
+      if (BigInt.asUintN(64, message.rebalanceRequested) !== message.rebalanceRequested) {
+        throw new globalThis.Error("value provided for field message.rebalanceRequested of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.rebalanceRequested);
+    }
+    if (message.rebalanceDone !== 0n) {
+      if (BigInt.asUintN(64, message.rebalanceDone) !== message.rebalanceDone) {
+        throw new globalThis.Error("value provided for field message.rebalanceDone of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.rebalanceDone);
+    }
+    for (const v of message.vips) {
+      VirtualIP.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1154,6 +2290,30 @@ export const Service: MessageFns<Service> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rebalanceRequested = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.rebalanceDone = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.vips.push(VirtualIP.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1180,6 +2340,19 @@ export const Service: MessageFns<Service> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      rebalanceRequested: isSet(object.rebalanceRequested)
+        ? BigInt(object.rebalanceRequested)
+        : isSet(object.rebalance_requested)
+        ? BigInt(object.rebalance_requested)
+        : 0n,
+      rebalanceDone: isSet(object.rebalanceDone)
+        ? BigInt(object.rebalanceDone)
+        : isSet(object.rebalance_done)
+        ? BigInt(object.rebalance_done)
+        : 0n,
+      vips: globalThis.Array.isArray(object?.vips)
+        ? object.vips.map((e: any) => VirtualIP.fromJSON(e))
+        : [],
     };
   },
 
@@ -1197,6 +2370,15 @@ export const Service: MessageFns<Service> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.rebalanceRequested !== 0n) {
+      obj.rebalanceRequested = message.rebalanceRequested.toString();
+    }
+    if (message.rebalanceDone !== 0n) {
+      obj.rebalanceDone = message.rebalanceDone.toString();
+    }
+    if (message.vips?.length) {
+      obj.vips = message.vips.map((e) => VirtualIP.toJSON(e));
+    }
     return obj;
   },
 
@@ -1211,6 +2393,13 @@ export const Service: MessageFns<Service> = {
       : undefined;
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.rebalanceRequested = (object.rebalanceRequested !== undefined && object.rebalanceRequested !== null)
+      ? BigInt(object.rebalanceRequested)
+      : 0n;
+    message.rebalanceDone = (object.rebalanceDone !== undefined && object.rebalanceDone !== null)
+      ? BigInt(object.rebalanceDone)
+      : 0n;
+    message.vips = object.vips?.map((e) => VirtualIP.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1400,6 +2589,11 @@ function createBaseTask(): Task {
     status: undefined,
     createdAt: undefined,
     attempt: 0,
+    placement: undefined,
+    targetNode: "",
+    replaces: "",
+    networks: [],
+    hostPorts: [],
   };
 }
 
@@ -1434,6 +2628,21 @@ export const Task: MessageFns<Task> = {
     }
     if (message.attempt !== 0) {
       writer.uint32(80).uint32(message.attempt);
+    }
+    if (message.placement !== undefined) {
+      Placement.encode(message.placement, writer.uint32(90).fork()).join();
+    }
+    if (message.targetNode !== "") {
+      writer.uint32(98).string(message.targetNode);
+    }
+    if (message.replaces !== "") {
+      writer.uint32(106).string(message.replaces);
+    }
+    for (const v of message.networks) {
+      NetworkAttachment.encode(v!, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.hostPorts) {
+      PortConfig.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1531,6 +2740,46 @@ export const Task: MessageFns<Task> = {
             message.attempt = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.placement = Placement.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.targetNode = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.replaces = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.networks.push(NetworkAttachment.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.hostPorts.push(PortConfig.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1575,6 +2824,21 @@ export const Task: MessageFns<Task> = {
         ? fromJsonTimestamp(object.created_at)
         : undefined,
       attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      placement: isSet(object.placement) ? Placement.fromJSON(object.placement) : undefined,
+      targetNode: isSet(object.targetNode)
+        ? globalThis.String(object.targetNode)
+        : isSet(object.target_node)
+        ? globalThis.String(object.target_node)
+        : "",
+      replaces: isSet(object.replaces) ? globalThis.String(object.replaces) : "",
+      networks: globalThis.Array.isArray(object?.networks)
+        ? object.networks.map((e: any) => NetworkAttachment.fromJSON(e))
+        : [],
+      hostPorts: globalThis.Array.isArray(object?.hostPorts)
+        ? object.hostPorts.map((e: any) => PortConfig.fromJSON(e))
+        : globalThis.Array.isArray(object?.host_ports)
+        ? object.host_ports.map((e: any) => PortConfig.fromJSON(e))
+        : [],
     };
   },
 
@@ -1610,6 +2874,21 @@ export const Task: MessageFns<Task> = {
     if (message.attempt !== 0) {
       obj.attempt = Math.round(message.attempt);
     }
+    if (message.placement !== undefined) {
+      obj.placement = Placement.toJSON(message.placement);
+    }
+    if (message.targetNode !== "") {
+      obj.targetNode = message.targetNode;
+    }
+    if (message.replaces !== "") {
+      obj.replaces = message.replaces;
+    }
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => NetworkAttachment.toJSON(e));
+    }
+    if (message.hostPorts?.length) {
+      obj.hostPorts = message.hostPorts.map((e) => PortConfig.toJSON(e));
+    }
     return obj;
   },
 
@@ -1632,6 +2911,505 @@ export const Task: MessageFns<Task> = {
       : undefined;
     message.createdAt = object.createdAt ?? undefined;
     message.attempt = object.attempt ?? 0;
+    message.placement = (object.placement !== undefined && object.placement !== null)
+      ? Placement.fromPartial(object.placement)
+      : undefined;
+    message.targetNode = object.targetNode ?? "";
+    message.replaces = object.replaces ?? "";
+    message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
+    message.hostPorts = object.hostPorts?.map((e) => PortConfig.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkAttachment(): NetworkAttachment {
+  return { networkId: "", addr: "" };
+}
+
+export const NetworkAttachment: MessageFns<NetworkAttachment> = {
+  encode(message: NetworkAttachment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.networkId !== "") {
+      writer.uint32(10).string(message.networkId);
+    }
+    if (message.addr !== "") {
+      writer.uint32(18).string(message.addr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkAttachment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkAttachment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addr = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkAttachment {
+    return {
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+    };
+  },
+
+  toJSON(message: NetworkAttachment): unknown {
+    const obj: any = {};
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.addr !== "") {
+      obj.addr = message.addr;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkAttachment>): NetworkAttachment {
+    return NetworkAttachment.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkAttachment>): NetworkAttachment {
+    const message = createBaseNetworkAttachment();
+    message.networkId = object.networkId ?? "";
+    message.addr = object.addr ?? "";
+    return message;
+  },
+};
+
+function createBaseNetworkSpec(): NetworkSpec {
+  return { name: "", driver: "", subnet: "", gateway: "", labels: {} };
+}
+
+export const NetworkSpec: MessageFns<NetworkSpec> = {
+  encode(message: NetworkSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.driver !== "") {
+      writer.uint32(18).string(message.driver);
+    }
+    if (message.subnet !== "") {
+      writer.uint32(26).string(message.subnet);
+    }
+    if (message.gateway !== "") {
+      writer.uint32(34).string(message.gateway);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      NetworkSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.driver = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.subnet = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gateway = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = NetworkSpec_LabelsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.labels[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkSpec {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      driver: isSet(object.driver) ? globalThis.String(object.driver) : "",
+      subnet: isSet(object.subnet) ? globalThis.String(object.subnet) : "",
+      gateway: isSet(object.gateway) ? globalThis.String(object.gateway) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: NetworkSpec): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.driver !== "") {
+      obj.driver = message.driver;
+    }
+    if (message.subnet !== "") {
+      obj.subnet = message.subnet;
+    }
+    if (message.gateway !== "") {
+      obj.gateway = message.gateway;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkSpec>): NetworkSpec {
+    return NetworkSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkSpec>): NetworkSpec {
+    const message = createBaseNetworkSpec();
+    message.name = object.name ?? "";
+    message.driver = object.driver ?? "";
+    message.subnet = object.subnet ?? "";
+    message.gateway = object.gateway ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseNetworkSpec_LabelsEntry(): NetworkSpec_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const NetworkSpec_LabelsEntry: MessageFns<NetworkSpec_LabelsEntry> = {
+  encode(message: NetworkSpec_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkSpec_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkSpec_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkSpec_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: NetworkSpec_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkSpec_LabelsEntry>): NetworkSpec_LabelsEntry {
+    return NetworkSpec_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkSpec_LabelsEntry>): NetworkSpec_LabelsEntry {
+    const message = createBaseNetworkSpec_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseNetwork(): Network {
+  return { id: "", spec: undefined, vni: 0, subnet: "", gateway: "", createdAt: undefined };
+}
+
+export const Network: MessageFns<Network> = {
+  encode(message: Network, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.spec !== undefined) {
+      NetworkSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.vni !== 0) {
+      writer.uint32(24).uint32(message.vni);
+    }
+    if (message.subnet !== "") {
+      writer.uint32(34).string(message.subnet);
+    }
+    if (message.gateway !== "") {
+      writer.uint32(42).string(message.gateway);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Network {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetwork();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = NetworkSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.vni = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.subnet = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.gateway = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Network {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      spec: isSet(object.spec) ? NetworkSpec.fromJSON(object.spec) : undefined,
+      vni: isSet(object.vni) ? globalThis.Number(object.vni) : 0,
+      subnet: isSet(object.subnet) ? globalThis.String(object.subnet) : "",
+      gateway: isSet(object.gateway) ? globalThis.String(object.gateway) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Network): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.spec !== undefined) {
+      obj.spec = NetworkSpec.toJSON(message.spec);
+    }
+    if (message.vni !== 0) {
+      obj.vni = Math.round(message.vni);
+    }
+    if (message.subnet !== "") {
+      obj.subnet = message.subnet;
+    }
+    if (message.gateway !== "") {
+      obj.gateway = message.gateway;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Network>): Network {
+    return Network.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Network>): Network {
+    const message = createBaseNetwork();
+    message.id = object.id ?? "";
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? NetworkSpec.fromPartial(object.spec)
+      : undefined;
+    message.vni = object.vni ?? 0;
+    message.subnet = object.subnet ?? "";
+    message.gateway = object.gateway ?? "";
+    message.createdAt = object.createdAt ?? undefined;
     return message;
   },
 };
@@ -1903,6 +3681,7 @@ function createBaseNode(): Node {
     role: "",
     createdAt: undefined,
     updatedAt: undefined,
+    ingressAddr: "",
   };
 }
 
@@ -1934,6 +3713,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(74).fork()).join();
+    }
+    if (message.ingressAddr !== "") {
+      writer.uint32(82).string(message.ingressAddr);
     }
     return writer;
   },
@@ -2026,6 +3808,14 @@ export const Node: MessageFns<Node> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.ingressAddr = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2074,6 +3864,11 @@ export const Node: MessageFns<Node> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      ingressAddr: isSet(object.ingressAddr)
+        ? globalThis.String(object.ingressAddr)
+        : isSet(object.ingress_addr)
+        ? globalThis.String(object.ingress_addr)
+        : "",
     };
   },
 
@@ -2112,6 +3907,9 @@ export const Node: MessageFns<Node> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.ingressAddr !== "") {
+      obj.ingressAddr = message.ingressAddr;
+    }
     return obj;
   },
 
@@ -2139,6 +3937,7 @@ export const Node: MessageFns<Node> = {
     message.role = object.role ?? "";
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.ingressAddr = object.ingressAddr ?? "";
     return message;
   },
 };
@@ -2357,6 +4156,73 @@ export const NodeRef: MessageFns<NodeRef> = {
   },
   fromPartial(object: DeepPartial<NodeRef>): NodeRef {
     const message = createBaseNodeRef();
+    message.ref = object.ref ?? "";
+    return message;
+  },
+};
+
+function createBaseNetworkRef(): NetworkRef {
+  return { ref: "" };
+}
+
+export const NetworkRef: MessageFns<NetworkRef> = {
+  encode(message: NetworkRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkRef {
+    return { ref: isSet(object.ref) ? globalThis.String(object.ref) : "" };
+  },
+
+  toJSON(message: NetworkRef): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkRef>): NetworkRef {
+    return NetworkRef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkRef>): NetworkRef {
+    const message = createBaseNetworkRef();
     message.ref = object.ref ?? "";
     return message;
   },
@@ -2993,8 +4859,823 @@ export const RemoveServiceResponse: MessageFns<RemoveServiceResponse> = {
   },
 };
 
+function createBaseUpdateServiceRequest(): UpdateServiceRequest {
+  return { ref: "", replicas: undefined, rebalance: false, autoRebalance: undefined };
+}
+
+export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
+  encode(message: UpdateServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    if (message.replicas !== undefined) {
+      writer.uint32(16).uint32(message.replicas);
+    }
+    if (message.rebalance !== false) {
+      writer.uint32(24).bool(message.rebalance);
+    }
+    if (message.autoRebalance !== undefined) {
+      writer.uint32(32).bool(message.autoRebalance);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.replicas = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rebalance = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.autoRebalance = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateServiceRequest {
+    return {
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : undefined,
+      rebalance: isSet(object.rebalance) ? globalThis.Boolean(object.rebalance) : false,
+      autoRebalance: isSet(object.autoRebalance)
+        ? globalThis.Boolean(object.autoRebalance)
+        : isSet(object.auto_rebalance)
+        ? globalThis.Boolean(object.auto_rebalance)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateServiceRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.replicas !== undefined) {
+      obj.replicas = Math.round(message.replicas);
+    }
+    if (message.rebalance !== false) {
+      obj.rebalance = message.rebalance;
+    }
+    if (message.autoRebalance !== undefined) {
+      obj.autoRebalance = message.autoRebalance;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateServiceRequest>): UpdateServiceRequest {
+    return UpdateServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateServiceRequest>): UpdateServiceRequest {
+    const message = createBaseUpdateServiceRequest();
+    message.ref = object.ref ?? "";
+    message.replicas = object.replicas ?? undefined;
+    message.rebalance = object.rebalance ?? false;
+    message.autoRebalance = object.autoRebalance ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateNodeRequest(): UpdateNodeRequest {
+  return { ref: "", availability: undefined, labelAdd: {}, labelRm: [] };
+}
+
+export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
+  encode(message: UpdateNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    if (message.availability !== undefined) {
+      writer.uint32(16).int32(message.availability);
+    }
+    globalThis.Object.entries(message.labelAdd).forEach(([key, value]: [string, string]) => {
+      UpdateNodeRequest_LabelAddEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    for (const v of message.labelRm) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.availability = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = UpdateNodeRequest_LabelAddEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.labelAdd[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.labelRm.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNodeRequest {
+    return {
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      availability: isSet(object.availability) ? nodeAvailabilityFromJSON(object.availability) : undefined,
+      labelAdd: isObject(object.labelAdd)
+        ? (globalThis.Object.entries(object.labelAdd) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.label_add)
+        ? (globalThis.Object.entries(object.label_add) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      labelRm: globalThis.Array.isArray(object?.labelRm)
+        ? object.labelRm.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.label_rm)
+        ? object.label_rm.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: UpdateNodeRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.availability !== undefined) {
+      obj.availability = nodeAvailabilityToJSON(message.availability);
+    }
+    if (message.labelAdd) {
+      const entries = globalThis.Object.entries(message.labelAdd) as [string, string][];
+      if (entries.length > 0) {
+        obj.labelAdd = {};
+        entries.forEach(([k, v]) => {
+          obj.labelAdd[k] = v;
+        });
+      }
+    }
+    if (message.labelRm?.length) {
+      obj.labelRm = message.labelRm;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateNodeRequest>): UpdateNodeRequest {
+    return UpdateNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateNodeRequest>): UpdateNodeRequest {
+    const message = createBaseUpdateNodeRequest();
+    message.ref = object.ref ?? "";
+    message.availability = object.availability ?? undefined;
+    message.labelAdd = (globalThis.Object.entries(object.labelAdd ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.labelRm = object.labelRm?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseUpdateNodeRequest_LabelAddEntry(): UpdateNodeRequest_LabelAddEntry {
+  return { key: "", value: "" };
+}
+
+export const UpdateNodeRequest_LabelAddEntry: MessageFns<UpdateNodeRequest_LabelAddEntry> = {
+  encode(message: UpdateNodeRequest_LabelAddEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateNodeRequest_LabelAddEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateNodeRequest_LabelAddEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateNodeRequest_LabelAddEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UpdateNodeRequest_LabelAddEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateNodeRequest_LabelAddEntry>): UpdateNodeRequest_LabelAddEntry {
+    return UpdateNodeRequest_LabelAddEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateNodeRequest_LabelAddEntry>): UpdateNodeRequest_LabelAddEntry {
+    const message = createBaseUpdateNodeRequest_LabelAddEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveNodeRequest(): RemoveNodeRequest {
+  return { ref: "", force: false };
+}
+
+export const RemoveNodeRequest: MessageFns<RemoveNodeRequest> = {
+  encode(message: RemoveNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNodeRequest {
+    return {
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: RemoveNodeRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    return RemoveNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    const message = createBaseRemoveNodeRequest();
+    message.ref = object.ref ?? "";
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseRemoveNodeResponse(): RemoveNodeResponse {
+  return { id: "" };
+}
+
+export const RemoveNodeResponse: MessageFns<RemoveNodeResponse> = {
+  encode(message: RemoveNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNodeResponse {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RemoveNodeResponse): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    return RemoveNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    const message = createBaseRemoveNodeResponse();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseListNetworksRequest(): ListNetworksRequest {
+  return {};
+}
+
+export const ListNetworksRequest: MessageFns<ListNetworksRequest> = {
+  encode(_: ListNetworksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNetworksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNetworksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListNetworksRequest {
+    return {};
+  },
+
+  toJSON(_: ListNetworksRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNetworksRequest>): ListNetworksRequest {
+    return ListNetworksRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListNetworksRequest>): ListNetworksRequest {
+    const message = createBaseListNetworksRequest();
+    return message;
+  },
+};
+
+function createBaseListNetworksResponse(): ListNetworksResponse {
+  return { networks: [] };
+}
+
+export const ListNetworksResponse: MessageFns<ListNetworksResponse> = {
+  encode(message: ListNetworksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.networks) {
+      Network.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNetworksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNetworksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networks.push(Network.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNetworksResponse {
+    return {
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => Network.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListNetworksResponse): unknown {
+    const obj: any = {};
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => Network.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNetworksResponse>): ListNetworksResponse {
+    return ListNetworksResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListNetworksResponse>): ListNetworksResponse {
+    const message = createBaseListNetworksResponse();
+    message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkInfo(): NetworkInfo {
+  return { network: undefined, endpoints: [], services: [] };
+}
+
+export const NetworkInfo: MessageFns<NetworkInfo> = {
+  encode(message: NetworkInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== undefined) {
+      Network.encode(message.network, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.endpoints) {
+      Endpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.services) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = Network.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(Endpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.services.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkInfo {
+    return {
+      network: isSet(object.network) ? Network.fromJSON(object.network) : undefined,
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
+        : [],
+      services: globalThis.Array.isArray(object?.services) ? object.services.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworkInfo): unknown {
+    const obj: any = {};
+    if (message.network !== undefined) {
+      obj.network = Network.toJSON(message.network);
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => Endpoint.toJSON(e));
+    }
+    if (message.services?.length) {
+      obj.services = message.services;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkInfo>): NetworkInfo {
+    return NetworkInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkInfo>): NetworkInfo {
+    const message = createBaseNetworkInfo();
+    message.network = (object.network !== undefined && object.network !== null)
+      ? Network.fromPartial(object.network)
+      : undefined;
+    message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
+    message.services = object.services?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveNetworkResponse(): RemoveNetworkResponse {
+  return { id: "" };
+}
+
+export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
+  encode(message: RemoveNetworkResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNetworkResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNetworkResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNetworkResponse {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RemoveNetworkResponse): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
+    return RemoveNetworkResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
+    const message = createBaseRemoveNetworkResponse();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
 function createBaseRegister(): Register {
-  return { nodeId: "", description: undefined };
+  return { nodeId: "", description: undefined, role: "" };
 }
 
 export const Register: MessageFns<Register> = {
@@ -3004,6 +5685,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       NodeDescription.encode(message.description, writer.uint32(18).fork()).join();
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
     }
     return writer;
   },
@@ -3037,6 +5721,14 @@ export const Register: MessageFns<Register> = {
             message.description = NodeDescription.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3057,6 +5749,7 @@ export const Register: MessageFns<Register> = {
         ? globalThis.String(object.node_id)
         : "",
       description: isSet(object.description) ? NodeDescription.fromJSON(object.description) : undefined,
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
     };
   },
 
@@ -3067,6 +5760,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       obj.description = NodeDescription.toJSON(message.description);
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
     }
     return obj;
   },
@@ -3080,6 +5776,7 @@ export const Register: MessageFns<Register> = {
     message.description = (object.description !== undefined && object.description !== null)
       ? NodeDescription.fromPartial(object.description)
       : undefined;
+    message.role = object.role ?? "";
     return message;
   },
 };
@@ -3494,8 +6191,529 @@ export const Assignments: MessageFns<Assignments> = {
   },
 };
 
+function createBaseEndpoint(): Endpoint {
+  return {
+    networkId: "",
+    taskId: "",
+    addr: "",
+    mac: "",
+    nodeId: "",
+    hostAddr: "",
+    serviceName: "",
+    serving: false,
+    serviceId: "",
+  };
+}
+
+export const Endpoint: MessageFns<Endpoint> = {
+  encode(message: Endpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.networkId !== "") {
+      writer.uint32(10).string(message.networkId);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(18).string(message.taskId);
+    }
+    if (message.addr !== "") {
+      writer.uint32(26).string(message.addr);
+    }
+    if (message.mac !== "") {
+      writer.uint32(34).string(message.mac);
+    }
+    if (message.nodeId !== "") {
+      writer.uint32(42).string(message.nodeId);
+    }
+    if (message.hostAddr !== "") {
+      writer.uint32(50).string(message.hostAddr);
+    }
+    if (message.serviceName !== "") {
+      writer.uint32(58).string(message.serviceName);
+    }
+    if (message.serving !== false) {
+      writer.uint32(64).bool(message.serving);
+    }
+    if (message.serviceId !== "") {
+      writer.uint32(74).string(message.serviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Endpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.addr = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.mac = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.hostAddr = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.serviceName = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.serving = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Endpoint {
+    return {
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      addr: isSet(object.addr) ? globalThis.String(object.addr) : "",
+      mac: isSet(object.mac) ? globalThis.String(object.mac) : "",
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      hostAddr: isSet(object.hostAddr)
+        ? globalThis.String(object.hostAddr)
+        : isSet(object.host_addr)
+        ? globalThis.String(object.host_addr)
+        : "",
+      serviceName: isSet(object.serviceName)
+        ? globalThis.String(object.serviceName)
+        : isSet(object.service_name)
+        ? globalThis.String(object.service_name)
+        : "",
+      serving: isSet(object.serving) ? globalThis.Boolean(object.serving) : false,
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+    };
+  },
+
+  toJSON(message: Endpoint): unknown {
+    const obj: any = {};
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.addr !== "") {
+      obj.addr = message.addr;
+    }
+    if (message.mac !== "") {
+      obj.mac = message.mac;
+    }
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.hostAddr !== "") {
+      obj.hostAddr = message.hostAddr;
+    }
+    if (message.serviceName !== "") {
+      obj.serviceName = message.serviceName;
+    }
+    if (message.serving !== false) {
+      obj.serving = message.serving;
+    }
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Endpoint>): Endpoint {
+    return Endpoint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Endpoint>): Endpoint {
+    const message = createBaseEndpoint();
+    message.networkId = object.networkId ?? "";
+    message.taskId = object.taskId ?? "";
+    message.addr = object.addr ?? "";
+    message.mac = object.mac ?? "";
+    message.nodeId = object.nodeId ?? "";
+    message.hostAddr = object.hostAddr ?? "";
+    message.serviceName = object.serviceName ?? "";
+    message.serving = object.serving ?? false;
+    message.serviceId = object.serviceId ?? "";
+    return message;
+  },
+};
+
+function createBaseServiceEndpoint(): ServiceEndpoint {
+  return { serviceId: "", serviceName: "", networkId: "", vip: "", ports: [] };
+}
+
+export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
+  encode(message: ServiceEndpoint, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.serviceId !== "") {
+      writer.uint32(10).string(message.serviceId);
+    }
+    if (message.serviceName !== "") {
+      writer.uint32(18).string(message.serviceName);
+    }
+    if (message.networkId !== "") {
+      writer.uint32(26).string(message.networkId);
+    }
+    if (message.vip !== "") {
+      writer.uint32(34).string(message.vip);
+    }
+    for (const v of message.ports) {
+      PortConfig.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceEndpoint {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceEndpoint();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.serviceName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.networkId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.vip = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ports.push(PortConfig.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceEndpoint {
+    return {
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+      serviceName: isSet(object.serviceName)
+        ? globalThis.String(object.serviceName)
+        : isSet(object.service_name)
+        ? globalThis.String(object.service_name)
+        : "",
+      networkId: isSet(object.networkId)
+        ? globalThis.String(object.networkId)
+        : isSet(object.network_id)
+        ? globalThis.String(object.network_id)
+        : "",
+      vip: isSet(object.vip) ? globalThis.String(object.vip) : "",
+      ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortConfig.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ServiceEndpoint): unknown {
+    const obj: any = {};
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    if (message.serviceName !== "") {
+      obj.serviceName = message.serviceName;
+    }
+    if (message.networkId !== "") {
+      obj.networkId = message.networkId;
+    }
+    if (message.vip !== "") {
+      obj.vip = message.vip;
+    }
+    if (message.ports?.length) {
+      obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ServiceEndpoint>): ServiceEndpoint {
+    return ServiceEndpoint.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServiceEndpoint>): ServiceEndpoint {
+    const message = createBaseServiceEndpoint();
+    message.serviceId = object.serviceId ?? "";
+    message.serviceName = object.serviceName ?? "";
+    message.networkId = object.networkId ?? "";
+    message.vip = object.vip ?? "";
+    message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNetworkState(): NetworkState {
+  return { networks: [], endpoints: [], services: [], ingressNetworkId: "", ingressAddr: "" };
+}
+
+export const NetworkState: MessageFns<NetworkState> = {
+  encode(message: NetworkState, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.networks) {
+      Network.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.endpoints) {
+      Endpoint.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.services) {
+      ServiceEndpoint.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.ingressNetworkId !== "") {
+      writer.uint32(34).string(message.ingressNetworkId);
+    }
+    if (message.ingressAddr !== "") {
+      writer.uint32(42).string(message.ingressAddr);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkState {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkState();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.networks.push(Network.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(Endpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.services.push(ServiceEndpoint.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ingressNetworkId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ingressAddr = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkState {
+    return {
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => Network.fromJSON(e)) : [],
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => Endpoint.fromJSON(e))
+        : [],
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServiceEndpoint.fromJSON(e))
+        : [],
+      ingressNetworkId: isSet(object.ingressNetworkId)
+        ? globalThis.String(object.ingressNetworkId)
+        : isSet(object.ingress_network_id)
+        ? globalThis.String(object.ingress_network_id)
+        : "",
+      ingressAddr: isSet(object.ingressAddr)
+        ? globalThis.String(object.ingressAddr)
+        : isSet(object.ingress_addr)
+        ? globalThis.String(object.ingress_addr)
+        : "",
+    };
+  },
+
+  toJSON(message: NetworkState): unknown {
+    const obj: any = {};
+    if (message.networks?.length) {
+      obj.networks = message.networks.map((e) => Network.toJSON(e));
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints.map((e) => Endpoint.toJSON(e));
+    }
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServiceEndpoint.toJSON(e));
+    }
+    if (message.ingressNetworkId !== "") {
+      obj.ingressNetworkId = message.ingressNetworkId;
+    }
+    if (message.ingressAddr !== "") {
+      obj.ingressAddr = message.ingressAddr;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkState>): NetworkState {
+    return NetworkState.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkState>): NetworkState {
+    const message = createBaseNetworkState();
+    message.networks = object.networks?.map((e) => Network.fromPartial(e)) || [];
+    message.endpoints = object.endpoints?.map((e) => Endpoint.fromPartial(e)) || [];
+    message.services = object.services?.map((e) => ServiceEndpoint.fromPartial(e)) || [];
+    message.ingressNetworkId = object.ingressNetworkId ?? "";
+    message.ingressAddr = object.ingressAddr ?? "";
+    return message;
+  },
+};
+
 function createBaseManagerMessage(): ManagerMessage {
-  return { accepted: undefined, assignments: undefined };
+  return { accepted: undefined, assignments: undefined, networks: undefined };
 }
 
 export const ManagerMessage: MessageFns<ManagerMessage> = {
@@ -3505,6 +6723,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.assignments !== undefined) {
       Assignments.encode(message.assignments, writer.uint32(18).fork()).join();
+    }
+    if (message.networks !== undefined) {
+      NetworkState.encode(message.networks, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -3538,6 +6759,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.assignments = Assignments.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.networks = NetworkState.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3554,6 +6783,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     return {
       accepted: isSet(object.accepted) ? SessionAccepted.fromJSON(object.accepted) : undefined,
       assignments: isSet(object.assignments) ? Assignments.fromJSON(object.assignments) : undefined,
+      networks: isSet(object.networks) ? NetworkState.fromJSON(object.networks) : undefined,
     };
   },
 
@@ -3564,6 +6794,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.assignments !== undefined) {
       obj.assignments = Assignments.toJSON(message.assignments);
+    }
+    if (message.networks !== undefined) {
+      obj.networks = NetworkState.toJSON(message.networks);
     }
     return obj;
   },
@@ -3578,6 +6811,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       : undefined;
     message.assignments = (object.assignments !== undefined && object.assignments !== null)
       ? Assignments.fromPartial(object.assignments)
+      : undefined;
+    message.networks = (object.networks !== undefined && object.networks !== null)
+      ? NetworkState.fromPartial(object.networks)
       : undefined;
     return message;
   },
@@ -3659,6 +6895,71 @@ export const ControlService = {
     responseSerialize: (value: Node): Buffer => Buffer.from(Node.encode(value).finish()),
     responseDeserialize: (value: Buffer): Node => Node.decode(value),
   },
+  updateService: {
+    path: "/orch.v1.Control/UpdateService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateServiceRequest): Buffer => Buffer.from(UpdateServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateServiceRequest => UpdateServiceRequest.decode(value),
+    responseSerialize: (value: Service): Buffer => Buffer.from(Service.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Service => Service.decode(value),
+  },
+  updateNode: {
+    path: "/orch.v1.Control/UpdateNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateNodeRequest): Buffer => Buffer.from(UpdateNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateNodeRequest => UpdateNodeRequest.decode(value),
+    responseSerialize: (value: Node): Buffer => Buffer.from(Node.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Node => Node.decode(value),
+  },
+  removeNode: {
+    path: "/orch.v1.Control/RemoveNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveNodeRequest): Buffer => Buffer.from(RemoveNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveNodeRequest => RemoveNodeRequest.decode(value),
+    responseSerialize: (value: RemoveNodeResponse): Buffer => Buffer.from(RemoveNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveNodeResponse => RemoveNodeResponse.decode(value),
+  },
+  createNetwork: {
+    path: "/orch.v1.Control/CreateNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NetworkSpec): Buffer => Buffer.from(NetworkSpec.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NetworkSpec => NetworkSpec.decode(value),
+    responseSerialize: (value: Network): Buffer => Buffer.from(Network.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Network => Network.decode(value),
+  },
+  listNetworks: {
+    path: "/orch.v1.Control/ListNetworks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListNetworksRequest): Buffer => Buffer.from(ListNetworksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListNetworksRequest => ListNetworksRequest.decode(value),
+    responseSerialize: (value: ListNetworksResponse): Buffer =>
+      Buffer.from(ListNetworksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListNetworksResponse => ListNetworksResponse.decode(value),
+  },
+  getNetwork: {
+    path: "/orch.v1.Control/GetNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NetworkRef): Buffer => Buffer.from(NetworkRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NetworkRef => NetworkRef.decode(value),
+    responseSerialize: (value: NetworkInfo): Buffer => Buffer.from(NetworkInfo.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NetworkInfo => NetworkInfo.decode(value),
+  },
+  removeNetwork: {
+    path: "/orch.v1.Control/RemoveNetwork" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: NetworkRef): Buffer => Buffer.from(NetworkRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): NetworkRef => NetworkRef.decode(value),
+    responseSerialize: (value: RemoveNetworkResponse): Buffer =>
+      Buffer.from(RemoveNetworkResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveNetworkResponse => RemoveNetworkResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -3670,6 +6971,13 @@ export interface ControlServer extends UntypedServiceImplementation {
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   getNode: handleUnaryCall<NodeRef, Node>;
+  updateService: handleUnaryCall<UpdateServiceRequest, Service>;
+  updateNode: handleUnaryCall<UpdateNodeRequest, Node>;
+  removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
+  createNetwork: handleUnaryCall<NetworkSpec, Network>;
+  listNetworks: handleUnaryCall<ListNetworksRequest, ListNetworksResponse>;
+  getNetwork: handleUnaryCall<NetworkRef, NetworkInfo>;
+  removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
 }
 
 export interface ControlClient extends Client {
@@ -3786,6 +7094,111 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  updateService(
+    request: UpdateServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  updateNode(
+    request: UpdateNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Node) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: NetworkSpec,
+    callback: (error: ServiceError | null, response: Network) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: NetworkSpec,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Network) => void,
+  ): ClientUnaryCall;
+  createNetwork(
+    request: NetworkSpec,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Network) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  listNetworks(
+    request: ListNetworksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListNetworksResponse) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: NetworkRef,
+    callback: (error: ServiceError | null, response: NetworkInfo) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: NetworkRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NetworkInfo) => void,
+  ): ClientUnaryCall;
+  getNetwork(
+    request: NetworkRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NetworkInfo) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: NetworkRef,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: NetworkRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
+  ): ClientUnaryCall;
+  removeNetwork(
+    request: NetworkRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import Docker from 'dockerode';
-import { MAIN } from '../../lab/local-cluster.js';
+import { MAIN } from '../../lab/run.js';
 import { freePort } from '../../lab/ports.js';
 import { newId } from '../../shared/ids.js';
 

@@ -10,6 +10,7 @@ import { logger } from '../../shared/log.js';
 import { startEtcd, tempEtcd } from '../../lab/etcd.js';
 import { connect } from '../../cli/client.js';
 import { freePort } from '../../lab/ports.js';
+import { managerOnTempEtcd } from '../helpers/manager.js';
 
 const log = logger('test');
 
@@ -22,13 +23,7 @@ function until(check: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 test('50 concurrent creates of one service name: exactly one wins, the rest get AlreadyExists', async (t) => {
-  const etcd = await tempEtcd();
-  const m = new Manager({ etcd: etcd.endpoint, listen: `127.0.0.1:${await freePort()}` });
-  t.teardown(async () => {
-    await m.stop();
-    await etcd.destroy();
-  });
-  await m.start();
+  const { m } = await managerOnTempEtcd(t);
   const ctl = connect(m.addr);
   const spec = ServiceSpec.fromPartial({ name: 'race', replicas: 0, container: { image: 'orch-test/sleep:latest' } });
   const results = await Promise.allSettled(Array.from({ length: 50 }, () => ctl.createService(spec)));
@@ -103,7 +98,7 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
     await etcd.destroy();
   });
   await cache.start();
-  const svc = (id: string) => ({ id, spec: ServiceSpec.fromPartial({ name: id }), createdAt: undefined, updatedAt: undefined });
+  const svc = (id: string) => ({ id, spec: ServiceSpec.fromPartial({ name: id }), createdAt: undefined, updatedAt: undefined, rebalanceRequested: 0n, rebalanceDone: 0n, vips: [] });
   await store.txn().put('services', 's1', svc('s1')).commit();
   await until(() => cache.services.has('s1'), 3000);
 

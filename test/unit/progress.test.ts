@@ -1,13 +1,13 @@
 // When `service create/scale` considers a service converged.
 import test from 'ava';
-import { TaskState, type Task } from '../../proto/generated/orch.js';
+import { TaskState, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
 import { convergence } from '../../cli/progress.js';
 
 function task(slot: number, state: TaskState, desired = TaskState.RUNNING, err = ''): Task {
-  return {
-    id: `t${slot}${state}${desired}`, serviceId: 's', serviceName: 's', slot, nodeId: 'n', spec: undefined, desiredState: desired, attempt: 0, createdAt: undefined,
+  return TaskMsg.fromPartial({
+    id: `t${slot}${state}${desired}`, serviceId: 's', serviceName: 's', slot, nodeId: 'n', spec: undefined, desiredState: desired, placement: undefined, targetNode: '', replaces: '', attempt: 0, createdAt: undefined,
     status: { state, message: '', err, timestamp: undefined, containerId: '', exitCode: 0, health: '' },
-  };
+  });
 }
 
 test('converged when every slot runs', (t) => {

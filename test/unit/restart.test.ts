@@ -1,15 +1,15 @@
 // The restart policy decision, for each condition, delay and attempt limit.
 import test from 'ava';
-import { RestartPolicy_Condition, TaskState, type RestartPolicy, type Task } from '../../proto/generated/orch.js';
+import { RestartPolicy_Condition, TaskState, type RestartPolicy, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
 import { restartDecision } from '../../manager/orchestrator/index.js';
 
 const policy = (over: Partial<RestartPolicy>): RestartPolicy => ({ condition: RestartPolicy_Condition.RESTART_ANY, delayMs: 0, maxAttempts: 0, windowMs: 0, ...over });
 
 function ended(state: TaskState, attempt = 0, endedAt = 10_000, createdAt = 9_000): Task {
-  return {
-    id: 't', serviceId: 's', serviceName: 's', slot: 1, nodeId: 'n', spec: undefined, desiredState: TaskState.RUNNING, attempt, createdAt: new Date(createdAt),
+  return TaskMsg.fromPartial({
+    id: 't', serviceId: 's', serviceName: 's', slot: 1, nodeId: 'n', spec: undefined, desiredState: TaskState.RUNNING, placement: undefined, targetNode: '', replaces: '', attempt, createdAt: new Date(createdAt),
     status: { state, message: '', err: '', timestamp: new Date(endedAt), containerId: '', exitCode: state === TaskState.COMPLETE ? 0 : 1, health: '' },
-  };
+  });
 }
 
 test('condition none never restarts', (t) => {

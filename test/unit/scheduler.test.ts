@@ -1,17 +1,18 @@
 // The scheduler is a pure function: these tests drive it with fake snapshots.
 import test from 'ava';
-import { NodeAvailability, NodeState, TaskState, type Node, type Task } from '../../proto/generated/orch.js';
+import { ContainerSpec, NodeAvailability, NodeState, TaskState, type Node, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
 import { schedule } from '../../manager/scheduler/index.js';
 
 function node(id: string, over: Partial<Node> = {}): Node {
-  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ...over };
+  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', ...over };
 }
 
-function task(id: string, serviceId: string, slot: number, nodeId = ''): Task {
-  return {
-    id, serviceId, serviceName: serviceId, slot, nodeId, spec: undefined, desiredState: TaskState.RUNNING, createdAt: undefined, attempt: 0,
+function task(id: string, serviceId: string, slot: number, nodeId = '', over: Partial<Task> = {}): Task {
+  return TaskMsg.fromPartial({
+    id, serviceId, serviceName: serviceId, slot, nodeId, spec: undefined, desiredState: TaskState.RUNNING, placement: undefined, targetNode: '', replaces: '', createdAt: undefined, attempt: 0,
     status: { state: nodeId ? TaskState.RUNNING : TaskState.PENDING, message: '', err: '', timestamp: undefined, containerId: '', exitCode: 0, health: '' },
-  };
+    ...over,
+  });
 }
 
 const count = (placements: { nodeId: string }[]) => placements.reduce<Record<string, number>>((m, p) => ({ ...m, [p.nodeId]: (m[p.nodeId] ?? 0) + 1 }), {});
@@ -37,7 +38,7 @@ test('never places on a node that is down, paused or drained, and says why', (t)
   const nodes = [node('a', { state: NodeState.NODE_DOWN }), node('b', { availability: NodeAvailability.DRAIN }), node('c', { availability: NodeAvailability.PAUSE })];
   const plan = schedule({ nodes, placed: [] }, [task('t1', 'web', 1)]);
   t.deepEqual(plan.placements, []);
-  t.deepEqual(plan.unplaced, [{ taskId: 't1', reason: 'no suitable node (1 node not ready; 2 nodes not active (paused or drained))' }]);
+  t.deepEqual(plan.unplaced, [{ taskId: 't1', reason: 'no suitable node (1 node not ready; 2 nodes not available for new tasks (paused or drained))' }]);
 });
 
 test('with no nodes at all, the reason says so', (t) => {
@@ -57,4 +58,39 @@ test('does not mutate its inputs', (t) => {
   const copy = JSON.stringify(pending);
   schedule({ nodes, placed: [] }, pending);
   t.is(JSON.stringify(pending), copy);
+});
+
+const GiB = 1n << 30n;
+const withMemory = (id: string, gib: bigint) =>
+  node(id, { description: { hostname: id, os: 'linux', arch: 'x86_64', engineVersion: '', addr: '', resources: { nanoCpus: 2_000_000_000n, memoryBytes: gib * GiB } } });
+const reserving = (gib: bigint) => ContainerSpec.fromPartial({ image: 'x', resources: { reservations: { nanoCpus: 0n, memoryBytes: gib * GiB } } });
+
+test('constraints: only matching nodes; none matching says so', (t) => {
+  const nodes = [node('a', { labels: { zone: 'a' } }), node('b', { labels: { zone: 'b' } }), node('c', { role: 'manager' })];
+  const inA = [1, 2, 3].map((s) => task(`t${s}`, 'web', s, '', { placement: { constraints: ['node.labels.zone==a'] } }));
+  t.deepEqual(count(schedule({ nodes, placed: [] }, inA).placements), { a: 3 });
+  const notManager = [1, 2].map((s) => task(`m${s}`, 'api', s, '', { placement: { constraints: ['node.role!=manager'] } }));
+  t.deepEqual(count(schedule({ nodes, placed: [] }, notManager).placements), { a: 1, b: 1 });
+  const nowhere = schedule({ nodes, placed: [] }, [task('x', 'web', 1, '', { placement: { constraints: ['node.labels.zone==z'] } })]);
+  t.deepEqual(nowhere.unplaced, [{ taskId: 'x', reason: 'no suitable node (scheduling constraints not satisfied on 3 nodes)' }]);
+});
+
+test('reservations count against capacity, including what the plan itself placed', (t) => {
+  const nodes = [withMemory('a', 4n), withMemory('b', 4n)];
+  const placed = [task('p1', 'db', 1, 'a', { spec: reserving(3n) })];
+  const pending = [1, 2, 3].map((s) => task(`t${s}`, 'web', s, '', { spec: reserving(2n) }));
+  const plan = schedule({ nodes, placed }, pending);
+  // a has 1 GiB left: nothing fits there; b takes two of 2 GiB; the third fits nowhere.
+  t.deepEqual(plan.placements, [
+    { taskId: 't1', nodeId: 'b' },
+    { taskId: 't2', nodeId: 'b' },
+  ]);
+  t.deepEqual(plan.unplaced, [{ taskId: 't3', reason: 'no suitable node (insufficient resources on 2 nodes)' }]);
+});
+
+test('a global task is only ever placed on its own node', (t) => {
+  const nodes = [node('a'), node('b', { availability: NodeAvailability.PAUSE })];
+  const plan = schedule({ nodes, placed: [] }, [task('ga', 'g', 0, '', { targetNode: 'a' }), task('gb', 'g', 0, '', { targetNode: 'b' })]);
+  t.deepEqual(plan.placements, [{ taskId: 'ga', nodeId: 'a' }]);
+  t.deepEqual(plan.unplaced, [{ taskId: 'gb', reason: 'no suitable node (1 node not available for new tasks (paused or drained))' }]);
 });

@@ -3,13 +3,10 @@ import test from 'ava';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { parseReplicas, validateName } from '../../shared/spec.js';
-import { specFromFlags } from '../../cli/commands/service.js';
+import { CREATE_DEFAULTS, specFromFlags, type CreateFlags } from '../../cli/commands/service.js';
 import { RestartPolicy_Condition } from '../../proto/generated/orch.js';
 
-const flags = (over: Record<string, unknown> = {}) => ({
-  name: 'web', replicas: '1', env: [], label: [], containerLabel: [], restartCondition: 'any', restartDelay: '5s',
-  restartMaxAttempts: '0', restartWindow: '0s', stopGracePeriod: '10s', timeout: '2m', ...over,
-});
+const flags = (over: Partial<CreateFlags> = {}): CreateFlags => ({ ...CREATE_DEFAULTS, name: 'web', ...over });
 
 test('replica counts: whole numbers from 0 up to the limit', (t) => {
   t.is(parseReplicas('0', 'x'), 0);

@@ -1,0 +1,304 @@
+// The overlay data plane of one host, built through rtnetlink (netlink/).
+//
+// Per network, on every host where one of its tasks runs (Docker's topology):
+//
+//   host namespace                    network namespace orchnet-<node>-<vni>
+//   ─────────────                     ───────────────────────────────────────
+//   (vxlan made here, so its UDP  →   ovx<vni>  vxlan: VNI, local = underlay,
+//    socket stays on the underlay)              learning off, proxy ARP on, MTU 1450
+//                                     obr<vni>  bridge with the gateway address
+//   ovc<id> ── container's eth, ───   ove<id>   the container's veth, on the bridge
+//              moved in by Docker
+//
+// Flannel's control style: no learning, no gossip. For every endpoint on
+// another host the vxlan device gets a permanent neighbour (IP → MAC) and a
+// permanent FDB entry (MAC → that host's underlay address), taken from the
+// manager's network state. Each apply dumps what is there and diffs, so an
+// agent restart, a missed update or a host that came back converges to the
+// same state; namespaces of networks no longer wanted here are removed.
+// Networks are isolated by construction: each lives in its own namespace,
+// with no route to any other.
+//
+// Services (lb.ts): each VIP is an address of the bridge in every host's
+// network namespace, and nftables there spreads connections to it over the
+// service's serving tasks. The ingress network's namespace also has a link
+// to the host (ovi<vni> ↔ ovinp, 169.254.77.0/30) and this node's ingress
+// address on its bridge: published ports are DNATed in the host namespace
+// to a task's ingress address, and SNATed on their way into the ingress
+// network, so replies come back through this node.
+import { PortConfig_Protocol, PortConfig_PublishMode, type Endpoint, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
+import { addrIp, macFor, parseCidr } from '../../shared/ipam.js';
+import { sh } from '../../shared/sh.js';
+import { dnsRecords, ServiceDns } from './dns.js';
+import { ingressHostTable, ingressNsTable, RuleSync, vipTable, type PortRule } from './lb.js';
+import type { Logger } from '../../shared/log.js';
+import { Netlink } from './netlink/index.js';
+import { NUD_PERMANENT } from './netlink/constants.js';
+import { createNetns, deleteNetns, listNetns, netnsPath, setSysctlIn, withNetnsFd } from './netns.js';
+
+/** VXLAN adds 50 bytes to every frame: 1500 on the underlay leaves 1450. */
+export const OVERLAY_MTU = 1450;
+/** The link between the host and the ingress network's namespace. */
+const INGRESS_LINK = { host: '169.254.77.1', inside: '169.254.77.2', prefix: 30, insideName: 'ovinp' };
+
+export class Overlay {
+  private readonly host: Netlink;
+  private readonly clients = new Map<string, Netlink>();
+  /** Namespaces prepared in this lifetime (see prepare()). */
+  private readonly prepared = new Set<string>();
+  private networks = new Map<string, Network>();
+  private endpoints: Endpoint[] = [];
+  private services: ServiceEndpoint[] = [];
+  private ingressId = '';
+  private ingressAddr = '';
+  private readonly rules: RuleSync;
+  private readonly dns: ServiceDns;
+  /** Backends last programmed, per table, to find the ones that left. */
+  private readonly backends = new Map<string, Set<string>>();
+  /** Namespaces of this node's networks start with this. */
+  readonly prefix: string;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly underlay: string,
+    private readonly log: Logger,
+  ) {
+    this.host = Netlink.open();
+    this.prefix = `orchnet-${nodeId.slice(0, 12)}-`;
+    this.rules = new RuleSync(log);
+    this.dns = new ServiceDns(log);
+  }
+
+  /** The network as last pushed by the manager, if this host takes part in it. */
+  network(id: string): Network | undefined {
+    return this.networks.get(id);
+  }
+
+  /** Takes a complete network state from the manager and makes the host match it. */
+  apply(state: NetworkState): void {
+    this.networks = new Map(state.networks.map((n) => [n.id, n]));
+    this.endpoints = state.endpoints;
+    this.services = state.services;
+    this.ingressId = state.ingressNetworkId;
+    this.ingressAddr = state.ingressAddr;
+    this.reconcile();
+  }
+
+  /** Makes the host match the last state (also run periodically: the kernel is the truth, not our memory). */
+  reconcile(): void {
+    for (const n of this.networks.values()) {
+      try {
+        this.ensure(n);
+        this.syncEntries(n);
+        this.syncServices(n);
+      } catch (err) {
+        this.log.warn({ network: n.spec?.name, vni: n.vni, err: String(err) }, 'programming the overlay failed; will retry');
+      }
+    }
+    this.dns.sync(
+      [...this.networks.values()].map((n) => ({
+        id: n.id,
+        netnsPath: netnsPath(this.nsName(n.vni)),
+        gateway: n.gateway,
+        records: dnsRecords(n.id, this.services, this.endpoints),
+      })),
+    );
+    const wanted = new Set([...this.networks.values()].map((n) => this.nsName(n.vni)));
+    for (const ns of listNetns(this.prefix)) {
+      if (wanted.has(ns)) continue;
+      this.clients.get(ns)?.close();
+      this.clients.delete(ns);
+      this.prepared.delete(ns);
+      this.rules.forget(netnsPath(ns));
+      const vni = Number(ns.slice(this.prefix.length));
+      try {
+        deleteNetns(ns);
+        if (this.host.link(`ovx${vni}`)) this.host.deleteLink(`ovx${vni}`);
+        this.log.info({ netns: ns }, 'network no longer used here: removed');
+      } catch (err) {
+        this.log.warn({ netns: ns, err: String(err) }, 'removing a network namespace failed; will retry');
+      }
+    }
+  }
+
+  /**
+   * Gives a container an interface on a network (the Docker plugin's Join):
+   * a veth pair whose inner end is already on the network's bridge; Docker
+   * moves the other end into the container and configures it.
+   */
+  attach(networkId: string, endpointId: string, mac: string): { srcName: string; gateway: string } {
+    const n = this.networks.get(networkId);
+    if (!n) throw new Error(`network ${networkId} is not known on this host`);
+    const nl = this.ensure(n);
+    const { inside, outside } = vethNames(endpointId);
+    if (this.host.link(outside)) this.host.deleteLink(outside); // left by an interrupted join
+    withNetnsFd(this.nsName(n.vni), (fd) => this.host.addVeth(outside, inside, { mtu: OVERLAY_MTU, peerNetnsFd: fd }));
+    this.host.setLink(outside, { mac });
+    nl.setLink(inside, { master: `obr${n.vni}`, up: true });
+    return { srcName: outside, gateway: n.gateway };
+  }
+
+  /** Removes a container's veth (the Docker plugin's DeleteEndpoint); gone already is fine. */
+  detach(networkId: string, endpointId: string): void {
+    const { inside, outside } = vethNames(endpointId);
+    const n = this.networks.get(networkId);
+    const nl = n ? this.clients.get(this.nsName(n.vni)) : undefined;
+    if (nl?.link(inside)) nl.deleteLink(inside);
+    if (this.host.link(outside)) this.host.deleteLink(outside);
+  }
+
+  async close(): Promise<void> {
+    await this.dns.stop();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    this.host.close();
+  }
+
+  private nsName(vni: number): string {
+    return `${this.prefix}${vni}`;
+  }
+
+  private client(ns: string): Netlink {
+    let c = this.clients.get(ns);
+    if (!c) this.clients.set(ns, (c = Netlink.open(netnsPath(ns))));
+    return c;
+  }
+
+  /**
+   * The namespace itself, made (or found, after a restart) once per agent
+   * lifetime: loopback up, forwarding on. What is inside it is checked on
+   * every pass; this is not.
+   */
+  private prepare(ns: string): Netlink {
+    if (!this.prepared.has(ns)) {
+      createNetns(ns);
+      const nl = this.client(ns);
+      if (!nl.link('lo')?.up) nl.setLink('lo', { up: true });
+      setSysctlIn(ns, 'net/ipv4/ip_forward', '1');
+      this.prepared.add(ns);
+    }
+    return this.client(ns);
+  }
+
+  /** The network's namespace, bridge (with the gateway) and vxlan device, made or fixed. */
+  private ensure(n: Network): Netlink {
+    const ns = this.nsName(n.vni);
+    const nl = this.prepare(ns);
+    const br = `obr${n.vni}`;
+    const vx = `ovx${n.vni}`;
+
+    const ingress = n.id === this.ingressId && this.ingressAddr !== '';
+    if (!nl.link(br)) nl.addBridge(br, { mtu: OVERLAY_MTU });
+    let bridge = nl.link(br)!;
+    // On ingress the bridge answers for this node's ingress address, under the MAC other hosts expect for it.
+    if (ingress && bridge.mac !== macFor(addrIp(this.ingressAddr))) nl.setLink(br, { mac: macFor(addrIp(this.ingressAddr)) });
+    // The gateway, the VIPs of the services on the network, and on ingress this node's address.
+    const want = new Set([`${n.gateway}/${parseCidr(n.subnet).prefix}`]);
+    for (const svc of this.services) if (svc.networkId === n.id && svc.vip) want.add(`${addrIp(svc.vip)}/32`);
+    if (ingress) want.add(`${addrIp(this.ingressAddr)}/32`);
+    const have = new Set(nl.addresses(bridge.index).map((a) => `${a.address}/${a.prefixlen}`));
+    for (const a of have) if (!want.has(a)) nl.deleteAddress(br, a);
+    for (const a of want) if (!have.has(a)) nl.addAddress(br, a);
+    bridge = nl.link(br)!;
+    if (!bridge.up) nl.setLink(br, { up: true });
+    if (ingress) this.ensureIngressLink(n, nl);
+
+    const cur = nl.link(vx);
+    const right = cur?.vxlan && cur.vxlan.id === n.vni && cur.vxlan.local === this.underlay && !cur.vxlan.learning && cur.vxlan.proxy;
+    if (cur && !right) nl.deleteLink(vx);
+    if (!right) {
+      if (this.host.link(vx)) this.host.deleteLink(vx); // left by an interrupted move
+      this.host.addVxlan(vx, { vni: n.vni, local: this.underlay, mtu: OVERLAY_MTU });
+      withNetnsFd(ns, (fd) => this.host.setLink(vx, { netnsFd: fd }));
+      this.log.info({ network: n.spec?.name, vni: n.vni, netns: ns }, 'overlay network set up');
+    }
+    const v = nl.link(vx)!;
+    if (v.master !== bridge.index || !v.up) nl.setLink(vx, { master: br, up: true });
+    return nl;
+  }
+
+  /** The link between the host and the ingress network's namespace, its addresses and routes, and forwarding through it. */
+  private ensureIngressLink(n: Network, nl: Netlink): void {
+    const hostEnd = `ovi${n.vni}`;
+    if (!this.host.link(hostEnd) || !nl.link(INGRESS_LINK.insideName)) {
+      if (this.host.link(hostEnd)) this.host.deleteLink(hostEnd);
+      withNetnsFd(this.nsName(n.vni), (fd) => this.host.addVeth(hostEnd, INGRESS_LINK.insideName, { peerNetnsFd: fd }));
+      this.host.addAddress(hostEnd, `${INGRESS_LINK.host}/${INGRESS_LINK.prefix}`);
+      nl.addAddress(INGRESS_LINK.insideName, `${INGRESS_LINK.inside}/${INGRESS_LINK.prefix}`);
+      this.host.setLink(hostEnd, { up: true });
+      nl.setLink(INGRESS_LINK.insideName, { up: true });
+      this.log.info({ link: hostEnd }, 'ingress link set up');
+    }
+    nl.replaceRoute({ dst: '0.0.0.0/0', gateway: INGRESS_LINK.host });
+    this.host.replaceRoute({ dst: n.subnet, gateway: INGRESS_LINK.inside });
+  }
+
+  /** The nftables of a network: its VIPs; on ingress also the published ports (host) and the SNAT (namespace). */
+  private syncServices(n: Network): void {
+    const ns = netnsPath(this.nsName(n.vni));
+    const vips = this.services.filter((s) => s.networkId === n.id && s.vip).map((s) => ({ vip: addrIp(s.vip), backends: servingOn(this.endpoints, s.serviceId, n.id) }));
+    void this.rules.apply(ns, vipTable(vips), this.gone(`${ns}:vip`, vips.flatMap((v) => v.backends)));
+    if (n.id !== this.ingressId || !this.ingressAddr) return;
+    const ports: PortRule[] = [];
+    for (const s of this.services.filter((x) => x.networkId === n.id)) {
+      for (const p of s.ports.filter((x) => x.publishMode === PortConfig_PublishMode.INGRESS)) {
+        ports.push({ protocol: p.protocol === PortConfig_Protocol.UDP ? 'udp' : 'tcp', published: p.publishedPort, target: p.targetPort, backends: servingOn(this.endpoints, s.serviceId, n.id) });
+      }
+    }
+    void this.rules.apply(ns, ingressNsTable(INGRESS_LINK.insideName, `obr${n.vni}`, addrIp(this.ingressAddr)));
+    void this.rules.apply('', ingressHostTable(ports), this.gone('host:ingress', ports.flatMap((p) => p.backends)));
+    void this.acceptForwarding(`ovi${n.vni}`);
+  }
+
+  /** Backends that were programmed under `key` and are not in `now`; remembers `now`. */
+  private gone(key: string, now: string[]): string[] {
+    const before = this.backends.get(key) ?? new Set<string>();
+    this.backends.set(key, new Set(now));
+    return [...before].filter((ip) => !now.includes(ip));
+  }
+
+  private forwardingAccepted = false;
+
+  /**
+   * Docker sets the host's FORWARD policy to DROP; published ports cross the
+   * host into the ingress link, so that link is let through in DOCKER-USER,
+   * the chain Docker keeps for its users' rules (where it exists).
+   */
+  private async acceptForwarding(link: string): Promise<void> {
+    if (this.forwardingAccepted) return;
+    for (const dir of ['-i', '-o']) {
+      const rule = ['DOCKER-USER', dir, link, '-j', 'ACCEPT'];
+      const present = await sh('iptables', ['-C', ...rule]).then(() => true, () => false);
+      if (!present) await sh('iptables', ['-I', ...rule]).catch((err) => this.log.warn({ err: String(err) }, 'no DOCKER-USER chain: forwarding left as it is'));
+    }
+    this.forwardingAccepted = true;
+  }
+
+  /** Permanent neighbour and FDB entries for every endpoint on other hosts; nothing else. */
+  private syncEntries(n: Network): void {
+    const nl = this.client(this.nsName(n.vni));
+    const vx = `ovx${n.vni}`;
+    const remote = this.endpoints.filter((e) => e.networkId === n.id && e.nodeId !== this.nodeId && e.hostAddr);
+    const wantNeigh = new Map(remote.map((e) => [addrIp(e.addr), e.mac]));
+    const wantFdb = new Map(remote.map((e) => [e.mac, e.hostAddr]));
+
+    const haveNeigh = nl.neighbours(vx).filter((x) => x.state & NUD_PERMANENT && x.dst);
+    for (const x of haveNeigh) if (wantNeigh.get(x.dst!) !== x.mac) nl.deleteNeighbour(vx, x.dst!);
+    for (const [ip, mac] of wantNeigh) if (!haveNeigh.some((x) => x.dst === ip && x.mac === mac)) nl.replaceNeighbour(vx, ip, mac);
+
+    const haveFdb = nl.fdb(vx).filter((f) => f.dst && f.mac);
+    for (const f of haveFdb) if (wantFdb.get(f.mac!) !== f.dst) nl.deleteFdb(vx, f.mac!, f.dst!);
+    for (const [mac, dst] of wantFdb) if (!haveFdb.some((f) => f.mac === mac && f.dst === dst)) nl.replaceFdb(vx, mac, dst);
+  }
+}
+
+/** A service's serving task addresses on a network. */
+function servingOn(endpoints: Endpoint[], serviceId: string, networkId: string): string[] {
+  return endpoints.filter((e) => e.serviceId === serviceId && e.networkId === networkId && e.serving).map((e) => addrIp(e.addr)).sort();
+}
+
+/** A container's veth ends: `ovc…` (given to Docker) and `ove…` (on the bridge); 14 characters each. */
+function vethNames(endpointId: string): { inside: string; outside: string } {
+  const id = endpointId.slice(0, 11);
+  return { inside: `ove${id}`, outside: `ovc${id}` };
+}

@@ -1,0 +1,141 @@
+// What must hold after a chaos run (and what a person reads when it does not):
+// every service back at its desired count, no address held twice, no slot
+// running twice on the engines, nothing in etcd pointing at what is gone,
+// every spec as it was made, each host's kernel overlay state as etcd says,
+// and the published port answering everywhere.
+import { NodeState, ServiceSpec_Mode, TaskState, type Network, type Node, type Service, type Task } from '../proto/generated/orch.js';
+import type { Control } from '../cli/client.js';
+import type { LabCluster } from '../lab/lab-cluster.js';
+import { addrIp, macFor } from '../shared/ipam.js';
+import { Netlink } from '../agent/network/netlink/index.js';
+import { listNetns, netnsPath } from '../agent/network/netns.js';
+import { SERVICES } from './workload.js';
+
+export interface Violation {
+  invariant: string;
+  detail: string;
+}
+
+/** Per service: tasks running on nodes that are up (a dead node's tasks do not count), and what it wants. */
+export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number }>> {
+  const [{ services }, { tasks }, { nodes }] = await Promise.all([ctl.listServices({}), ctl.listTasks({ service: '' }), ctl.listNodes({})]);
+  const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
+  return services.map((s) => ({
+    name: s.service!.spec!.name,
+    global: s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL,
+    running: tasks.filter((t) => t.serviceId === s.service!.id && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && up.has(t.nodeId)).length,
+    desired: s.desired,
+  }));
+}
+
+export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: Map<string, number>): Promise<Violation[]> {
+  const v: Violation[] = [];
+  const { services } = await ctl.listServices({});
+  const { tasks } = await ctl.listTasks({ service: '' });
+  const { nodes } = await ctl.listNodes({});
+  const { networks } = await ctl.listNetworks({});
+
+  for (const s of await convergence(ctl)) if (s.running !== s.desired) v.push({ invariant: 'converged', detail: `${s.name}: ${s.running} of ${s.desired} running` });
+
+  // Specs intact: every service still there, with the mode and replicas it was last given.
+  for (const want of SERVICES) {
+    const s = services.find((x) => x.service!.spec!.name === want.name)?.service;
+    if (!s) v.push({ invariant: 'specs intact', detail: `service ${want.name} is gone` });
+    else if (s.spec!.mode !== ServiceSpec_Mode.GLOBAL && s.spec!.replicas !== expectedReplicas.get(want.name)) {
+      v.push({ invariant: 'specs intact', detail: `${want.name} wants ${s.spec!.replicas}, expected ${expectedReplicas.get(want.name)}` });
+    }
+  }
+
+  v.push(...addressesOnce(tasks, services.map((s) => s.service!), nodes));
+  v.push(...references(tasks, services.map((s) => s.service!), nodes, networks.map((n) => n.id)));
+  v.push(...(await slotsOnce(lab, services.map((s) => s.service!))));
+  v.push(...kernelMatches(lab, tasks, nodes, networks));
+  return v;
+}
+
+/**
+ * Each host's overlay, as the kernel holds it, matches etcd: on every network
+ * namespace the agent made, the vxlan device has a permanent neighbour and
+ * FDB entry for exactly the endpoints on the other hosts that are up.
+ */
+function kernelMatches(lab: LabCluster, tasks: Task[], nodes: Node[], networks: Network[]): Violation[] {
+  const v: Violation[] = [];
+  const up = new Map(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => [n.id, n]));
+  for (const h of lab.state.hosts) {
+    const nodeId = lab.nodeId(h.name);
+    if (!nodeId || !up.has(nodeId)) continue;
+    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) {
+      const vni = Number(ns.split('-').pop());
+      const network = networks.find((n) => n.vni === vni);
+      if (!network) {
+        v.push({ invariant: 'kernel matches etcd', detail: `${h.name} keeps namespace ${ns} of a network etcd does not have` });
+        continue;
+      }
+      const want = new Map<string, string>(); // ip → host address of its node
+      for (const t of tasks) {
+        const s = t.status?.state ?? TaskState.NEW;
+        if (!t.nodeId || t.nodeId === nodeId || !up.has(t.nodeId) || s < TaskState.ASSIGNED || s >= TaskState.COMPLETE) continue;
+        for (const a of t.networks) if (a.networkId === network.id && a.addr) want.set(addrIp(a.addr), up.get(t.nodeId)!.description!.addr);
+      }
+      if (network.spec?.labels['orch.ingress'] === 'true') {
+        for (const n of up.values()) if (n.id !== nodeId && n.ingressAddr) want.set(addrIp(n.ingressAddr), n.description!.addr);
+      }
+      const nl = Netlink.open(netnsPath(ns));
+      try {
+        const have = new Map(nl.neighbours(`ovx${vni}`).filter((n) => n.dst).map((n) => [n.dst!, n.mac]));
+        const fdb = new Map(nl.fdb(`ovx${vni}`).filter((f) => f.dst && f.mac).map((f) => [f.mac!, f.dst!]));
+        const missing = [...want.keys()].filter((ip) => !have.has(ip) || fdb.get(macFor(ip)) !== want.get(ip));
+        const extra = [...have.keys()].filter((ip) => !want.has(ip));
+        if (missing.length || extra.length) {
+          v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: missing ${missing.join(', ') || 'none'}; extra ${extra.join(', ') || 'none'}` });
+        }
+      } finally {
+        nl.close();
+      }
+    }
+  }
+  return v;
+}
+
+function addressesOnce(tasks: Task[], services: Service[], nodes: Node[]): Violation[] {
+  const holders = new Map<string, string[]>();
+  const hold = (networkId: string, addr: string, who: string) => {
+    if (!addr) return;
+    const k = `${networkId}/${addrIp(addr)}`;
+    holders.set(k, [...(holders.get(k) ?? []), who]);
+  };
+  for (const t of tasks) for (const a of t.networks) hold(a.networkId, a.addr, `task ${t.id}`);
+  for (const s of services) for (const vip of s.vips) hold(vip.networkId, vip.addr, `vip of ${s.spec!.name}`);
+  for (const n of nodes) if (n.ingressAddr) hold('ingress', n.ingressAddr, `node ${n.description?.hostname}`);
+  return [...holders].filter(([, who]) => who.length > 1).map(([k, who]) => ({ invariant: 'no address twice', detail: `${k} held by ${who.join(', ')}` }));
+}
+
+function references(tasks: Task[], services: Service[], nodes: Node[], networkIds: string[]): Violation[] {
+  const v: Violation[] = [];
+  const serviceIds = new Set(services.map((s) => s.id));
+  const nodeIds = new Set(nodes.map((n) => n.id));
+  for (const t of tasks) {
+    if (t.desiredState === TaskState.REMOVE) continue; // on its way out
+    if (!serviceIds.has(t.serviceId)) v.push({ invariant: 'references', detail: `task ${t.id} of missing service ${t.serviceId}` });
+    if (t.nodeId && !nodeIds.has(t.nodeId)) v.push({ invariant: 'references', detail: `task ${t.id} on missing node ${t.nodeId}` });
+    for (const a of t.networks) if (!networkIds.includes(a.networkId)) v.push({ invariant: 'references', detail: `task ${t.id} on missing network ${a.networkId}` });
+  }
+  for (const s of services) for (const n of s.spec!.networks) if (!networkIds.includes(n)) v.push({ invariant: 'references', detail: `service ${s.spec!.name} joins missing network ${n}` });
+  return v;
+}
+
+/** Per service, each slot (replicated) or node (global) runs at most one container, across every live engine. */
+async function slotsOnce(lab: LabCluster, services: Service[]): Promise<Violation[]> {
+  const v: Violation[] = [];
+  for (const s of services) {
+    const seen = new Map<string, string[]>();
+    for (const [host, list] of Object.entries(await lab.running(s.spec!.name))) {
+      for (const c of list) {
+        const key = s.spec!.mode === ServiceSpec_Mode.GLOBAL ? host : c.Labels['orch.slot']!;
+        seen.set(key, [...(seen.get(key) ?? []), host]);
+      }
+    }
+    for (const [slot, hosts] of seen) if (hosts.length > 1) v.push({ invariant: 'no slot twice', detail: `${s.spec!.name} slot ${slot} runs on ${hosts.join(', ')}` });
+  }
+  return v;
+}

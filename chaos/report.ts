@@ -1,0 +1,138 @@
+// The report of a chaos run: JSON for machines, Markdown for people, and an
+// SVG of running replicas and request success over time with the faults marked.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Violation } from './invariants.js';
+import type { Step } from './scenario.js';
+import type { Outcome } from './workload.js';
+
+export interface Sample {
+  at: number; // ms since start
+  running: number;
+  desired: number;
+  /** The same for replicated services only (a global service's slot on a dead host waits for the host). */
+  replicatedRunning: number;
+  replicatedDesired: number;
+}
+
+export interface Report {
+  command: string;
+  seed: number;
+  scenario: string;
+  hosts: number;
+  durationMs: number;
+  steps: Array<Step & { doneAt: number }>;
+  /** Per fault: how long after it every service ran its desired count again. */
+  recoveries: Array<{ fault: string; host?: string; at: number; replicatedAfterMs: number | null; convergedAfterMs: number | null; failedRequests: number }>;
+  samples: Sample[];
+  requests: { total: number; failed: number; buckets: Array<{ at: number; ok: number; failed: number }> };
+  violations: Violation[];
+  passed: boolean;
+}
+
+/** Requests per second bucket, relative to `start`. */
+export function buckets(outcomes: Outcome[], start: number): Report['requests']['buckets'] {
+  const out = new Map<number, { ok: number; failed: number }>();
+  for (const o of outcomes) {
+    const b = Math.floor((o.at - start) / 1000) * 1000;
+    const e = out.get(b) ?? { ok: 0, failed: 0 };
+    if (o.ok) e.ok++;
+    else e.failed++;
+    out.set(b, e);
+  }
+  return [...out].sort((a, b) => a[0] - b[0]).map(([at, e]) => ({ at, ...e }));
+}
+
+export function writeReport(dir: string, r: Report): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'report.json'), `${JSON.stringify(r, null, 2)}\n`);
+  writeFileSync(join(dir, 'report.md'), markdown(r));
+  writeFileSync(join(dir, 'timeline.svg'), svg(r));
+}
+
+function markdown(r: Report): string {
+  const s = (ms: number | null) => (ms === null ? 'did not converge' : `${(ms / 1000).toFixed(1)} s`);
+  return [
+    `# Chaos run: ${r.scenario}, seed ${r.seed} — ${r.passed ? 'PASSED' : 'FAILED'}`,
+    '',
+    `${r.hosts} lab hosts, ${(r.durationMs / 1000).toFixed(0)} s. Replay: \`${r.command}\``,
+    '',
+    '![running replicas and request success over time](timeline.svg)',
+    '',
+    '## Faults and recovery',
+    '',
+    'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
+      '"all back" also waits for global services, whose task on a dead host waits for that host.',
+    '',
+    '| at | fault | host | replicated back after | all back after | requests failed until all back |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...r.recoveries.map((x) => `| ${(x.at / 1000).toFixed(1)} s | ${x.fault} | ${x.host ?? ''} | ${s(x.replicatedAfterMs)} | ${s(x.convergedAfterMs)} | ${x.failedRequests} |`),
+    '',
+    '### By fault kind',
+    '',
+    '| fault | times | replicated back: median / worst | all back: median / worst | requests failed: median / worst |',
+    '| --- | --- | --- | --- | --- |',
+    ...byKind(r).map((k) => `| ${k.fault} | ${k.n} | ${k.replicated} | ${k.all} | ${k.failed} |`),
+    '',
+    `## Requests through the published port: ${r.requests.total} sent, ${r.requests.failed} failed (${((100 * r.requests.failed) / Math.max(1, r.requests.total)).toFixed(2)} %)`,
+    '',
+    '## Invariants',
+    '',
+    r.violations.length ? r.violations.map((v) => `- **${v.invariant}**: ${v.detail}`).join('\n') : 'All held: every service converged, no address held twice, no slot running twice, no dangling reference in etcd, every spec intact, the published port answering on every host.',
+    '',
+  ].join('\n');
+}
+
+/** Median and worst per fault kind (times in seconds; "never" if one did not converge). */
+function byKind(r: Report): Array<{ fault: string; n: number; replicated: string; all: string; failed: string }> {
+  const kinds = [...new Set(r.recoveries.map((x) => x.fault))];
+  const stat = (xs: Array<number | null>, unit: (v: number) => string) => {
+    if (xs.some((x) => x === null)) return `${unit(median(xs.filter((x): x is number => x !== null)))} / never`;
+    const ys = xs as number[];
+    return `${unit(median(ys))} / ${unit(Math.max(...ys))}`;
+  };
+  const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return kinds.map((fault) => {
+    const xs = r.recoveries.filter((x) => x.fault === fault);
+    return {
+      fault,
+      n: xs.length,
+      replicated: stat(xs.map((x) => x.replicatedAfterMs), sec),
+      all: stat(xs.map((x) => x.convergedAfterMs), sec),
+      failed: stat(xs.map((x) => x.failedRequests), String),
+    };
+  });
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function svg(r: Report): string {
+  const W = 900;
+  const H = 300;
+  const pad = 40;
+  const x = (ms: number) => pad + ((W - 2 * pad) * ms) / Math.max(1, r.durationMs);
+  const y = (frac: number) => H - pad - (H - 2 * pad) * frac;
+  const line = (pts: Array<[number, number]>, color: string) =>
+    `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`;
+  const replicas = r.samples.map((s) => [s.at, s.desired ? Math.min(1, s.running / s.desired) : 1] as [number, number]);
+  const success = r.requests.buckets.map((b) => [b.at, b.ok + b.failed ? b.ok / (b.ok + b.failed) : 1] as [number, number]);
+  const faults = r.steps.map(
+    (st) => `<line x1="${x(st.at)}" x2="${x(st.at)}" y1="${pad}" y2="${H - pad}" stroke="#c33" stroke-dasharray="3,3"/><text x="${x(st.at) + 2}" y="${pad - 4}" font-size="9" fill="#c33" transform="rotate(-30 ${x(st.at) + 2} ${pad - 4})">${st.fault}${st.host ? ` ${st.host}` : ''}</text>`,
+  );
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<line x1="${pad}" y1="${y(0)}" x2="${W - pad}" y2="${y(0)}" stroke="#999"/><line x1="${pad}" y1="${y(1)}" x2="${W - pad}" y2="${y(1)}" stroke="#ddd"/>`,
+    `<text x="4" y="${y(1) + 4}" font-size="10">100%</text><text x="4" y="${y(0) + 4}" font-size="10">0%</text>`,
+    ...faults,
+    line(replicas, '#2a7'),
+    line(success, '#27c'),
+    `<text x="${pad}" y="${H - 8}" font-size="11"><tspan fill="#2a7">■ running / desired replicas</tspan>  <tspan fill="#27c">■ requests succeeding (per second)</tspan>  <tspan fill="#c33">┆ faults</tspan>  time: 0–${(r.durationMs / 1000).toFixed(0)} s</text>`,
+    '</svg>',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,138 @@
+// `orch chaos run`: a lab, a workload, faults on a seeded schedule, samples of
+// running replicas and requests throughout, then convergence and the
+// invariants; a report, and a verdict (the harness fails on any violation).
+import { performance } from 'node:perf_hooks';
+import { connect } from '../cli/client.js';
+import { LabCluster } from '../lab/lab-cluster.js';
+import { BURST, inject } from './faults.js';
+import { checkAll, convergence, type Violation } from './invariants.js';
+import { buckets, writeReport, type Report, type Sample } from './report.js';
+import { plan, TAKES_HOST_AWAY, type FaultKind, type Step } from './scenario.js';
+import { clientLoop, startWorkload } from './workload.js';
+
+export interface ChaosOptions {
+  scenario: string;
+  seed: number;
+  durationMs: number;
+  hosts: number;
+  reportDir: string;
+  /** Lab name and underlay index (runs side by side need different ones). */
+  name?: string;
+  index?: number;
+  progress?: (line: string) => void;
+}
+
+/** After the last fault, how long every service gets to converge again. */
+const CONVERGE_DEADLINE_MS = 45_000;
+/** After a host is taken away, how long the replicated services get to be whole again on the others. */
+const HEAL_DEADLINE_MS = 8000;
+const SAMPLE_MS = 500;
+
+export async function runChaos(o: ChaosOptions): Promise<Report> {
+  const say = o.progress ?? (() => undefined);
+  const lab = await LabCluster.up({ name: o.name ?? 'chaos', index: o.index ?? 240, hosts: o.hosts, managers: 1 });
+  const ctl = connect(lab.state.managers.join(','));
+  try {
+    const workers = lab.state.hosts.filter((h) => !h.manager).map((h) => h.name);
+    const steps = plan(o.scenario, o.seed, o.durationMs, workers);
+    say(`workload up; ${steps.length} fault steps over ${o.durationMs / 1000}s`);
+    await startWorkload(lab);
+
+    const away = new Set<string>(); // hosts a fault has taken away: the client does not ask them
+    const addrOf = new Map(lab.state.hosts.map((h) => [h.name, h.addr]));
+    // Bounded in count as well as by stop(): far more than the run can send (a few hundred a second).
+    const maxRequests = Math.ceil((o.durationMs + CONVERGE_DEADLINE_MS) / 1000) * 2000;
+    const loop = clientLoop(() => lab.state.hosts.filter((h) => !away.has(h.name)).map((h) => h.addr), maxRequests);
+    const t0 = performance.now();
+    const wall0 = Date.now();
+    const since = () => performance.now() - t0;
+    const samples: Sample[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const c = await convergence(ctl).catch(() => []);
+        const sum = (xs: typeof c, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
+        const replicated = c.filter((s) => !s.global);
+        samples.push({ at: since(), running: sum(c, 'running'), desired: sum(c, 'desired'), replicatedRunning: sum(replicated, 'running'), replicatedDesired: sum(replicated, 'desired') });
+        await new Promise((r) => setTimeout(r, SAMPLE_MS));
+      }
+    })();
+
+    const done: Report['steps'] = [];
+    for (const st of steps) {
+      const wait = st.at - since();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      say(`${(since() / 1000).toFixed(1)}s ${st.fault} ${st.host ?? ''}`);
+      if (isAway(st)) away.add(st.host!);
+      await inject(lab, ctl, st.fault, st.host);
+      if (isBack(st)) away.delete(st.host!);
+      done.push({ ...st, doneAt: since() });
+    }
+    const rest = o.durationMs - since();
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+
+    // Convergence after the last fault, then the invariants.
+    const deadline = Date.now() + CONVERGE_DEADLINE_MS;
+    while (Date.now() < deadline && (await convergence(ctl)).some((s) => s.running !== s.desired)) await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 1000)); // every host applies its last rules
+    sampling = false;
+    await sampler;
+    await loop.stop();
+    const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3]]));
+    violations.push(...(await probeEverywhere([...addrOf.values()])));
+
+    const recoveries = done.map((st, i) => {
+      // Disturbed (fewer running than wanted) after this fault and before the next one? Then: back when?
+      const nextAt = done[i + 1]?.doneAt ?? Infinity;
+      const backAfter = (running: (s: Sample) => number, desired: (s: Sample) => number): number | null => {
+        const dip = samples.findIndex((s) => s.at > st.doneAt && s.at < nextAt && running(s) < desired(s));
+        if (dip < 0) return 0;
+        const back = samples.slice(dip).find((s) => running(s) === desired(s));
+        return back ? Math.round(back.at - st.doneAt) : null;
+      };
+      const replicatedAfterMs = backAfter((s) => s.replicatedRunning, (s) => s.replicatedDesired);
+      const convergedAfterMs = backAfter((s) => s.running, (s) => s.desired);
+      const until = st.doneAt + (convergedAfterMs ?? Infinity);
+      const failedRequests = loop.outcomes.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
+      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests };
+    });
+    for (const x of recoveries) {
+      if (!TAKES_HOST_AWAY.includes(x.fault as FaultKind)) continue;
+      if (x.replicatedAfterMs === null || x.replicatedAfterMs > HEAL_DEADLINE_MS) {
+        violations.push({ invariant: 'heals while a host is away', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${x.replicatedAfterMs === null ? 'never' : `only after ${(x.replicatedAfterMs / 1000).toFixed(1)}s`} whole again (deadline ${HEAL_DEADLINE_MS / 1000}s)` });
+      }
+    }
+    const outcomes = loop.outcomes;
+    const report: Report = {
+      command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}`,
+      seed: o.seed,
+      scenario: o.scenario,
+      hosts: o.hosts,
+      durationMs: Math.round(since()),
+      steps: done,
+      recoveries,
+      samples,
+      requests: { total: outcomes.length, failed: outcomes.filter((x) => !x.ok).length, buckets: buckets(outcomes, wall0) },
+      violations,
+      passed: violations.length === 0,
+    };
+    writeReport(o.reportDir, report);
+    return report;
+  } finally {
+    ctl.close();
+    await lab.down();
+  }
+}
+
+const isAway = (st: Step) => st.fault === 'kill-host' || st.fault === 'partition';
+const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'heal';
+
+/** After convergence the published port must answer on every host, every time. */
+async function probeEverywhere(addrs: string[]): Promise<Violation[]> {
+  const probe = clientLoop(() => addrs, addrs.length * 20);
+  await new Promise((r) => setTimeout(r, 3000));
+  await probe.stop();
+  const failed = probe.outcomes.filter((x) => !x.ok);
+  return failed.length ? [{ invariant: 'published port', detail: `${failed.length} of ${probe.outcomes.length} requests failed after convergence (${[...new Set(failed.map((f) => f.host))].join(', ')})` }] : [];
+}
+

@@ -1,0 +1,70 @@
+// CLI contexts, as `docker context` has them: named sets of manager addresses
+// in ~/.orch/config.json (or $ORCH_CONFIG_DIR), one of them current. The CLI
+// talks to --manager, else $ORCH_MANAGER, else the current context, else the
+// local default.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { NotFoundError } from '../shared/errors.js';
+
+export interface Context {
+  managers: string[];
+  description?: string;
+}
+
+export interface Config {
+  current?: string;
+  contexts: Record<string, Context>;
+}
+
+function configFile(): string {
+  return join(process.env.ORCH_CONFIG_DIR ?? join(homedir(), '.orch'), 'config.json');
+}
+
+export function loadConfig(): Config {
+  try {
+    const c = JSON.parse(readFileSync(configFile(), 'utf8')) as Partial<Config>;
+    return { current: c.current, contexts: c.contexts ?? {} };
+  } catch {
+    return { contexts: {} };
+  }
+}
+
+function saveConfig(c: Config): void {
+  const file = configFile();
+  mkdirSync(join(file, '..'), { recursive: true });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(c, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+/** The current context's managers, if a context is current. */
+export function currentManagers(): string[] | undefined {
+  const c = loadConfig();
+  return c.current ? c.contexts[c.current]?.managers : undefined;
+}
+
+/** Adds or replaces a context and makes it current; returns the context that was current before. */
+export function useNewContext(name: string, ctx: Context): string | undefined {
+  const c = loadConfig();
+  const previous = c.current === name ? undefined : c.current;
+  c.contexts[name] = ctx;
+  c.current = name;
+  saveConfig(c);
+  return previous;
+}
+
+/** Makes `name` current (undefined: none, the local default). */
+export function useContext(name: string | undefined): void {
+  const c = loadConfig();
+  if (name !== undefined && !c.contexts[name]) throw new NotFoundError(`no context "${name}"; \`orch context ls\` lists them`);
+  c.current = name;
+  saveConfig(c);
+}
+
+/** Removes a context; if it was current, `fallback` becomes current. */
+export function removeContext(name: string, fallback: string | undefined): void {
+  const c = loadConfig();
+  delete c.contexts[name];
+  if (c.current === name) c.current = fallback && c.contexts[fallback] ? fallback : undefined;
+  saveConfig(c);
+}

@@ -1,0 +1,90 @@
+// The lab's state file: where everything the lab made is (namespaces, links,
+// sockets, addresses, pids), so that `lab` commands, tests, the chaos harness
+// and benchmarks can find it, and `lab down` can remove exactly that.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { InvalidArgumentError, NotFoundError } from '../shared/errors.js';
+
+/** Where labs live unless $ORCH_LAB_DIR says otherwise. */
+export const LAB_BASE = process.env.ORCH_LAB_DIR ?? '/var/lib/orch/lab';
+/** Underlay: 198.18.<index>.0/24 (RFC 2544 benchmarking range), bridge at .1, host N at .(10+N). */
+export const UNDERLAY_PREFIX = '198.18';
+export const MANAGER_PORT = 4242;
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+
+export interface HostState {
+  name: string; // h1, h2, …
+  netns: string; // orch-<lab>-h1
+  /** The namespace's inode: finds what still runs in it after its name is gone. */
+  netnsInode?: number;
+  veth: string; // root-side end of the host's link
+  addr: string; // underlay address
+  dir: string; // data: docker, etcd, agent state, logs
+  dockerSocket: string;
+  cgroupParent: string;
+  manager: boolean;
+  cpus?: string;
+  memory?: string;
+  /** What the lab believes: up, killed (lab kill) or partitioned (lab partition). */
+  status: 'up' | 'killed' | 'partitioned';
+  pids: { dockerd?: number; etcd?: number; manager?: number; agent?: number };
+}
+
+export interface LabState {
+  name: string;
+  index: number;
+  dir: string;
+  bridge: string;
+  bridgeAddr: string;
+  hosts: HostState[];
+  /** Manager gRPC addresses (host:port) and etcd client URLs. */
+  managers: string[];
+  etcd: string[];
+  /** The CLI context that was current before `lab up`, restored by `lab down`. */
+  previousContext?: string;
+  createdAt: string;
+}
+
+/** A lab name: it becomes part of interface names, which the kernel caps at 15 characters. */
+export function checkLabName(name: string): void {
+  if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) throw new InvalidArgumentError(`lab name "${name}": use 1 to 8 lower-case letters and digits, starting with a letter`);
+}
+
+export function labDir(name: string): string {
+  return join(LAB_BASE, name);
+}
+
+export function stateFile(name: string): string {
+  return join(labDir(name), 'state.json');
+}
+
+export function loadState(name: string): LabState {
+  try {
+    return JSON.parse(readFileSync(stateFile(name), 'utf8')) as LabState;
+  } catch {
+    throw new NotFoundError(`no lab named "${name}" (no ${stateFile(name)}); \`orch lab up\` makes one`);
+  }
+}
+
+export function tryLoadState(name: string): LabState | undefined {
+  try {
+    return loadState(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the state atomically (a reader never sees half a file). */
+export function saveState(s: LabState): void {
+  const file = stateFile(s.name);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(s, null, 2)}\n`);
+  renameSync(`${file}.tmp`, file);
+}
+
+export function findHost(s: LabState, name: string): HostState {
+  const h = s.hosts.find((x) => x.name === name);
+  if (!h) throw new NotFoundError(`lab "${s.name}" has no host "${name}"; it has ${s.hosts.map((x) => x.name).join(', ')}`);
+  return h;
+}

@@ -1,0 +1,2 @@
+// Allocation of task addresses on overlay networks.
+export { allocatePass } from './allocator.js';

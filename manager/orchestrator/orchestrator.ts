@@ -1,0 +1,69 @@
+// The orchestrator pass: services → tasks. Tasks are grouped by service and
+// slot; each mode decides which slots a service has (replicated.ts,
+// global.ts), and slot.ts keeps one live task in each. Tasks of removed
+// services, and of slots a service no longer has, get desired state REMOVE.
+import { ServiceSpec_Mode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
+import type { Cache, Store, Versioned } from '../store/index.js';
+import { commitBatched } from '../scheduler/index.js';
+import { globalSlots } from './global.js';
+import { rebalance } from './rebalance.js';
+import { replicatedSlots } from './replicated.js';
+import { reconcileSlot, setDesired, type SlotKey, type Write } from './slot.js';
+
+/** The slots a service should have, and whether a lost task in one is replaced elsewhere. */
+export interface SlotPlan {
+  slots: SlotKey[];
+  replaceLost: boolean;
+}
+
+/** One orchestration pass. Returns the earliest time a delayed restart is due. */
+export async function orchestratePass(cache: Cache, store: Store, now = Date.now()): Promise<number | undefined> {
+  const writes: Write[] = [];
+  let wakeAt: number | undefined;
+  const byService = new Map<string, Versioned<Task>[]>();
+  for (const t of cache.tasks.values()) {
+    const list = byService.get(t.value.serviceId) ?? [];
+    list.push(t);
+    byService.set(t.value.serviceId, list);
+  }
+  for (const [serviceId, tasks] of byService) {
+    if (!cache.services.has(serviceId)) for (const t of tasks) setDesired(writes, t, TaskState.REMOVE);
+  }
+  for (const s of cache.services.values()) {
+    const due = reconcileService(cache, s, byService.get(s.value.id) ?? [], writes, now);
+    if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
+  }
+  await commitBatched(store, writes, 32);
+  return wakeAt;
+}
+
+function reconcileService(cache: Cache, versioned: Versioned<Service>, tasks: Versioned<Task>[], writes: Write[], now: number): number | undefined {
+  const service = versioned.value;
+  const plan: SlotPlan = service.spec?.mode === ServiceSpec_Mode.GLOBAL ? globalSlots(cache, service) : replicatedSlots(service);
+  const bySlot = new Map<string, Versioned<Task>[]>();
+  for (const t of tasks) {
+    const k = slotId(t.value);
+    const list = bySlot.get(k) ?? [];
+    list.push(t);
+    bySlot.set(k, list);
+  }
+  const wanted = new Set(plan.slots.map(slotId));
+  for (const [k, slotTasks] of bySlot) {
+    if (!wanted.has(k)) for (const t of slotTasks) setDesired(writes, t, TaskState.REMOVE);
+  }
+  let wakeAt: number | undefined;
+  let changed = false;
+  for (const key of plan.slots) {
+    const before = writes.length;
+    const due = reconcileSlot(cache, service, key, bySlot.get(slotId(key)) ?? [], writes, now, plan.replaceLost);
+    changed ||= writes.length > before;
+    if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
+  }
+  // Rebalancing looks only at a service whose slots are all settled.
+  if (!changed && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, writes, now);
+  return wakeAt;
+}
+
+function slotId(k: SlotKey): string {
+  return k.targetNode ? `node:${k.targetNode}` : `slot:${k.slot}`;
+}

@@ -1,0 +1,61 @@
+// Rebalancing (which Swarm lacks): when `service update --rebalance` asked for
+// it, or the service opted in with auto-rebalance, a replicated service whose
+// slots are all settled and running is evened out over the nodes that may run
+// it. Each move starts a new task for a slot on the most loaded node, marked
+// as replacing the running one; the scheduler places it by spread (so on the
+// least loaded node) and the slot drops the old task only once the new one
+// runs — the service never goes below its desired count.
+import { NodeAvailability, NodeState, TaskState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
+import { parseConstraint, satisfies } from '../../shared/constraints.js';
+import { isTerminal } from '../../shared/states.js';
+import { nodeStanding } from '../cluster.js';
+import type { Cache, Versioned } from '../store/index.js';
+import { createTask, type Write } from './slot.js';
+
+/** Queues the moves that even out `service`, and records a manual request as done. */
+export function rebalance(cache: Cache, versioned: Versioned<Service>, tasks: Versioned<Task>[], writes: Write[], now: number): void {
+  const service = versioned.value;
+  const requested = service.rebalanceRequested > service.rebalanceDone;
+  if (!requested && !service.spec?.autoRebalance) return;
+
+  const live = tasks.filter((t) => t.value.desiredState === TaskState.RUNNING && !isTerminal(t.value.status!.state));
+  const settled =
+    live.length === (service.spec?.replicas ?? 0) &&
+    live.every((t) => t.value.status!.state === TaskState.RUNNING && nodeStanding(cache, t.value.nodeId) === 'ready');
+  if (!settled) return; // a move, a restart or a placement is under way: look again when it is done
+
+  const nodes = [...cache.nodes.values()].map((v) => v.value);
+  for (const move of planMoves(nodes, service, live.map((t) => t.value))) {
+    writes.push(createTask(cache, service, { slot: move.slot, targetNode: '' }, move.attempt, now, move.id));
+  }
+  if (requested) {
+    writes.push((txn) => txn.expect('services', service.id, versioned.modRevision).put('services', service.id, { ...service, rebalanceDone: service.rebalanceRequested }));
+  }
+}
+
+/**
+ * The running tasks to move: take from the node with the most tasks of the
+ * service and give to the one with the fewest, until they differ by at most
+ * one. Only nodes that may take new tasks of the service count.
+ */
+export function planMoves(nodes: readonly Node[], service: Service, running: readonly Task[]): Task[] {
+  const constraints = (service.spec?.placement?.constraints ?? []).map(parseConstraint);
+  const onNode = new Map<string, Task[]>();
+  for (const node of nodes) {
+    const open = node.state === NodeState.NODE_READY && node.availability === NodeAvailability.ACTIVE;
+    if (open && constraints.every((c) => satisfies(node, c))) onNode.set(node.id, []);
+  }
+  for (const t of running) onNode.get(t.nodeId)?.push(t);
+  if (onNode.size < 2) return [];
+  const lists = [...onNode.values()];
+  const counts = lists.map((l) => l.length);
+  const moves: Task[] = [];
+  for (;;) {
+    const max = counts.indexOf(Math.max(...counts));
+    const min = counts.indexOf(Math.min(...counts));
+    if (counts[max]! - counts[min]! <= 1) return moves;
+    counts[max]!--;
+    counts[min]!++;
+    moves.push(lists[max]!.sort((a, b) => b.slot - a.slot).shift()!);
+  }
+}

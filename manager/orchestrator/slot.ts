@@ -1,0 +1,141 @@
+// One slot of a service: the unit the orchestrator keeps exactly one live task
+// in. A replicated service has slots 1..N; a global service has one slot per
+// eligible node (slot 0, `targetNode` set).
+//
+// On every pass, per slot:
+//  - a task that ended (observed terminal) while desired running is retired
+//    (desired shutdown, kept as history) and the restart policy decides if and
+//    when a replacement is made;
+//  - a task whose node is down, removed or draining is *not* retired at once:
+//    a replacement is made right away (node loss ignores the restart delay),
+//    and the lost task is removed only once the replacement runs. A node that
+//    returns quickly therefore keeps its tasks and the unstarted replacement is
+//    dropped ("fast, not twitchy", DESIGN.md §4; ADR 0003), and a drain never
+//    drops a slot before its new task runs;
+//  - several live tasks: the newest running one keeps the slot, except that a
+//    rebalancing move (`replaces` = the running task) is let run first;
+//  - history beyond HISTORY_PER_SLOT is removed.
+import { PortConfig_PublishMode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
+import { newId } from '../../shared/ids.js';
+import { isTerminal } from '../../shared/states.js';
+import { nodeStanding } from '../cluster.js';
+import { serviceNetworks } from '../networks.js';
+import type { Cache, Txn, Versioned } from '../store/index.js';
+import { DEFAULT_RESTART, restartDecision } from './restart.js';
+
+/** Ended tasks kept per slot for `service ps` history (Swarm keeps 5 per slot). */
+export const HISTORY_PER_SLOT = 3;
+
+export type Write = (txn: Txn) => void;
+
+/** Which slot: a replicated slot number, or a global service's node. */
+export interface SlotKey {
+  slot: number;
+  targetNode: string;
+}
+
+interface SlotView {
+  /** Desired running, not ended, on a ready node. */
+  live: Versioned<Task>[];
+  /** The live task that keeps the slot, if any. */
+  keeper: Versioned<Task> | undefined;
+}
+
+/**
+ * Reconciles one slot. `replaceLost` is false for global slots: a task on a
+ * down node has nowhere else to go and simply waits for its node.
+ * Returns the time a delayed restart is due, if one is.
+ */
+export function reconcileSlot(
+  cache: Cache,
+  service: Service,
+  key: SlotKey,
+  tasks: Versioned<Task>[],
+  writes: Write[],
+  now: number,
+  replaceLost: boolean,
+): number | undefined {
+  const newestFirst = [...tasks].sort((a, b) => created(b.value) - created(a.value));
+  const wanted = newestFirst.filter((t) => t.value.desiredState === TaskState.RUNNING);
+  const ended = wanted.filter((t) => isTerminal(t.value.status!.state));
+  const lost = wanted.filter((t) => !ended.includes(t) && t.value.nodeId !== '' && nodeStanding(cache, t.value.nodeId) !== 'ready');
+  const { live, keeper } = view(wanted.filter((t) => !ended.includes(t) && !lost.includes(t)));
+
+  for (const t of ended) setDesired(writes, t, TaskState.SHUTDOWN);
+
+  if (keeper) {
+    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(writes, t, TaskState.REMOVE);
+    if (keeper.value.status!.state === TaskState.RUNNING) for (const t of lost) setDesired(writes, t, TaskState.REMOVE);
+    trimHistory(newestFirst, writes);
+    return undefined;
+  }
+
+  let wakeAt: number | undefined;
+  if (lost.length > 0) {
+    // The node is gone or leaving: replace at once, outside the restart policy.
+    if (replaceLost) writes.push(createTask(cache, service, key, lost[0]!.value.attempt, now));
+  } else {
+    const last = ended[0] ?? newestFirst.find((t) => isTerminal(t.value.status!.state));
+    if (!last) {
+      writes.push(createTask(cache, service, key, 0, now));
+    } else if (last.value.desiredState !== TaskState.REMOVE) {
+      const decision = restartDecision(service.spec?.restart ?? DEFAULT_RESTART, last.value, now);
+      if (decision.kind === 'at') {
+        if (decision.at <= now) writes.push(createTask(cache, service, key, decision.attempt, now));
+        else wakeAt = decision.at;
+      }
+    }
+  }
+  trimHistory(newestFirst, writes);
+  return wakeAt;
+}
+
+/** The live tasks of a slot's desired-running, not-ended tasks (newest first) and its keeper. */
+function view(liveNewestFirst: Versioned<Task>[]): SlotView {
+  const running = liveNewestFirst.filter((t) => t.value.status!.state === TaskState.RUNNING);
+  return { live: liveNewestFirst, keeper: running[0] ?? liveNewestFirst[0] };
+}
+
+/** A rebalancing move that has not started yet keeps its place beside the task it replaces. */
+function movingIn(t: Versioned<Task>, keeper: Versioned<Task>): boolean {
+  return t.value.replaces === keeper.value.id && t.value.status!.state !== TaskState.RUNNING;
+}
+
+/** Beyond HISTORY_PER_SLOT ended tasks, the oldest are removed. */
+function trimHistory(newestFirst: Versioned<Task>[], writes: Write[]): void {
+  const history = newestFirst.filter((t) => t.value.desiredState === TaskState.SHUTDOWN || isTerminal(t.value.status!.state));
+  for (const t of history.slice(HISTORY_PER_SLOT)) setDesired(writes, t, TaskState.REMOVE);
+}
+
+/** Queues a desired-state change (never out of REMOVE). */
+export function setDesired(writes: Write[], t: Versioned<Task>, desired: TaskState): void {
+  if (t.value.desiredState === desired || t.value.desiredState === TaskState.REMOVE) return;
+  writes.push((txn) => txn.expect('tasks', t.value.id, t.modRevision).put('tasks', t.value.id, { ...t.value, desiredState: desired }));
+}
+
+/** Queues a new pending task for a slot. */
+export function createTask(cache: Cache, service: Service, key: SlotKey, attempt: number, now: number, replaces = ''): Write {
+  const id = newId();
+  const task: Task = {
+    id,
+    serviceId: service.id,
+    serviceName: service.spec!.name,
+    slot: key.slot,
+    nodeId: '',
+    spec: service.spec!.container,
+    desiredState: TaskState.RUNNING,
+    status: { state: TaskState.PENDING, message: 'pending', err: '', timestamp: new Date(now), containerId: '', exitCode: 0, health: '' },
+    createdAt: new Date(now),
+    attempt,
+    placement: service.spec!.placement,
+    targetNode: key.targetNode,
+    replaces,
+    networks: serviceNetworks(cache, service).map((networkId) => ({ networkId, addr: '' })),
+    hostPorts: (service.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PortConfig_PublishMode.HOST),
+  };
+  return (txn) => txn.expect('tasks', id, 0).put('tasks', id, task);
+}
+
+function created(t: Task): number {
+  return t.createdAt?.getTime() ?? 0;
+}
