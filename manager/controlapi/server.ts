@@ -29,8 +29,11 @@ import { retryConflicts } from './retry.js';
 
 /** Builds the Control service implementation over the store and its mirror. */
 export function controlServer(store: Store, cache: Cache, log: Logger): ControlServer {
+  // Read your writes: a reply leaves only once the mirror, which every list and
+  // inspect reads, holds what this manager has committed.
+  const unary = handler(log, () => cache.waitFor(store.lastRevision));
   return {
-    createService: unary(log, async (spec: ServiceSpec) => {
+    createService: unary(async (spec: ServiceSpec) => {
       const full: ServiceSpec = { ...spec, restart: spec.restart ?? DEFAULT_RESTART };
       validateServiceSpec(full);
       const now = new Date();
@@ -60,13 +63,13 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       return service;
     }),
 
-    scaleService: unary(log, async (req) => updateService(store, cache, log, { ref: req.ref, replicas: req.replicas, rebalance: false })),
+    scaleService: unary(async (req) => updateService(store, cache, log, { ref: req.ref, replicas: req.replicas, rebalance: false })),
 
-    updateService: unary(log, async (req) => updateService(store, cache, log, req)),
+    updateService: unary(async (req) => updateService(store, cache, log, req)),
 
-    getService: unary(log, async (req) => (await resolveService(store, cache, req.ref)).value),
+    getService: unary(async (req) => (await resolveService(store, cache, req.ref)).value),
 
-    listServices: unary(log, async (): Promise<ListServicesResponse> => {
+    listServices: unary(async (): Promise<ListServicesResponse> => {
       const running = new Map<string, number>();
       for (const { value: t } of cache.tasks.values()) {
         if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING) running.set(t.serviceId, (running.get(t.serviceId) ?? 0) + 1);
@@ -77,7 +80,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       return { services };
     }),
 
-    removeService: unary(log, async (req) =>
+    removeService: unary(async (req) =>
       retryConflicts(async () => {
         const cur = await resolveService(store, cache, req.ref);
         const txn = store.txn().expect('services', cur.value.id, cur.modRevision).delete('services', cur.value.id).deleteKey(keys.serviceName(cur.value.spec!.name));
@@ -90,7 +93,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       }),
     ),
 
-    listTasks: unary(log, async (req) => {
+    listTasks: unary(async (req) => {
       const serviceId = req.service ? (await resolveService(store, cache, req.service)).value.id : undefined;
       const tasks = [...cache.tasks.values()]
         .map((v) => v.value)
@@ -99,23 +102,23 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       return { tasks };
     }),
 
-    listNodes: unary(log, async () => ({
+    listNodes: unary(async () => ({
       nodes: [...cache.nodes.values()].map((v) => v.value).sort((a, b) => (a.description?.hostname ?? '').localeCompare(b.description?.hostname ?? '')),
     })),
 
-    getNode: unary(log, async (req) => resolveNode(cache, req.ref)),
+    getNode: unary(async (req) => resolveNode(cache, req.ref)),
 
-    createNetwork: unary(log, async (spec) => createNetwork(store, log, spec)),
+    createNetwork: unary(async (spec) => createNetwork(store, log, spec)),
 
-    listNetworks: unary(log, async () => ({
+    listNetworks: unary(async () => ({
       networks: [...cache.networks.values()].map((v) => v.value).sort((a, b) => a.spec!.name.localeCompare(b.spec!.name)),
     })),
 
-    getNetwork: unary(log, async (req) => networkInfo(store, cache, req.ref)),
+    getNetwork: unary(async (req) => networkInfo(store, cache, req.ref)),
 
-    removeNetwork: unary(log, async (req) => removeNetwork(store, cache, log, req.ref)),
+    removeNetwork: unary(async (req) => removeNetwork(store, cache, log, req.ref)),
 
-    updateNode: unary(log, async (req) => {
+    updateNode: unary(async (req) => {
       for (const k of Object.keys(req.labelAdd)) if (!k) throw new InvalidArgumentError('--label-add needs a key: KEY=VALUE or KEY');
       return retryConflicts(async () => {
         const cur = await store.get('nodes', resolveNode(cache, req.ref).id);
@@ -132,7 +135,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
       });
     }),
 
-    removeNode: unary(log, async (req) =>
+    removeNode: unary(async (req) =>
       retryConflicts(async () => {
         const cur = await store.get('nodes', resolveNode(cache, req.ref).id);
         if (!cur) throw new NotFoundError(`node "${req.ref}" not found; \`orch node ls\` lists the nodes`);
@@ -214,10 +217,14 @@ function exists(name: string): AlreadyExistsError {
 }
 
 /** Adapts an async handler to grpc-js's callback style, mapping errors to status codes. */
-function unary<Req, Res>(log: Logger, fn: (req: Req) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+/** Wraps a request handler: errors become gRPC statuses; a result waits for `settle` first. */
+function handler(log: Logger, settle: () => Promise<void>) {
+  return <Req, Res>(fn: (req: Req) => Promise<Res>) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     fn(call.request).then(
-      (res) => callback(null, res),
+      async (res) => {
+        await settle();
+        callback(null, res);
+      },
       (err: unknown) => {
         log.info({ method: call.getPath(), err: String(err) }, 'request refused');
         callback(toGrpcError(err));
