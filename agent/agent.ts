@@ -2,12 +2,11 @@
 // node's tasks through the Docker Engine and reports their status, and
 // programs the host's overlay networks (bridge, vxlan, static entries) and
 // serves Docker as the network plugin that attaches containers to them.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
-import { newId } from '../shared/ids.js';
+import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
+import { loadManagers, loadTls } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
 import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
@@ -16,11 +15,11 @@ import { NetworkPlugin } from './network/plugin.js';
 import { Session } from './session.js';
 
 export interface AgentOptions {
-  /** Manager gRPC addresses, host:port; the session finds the leader among them. */
-  managers: string[];
+  /** Manager gRPC addresses, host:port; the session finds the leader among them (default: those `orch join` recorded). */
+  managers?: string[];
   /** Docker Engine socket. */
   dockerSocket?: string;
-  /** Keeps the node id across restarts. */
+  /** Holds the node's certificate (its id and role) from `orch join` or `orch init`. */
   stateDir: string;
   /** Overrides the reported hostname (the lab's hosts share one kernel hostname). */
   hostname?: string;
@@ -28,8 +27,6 @@ export interface AgentOptions {
   addr?: string;
   /** Cluster id stamped on containers; only containers with it are ever touched. */
   cluster?: string;
-  /** "manager" when a manager runs on this host (for `node.role` constraints). */
-  role?: string;
   /** Capacity to report instead of what the engine says (reservations are counted against it). */
   capacity?: { nanoCpus?: bigint; memoryBytes?: bigint };
 }
@@ -40,6 +37,7 @@ const RECONCILE_MS = 10_000;
 export class Agent {
   readonly nodeId: string;
   readonly log: Logger;
+  private readonly managers: string[];
   private readonly engine: Engine;
   private readonly executor: Executor;
   private readonly session: Session;
@@ -53,15 +51,18 @@ export class Agent {
   private networksApplied: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: AgentOptions) {
-    this.nodeId = loadNodeId(opts.stateDir);
+    const tls = loadTls(opts.stateDir);
+    this.nodeId = tls.identity.nodeId;
+    const managers = opts.managers?.length ? opts.managers : loadManagers(opts.stateDir);
+    if (!managers.length) throw new InvalidArgumentError(`no manager address: give --manager, or join first (\`orch join\` records them in ${opts.stateDir})`);
+    this.managers = managers;
     const tag = { node: this.nodeId.slice(0, 12) };
     this.log = logger('agent', tag);
     this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId }, logger('engine', tag));
     this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
     this.session = new Session(
-      opts.managers,
-      this.nodeId,
-      opts.role ?? 'worker',
+      managers,
+      tls,
       {
         describe: () => this.engine.describe(opts.addr ?? '', opts.hostname, opts.capacity),
         onAssignments: (tasks) => this.apply(tasks),
@@ -77,7 +78,7 @@ export class Agent {
     await this.startNetworking();
     this.executor.start();
     this.session.start();
-    this.log.info({ managers: this.opts.managers, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
+    this.log.info({ managers: this.managers, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }
 
   async stop(): Promise<void> {
@@ -146,21 +147,6 @@ export class Agent {
       });
     });
   }
-}
-
-/** The node id kept in the state dir, made on first start. */
-function loadNodeId(stateDir: string): string {
-  mkdirSync(stateDir, { recursive: true });
-  const file = join(stateDir, 'node-id');
-  try {
-    const id = readFileSync(file, 'utf8').trim();
-    if (id) return id;
-  } catch {
-    // first start
-  }
-  const id = newId();
-  writeFileSync(file, `${id}\n`);
-  return id;
 }
 
 /** This host's first non-loopback IPv4 address (the underlay when none is given), else loopback. */

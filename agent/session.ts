@@ -4,9 +4,10 @@
 // It reconnects by itself with bounded exponential backoff, and after every
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
-import { credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
+import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
@@ -30,8 +31,7 @@ export class Session {
 
   constructor(
     private readonly managers: readonly string[],
-    private readonly nodeId: string,
-    private readonly role: string,
+    private readonly tls: TlsMaterial,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
   ) {}
@@ -66,7 +66,8 @@ export class Session {
       this.client = undefined;
     }
     this.clientFor = index;
-    this.client ??= new DispatcherClient(addr, credentials.createInsecure(), {
+    this.client ??= new DispatcherClient(addr, clientCredentials(this.tls), {
+      ...CLIENT_CHANNEL_OPTIONS,
       'grpc.keepalive_time_ms': 5000,
       'grpc.keepalive_timeout_ms': 3000,
       'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
@@ -96,7 +97,7 @@ export class Session {
     };
     stream.on('error', (err: Error) => lost(err.message));
     stream.on('end', () => lost('stream ended'));
-    stream.write({ register: { nodeId: this.nodeId, description, role: this.role } });
+    stream.write({ register: { nodeId: this.tls.identity.nodeId, description } });
   }
 
   private async retry(): Promise<void> {

@@ -7,7 +7,7 @@
 // figure); the CLI figure for create is given beside it.
 import { performance } from 'node:perf_hooks';
 import { NodeState, ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import { connect, type Control } from '../cli/client.js';
+import type { Control } from '../cli/client.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { waitFor } from '../lab/run.js';
@@ -31,7 +31,7 @@ export interface LabClusterResult {
 
 export async function benchLabCluster(log: (line: string) => void): Promise<LabClusterResult> {
   const lab = await LabCluster.up({ name: 'bench', index: 250, hosts: 3, managers: 1 });
-  const ctl = connect(lab.state.managers.join(','));
+  const ctl = lab.control();
   const s = {
     killRecovery: [] as number[], killDetection: [] as number[], create4Api: [] as number[], create4Cli: [] as number[], scale4to20Api: [] as number[],
     dockerRun1: [] as number[], dockerRun16Parallel: [] as number[],

@@ -5,7 +5,7 @@
 // The client is on h3; the task is on h2. Through the mesh it is reached
 // both via h2 (the task's host) and via h1 (a host without a replica).
 import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import { connect, type Control } from '../cli/client.js';
+import type { Control } from '../cli/client.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { iperf } from './iperf.js';
@@ -24,7 +24,7 @@ export interface MeshResult {
 
 export async function benchMesh(log: (line: string) => void): Promise<MeshResult> {
   const lab = await LabCluster.up({ name: 'bmesh', index: 246, hosts: 3, managers: 1 });
-  const ctl = connect(lab.state.managers.join(','));
+  const ctl = lab.control();
   try {
     const onH2 = { constraints: ['node.hostname==h2'] };
     await ctl.createService(ServiceSpec.fromPartial({ name: 'mesh', replicas: 1, placement: onH2, container: { image: SLEEP_IMAGE }, endpoint: { ports: [{ targetPort: 5201, publishedPort: 5201 }] } }));

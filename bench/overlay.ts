@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import { connect, type Control } from '../cli/client.js';
+import type { Control } from '../cli/client.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { iperf } from './iperf.js';
@@ -32,7 +32,7 @@ export interface OverlayResult {
 
 export async function benchOverlay(log: (line: string) => void): Promise<OverlayResult> {
   const lab = await LabCluster.up({ name: 'bnet', index: 249, hosts: 3, managers: 1 });
-  const ctl = connect(lab.state.managers.join(','));
+  const ctl = lab.control();
   try {
     await lab.ok('network', 'create', 'bench');
     await lab.ok('service', 'create', '--name', 'server', '--network', 'bench', '--constraint', 'node.hostname==h1', SLEEP_IMAGE);

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import { connect, type Control } from '../cli/client.js';
+import type { Control } from '../cli/client.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LocalCluster } from '../lab/local-cluster.js';
 import { summarize, type Summary } from './stats.js';
@@ -31,7 +31,7 @@ export interface ServiceStartResult {
 
 export async function benchServiceStart(log: (line: string) => void): Promise<ServiceStartResult> {
   const c = await LocalCluster.start();
-  const ctl = connect(c.managerAddr);
+  const ctl = c.control();
   const samples: Record<keyof Omit<ServiceStartResult, 'runs'>, number[]> = {
     orchCli1: [], orchCli10: [], orchApi1: [], orchApi10: [], dockerRun1: [], dockerRun10Sequential: [], dockerRun10Parallel: [],
   };

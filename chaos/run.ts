@@ -2,7 +2,6 @@
 // running replicas and requests throughout, then convergence and the
 // invariants; a report, and a verdict (the harness fails on any violation).
 import { performance } from 'node:perf_hooks';
-import { connect } from '../cli/client.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
@@ -31,7 +30,7 @@ const SAMPLE_MS = 500;
 export async function runChaos(o: ChaosOptions): Promise<Report> {
   const say = o.progress ?? (() => undefined);
   const lab = await LabCluster.up({ name: o.name ?? 'chaos', index: o.index ?? 240, hosts: o.hosts, managers: 1 });
-  const ctl = connect(lab.state.managers.join(','));
+  const ctl = lab.control();
   try {
     const workers = lab.state.hosts.filter((h) => !h.manager).map((h) => h.name);
     const steps = plan(o.scenario, o.seed, o.durationMs, workers);

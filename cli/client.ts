@@ -1,6 +1,6 @@
 // The CLI's connection to a manager: promise-returning control calls with a
 // deadline, and manager errors turned back into typed OrchErrors.
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import type { ServiceError } from '@grpc/grpc-js';
 import {
   ControlClient,
   type ListNodesRequest,
@@ -27,8 +27,11 @@ import {
   type NetworkRef,
   type NetworkSpec,
   type RemoveNetworkResponse,
+  type JoinTokenRequest,
+  type JoinTokenResponse,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
+import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
 /** Where the CLI finds a manager unless told otherwise. */
 export const DEFAULT_MANAGER = '127.0.0.1:4242';
@@ -53,17 +56,19 @@ export interface Control {
   listNetworks(req: ListNetworksRequest): Promise<ListNetworksResponse>;
   getNetwork(req: NetworkRef): Promise<NetworkInfo>;
   removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
+  getJoinToken(req: JoinTokenRequest): Promise<JoinTokenResponse>;
   close(): void;
 }
 
 /**
- * Connects lazily to the manager at `addr`: host:port, or several separated by
- * commas (IPv4 addresses), tried in order until one answers.
+ * Connects lazily, over mutual TLS with `tls`'s certificate, to the manager at
+ * `addr`: host:port, or several separated by commas (IPv4 addresses), tried
+ * in order until one answers.
  */
-export function connect(addr: string): Control {
+export function connect(addr: string, tls: TlsMaterial): Control {
   const all = addr.split(',').filter(Boolean);
   const target = all.length > 1 && all.every((a) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) ? `ipv4:${all.join(',')}` : all[0]!;
-  const client = new ControlClient(target, credentials.createInsecure());
+  const client = new ControlClient(target, clientCredentials(tls), CLIENT_CHANNEL_OPTIONS);
   const call =
     <Req, Res>(name: string) =>
     (req: Req): Promise<Res> =>
@@ -71,7 +76,7 @@ export function connect(addr: string): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

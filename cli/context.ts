@@ -1,7 +1,8 @@
 // CLI contexts, as `docker context` has them: named sets of manager addresses
-// in ~/.orch/config.json (or $ORCH_CONFIG_DIR), one of them current. The CLI
-// talks to --manager, else $ORCH_MANAGER, else the current context, else the
-// local default.
+// and an admin certificate, in ~/.orch/config.json (or $ORCH_CONFIG_DIR), one
+// of them current. The CLI talks to --manager, else $ORCH_MANAGER, else the
+// current context, else the local default; it shows --tls-dir, else
+// $ORCH_TLS_DIR, else the current context's certificate.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { NotFoundError } from '../shared/errors.js';
 
 export interface Context {
   managers: string[];
+  /** The admin certificate's directory (ca.crt, node.key, node.crt). */
+  tlsDir?: string;
   description?: string;
 }
 
@@ -17,8 +20,12 @@ export interface Config {
   contexts: Record<string, Context>;
 }
 
+function configDir(): string {
+  return process.env.ORCH_CONFIG_DIR ?? join(homedir(), '.orch');
+}
+
 function configFile(): string {
-  return join(process.env.ORCH_CONFIG_DIR ?? join(homedir(), '.orch'), 'config.json');
+  return join(configDir(), 'config.json');
 }
 
 export function loadConfig(): Config {
@@ -37,10 +44,15 @@ function saveConfig(c: Config): void {
   renameSync(`${file}.tmp`, file);
 }
 
-/** The current context's managers, if a context is current. */
-export function currentManagers(): string[] | undefined {
+/** The current context, if one is current. */
+export function currentContext(): Context | undefined {
   const c = loadConfig();
-  return c.current ? c.contexts[c.current]?.managers : undefined;
+  return c.current ? c.contexts[c.current] : undefined;
+}
+
+/** Where a new context's admin certificate goes: beside the config file. */
+export function contextTlsDir(name: string): string {
+  return join(configDir(), 'certs', name);
 }
 
 /** Adds or replaces a context and makes it current; returns the context that was current before. */

@@ -6,7 +6,8 @@ import { chaosCommand } from './commands/chaos.js';
 import { contextCommand } from './commands/context.js';
 import { devCommand } from './commands/dev.js';
 import { labCommand } from './commands/lab.js';
-import { managerAddr } from './commands/common.js';
+import { managerAddr, tlsDir } from './commands/common.js';
+import { initCommand, joinCommand, joinTokenCommand } from './commands/cluster.js';
 import { agentCommand, managerCommand } from './commands/daemons.js';
 import { networkCommand } from './commands/network.js';
 import { nodeCommand } from './commands/node.js';
@@ -15,14 +16,23 @@ import { serviceCommand } from './commands/service.js';
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')
   .option('--manager <addr>', 'manager address(es) host:port[,host:port] (default: $ORCH_MANAGER, the current context, or 127.0.0.1:4242)')
+  .option('--tls-dir <dir>', "the admin certificate's directory (default: $ORCH_TLS_DIR, or the current context's)")
   .enablePositionalOptions()
   .showSuggestionAfterError();
 
-const globals = { manager: () => managerAddr(program.opts<{ manager?: string }>().manager) };
+type GlobalFlags = { manager?: string; tlsDir?: string };
+const globals = {
+  manager: () => managerAddr(program.opts<GlobalFlags>().manager),
+  explicitManager: () => program.opts<GlobalFlags>().manager ?? process.env.ORCH_MANAGER,
+  tlsDir: () => tlsDir(program.opts<GlobalFlags>().tlsDir),
+};
 
 program.addCommand(serviceCommand(globals));
 program.addCommand(nodeCommand(globals));
 program.addCommand(networkCommand(globals));
+program.addCommand(initCommand());
+program.addCommand(joinCommand());
+program.addCommand(joinTokenCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));
 program.addCommand(devCommand());

@@ -1,14 +1,17 @@
 // A lab seen from a test or benchmark: brings one up under its own name and
 // underlay, runs the CLI against its managers (never touching the user's CLI
 // context), and reads what each host's engine really runs.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Task, TaskState } from '../proto/generated/orch.js';
 import { LABEL } from '../agent/exec/labels.js';
-import { labAdd, labDown, labKill, labPartition, labHeal, labRestart, labRestartAgent, labUp, type UpOptions } from './lab.js';
-import { loadState, type HostState, type LabState } from './state.js';
+import { labAdd, labDown, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
+import { connectEtcd, keys } from '../manager/store/index.js';
+import { hostStateDir, labAdminDir, loadState, type HostState, type LabState } from './state.js';
+import { connect, type Control } from '../cli/client.js';
+import { loadTls, nodeIdIn } from '../shared/tls/credentials.js';
 import { runOrch, waitFor, type RunResult } from './run.js';
 import { sh } from '../shared/sh.js';
 
@@ -25,9 +28,14 @@ export class LabCluster {
     return this.state.name;
   }
 
-  /** Runs `orch ARGS` against the lab's managers. */
+  /** Runs `orch ARGS` against the lab's managers, with the lab's admin certificate. */
   orch(...args: string[]): Promise<RunResult> {
-    return runOrch({ ORCH_MANAGER: this.state.managers.join(','), ORCH_CONFIG_DIR: this.configDir }, args);
+    return runOrch({ ORCH_MANAGER: this.state.managers.join(','), ORCH_CONFIG_DIR: this.configDir, ORCH_TLS_DIR: labAdminDir(this.state) }, args);
+  }
+
+  /** A control client on the lab's managers with the admin certificate. */
+  control(): Control {
+    return connect(this.state.managers.join(','), loadTls(labAdminDir(this.state)));
   }
 
   /** Like orch(), but throws with its stderr unless it exits 0. */
@@ -66,10 +74,10 @@ export class LabCluster {
     return h;
   }
 
-  /** The node id the host's agent chose (empty before it first ran). */
+  /** The node id in the host's certificate (empty before it joined). */
   nodeId(host: string): string {
     try {
-      return readFileSync(join(this.host(host).dir, 'agent', 'node-id'), 'utf8').trim();
+      return nodeIdIn(hostStateDir(this.host(host))) ?? '';
     } catch {
       return '';
     }
@@ -124,6 +132,29 @@ export class LabCluster {
 
   heal(host: string): Promise<void> {
     return this.afterOp(labHeal(this.name, host));
+  }
+
+  /** Signals one daemon of a host (SIGKILL waits until it is gone). */
+  signal(host: string, daemon: Daemon, sig: NodeJS.Signals): Promise<void> {
+    return this.afterOp(labSignal(this.name, host, daemon, sig));
+  }
+
+  /** Starts a killed etcd member or manager again. */
+  startDaemon(host: string, daemon: 'etcd' | 'manager'): Promise<void> {
+    return this.afterOp(labStartDaemon(this.name, host, daemon));
+  }
+
+  /** The host whose manager leads, as the leader key in etcd says (undefined: none now). */
+  async leaderHost(): Promise<string | undefined> {
+    const etcd = connectEtcd(this.state.etcd.join(','));
+    try {
+      const raw = await etcd.get(keys.leader()).string();
+      if (!raw) return undefined;
+      const { addr } = JSON.parse(raw) as { addr: string };
+      return this.state.hosts.find((h) => addr.startsWith(`${h.addr}:`))?.name;
+    } finally {
+      etcd.close();
+    }
   }
 
   async add(o: { cpus?: string; memory?: string } = {}): Promise<HostState> {

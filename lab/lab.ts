@@ -19,7 +19,8 @@ import { NodeState } from '../proto/generated/orch.js';
 import { connect } from '../cli/client.js';
 import { InvalidArgumentError, UnavailableError } from '../shared/errors.js';
 import { etcdArgs, waitForPort } from './etcd.js';
-import { MAIN } from './run.js';
+import { MAIN, runOrch } from './run.js';
+import { loadTls, nodeIdIn } from '../shared/tls/credentials.js';
 import { PLUGIN_DIR } from '../agent/network/plugin.js';
 import { alive, cgroupPids, killAndWait, netnsInodePids, netnsPids, removeCgroups, spawnIn, terminate } from './processes.js';
 import { sh, shQuiet } from '../shared/sh.js';
@@ -28,6 +29,9 @@ import {
   ETCD_CLIENT_PORT,
   ETCD_PEER_PORT,
   findHost,
+  hostStateDir,
+  labAdminDir,
+  labCliDir,
   labDir,
   loadState,
   MANAGER_PORT,
@@ -103,8 +107,20 @@ export async function labUp(o: UpOptions): Promise<LabState> {
     if (!(await waitForPort(h.addr, ETCD_CLIENT_PORT, 15_000))) throw new UnavailableError(`etcd on ${h.name} did not start; see ${join(h.dir, 'etcd.log')}`);
   }
   say(`etcd: ${state.etcd.join(', ')}`);
-  for (const h of state.hosts) startOrch(state, h);
+  // What a person does on real hosts: init on the first manager, start it,
+  // then join every other host with a token, managers first.
+  const [first, ...rest] = state.hosts;
+  await initOn(state, first!);
+  startOrch(state, first!);
   saveState(state);
+  if (!(await waitForPort(first!.addr, MANAGER_PORT, 15_000))) throw new UnavailableError(`the manager on ${first!.name} did not start; see ${join(first!.dir, 'manager.log')}`);
+  const tokens = { manager: await joinToken(state, 'manager'), worker: await joinToken(state, 'worker') };
+  await Promise.all(rest.filter((h) => h.manager).map((h) => joinOn(state, h, tokens.manager)));
+  for (const h of rest.filter((x) => x.manager)) startOrch(state, h);
+  await Promise.all(rest.filter((h) => !h.manager).map((h) => joinOn(state, h, tokens.worker)));
+  for (const h of rest.filter((x) => !x.manager)) startOrch(state, h);
+  saveState(state);
+  say(`cluster initialised on ${first!.name}; ${rest.length} hosts joined with tokens`);
   await waitForNodes(state, state.hosts.length);
   say(`managers: ${state.managers.join(', ')}; ${state.hosts.length} nodes ready`);
   return state;
@@ -119,6 +135,7 @@ export async function labAdd(name: string, o: HostOptions = {}): Promise<HostSta
   state.hosts.push(h);
   saveState(state);
   await createHost(state, h, o.progress ?? (() => undefined));
+  await joinOn(state, h, await joinToken(state, 'worker'));
   startOrch(state, h);
   saveState(state);
   await waitForNodes(state, state.hosts.filter((x) => x.status !== 'killed').length);
@@ -157,6 +174,34 @@ export async function labRestartAgent(name: string, host: string): Promise<void>
   const h = findHost(state, host);
   if (h.pids.agent) await killAndWait([h.pids.agent]);
   startAgent(state, h);
+  saveState(state);
+}
+
+export type Daemon = 'dockerd' | 'etcd' | 'manager' | 'agent';
+
+/** Signals one daemon of a host; after SIGKILL, waits until it is gone and forgets its pid. */
+export async function labSignal(name: string, host: string, daemon: Daemon, sig: NodeJS.Signals): Promise<void> {
+  const state = loadState(name);
+  const h = findHost(state, host);
+  const pid = h.pids[daemon];
+  if (!pid || !alive(pid)) throw new InvalidArgumentError(`${host} runs no ${daemon}`);
+  if (sig !== 'SIGKILL') {
+    process.kill(pid, sig);
+    return;
+  }
+  await killAndWait([pid]);
+  delete h.pids[daemon];
+  saveState(state);
+}
+
+/** Starts a host's etcd member or manager again on its old data (after labSignal SIGKILL). */
+export async function labStartDaemon(name: string, host: string, daemon: 'etcd' | 'manager'): Promise<void> {
+  const state = loadState(name);
+  const h = findHost(state, host);
+  if (!h.manager) throw new InvalidArgumentError(`${host} is not a manager host`);
+  if (alive(h.pids[daemon])) throw new InvalidArgumentError(`${host}'s ${daemon} is running`);
+  if (daemon === 'etcd') h.pids.etcd = startEtcdOn(h, '');
+  else h.pids.manager = startManager(state, h);
   saveState(state);
 }
 
@@ -326,16 +371,38 @@ function startEtcdOn(h: HostState, initialCluster: string): number {
 
 const daemonEnv = () => ({ ...process.env, ORCH_LOG_LEVEL: process.env.ORCH_LOG_LEVEL ?? 'info' });
 
+/** `orch init` on the host, as a person runs it; the CLI's context and admin certificate land in the lab's cli dir. */
+async function initOn(state: LabState, h: HostState): Promise<void> {
+  const args = ['init', '--etcd', state.etcd.join(','), '--state-dir', hostStateDir(h), '--advertise', `${h.addr}:${MANAGER_PORT}`];
+  await sh('nsenter', [`--net=/var/run/netns/${h.netns}`, process.execPath, MAIN, ...args], { env: { ...process.env, ORCH_CONFIG_DIR: labCliDir(state) } });
+}
+
+/** `orch join-token -q ROLE`, with the lab's admin certificate. */
+async function joinToken(state: LabState, role: 'worker' | 'manager'): Promise<string> {
+  const r = await runOrch({ ORCH_MANAGER: state.managers.join(','), ORCH_TLS_DIR: labAdminDir(state) }, ['join-token', '-q', role]);
+  if (r.code !== 0) throw new UnavailableError(`orch join-token ${role} failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/** `orch join` on the host, as a person runs it. */
+async function joinOn(state: LabState, h: HostState, token: string): Promise<void> {
+  const args = ['join', '--token', token, '--state-dir', hostStateDir(h), '--hostname', h.name, state.managers[0]!];
+  await sh('nsenter', [`--net=/var/run/netns/${h.netns}`, process.execPath, MAIN, ...args]);
+}
+
 /** Starts the manager (on manager hosts) and the agent. */
 function startOrch(state: LabState, h: HostState): void {
-  if (h.manager) {
-    h.pids.manager = spawnIn(h.netns, process.execPath, [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--id', `${state.name}-${h.name}`], join(h.dir, 'manager.log'), daemonEnv());
-  }
+  if (h.manager) h.pids.manager = startManager(state, h);
   startAgent(state, h);
 }
 
+function startManager(state: LabState, h: HostState): number {
+  const args = [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--state-dir', hostStateDir(h)];
+  return spawnIn(h.netns, process.execPath, args, join(h.dir, 'manager.log'), daemonEnv());
+}
+
 function startAgent(state: LabState, h: HostState): void {
-  const agentArgs = [MAIN, '--manager', state.managers.join(','), 'agent', '--docker-socket', h.dockerSocket, '--state-dir', join(h.dir, 'agent'), '--hostname', h.name, '--addr', h.addr, '--cluster', state.name, '--role', h.manager ? 'manager' : 'worker'];
+  const agentArgs = [MAIN, '--manager', state.managers.join(','), 'agent', '--docker-socket', h.dockerSocket, '--state-dir', hostStateDir(h), '--hostname', h.name, '--addr', h.addr, '--cluster', state.name];
   if (h.cpus) agentArgs.push('--cpus', h.cpus);
   if (h.memory) agentArgs.push('--memory', h.memory);
   h.pids.agent = spawnIn(h.netns, process.execPath, agentArgs, join(h.dir, 'agent.log'), daemonEnv());
@@ -348,7 +415,7 @@ async function killHost(h: HostState): Promise<void> {
 
 /** Waits until at least `count` nodes are ready, asking the lab's managers. */
 async function waitForNodes(state: LabState, count: number): Promise<void> {
-  const ctl = connect(state.managers.join(','));
+  const ctl = connect(state.managers.join(','), loadTls(labAdminDir(state)));
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let ready = 0;
   try {
@@ -366,10 +433,10 @@ async function waitForNodes(state: LabState, count: number): Promise<void> {
 
 // ---------------------------------------------------------------- helpers --
 
-/** The node id the host's agent chose (kept in its state dir), if it ran. */
+/** The node id in the host's certificate, if it joined. */
 function readNodeId(h: HostState): string | undefined {
   try {
-    return readFileSync(join(h.dir, 'agent', 'node-id'), 'utf8').trim() || undefined;
+    return nodeIdIn(hostStateDir(h));
   } catch {
     return undefined;
   }

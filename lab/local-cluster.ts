@@ -4,13 +4,16 @@
 // its own cluster id on its containers, so clusters running side by side never
 // touch each other's (or anyone's) containers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { LABEL } from '../agent/exec/labels.js';
 import { PLUGIN_DIR } from '../agent/network/plugin.js';
 import { newId } from '../shared/ids.js';
+import { loadTls, nodeIdIn } from '../shared/tls/credentials.js';
+import { connect, type Control } from '../cli/client.js';
+import { initCluster } from '../manager/ca/init.js';
 import { PREFIX, prefixEnd } from '../manager/store/keys.js';
 import { connectEtcd } from '../manager/store/etcd.js';
 import { freePort } from './ports.js';
@@ -31,18 +34,29 @@ export class LocalCluster {
     const c = new LocalCluster();
     c.etcd = await tempEtcd();
     c.managerAddr = `127.0.0.1:${await freePort()}`;
+    await initCluster({ etcd: c.etcd.endpoint, stateDir: c.stateDir, adminDir: c.adminDir, advertise: c.managerAddr });
     c.startManager();
     c.startAgent();
     await c.waitFor(async () => (await c.orch('node', 'ls', '--format', 'json')).stdout.includes('NODE_READY'), 20_000, 'node ready');
     return c;
   }
 
+  /** The one host's state directory, shared by its manager and agent (as on any manager host). */
+  get stateDir(): string {
+    return join(this.dir, 'node');
+  }
+
+  /** The admin certificate the CLI shows. */
+  get adminDir(): string {
+    return join(this.dir, 'admin');
+  }
+
   startManager(): void {
-    this.manager = this.daemon('manager', ['manager', '--etcd', this.etcd.endpoint, '--listen', this.managerAddr]);
+    this.manager = this.daemon('manager', ['manager', '--etcd', this.etcd.endpoint, '--listen', this.managerAddr, '--state-dir', this.stateDir]);
   }
 
   startAgent(): void {
-    this.agent = this.daemon('agent', ['--manager', this.managerAddr, 'agent', '--state-dir', join(this.dir, 'agent'), '--cluster', this.cluster, '--hostname', this.cluster]);
+    this.agent = this.daemon('agent', ['agent', '--state-dir', this.stateDir, '--cluster', this.cluster, '--hostname', this.cluster]);
   }
 
   /** SIGKILLs a daemon and waits for it to be gone. */
@@ -59,9 +73,14 @@ export class LocalCluster {
     return spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', log, log], env: { ...process.env, ORCH_LOG_LEVEL: 'debug' } });
   }
 
+  /** A control client with the admin certificate. */
+  control(): Control {
+    return connect(this.managerAddr, loadTls(this.adminDir));
+  }
+
   /** Runs the CLI against this cluster; resolves with its exit code and output. */
   orch(...args: string[]): Promise<RunResult> {
-    return runOrch({ ORCH_MANAGER: this.managerAddr }, args);
+    return runOrch({ ORCH_MANAGER: this.managerAddr, ORCH_TLS_DIR: this.adminDir }, args);
   }
 
   /** This cluster's containers (running or not) for a service name, or all. */
@@ -93,13 +112,7 @@ export class LocalCluster {
     await this.etcd?.destroy();
     for (const c of await this.containers()) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     // A SIGKILLed agent leaves its network plugin socket behind.
-    const nodeId = (() => {
-      try {
-        return readFileSync(join(this.dir, 'agent', 'node-id'), 'utf8').trim();
-      } catch {
-        return '';
-      }
-    })();
+    const nodeId = nodeIdIn(this.stateDir);
     if (nodeId) rmSync(join(PLUGIN_DIR, `orch-${nodeId.slice(0, 12)}.sock`), { force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -46,6 +46,21 @@ export interface LabState {
   createdAt: string;
 }
 
+/** Where `orch init` on the first host put the CLI's config (its admin certificate under certs/). */
+export function labCliDir(state: LabState): string {
+  return join(state.dir, 'cli');
+}
+
+/** The lab's admin certificate (what `orch init` wrote). */
+export function labAdminDir(state: LabState): string {
+  return join(labCliDir(state), 'certs', 'orch');
+}
+
+/** A host's state directory: its certificate, the cluster key on managers, the managers' addresses. */
+export function hostStateDir(h: HostState): string {
+  return join(h.dir, 'node');
+}
+
 /** A lab name: it becomes part of interface names, which the kernel caps at 15 characters. */
 export function checkLabName(name: string): void {
   if (!/^[a-z][a-z0-9]{0,7}$/.test(name)) throw new InvalidArgumentError(`lab name "${name}": use 1 to 8 lower-case letters and digits, starting with a letter`);

@@ -1,10 +1,13 @@
 // `orch manager`: the control API and dispatcher over gRPC, all state in etcd.
 // Every manager serves the control API; only the elected leader runs the
 // control loop (orchestrate → allocate → schedule → reap) and accepts agent sessions.
-import { Server, ServerCredentials } from '@grpc/grpc-js';
-import { ControlService, DispatcherService } from '../proto/generated/orch.js';
-import { AlreadyExistsError } from '../shared/errors.js';
-import { newId } from '../shared/ids.js';
+import { Server } from '@grpc/grpc-js';
+import { CaService, ControlService, DispatcherService } from '../proto/generated/orch.js';
+import { AlreadyExistsError, UnauthenticatedError } from '../shared/errors.js';
+import { loadClusterKey, loadTls, serverCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
+import { Gate } from './ca/auth.js';
+import { caServer } from './ca/join.js';
+import { loadSecrets } from './ca/secrets.js';
 import { logger, type Logger } from '../shared/log.js';
 import { allocatePass } from './allocator/index.js';
 import { createNetwork } from './controlapi/networks.js';
@@ -15,15 +18,17 @@ import { Election } from './election.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
 import { schedulePass } from './scheduler/index.js';
-import { Cache, connectEtcd, Store } from './store/index.js';
+import { Cache, connectEtcd, keys, Store } from './store/index.js';
 
 export interface ManagerOptions {
   /** etcd endpoints, comma-separated (http://127.0.0.1:2379). */
   etcd: string;
   /** gRPC listen address, host:port (port 0 picks one). */
   listen: string;
-  /** Stable id of this manager (a new one if omitted). */
-  id?: string;
+  /** The address agents and the CLI reach this manager at (default: the listen address). */
+  advertise?: string;
+  /** Holds this manager's certificate and the cluster key (`orch init` or `orch join` wrote them). */
+  stateDir: string;
   liveness?: Partial<LivenessOptions>;
   electionTtlSec?: number;
 }
@@ -38,31 +43,47 @@ export class Manager {
   private readonly server = new Server();
   private readonly election: Election;
   private readonly loop: Loop;
+  private readonly gate: Gate;
   private onCacheChange = () => this.loop.trigger();
   /** The address the gRPC server is bound to, once started. */
   addr = '';
 
+  private readonly tls: TlsMaterial;
+  private readonly clusterKey: Buffer;
+
   constructor(private readonly opts: ManagerOptions) {
-    this.id = opts.id ?? newId();
+    this.tls = loadTls(opts.stateDir);
+    if (this.tls.identity.role !== 'manager') throw new UnauthenticatedError(`the certificate in ${opts.stateDir} is a ${this.tls.identity.role}'s, not a manager's: join with a manager token`);
+    this.clusterKey = loadClusterKey(opts.stateDir);
+    this.id = this.tls.identity.nodeId;
     const tag = { manager: this.id.slice(0, 12) };
     this.tag = tag;
     this.log = logger('manager', tag);
     this.store = new Store(connectEtcd(opts.etcd), opts.etcd);
     this.cache = new Cache(this.store, logger('cache', tag));
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), { ...DEFAULT_LIVENESS, ...opts.liveness });
-    this.election = new Election(this.store, { managerId: this.id, addr: opts.listen }, logger('election', tag), { ttlSec: opts.electionTtlSec });
+    const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
+    this.gate = gate;
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, { ...DEFAULT_LIVENESS, ...opts.liveness });
+    this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), { ttlSec: opts.electionTtlSec });
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
 
-  /** Connects to etcd, binds the gRPC port and starts campaigning. */
+  /** Connects to etcd, checks the cluster key opens this cluster's secrets, binds the gRPC port (mutual TLS) and starts campaigning. */
   async start(): Promise<void> {
+    const { secrets } = await loadSecrets(this.store, this.clusterKey);
+    if (secrets.clusterId !== this.tls.identity.clusterId) {
+      throw new UnauthenticatedError(`the certificate in ${this.opts.stateDir} belongs to cluster ${this.tls.identity.clusterId}, but etcd holds cluster ${secrets.clusterId}`);
+    }
     await this.cache.start();
-    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag)));
+    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
+    this.server.addService(CaService, caServer(this.store, this.clusterKey, logger('ca', this.tag)));
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.opts.listen, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(this.opts.listen, serverCredentials(this.tls), (err, p) => (err ? reject(err) : resolve(p))),
     );
-    this.addr = this.opts.listen.replace(/:\d+$/, `:${port}`);
+    this.addr = (this.opts.advertise ?? this.opts.listen).replace(/:\d+$/, `:${port}`);
+    // Recorded for joiners (a plain put: it depends on no read).
+    await this.store.call(async () => void (await this.store.etcd.put(keys.managerAddr(this.id)).value(this.addr)));
     this.election.on('elected', () => this.lead());
     this.election.on('deposed', () => void this.follow());
     this.election.start();

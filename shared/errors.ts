@@ -46,6 +46,16 @@ export class FailedPreconditionError extends OrchError {
   override readonly code = status.FAILED_PRECONDITION;
 }
 
+/** The caller did not prove who it is (no certificate, an unknown CA, a bad join token). */
+export class UnauthenticatedError extends OrchError {
+  override readonly code = status.UNAUTHENTICATED;
+}
+
+/** The caller is known but its role may not do this (a worker on the control API, a removed node). */
+export class PermissionDeniedError extends OrchError {
+  override readonly code = status.PERMISSION_DENIED;
+}
+
 const ERROR_KIND = 'orch-error-kind';
 
 /** Turns any error into a gRPC ServiceError; OrchErrors keep their code and kind. */
@@ -67,6 +77,8 @@ const KINDS: Record<string, new (message: string) => OrchError> = {
   UnavailableError,
   NotLeaderError,
   FailedPreconditionError,
+  UnauthenticatedError,
+  PermissionDeniedError,
 };
 
 /** Rebuilds the typed error a manager raised from the ServiceError a client received. */

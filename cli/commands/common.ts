@@ -3,21 +3,39 @@
 import { Option } from 'commander';
 import { InvalidArgumentError, OrchError } from '../../shared/errors.js';
 import { connect, DEFAULT_MANAGER, type Control } from '../client.js';
-import { currentManagers } from '../context.js';
+import { currentContext } from '../context.js';
+import { loadTls } from '../../shared/tls/credentials.js';
 import type { Command } from 'commander';
 
 export interface Globals {
+  /** The manager address(es), comma-separated. */
   manager(): string;
+  /** Only a manager address given on purpose (flag or environment), if any. */
+  explicitManager(): string | undefined;
+  /** The directory of the certificate the CLI shows. */
+  tlsDir(): string;
 }
 
 /** The manager address(es), comma-separated: --manager, then $ORCH_MANAGER, then the current context, then the default. */
 export function managerAddr(flag: string | undefined): string {
-  return flag ?? process.env.ORCH_MANAGER ?? currentManagers()?.join(',') ?? DEFAULT_MANAGER;
+  return flag ?? process.env.ORCH_MANAGER ?? currentContext()?.managers.join(',') ?? DEFAULT_MANAGER;
+}
+
+/** The admin certificate's directory: --tls-dir, then $ORCH_TLS_DIR, then the current context's. */
+export function tlsDir(flag: string | undefined): string {
+  const dir = flag ?? process.env.ORCH_TLS_DIR ?? currentContext()?.tlsDir;
+  if (!dir) throw new InvalidArgumentError('no admin certificate: `orch init` makes one (and a context that uses it); or give --tls-dir or $ORCH_TLS_DIR');
+  return dir;
 }
 
 /** Runs a command with a control client; errors end the process with one line and exit 1. */
 export async function withControl(globals: Globals, fn: (ctl: Control) => Promise<void>): Promise<void> {
-  const ctl = connect(globals.manager());
+  let ctl: Control;
+  try {
+    ctl = connect(globals.manager(), loadTls(globals.tlsDir()));
+  } catch (err) {
+    fail(err);
+  }
   try {
     await fn(ctl);
   } catch (err) {

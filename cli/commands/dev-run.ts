@@ -10,7 +10,10 @@ import { Manager } from '../../manager/index.js';
 import { startEtcd } from '../../lab/etcd.js';
 import { HTTP_IMAGE } from '../../lab/images.js';
 import { NotFoundError } from '../../shared/errors.js';
-import { connect } from '../client.js';
+import { connect, type Control } from '../client.js';
+import { useNewContext } from '../context.js';
+import { initCluster } from '../../manager/ca/init.js';
+import { hasTls, loadTls } from '../../shared/tls/credentials.js';
 import { waitForService } from '../progress.js';
 import { CREATE_DEFAULTS, specFromFlags } from './service.js';
 import { untilSignal } from './daemons.js';
@@ -25,8 +28,18 @@ export async function runDev(f: DevFlags): Promise<void> {
   }
   const clientPort = Number(f.etcdPort);
   const etcd = await startEtcd({ name: 'orch-dev', dataDir: join(f.dataDir, 'etcd'), clientPort, peerPort: clientPort + 10 });
-  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen });
-  const agent = new Agent({ managers: [f.listen], stateDir: join(f.dataDir, 'agent'), dockerSocket: f.dockerSocket, cluster: f.cluster });
+  // One host is manager and worker: the manager and the agent share its state directory.
+  const stateDir = join(f.dataDir, 'node');
+  const adminDir = join(f.dataDir, 'admin');
+  try {
+    if (!hasTls(stateDir)) await initCluster({ etcd: etcd.endpoint, stateDir, adminDir, advertise: f.listen });
+  } catch (err) {
+    await etcd.stop();
+    throw err;
+  }
+  useNewContext('dev', { managers: [f.listen], tlsDir: adminDir, description: 'orch dev' });
+  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir });
+  const agent = new Agent({ managers: [f.listen], stateDir, dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
     await agent.stop();
     await manager.stop();
@@ -41,13 +54,12 @@ export async function runDev(f: DevFlags): Promise<void> {
   }
   await agent.start();
   process.stdout.write(`orch dev: etcd at ${etcd.endpoint}, manager at ${manager.addr}, data in ${f.dataDir}\n`);
-  if (f.demo) await deployDemo(f.listen, docker);
-  process.stdout.write(`\nReady. In another shell: ./orch service ls   (ORCH_MANAGER=${f.listen})\nCtrl-C stops orch dev.\n`);
+  if (f.demo) await deployDemo(connect(f.listen, loadTls(adminDir)), docker);
+  process.stdout.write(`\nReady. In another shell: ./orch service ls   (context "dev" is current: manager ${f.listen}, admin certificate in ${adminDir})\nCtrl-C stops orch dev.\n`);
 }
 
 /** Deploys `demo` (3 replicas of the HTTP test image) unless it exists, then asks each replica for its page. */
-async function deployDemo(addr: string, docker: Docker): Promise<void> {
-  const ctl = connect(addr);
+async function deployDemo(ctl: Control, docker: Docker): Promise<void> {
   try {
     const existing = await ctl.getService({ ref: 'demo' }).catch((err) => {
       if (err instanceof NotFoundError) return undefined;

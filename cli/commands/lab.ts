@@ -33,10 +33,10 @@ export function labCommand(): Command {
     .action((f: { name: string; hosts: string; managers: string; index: string; cpus?: string; memory?: string }) =>
       run(async () => {
         const { labUp } = await lab();
-        const { saveState } = await labState();
+        const { labAdminDir, saveState } = await labState();
         const started = Date.now();
         const state = await labUp({ name: f.name, index: Number(f.index), hosts: Number(f.hosts), managers: Number(f.managers), cpus: f.cpus, memory: f.memory, progress: say });
-        state.previousContext = useNewContext(`lab-${state.name}`, { managers: state.managers, description: `orch lab ${state.name}` });
+        state.previousContext = useNewContext(`lab-${state.name}`, { managers: state.managers, tlsDir: labAdminDir(state), description: `orch lab ${state.name}` });
         saveState(state);
         say(`lab ${state.name} up in ${((Date.now() - started) / 1000).toFixed(1)}s; the CLI now talks to it (context lab-${state.name}); \`orch lab down\` removes it`);
       }),

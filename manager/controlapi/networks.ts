@@ -5,7 +5,7 @@
 // that every create and remove compares and bumps, so two managers racing
 // can never both succeed on the same view.
 import { type Network, type NetworkInfo, type NetworkSpec, type Service } from '../../proto/generated/orch.js';
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { contains, firstHost, formatCidr, intToIp, overlaps, parseCidr, size, type Cidr } from '../../shared/ipam.js';
 import type { Logger } from '../../shared/log.js';

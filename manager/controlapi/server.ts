@@ -25,13 +25,19 @@ import { keys, type Cache, type Store } from '../store/index.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveNetwork, resolveNode, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
+import type { Caller, Gate } from '../ca/auth.js';
+import { managerAddrs } from '../ca/join.js';
+import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
+import type { Role } from '../../shared/tls/pki.js';
+
+const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 
 
 /** Builds the Control service implementation over the store and its mirror. */
-export function controlServer(store: Store, cache: Cache, log: Logger): ControlServer {
-  // Read your writes: a reply leaves only once the mirror, which every list and
-  // inspect reads, holds what this manager has committed.
-  const unary = handler(log, () => cache.waitFor(store.lastRevision));
+export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer): ControlServer {
+  // Only admins and managers; read your writes: a reply leaves only once the
+  // mirror, which every list and inspect reads, holds what this manager has committed.
+  const unary = handler(log, (call) => gate.check(call, CONTROL_ROLES, 'the control API'), () => cache.waitFor(store.lastRevision));
   return {
     createService: unary(async (spec: ServiceSpec) => {
       const full: ServiceSpec = { ...spec, restart: spec.restart ?? DEFAULT_RESTART };
@@ -142,7 +148,12 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
         if (cur.value.state === NodeState.NODE_READY && !req.force) {
           throw new FailedPreconditionError(`node "${req.ref}" is up: drain it and stop its agent first, or use --force to remove it anyway`);
         }
-        const txn = store.txn().expect('nodes', cur.value.id, cur.modRevision).delete('nodes', cur.value.id);
+        // Revoked in the same transaction: from this revision on, its certificate opens nothing.
+        const txn = store
+          .txn()
+          .expect('nodes', cur.value.id, cur.modRevision)
+          .delete('nodes', cur.value.id)
+          .putKey(keys.revoked(cur.value.id), JSON.stringify({ removedAt: new Date().toISOString() }));
         const ingress = ingressNetwork(cache);
         if (ingress && cur.value.ingressAddr) txn.deleteKey(keys.ipam(ingress.id, addrIp(cur.value.ingressAddr)));
         await txn.commit();
@@ -150,6 +161,13 @@ export function controlServer(store: Store, cache: Cache, log: Logger): ControlS
         return { id: cur.value.id };
       }),
     ),
+
+    getJoinToken: unary(async (req) => {
+      const role = joinRole(req.role);
+      const secrets = req.rotate ? await rotateToken(store, clusterKey, role) : (await loadSecrets(store, clusterKey)).secrets;
+      if (req.rotate) log.info({ role }, 'join token rotated');
+      return { token: secrets.tokens[role], managers: await managerAddrs(store) };
+    }),
   };
 }
 
@@ -217,18 +235,21 @@ function exists(name: string): AlreadyExistsError {
 }
 
 /** Adapts an async handler to grpc-js's callback style, mapping errors to status codes. */
-/** Wraps a request handler: errors become gRPC statuses; a result waits for `settle` first. */
-function handler(log: Logger, settle: () => Promise<void>) {
+/** Wraps a request handler: the caller is checked first; errors become gRPC statuses; a result waits for `settle`. */
+function handler(log: Logger, authorize: (call: Caller) => void, settle: () => Promise<void>) {
   return <Req, Res>(fn: (req: Req) => Promise<Res>) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    fn(call.request).then(
-      async (res) => {
-        await settle();
-        callback(null, res);
-      },
-      (err: unknown) => {
-        log.info({ method: call.getPath(), err: String(err) }, 'request refused');
-        callback(toGrpcError(err));
-      },
-    );
+    Promise.resolve()
+      .then(() => authorize(call))
+      .then(() => fn(call.request))
+      .then(
+        async (res) => {
+          await settle();
+          callback(null, res);
+        },
+        (err: unknown) => {
+          log.info({ method: call.getPath(), err: String(err) }, 'request refused');
+          callback(toGrpcError(err));
+        },
+      );
   };
 }

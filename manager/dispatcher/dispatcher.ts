@@ -18,11 +18,13 @@ import {
   type Task,
   type TaskStatusUpdate,
 } from '../../proto/generated/orch.js';
-import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import { ConflictError, NotLeaderError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { canAdvance, isTerminal } from '../../shared/states.js';
 import { ingressEndpoints, ingressNetwork, networkEndpoints, publishesIngress, serviceNetworks } from '../networks.js';
-import type { Cache, Store } from '../store/index.js';
+import type { Identity, Role } from '../../shared/tls/pki.js';
+import type { Gate } from '../ca/auth.js';
+import { keys, type Cache, type Store } from '../store/index.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
@@ -38,6 +40,8 @@ interface Session {
 /** How long after winning an election known nodes get to reconnect before they count as down. */
 const ELECTION_GRACE_MS = 3000;
 const STATUS_RETRIES = 5;
+/** Who may hold a session: nodes, never the CLI's admin certificate. */
+const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 /** Status updates per transaction (etcd allows 128 operations: a compare and a put each). */
 const STATUS_BATCH = 64;
 
@@ -55,6 +59,7 @@ export class Dispatcher {
     private readonly cache: Cache,
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly gate: Gate,
     readonly opts: LivenessOptions,
   ) {
     this.liveness = new Liveness(opts);
@@ -83,13 +88,20 @@ export class Dispatcher {
   session = (stream: Stream): void => {
     let session: Session | undefined;
     const fail = (code: grpcStatus, message: string): void => endSession(stream, code, message);
+    let who: Identity;
+    try {
+      who = this.gate.check(stream, SESSION_ROLES, 'the dispatcher');
+    } catch (err) {
+      return fail((err as OrchError).code, (err as OrchError).message);
+    }
     if (!this.active) return fail(grpcStatus.UNAVAILABLE, 'this manager is not the leader');
     stream.on('data', (msg: AgentMessage) => {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
-        void this.register(stream, msg.register).then(
+        if (msg.register.nodeId !== who.nodeId) return fail(grpcStatus.PERMISSION_DENIED, `node ${who.nodeId} cannot register as node ${msg.register.nodeId}`);
+        void this.register(stream, msg.register, who.role).then(
           (s) => (session = s),
-          (err) => fail(grpcStatus.UNAVAILABLE, `registration failed: ${String(err)}`),
+          (err) => fail(err instanceof OrchError ? err.code : grpcStatus.UNAVAILABLE, `registration failed: ${err instanceof OrchError ? err.message : String(err)}`),
         );
         return;
       }
@@ -108,10 +120,13 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
-  private async register(stream: Stream, reg: Register): Promise<Session> {
+  private async register(stream: Stream, reg: Register, role: string): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
     for (let attempt = 0; ; attempt++) {
+      if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
+        throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
+      }
       const cur = await this.store.get('nodes', nodeId);
       const node: Node = {
         id: nodeId,
@@ -121,13 +136,14 @@ export class Dispatcher {
         createdAt: now,
         ...cur?.value,
         description: reg.description,
-        role: reg.role || 'worker',
+        role,
         state: NodeState.NODE_READY,
         stateMessage: '',
         updatedAt: now,
       };
       try {
-        await this.store.txn({ fenced: true }).expect('nodes', nodeId, cur?.modRevision ?? 0).put('nodes', nodeId, node).commit();
+        // Not removed meanwhile: a `node rm` and this registration cannot both win.
+        await this.store.txn({ fenced: true }).expectKey(keys.revoked(nodeId), 0).expect('nodes', nodeId, cur?.modRevision ?? 0).put('nodes', nodeId, node).commit();
         break;
       } catch (err) {
         if (!(err instanceof ConflictError) || attempt >= STATUS_RETRIES) throw err;
@@ -149,7 +165,13 @@ export class Dispatcher {
     this.pushScheduled = true;
     setImmediate(() => {
       this.pushScheduled = false;
-      for (const s of this.sessions.values()) this.push(s);
+      for (const s of this.sessions.values()) {
+        if (this.cache.revoked.has(s.nodeId)) {
+          this.sessions.delete(s.nodeId);
+          endSession(s.stream, grpcStatus.PERMISSION_DENIED, `node ${s.nodeId} was removed from the cluster: its certificate is revoked`);
+          this.log.warn({ node: s.nodeId }, 'session of a removed node ended');
+        } else this.push(s);
+      }
     });
   }
 

@@ -10,7 +10,7 @@ import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
 import { decode, type KindType } from './codec.js';
-import { KINDS, PREFIX, parseObjectKey, prefixEnd, type Kind } from './keys.js';
+import { KINDS, keys, PREFIX, parseObjectKey, prefixEnd, type Kind } from './keys.js';
 import type { Store, Versioned } from './store.js';
 
 type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
@@ -26,6 +26,8 @@ export class Cache extends EventEmitter {
   readonly services: Tables['services'] = new Map();
   readonly tasks: Tables['tasks'] = new Map();
   readonly networks: Tables['networks'] = new Map();
+  /** Ids of removed nodes, whose certificates are refused. */
+  readonly revoked = new Set<string>();
   /** The etcd revision the mirror reflects. */
   revision = 0;
 
@@ -86,6 +88,7 @@ export class Cache extends EventEmitter {
       this.store.etcd.kv.range({ key: Buffer.from(PREFIX), range_end: Buffer.from(prefixEnd(PREFIX)) }),
     );
     for (const kind of KINDS) this.table(kind).clear();
+    this.revoked.clear();
     for (const kv of res.kvs) this.applyPut(kv);
     this.revision = Number(res.header.revision);
     if (this.stopped) return;
@@ -149,6 +152,8 @@ export class Cache extends EventEmitter {
   }
 
   private applyPut(kv: IKeyValue): void {
+    const revoked = revokedId(kv);
+    if (revoked) this.revoked.add(revoked);
     const parsed = parseObjectKey(kv.key.toString());
     if (!parsed) return;
     try {
@@ -160,7 +165,14 @@ export class Cache extends EventEmitter {
   }
 
   private applyDelete(kv: IKeyValue): void {
+    const revoked = revokedId(kv);
+    if (revoked) this.revoked.delete(revoked);
     const parsed = parseObjectKey(kv.key.toString());
     if (parsed) this.table(parsed.kind).delete(parsed.id);
   }
+}
+
+function revokedId(kv: IKeyValue): string | undefined {
+  const key = kv.key.toString();
+  return key.startsWith(keys.revokedPrefix()) ? key.slice(keys.revokedPrefix().length) : undefined;
 }

@@ -23,6 +23,16 @@ export const keys = {
   networksGuard: () => `${PREFIX}guards/networks`,
   /** A published port, held by one service cluster-wide (created with Create == 0). */
   port: (protocol: string, port: number) => `${PREFIX}ports/${protocol}/${port}`,
+  /** The cluster's root certificate (public) and its identity; written once by `orch init`. */
+  clusterCa: () => `${PREFIX}cluster/ca`,
+  /** The CA key and the join tokens, sealed under the cluster key (never stored here in clear). */
+  clusterSecrets: () => `${PREFIX}cluster/secrets`,
+  /** A removed node: its certificate is refused from then on. */
+  revoked: (nodeId: string) => `${PREFIX}revoked/${nodeId}`,
+  revokedPrefix: () => `${PREFIX}revoked/`,
+  /** Where a manager serves gRPC (written by each manager at start; handed to joiners). */
+  managerAddr: (managerId: string) => `${PREFIX}managers/${managerId}`,
+  managersPrefix: () => `${PREFIX}managers/`,
   /** The leader's key; its create revision is the fence of every leader write. */
   leader: () => `${PREFIX}election/leader`,
 };

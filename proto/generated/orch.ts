@@ -736,14 +736,46 @@ export interface RemoveNetworkResponse {
   id: string;
 }
 
-export interface Register {
-  /** chosen by the agent once, kept in its state dir */
-  nodeId: string;
-  description:
-    | NodeDescription
-    | undefined;
-  /** "manager" when a manager runs on this host */
+export interface JoinTokenRequest {
+  /** "worker" or "manager" */
   role: string;
+  /** replace it: the old one stops working */
+  rotate: boolean;
+}
+
+export interface JoinTokenResponse {
+  token: string;
+  /** where joiners reach the managers */
+  managers: string[];
+}
+
+/**
+ * Called without a client certificate, over TLS checked against the CA
+ * fingerprint in the token. The token's secret decides the role.
+ */
+export interface JoinRequest {
+  token: string;
+  /** the joiner's own key; it never leaves the joiner */
+  publicKeyPem: string;
+  hostname: string;
+}
+
+export interface JoinResponse {
+  nodeId: string;
+  role: string;
+  certPem: string;
+  caPem: string;
+  managers: string[];
+  /** managers only: the etcd endpoints */
+  etcd: string;
+  /** managers only: base64; opens the sealed secrets */
+  clusterKey: string;
+}
+
+export interface Register {
+  /** must be the CN of the agent's certificate */
+  nodeId: string;
+  description: NodeDescription | undefined;
 }
 
 export interface Heartbeat {
@@ -5674,8 +5706,466 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   },
 };
 
+function createBaseJoinTokenRequest(): JoinTokenRequest {
+  return { role: "", rotate: false };
+}
+
+export const JoinTokenRequest: MessageFns<JoinTokenRequest> = {
+  encode(message: JoinTokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.role !== "") {
+      writer.uint32(10).string(message.role);
+    }
+    if (message.rotate !== false) {
+      writer.uint32(16).bool(message.rotate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinTokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rotate = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinTokenRequest {
+    return {
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      rotate: isSet(object.rotate) ? globalThis.Boolean(object.rotate) : false,
+    };
+  },
+
+  toJSON(message: JoinTokenRequest): unknown {
+    const obj: any = {};
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.rotate !== false) {
+      obj.rotate = message.rotate;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JoinTokenRequest>): JoinTokenRequest {
+    return JoinTokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinTokenRequest>): JoinTokenRequest {
+    const message = createBaseJoinTokenRequest();
+    message.role = object.role ?? "";
+    message.rotate = object.rotate ?? false;
+    return message;
+  },
+};
+
+function createBaseJoinTokenResponse(): JoinTokenResponse {
+  return { token: "", managers: [] };
+}
+
+export const JoinTokenResponse: MessageFns<JoinTokenResponse> = {
+  encode(message: JoinTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    for (const v of message.managers) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinTokenResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinTokenResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinTokenResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: JoinTokenResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JoinTokenResponse>): JoinTokenResponse {
+    return JoinTokenResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinTokenResponse>): JoinTokenResponse {
+    const message = createBaseJoinTokenResponse();
+    message.token = object.token ?? "";
+    message.managers = object.managers?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseJoinRequest(): JoinRequest {
+  return { token: "", publicKeyPem: "", hostname: "" };
+}
+
+export const JoinRequest: MessageFns<JoinRequest> = {
+  encode(message: JoinRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.publicKeyPem !== "") {
+      writer.uint32(18).string(message.publicKeyPem);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(26).string(message.hostname);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.publicKeyPem = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinRequest {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      publicKeyPem: isSet(object.publicKeyPem)
+        ? globalThis.String(object.publicKeyPem)
+        : isSet(object.public_key_pem)
+        ? globalThis.String(object.public_key_pem)
+        : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+    };
+  },
+
+  toJSON(message: JoinRequest): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.publicKeyPem !== "") {
+      obj.publicKeyPem = message.publicKeyPem;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JoinRequest>): JoinRequest {
+    return JoinRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinRequest>): JoinRequest {
+    const message = createBaseJoinRequest();
+    message.token = object.token ?? "";
+    message.publicKeyPem = object.publicKeyPem ?? "";
+    message.hostname = object.hostname ?? "";
+    return message;
+  },
+};
+
+function createBaseJoinResponse(): JoinResponse {
+  return { nodeId: "", role: "", certPem: "", caPem: "", managers: [], etcd: "", clusterKey: "" };
+}
+
+export const JoinResponse: MessageFns<JoinResponse> = {
+  encode(message: JoinResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    if (message.certPem !== "") {
+      writer.uint32(26).string(message.certPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(34).string(message.caPem);
+    }
+    for (const v of message.managers) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.etcd !== "") {
+      writer.uint32(50).string(message.etcd);
+    }
+    if (message.clusterKey !== "") {
+      writer.uint32(58).string(message.clusterKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.etcd = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.clusterKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): JoinResponse {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
+      managers: globalThis.Array.isArray(object?.managers)
+        ? object.managers.map((e: any) => globalThis.String(e))
+        : [],
+      etcd: isSet(object.etcd) ? globalThis.String(object.etcd) : "",
+      clusterKey: isSet(object.clusterKey)
+        ? globalThis.String(object.clusterKey)
+        : isSet(object.cluster_key)
+        ? globalThis.String(object.cluster_key)
+        : "",
+    };
+  },
+
+  toJSON(message: JoinResponse): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
+    if (message.etcd !== "") {
+      obj.etcd = message.etcd;
+    }
+    if (message.clusterKey !== "") {
+      obj.clusterKey = message.clusterKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<JoinResponse>): JoinResponse {
+    return JoinResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinResponse>): JoinResponse {
+    const message = createBaseJoinResponse();
+    message.nodeId = object.nodeId ?? "";
+    message.role = object.role ?? "";
+    message.certPem = object.certPem ?? "";
+    message.caPem = object.caPem ?? "";
+    message.managers = object.managers?.map((e) => e) || [];
+    message.etcd = object.etcd ?? "";
+    message.clusterKey = object.clusterKey ?? "";
+    return message;
+  },
+};
+
 function createBaseRegister(): Register {
-  return { nodeId: "", description: undefined, role: "" };
+  return { nodeId: "", description: undefined };
 }
 
 export const Register: MessageFns<Register> = {
@@ -5685,9 +6175,6 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       NodeDescription.encode(message.description, writer.uint32(18).fork()).join();
-    }
-    if (message.role !== "") {
-      writer.uint32(26).string(message.role);
     }
     return writer;
   },
@@ -5721,14 +6208,6 @@ export const Register: MessageFns<Register> = {
             message.description = NodeDescription.decode(reader, reader.uint32());
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.role = reader.string();
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5749,7 +6228,6 @@ export const Register: MessageFns<Register> = {
         ? globalThis.String(object.node_id)
         : "",
       description: isSet(object.description) ? NodeDescription.fromJSON(object.description) : undefined,
-      role: isSet(object.role) ? globalThis.String(object.role) : "",
     };
   },
 
@@ -5760,9 +6238,6 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       obj.description = NodeDescription.toJSON(message.description);
-    }
-    if (message.role !== "") {
-      obj.role = message.role;
     }
     return obj;
   },
@@ -5776,7 +6251,6 @@ export const Register: MessageFns<Register> = {
     message.description = (object.description !== undefined && object.description !== null)
       ? NodeDescription.fromPartial(object.description)
       : undefined;
-    message.role = object.role ?? "";
     return message;
   },
 };
@@ -6960,6 +7434,15 @@ export const ControlService = {
       Buffer.from(RemoveNetworkResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveNetworkResponse => RemoveNetworkResponse.decode(value),
   },
+  getJoinToken: {
+    path: "/orch.v1.Control/GetJoinToken" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinTokenRequest): Buffer => Buffer.from(JoinTokenRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinTokenRequest => JoinTokenRequest.decode(value),
+    responseSerialize: (value: JoinTokenResponse): Buffer => Buffer.from(JoinTokenResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JoinTokenResponse => JoinTokenResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -6978,6 +7461,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   listNetworks: handleUnaryCall<ListNetworksRequest, ListNetworksResponse>;
   getNetwork: handleUnaryCall<NetworkRef, NetworkInfo>;
   removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
+  getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
 }
 
 export interface ControlClient extends Client {
@@ -7200,11 +7684,64 @@ export interface ControlClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveNetworkResponse) => void,
   ): ClientUnaryCall;
+  getJoinToken(
+    request: JoinTokenRequest,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  getJoinToken(
+    request: JoinTokenRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  getJoinToken(
+    request: JoinTokenRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "orch.v1.Control") as unknown as {
   new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ControlClient;
   service: typeof ControlService;
+  serviceName: string;
+};
+
+export type CaService = typeof CaService;
+export const CaService = {
+  join: {
+    path: "/orch.v1.Ca/Join" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinRequest): Buffer => Buffer.from(JoinRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinRequest => JoinRequest.decode(value),
+    responseSerialize: (value: JoinResponse): Buffer => Buffer.from(JoinResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JoinResponse => JoinResponse.decode(value),
+  },
+} as const;
+
+export interface CaServer extends UntypedServiceImplementation {
+  join: handleUnaryCall<JoinRequest, JoinResponse>;
+}
+
+export interface CaClient extends Client {
+  join(request: JoinRequest, callback: (error: ServiceError | null, response: JoinResponse) => void): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JoinResponse) => void,
+  ): ClientUnaryCall;
+  join(
+    request: JoinRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JoinResponse) => void,
+  ): ClientUnaryCall;
+}
+
+export const CaClient = makeGenericClientConstructor(CaService, "orch.v1.Ca") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): CaClient;
+  service: typeof CaService;
   serviceName: string;
 };
 

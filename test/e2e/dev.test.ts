@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import Docker from 'dockerode';
-import { MAIN } from '../../lab/run.js';
+import { MAIN, runOrch } from '../../lab/run.js';
 import { freePort } from '../../lab/ports.js';
 import { newId } from '../../shared/ids.js';
 
@@ -17,7 +17,7 @@ test('orch dev brings up a cluster whose demo replicas answer HTTP, and stops cl
   const listen = `127.0.0.1:${await freePort()}`;
   const etcdPort = await freePort();
   const p = spawn(process.execPath, [MAIN, 'dev', '--data-dir', dir, '--listen', listen, '--etcd-port', String(etcdPort), '--cluster', cluster], {
-    env: { ...process.env, ORCH_LOG_LEVEL: 'warn' },
+    env: { ...process.env, ORCH_LOG_LEVEL: 'warn', ORCH_CONFIG_DIR: join(dir, 'cli') },
   });
   t.teardown(async () => {
     if (p.exitCode === null) p.kill('SIGKILL');
@@ -35,6 +35,10 @@ test('orch dev brings up a cluster whose demo replicas answer HTTP, and stops cl
   t.is(answers.length, 3, out);
   const containers = await docker.listContainers({ filters: { label: [`orch.cluster=${cluster}`] } });
   t.deepEqual(answers.map((a) => a[3]).sort(), containers.map((c) => c.Id.slice(0, 12)).sort(), 'each replica answered with its own hostname');
+  // "In another shell": the CLI finds the cluster and its admin certificate through the "dev" context.
+  const ls = await runOrch({ ORCH_CONFIG_DIR: join(dir, 'cli'), ORCH_MANAGER: undefined, ORCH_TLS_DIR: undefined }, ['service', 'ls']);
+  t.is(ls.code, 0, ls.stderr);
+  t.regex(ls.stdout, /demo\s+replicated\s+3\/3/);
 
   const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
   p.kill('SIGTERM');

@@ -3,6 +3,7 @@
 import test from 'ava';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../../lab/images.js';
 import { LocalCluster } from '../../lab/local-cluster.js';
+import { runOrch } from '../../lab/run.js';
 
 interface PsRow {
   id: string;
@@ -60,10 +61,10 @@ test.serial('create → running containers labelled with their tasks; scale up a
   t.is(rm.code, 0, rm.stderr);
   await c.waitFor(async () => (await c.containers('web')).length === 0, 15_000, 'every container of web removed');
   await c.waitFor(async () => [...(await c.etcdState()).values()].every((v) => !v.includes('"web"')), 15_000, 'nothing in etcd for web');
-  // Left: the nodes, and the built-in ingress network with the node's address on it.
+  // Left: the nodes, the cluster's CA and sealed secrets, the managers' addresses, and the built-in ingress network with the node's address on it.
   const state = await c.etcdState();
   const ingressId = state.get('/orch/v1/names/networks/ingress');
-  const builtIn = (k: string) => k.includes('/nodes/') || k.endsWith('/guards/networks') || k.endsWith('/names/networks/ingress') || (!!ingressId && k.includes(ingressId));
+  const builtIn = (k: string) => k.includes('/nodes/') || k.includes('/cluster/') || k.includes('/managers/') || k.endsWith('/guards/networks') || k.endsWith('/names/networks/ingress') || (!!ingressId && k.includes(ingressId));
   t.deepEqual([...state.keys()].filter((k) => !builtIn(k)), []);
 });
 
@@ -162,10 +163,9 @@ test.serial('bad input: one-line error, non-zero exit, nothing changed in etcd',
 });
 
 test.serial('no manager at the address: a one-line error that says where it looked', async (t) => {
-  const c = new LocalCluster();
-  c.managerAddr = '127.0.0.1:1';
+  const c = await LocalCluster.start();
   t.teardown(() => c.destroy());
-  const r = await c.orch('service', 'ls');
+  const r = await runOrch({ ORCH_MANAGER: '127.0.0.1:1', ORCH_TLS_DIR: c.adminDir }, ['service', 'ls']);
   t.not(r.code, 0);
   t.regex(r.stderr, /cannot reach the manager at 127\.0\.0\.1:1/);
   t.is(r.stderr.trim().split('\n').length, 1);

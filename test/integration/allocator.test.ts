@@ -5,21 +5,19 @@
 import test from 'ava';
 import { ServiceSpec, Task, TaskState } from '../../proto/generated/orch.js';
 import { allocatePass } from '../../manager/allocator/index.js';
-import { Manager } from '../../manager/index.js';
 import { Cache, connectEtcd, keys, PREFIX, Store } from '../../manager/store/index.js';
 import { newId } from '../../shared/ids.js';
 import { overlaps, parseCidr } from '../../shared/ipam.js';
 import { logger } from '../../shared/log.js';
 import { connect } from '../../cli/client.js';
 import { tempEtcd } from '../../lab/etcd.js';
-import { freePort } from '../../lab/ports.js';
-import { managerOnTempEtcd } from '../helpers/manager.js';
+import { initManager, managerOnTempEtcd } from '../helpers/manager.js';
 
 const log = logger('test');
 
 test('two allocators racing over 300 tasks and a /24: every address handed out once, the rest say the pool is exhausted', async (t) => {
   const etcd = await tempEtcd();
-  const m = new Manager({ etcd: etcd.endpoint, listen: `127.0.0.1:${await freePort()}` });
+  const { m, admin } = await initManager(t, etcd);
   const stores: Store[] = [];
   const caches: Cache[] = [];
   t.teardown(async () => {
@@ -30,7 +28,7 @@ test('two allocators racing over 300 tasks and a /24: every address handed out o
   });
   await m.start();
   await new Promise((r) => setTimeout(r, 100));
-  const ctl = connect(m.addr);
+  const ctl = connect(m.addr, admin);
   const net = await ctl.createNetwork({ name: 'small', driver: 'overlay', subnet: '10.20.0.0/24', gateway: '', labels: {} });
   ctl.close();
   await m.stop(); // only our two allocators write from here on
@@ -79,8 +77,8 @@ test('two allocators racing over 300 tasks and a /24: every address handed out o
 });
 
 test('20 concurrent network creates: distinct subnets and VNIs; a network in use cannot be removed', async (t) => {
-  const { m } = await managerOnTempEtcd(t);
-  const ctl = connect(m.addr);
+  const { m, admin } = await managerOnTempEtcd(t);
+  const ctl = connect(m.addr, admin);
   t.teardown(() => ctl.close());
   const made = await Promise.all(Array.from({ length: 20 }, (_, i) => ctl.createNetwork({ name: `n${i}`, driver: '', subnet: '', gateway: '', labels: {} })));
   t.is(new Set(made.map((n) => n.vni)).size, 20);

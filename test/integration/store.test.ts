@@ -3,14 +3,13 @@
 import test from 'ava';
 import { ServiceSpec } from '../../proto/generated/orch.js';
 import { Election } from '../../manager/election.js';
-import { Manager } from '../../manager/index.js';
 import { Cache, connectEtcd, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import { startEtcd, tempEtcd } from '../../lab/etcd.js';
 import { connect } from '../../cli/client.js';
-import { freePort } from '../../lab/ports.js';
 import { managerOnTempEtcd } from '../helpers/manager.js';
+import { freePort } from '../../lab/ports.js';
 
 const log = logger('test');
 
@@ -23,8 +22,8 @@ function until(check: () => boolean, timeoutMs: number): Promise<void> {
 }
 
 test('50 concurrent creates of one service name: exactly one wins, the rest get AlreadyExists', async (t) => {
-  const { m } = await managerOnTempEtcd(t);
-  const ctl = connect(m.addr);
+  const { m, admin } = await managerOnTempEtcd(t);
+  const ctl = connect(m.addr, admin);
   const spec = ServiceSpec.fromPartial({ name: 'race', replicas: 0, container: { image: 'orch-test/sleep:latest' } });
   const results = await Promise.allSettled(Array.from({ length: 50 }, () => ctl.createService(spec)));
   ctl.close();

@@ -1,0 +1,113 @@
+// A node's TLS material on disk and the gRPC credentials made from it. Every
+// holder (manager, agent, the CLI's admin) keeps the same three files in one
+// directory: ca.crt (the cluster root), node.key and node.crt (its own).
+// Managers also keep cluster.key there (see sealed.ts).
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
+import { ChannelCredentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
+import { UnauthenticatedError } from '../errors.js';
+import { MANAGER_NAME, ROLES, type Identity, type Role } from './pki.js';
+
+/** What a TLS directory holds, read. */
+export interface TlsMaterial {
+  dir: string;
+  ca: Buffer;
+  key: Buffer;
+  cert: Buffer;
+  identity: Identity;
+}
+
+const FILES = { ca: 'ca.crt', key: 'node.key', cert: 'node.crt', clusterKey: 'cluster.key', managers: 'managers' } as const;
+
+/** gRPC channel options every client uses: the server must prove it is a manager. */
+export const CLIENT_CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': MANAGER_NAME, 'grpc.default_authority': MANAGER_NAME };
+
+/** Reads a TLS directory; says how to get one when it is missing. */
+export function loadTls(dir: string): TlsMaterial {
+  if (!existsSync(join(dir, FILES.cert))) {
+    throw new UnauthenticatedError(`no certificate in ${dir}: run \`orch init\` (first manager) or \`orch join --token TOKEN MANAGER\` first`);
+  }
+  const cert = readFileSync(join(dir, FILES.cert));
+  return { dir, ca: readFileSync(join(dir, FILES.ca)), key: readFileSync(join(dir, FILES.key)), cert, identity: certIdentity(cert) };
+}
+
+/** True when the directory holds a certificate. */
+export function hasTls(dir: string): boolean {
+  return existsSync(join(dir, FILES.cert));
+}
+
+/** Writes a TLS directory (private files 0600), replacing what was there. */
+export function saveTls(dir: string, m: { caPem: string; keyPem: string; certPem: string }): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, FILES.ca), m.caPem);
+  writePrivate(join(dir, FILES.key), m.keyPem);
+  writePrivate(join(dir, FILES.cert), m.certPem);
+}
+
+/** Reads the manager's cluster key. */
+export function loadClusterKey(dir: string): Buffer {
+  const file = join(dir, FILES.clusterKey);
+  if (!existsSync(file)) throw new UnauthenticatedError(`no cluster key in ${dir}: a manager gets it from \`orch init\` or \`orch join\` with a manager token`);
+  return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+}
+
+export function saveClusterKey(dir: string, key: Buffer): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, FILES.clusterKey), `${key.toString('base64')}\n`);
+}
+
+/** The manager addresses `orch join` recorded (none: empty). */
+export function loadManagers(dir: string): string[] {
+  const file = join(dir, FILES.managers);
+  return existsSync(file) ? readFileSync(file, 'utf8').split(/\s+/).filter(Boolean) : [];
+}
+
+export function saveManagers(dir: string, managers: string[]): void {
+  writePrivate(join(dir, FILES.managers), `${managers.join('\n')}\n`);
+}
+
+/** The node id in a directory's certificate, if it holds one. */
+export function nodeIdIn(dir: string): string | undefined {
+  return hasTls(dir) ? certIdentity(readFileSync(join(dir, FILES.cert))).nodeId : undefined;
+}
+
+/** Mutual TLS to a manager: we show our certificate and accept only a manager of our CA. */
+export function clientCredentials(m: TlsMaterial): ChannelCredentials {
+  return ChannelCredentials.createSsl(m.ca, m.key, m.cert);
+}
+
+/**
+ * The manager's server side: it presents its certificate with the CA behind
+ * it (a joiner checks the CA against its token), and asks every client for a
+ * certificate without demanding one at the handshake, so that a request
+ * without one gets a clear answer and a log line instead of a dropped
+ * connection. Each handler then checks the caller (manager/auth.ts).
+ */
+export function serverCredentials(m: TlsMaterial): ServerCredentials {
+  const identity = { certificate: Buffer.concat([m.cert, Buffer.from('\n'), m.ca]), privateKey: m.key };
+  // Listeners are called on the next tick: grpc-js registers the server's
+  // watcher only after adding them, and would miss a synchronous update.
+  const provider: experimental.CertificateProvider = {
+    addCaCertificateListener: (l) => setImmediate(() => l({ caCertificate: m.ca })),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (l) => setImmediate(() => l(identity)),
+    removeIdentityCertificateListener: () => undefined,
+  };
+  return experimental.createCertificateProviderServerCredentials(provider, provider, false);
+}
+
+/** The identity in a PEM certificate's subject. */
+export function certIdentity(pem: Buffer | string): Identity {
+  const subject = new X509Certificate(pem).subject;
+  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(subject)?.[1] ?? '';
+  const role = field('OU') as Role;
+  if (!field('CN') || !ROLES.includes(role) || !field('O')) throw new UnauthenticatedError(`the certificate's subject "${subject.replace(/\n/g, ', ')}" does not name an orch node`);
+  return { nodeId: field('CN'), role, clusterId: field('O') };
+}
+
+function writePrivate(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
+  chmodSync(`${file}.tmp`, 0o600);
+  renameSync(`${file}.tmp`, file);
+}
