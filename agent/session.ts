@@ -18,6 +18,8 @@ export interface SessionHandlers {
 
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
+/** A manager silent this long (no acceptance, no answer to heartbeats) is given up for the next one. */
+const SILENCE_MS = 2000;
 
 export class Session {
   private client: DispatcherClient | undefined;
@@ -25,6 +27,7 @@ export class Session {
   private next = 0;
   private stream: ClientDuplexStream<AgentMessage, ManagerMessage> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
   private stopped = false;
   private backoff = BACKOFF_MIN_MS;
   private connected = false;
@@ -75,23 +78,34 @@ export class Session {
     });
     const stream = this.client.session();
     this.stream = stream;
+    // A manager that is frozen or cut off keeps the stream open but says
+    // nothing: it must answer (accept, then answer every heartbeat) in time.
+    let heard = Date.now();
+    let limit = SILENCE_MS;
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (Date.now() - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
+    }, SILENCE_MS / 4);
     stream.on('data', (msg: ManagerMessage) => {
+      heard = Date.now();
       if (msg.accepted) {
         this.connected = true;
         this.backoff = BACKOFF_MIN_MS;
         this.log.info({ manager: addr, session: msg.accepted.sessionId }, 'session established');
         clearInterval(this.heartbeat);
-        this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), msg.accepted.heartbeatPeriodMs || 250);
+        const period = msg.accepted.heartbeatPeriodMs || 250;
+        limit = Math.max(SILENCE_MS, 3 * period);
+        this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), period);
         for (const s of this.handlers.statuses()) stream.write({ status: s });
       }
       if (msg.networks) this.handlers.onNetworks(msg.networks);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
     });
-    const lost = (why: string) => {
+    const lost = (why: string, silent = false) => {
       if (this.stream !== stream) return;
       this.log.warn({ manager: addr, why }, 'session lost; reconnecting');
-      // Not accepted here (not the leader, or unreachable): try the next manager.
-      if (!this.connected) this.next = (index + 1) % this.managers.length;
+      // Not accepted here (not the leader, or unreachable), or gone silent: try the next manager.
+      if (!this.connected || silent) this.next = (index + 1) % this.managers.length;
       this.teardown();
       void this.retry();
     };
@@ -111,6 +125,7 @@ export class Session {
   private teardown(): void {
     this.connected = false;
     clearInterval(this.heartbeat);
+    clearInterval(this.watchdog);
     const s = this.stream;
     this.stream = undefined;
     s?.cancel();

@@ -106,6 +106,7 @@ export class Dispatcher {
         return;
       }
       this.liveness.alive(session.nodeId, Date.now());
+      if (msg.heartbeat) stream.write({ heartbeat: {} });
       if (msg.status) this.enqueueStatus(session.nodeId, msg.status);
     });
     const end = () => {

@@ -26,18 +26,37 @@ export function connectEtcd(endpoints: string | string[]): Etcd3 {
   });
 }
 
-/** Wraps an etcd failure into a typed, user-readable error naming the endpoints. */
-export function etcdUnavailable(err: unknown, endpoints: string): UnavailableError {
-  const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-  return new UnavailableError(`etcd unreachable at ${endpoints}: ${why}`);
-}
+/** How long asking one member for its status may take when diagnosing a failure. */
+const STATUS_TIMEOUT_MS = 1000;
 
 /**
- * For a write that was sent but not answered in time: it may still be applied
- * (etcd can commit it after we gave up), so the error must not claim it failed.
+ * Turns an etcd failure into a typed error that says what is wrong, after
+ * asking each member how it is: no member answers (unreachable), or some
+ * answer but none has a leader (no quorum). `sent` is true for a write that
+ * went out unanswered: it may still be applied, so the error must not claim
+ * it failed; anything else failed before changing a thing.
  */
-export function etcdWriteUnconfirmed(err: unknown, endpoints: string): UnavailableError {
-  const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
-  if (!/deadline/i.test(why)) return etcdUnavailable(err, endpoints);
-  return new UnavailableError(`etcd at ${endpoints} did not confirm the change in time (${why}); it may or may not have been applied: check before retrying`);
+export async function etcdFailure(err: unknown, endpoints: string, sent = false): Promise<UnavailableError> {
+  const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+  const members = await Promise.all(endpoints.split(',').filter(Boolean).map(memberStatus));
+  const answering = members.filter((m) => m !== 'down').length;
+  const outcome = sent && /deadline|timed out/i.test(why) ? 'the change may or may not have been applied: check before retrying' : 'nothing was changed';
+  if (answering > 0 && !members.includes('leader')) {
+    return new UnavailableError(`etcd has no quorum: ${answering} of ${members.length} members answer and none has a leader; a majority must be up again (${outcome})`);
+  }
+  if (answering === 0) return new UnavailableError(`etcd unreachable at ${endpoints}: no member answers (${why}; ${outcome})`);
+  return new UnavailableError(`etcd at ${endpoints} failed the request: ${why} (${outcome})`);
+}
+
+/** One member's view: down (no answer), or whether it knows a leader. */
+async function memberStatus(endpoint: string): Promise<'down' | 'leader' | 'no-leader'> {
+  const client = new Etcd3({ hosts: [endpoint], dialTimeout: STATUS_TIMEOUT_MS, defaultCallOptions: () => ({ deadline: Date.now() + STATUS_TIMEOUT_MS }) });
+  try {
+    const s = await client.maintenance.status();
+    return s.leader && s.leader !== '0' ? 'leader' : 'no-leader';
+  } catch {
+    return 'down';
+  } finally {
+    client.close();
+  }
 }

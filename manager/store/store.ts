@@ -4,7 +4,7 @@
 import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
-import { etcdUnavailable, etcdWriteUnconfirmed } from './etcd.js';
+import { etcdFailure } from './etcd.js';
 import { keys, prefixEnd, type Kind } from './keys.js';
 
 /** etcd refuses transactions with more operations than this (--max-txn-ops). */
@@ -70,7 +70,7 @@ export class Store {
     try {
       return await fn();
     } catch (err) {
-      throw etcdUnavailable(err, this.endpoints);
+      throw await etcdFailure(err, this.endpoints);
     }
   }
 }
@@ -132,7 +132,7 @@ export class Txn {
     try {
       res = await this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure });
     } catch (err) {
-      throw etcdWriteUnconfirmed(err, this.store.endpoints);
+      throw await etcdFailure(err, this.store.endpoints, true);
     }
     if (res.succeeded) {
       const revision = Number(res.header.revision);

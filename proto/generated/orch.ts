@@ -846,7 +846,11 @@ export interface NetworkState {
 export interface ManagerMessage {
   accepted?: SessionAccepted | undefined;
   assignments?: Assignments | undefined;
-  networks?: NetworkState | undefined;
+  networks?:
+    | NetworkState
+    | undefined;
+  /** the answer to each agent heartbeat: the manager is alive */
+  heartbeat?: Heartbeat | undefined;
 }
 
 function createBaseRestartPolicy(): RestartPolicy {
@@ -7187,7 +7191,7 @@ export const NetworkState: MessageFns<NetworkState> = {
 };
 
 function createBaseManagerMessage(): ManagerMessage {
-  return { accepted: undefined, assignments: undefined, networks: undefined };
+  return { accepted: undefined, assignments: undefined, networks: undefined, heartbeat: undefined };
 }
 
 export const ManagerMessage: MessageFns<ManagerMessage> = {
@@ -7200,6 +7204,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.networks !== undefined) {
       NetworkState.encode(message.networks, writer.uint32(26).fork()).join();
+    }
+    if (message.heartbeat !== undefined) {
+      Heartbeat.encode(message.heartbeat, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -7241,6 +7248,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.networks = NetworkState.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.heartbeat = Heartbeat.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7258,6 +7273,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       accepted: isSet(object.accepted) ? SessionAccepted.fromJSON(object.accepted) : undefined,
       assignments: isSet(object.assignments) ? Assignments.fromJSON(object.assignments) : undefined,
       networks: isSet(object.networks) ? NetworkState.fromJSON(object.networks) : undefined,
+      heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
     };
   },
 
@@ -7271,6 +7287,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.networks !== undefined) {
       obj.networks = NetworkState.toJSON(message.networks);
+    }
+    if (message.heartbeat !== undefined) {
+      obj.heartbeat = Heartbeat.toJSON(message.heartbeat);
     }
     return obj;
   },
@@ -7288,6 +7307,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       : undefined;
     message.networks = (object.networks !== undefined && object.networks !== null)
       ? NetworkState.fromPartial(object.networks)
+      : undefined;
+    message.heartbeat = (object.heartbeat !== undefined && object.heartbeat !== null)
+      ? Heartbeat.fromPartial(object.heartbeat)
       : undefined;
     return message;
   },
