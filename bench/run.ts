@@ -1,10 +1,11 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { benchLabCluster, type LabClusterResult } from './lab-cluster.js';
+import { benchManagers, type ManagersResult } from './managers.js';
 import { benchMesh, type MeshResult } from './mesh.js';
 import { benchOverlay, type OverlayResult } from './overlay.js';
 import { benchServiceStart, type ServiceStartResult } from './service-start.js';
@@ -24,6 +25,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
   mesh: async (machine) => {
     const r = await benchMesh((line) => process.stderr.write(`mesh: ${line}\n`));
     return write('mesh', machine, r, meshMarkdown(r, machine));
+  },
+  managers: async (machine) => {
+    const r = await benchManagers((line) => process.stderr.write(`managers: ${line}\n`));
+    return write('managers', machine, r, managersMarkdown(r, machine));
   },
   overlay: async (machine) => {
     const r = await benchOverlay((line) => process.stderr.write(`overlay: ${line}\n`));
@@ -111,6 +116,35 @@ function meshMarkdown(r: MeshResult, machine: string): string {
     `${row('mesh via another host: h3 → h1:5201 (DNAT on h1, VXLAN to h2, SNAT)', r.meshViaOtherHost)} ${pct(r.meshViaOtherHost)} |`,
     '',
     'Target (DESIGN.md §7): a published port on every node at ≥ 80 % of direct throughput. Swarm\'s routing mesh does not work on this kernel (no IPVS).',
+    '',
+  ].join('\n');
+}
+
+function managersMarkdown(r: ManagersResult, machine: string): string {
+  const lat = (what: string, l: ManagersResult['latency']['lsLeader']) => `| ${what} | ${l.p50} | ${l.p99} | ${l.n} |`;
+  return [
+    '# Several managers: leader failover and control API latency',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- managers\` on ${machine}: a lab of 3 hosts, each a manager over a 3-member etcd, each also running an agent.`,
+    '',
+    `## Leader's host killed (${r.runs} runs, milliseconds from the kill)`,
+    '',
+    ...header,
+    row('a new leader serving: a service created after the kill has its task placed (target ≤ 3000)', r.failoverServing),
+    row("the new leader's key in etcd", r.failoverElected),
+    '',
+    "The leader's lease has a 2 s TTL, but a manager steps down on its own when its last keepalive is older than two thirds of it; the others look for a vacancy every 500 ms.",
+    '',
+    `## Control API latency with ${r.services} services (milliseconds; gRPC over mutual TLS on an open connection)`,
+    '',
+    '| call | p50 | p99 | samples |',
+    '| --- | --- | --- | --- |',
+    lat('`service ls` through the leader', r.latency.lsLeader),
+    lat('`service ls` through a follower', r.latency.lsFollower),
+    lat('`service create` through the leader', r.latency.createLeader),
+    lat('`service create` through a follower', r.latency.createFollower),
+    '',
+    'Every manager answers reads from its own mirror of etcd and writes to etcd itself (compare-and-swap transactions), so a follower does not forward to the leader. A reply waits until the manager\'s mirror holds the write (read your writes).',
     '',
   ].join('\n');
 }

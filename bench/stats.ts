@@ -13,3 +13,9 @@ export function summarize(samples: number[]): Summary {
   const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
   return { n: s.length, median: Math.round(median), min: Math.round(s[0]!), max: Math.round(s[s.length - 1]!) };
 }
+
+/** The p-th percentile (0–100) of the samples, nearest rank. */
+export function percentile(samples: number[], p: number): number {
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}

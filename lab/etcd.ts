@@ -17,14 +17,18 @@ export interface EtcdOptions {
   host?: string;
   /** All members as name=peerURL (default: this one alone). */
   initialCluster?: string;
+  /** Serve clients over TLS and demand a client certificate signed by `ca`. */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 /** etcd's command line for one member; a member with data already ignores the initial-* flags. */
 export function etcdArgs(o: EtcdOptions): string[] {
   const host = o.host ?? '127.0.0.1';
-  const client = `http://${host}:${o.clientPort}`;
+  const client = `${o.tls ? 'https' : 'http'}://${host}:${o.clientPort}`;
   const peer = `http://${host}:${o.peerPort}`;
+  const tls = o.tls ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--client-cert-auth', '--trusted-ca-file', o.tls.ca] : [];
   return [
+    ...tls,
     '--name', o.name,
     '--data-dir', join(o.dataDir, 'data'),
     '--listen-client-urls', client,
@@ -50,7 +54,7 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   const host = o.host ?? '127.0.0.1';
   mkdirSync(o.dataDir, { recursive: true });
   const log = openSync(join(o.dataDir, 'etcd.log'), 'a');
-  const client = `http://${host}:${o.clientPort}`;
+  const client = `${o.tls ? 'https' : 'http'}://${host}:${o.clientPort}`;
   const child = spawn(systemTool('etcd'), etcdArgs(o), { stdio: ['ignore', log, log] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const proc: EtcdProcess = {

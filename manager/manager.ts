@@ -18,11 +18,13 @@ import { Election } from './election.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
 import { schedulePass } from './scheduler/index.js';
-import { Cache, connectEtcd, keys, Store } from './store/index.js';
+import { Cache, keys, Store, type EtcdTls } from './store/index.js';
 
 export interface ManagerOptions {
   /** etcd endpoints, comma-separated (http://127.0.0.1:2379). */
   etcd: string;
+  /** A client certificate for an etcd that demands one. */
+  etcdTls?: EtcdTls;
   /** gRPC listen address, host:port (port 0 picks one). */
   listen: string;
   /** The address agents and the CLI reach this manager at (default: the listen address). */
@@ -59,7 +61,7 @@ export class Manager {
     const tag = { manager: this.id.slice(0, 12) };
     this.tag = tag;
     this.log = logger('manager', tag);
-    this.store = new Store(connectEtcd(opts.etcd), opts.etcd);
+    this.store = new Store(opts.etcd, opts.etcdTls);
     this.cache = new Cache(this.store, logger('cache', tag));
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;

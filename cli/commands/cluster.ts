@@ -4,23 +4,23 @@ import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { contextTlsDir, useNewContext } from '../context.js';
-import { fail, withControl, type Globals } from './common.js';
+import { etcdTls, etcdTlsOptions, fail, withControl, type Globals } from './common.js';
 
 /** Where a host keeps its certificate, the cluster key (managers) and the managers' addresses. */
 export const DEFAULT_STATE_DIR = '/var/lib/orch';
 
 export function initCommand(): Command {
-  return new Command('init')
+  return etcdTlsOptions(new Command('init'))
     .description('Make a new cluster on an empty etcd: its CA, join tokens, this manager\'s certificate and an admin certificate for the CLI')
     .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
     .option('--state-dir <dir>', "this manager's state directory", DEFAULT_STATE_DIR)
     .option('--advertise <addr>', 'host:port the manager will serve at (what joiners and the CLI dial)', '127.0.0.1:4242')
     .option('--context <name>', 'name of the CLI context made for this cluster (it becomes current)', 'orch')
-    .action(async (f: { etcd: string; stateDir: string; advertise: string; context: string }) => {
+    .action(async (f: { etcd: string; stateDir: string; advertise: string; context: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
       try {
         const { initCluster } = await import('../../manager/ca/init.js');
         const adminDir = contextTlsDir(f.context);
-        const r = await initCluster({ etcd: f.etcd, stateDir: f.stateDir, adminDir, advertise: f.advertise });
+        const r = await initCluster({ etcd: f.etcd, etcdTls: etcdTls(f), stateDir: f.stateDir, adminDir, advertise: f.advertise });
         useNewContext(f.context, { managers: [f.advertise], tlsDir: adminDir, description: `cluster ${r.clusterId}` });
         process.stdout.write(
           [

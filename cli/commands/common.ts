@@ -117,3 +117,19 @@ export function removeCommand<F extends object>(
       }),
     );
 }
+
+/** The flags that give etcd a client certificate (manager and init). */
+export function etcdTlsOptions(cmd: Command): Command {
+  return cmd
+    .option('--etcd-ca <file>', "CA that signed etcd's server certificate (PEM), for https:// endpoints")
+    .option('--etcd-cert <file>', 'client certificate to show etcd (PEM)')
+    .option('--etcd-key <file>', "that certificate's key (PEM)");
+}
+
+/** The etcd client certificate from those flags, if any; all three or none. */
+export function etcdTls(f: { etcdCa?: string; etcdCert?: string; etcdKey?: string }): { ca: string; cert: string; key: string } | undefined {
+  const given = [f.etcdCa, f.etcdCert, f.etcdKey].filter(Boolean).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new InvalidArgumentError('--etcd-ca, --etcd-cert and --etcd-key go together: give all three or none');
+  return { ca: f.etcdCa!, cert: f.etcdCert!, key: f.etcdKey! };
+}

@@ -1,6 +1,9 @@
 // `orch context …`: which managers the CLI talks to (like `docker context`).
 import { Command } from 'commander';
-import { loadConfig, useContext } from '../context.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InvalidArgumentError } from '../../shared/errors.js';
+import { loadConfig, useContext, useNewContext } from '../context.js';
 import { table } from '../table.js';
 import { fail } from './common.js';
 
@@ -12,8 +15,26 @@ export function contextCommand(): Command {
     .action(() => {
       const c = loadConfig();
       const rows = [['default', '127.0.0.1:4242 (or $ORCH_MANAGER)', c.current ? '' : '*']];
-      for (const [name, ctx] of Object.entries(c.contexts)) rows.push([name, ctx.managers.join(','), c.current === name ? '*' : '']);
-      process.stdout.write(table(['NAME', 'MANAGERS', 'CURRENT'], rows));
+      rows[0]!.splice(2, 0, '$ORCH_TLS_DIR');
+      for (const [name, ctx] of Object.entries(c.contexts)) rows.push([name, ctx.managers.join(','), ctx.tlsDir ?? '', c.current === name ? '*' : '']);
+      process.stdout.write(table(['NAME', 'MANAGERS', 'CERTIFICATE', 'CURRENT'], rows));
+    });
+  cmd
+    .command('create')
+    .description('Add (or replace) a context and make it current')
+    .argument('<name>')
+    .requiredOption('--manager <addrs>', 'manager address(es), host:port[,host:port]')
+    .requiredOption('--tls-dir <dir>', 'directory of the admin certificate (ca.crt, node.key, node.crt)')
+    .action((name: string, f: { manager: string; tlsDir: string }) => {
+      try {
+        if (name === 'default') throw new InvalidArgumentError('"default" is the built-in context; pick another name');
+        const tlsDir = resolve(f.tlsDir);
+        if (!existsSync(`${tlsDir}/node.crt`)) throw new InvalidArgumentError(`--tls-dir ${f.tlsDir} holds no node.crt: give the directory \`orch init\` wrote the admin certificate to`);
+        useNewContext(name, { managers: f.manager.split(',').filter(Boolean), tlsDir });
+        process.stdout.write(`${name}\n`);
+      } catch (err) {
+        fail(err);
+      }
     });
   cmd
     .command('use')

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
 import { parseBytes, parseCpus } from '../../shared/units.js';
 import { DEFAULT_STATE_DIR } from './cluster.js';
-import { fail, type Globals } from './common.js';
+import { etcdTls, etcdTlsOptions, fail, type Globals } from './common.js';
 
 /** Runs until SIGINT/SIGTERM, then calls `stop` once and exits. */
 export function untilSignal(stop: () => Promise<void>): void {
@@ -22,7 +22,7 @@ export function untilSignal(stop: () => Promise<void>): void {
 }
 
 export function managerCommand(): Command {
-  return new Command('manager')
+  return etcdTlsOptions(new Command('manager'))
     .description('Run a manager: control API, dispatcher and (when leader) the control loops')
     .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
     .option('--listen <addr>', 'gRPC listen address', '127.0.0.1:4242')
@@ -30,11 +30,11 @@ export function managerCommand(): Command {
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
     .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
     .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
-    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string }) => {
+    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
       try {
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
         const { Manager } = await import('../../manager/index.js');
-        const m = new Manager({ etcd: f.etcd, listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
+        const m = new Manager({ etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
         await m.start();
         untilSignal(() => m.stop());
       } catch (err) {

@@ -6,11 +6,12 @@ import { newId } from '../../shared/ids.js';
 import { issueCert, newKey, type Role } from '../../shared/tls/pki.js';
 import { saveClusterKey, saveManagers, saveTls } from '../../shared/tls/credentials.js';
 import { newClusterKey } from '../../shared/tls/sealed.js';
-import { connectEtcd, Store } from '../store/index.js';
+import { Store, type EtcdTls } from '../store/index.js';
 import { initSecrets, type ClusterSecrets } from './secrets.js';
 
 export interface InitOptions {
   etcd: string;
+  etcdTls?: EtcdTls;
   /** This manager's state directory: its certificate and the cluster key. */
   stateDir: string;
   /** Where the admin certificate for the CLI goes. */
@@ -26,7 +27,7 @@ export interface InitResult {
 }
 
 export async function initCluster(o: InitOptions): Promise<InitResult> {
-  const store = new Store(connectEtcd(o.etcd), o.etcd);
+  const store = new Store(o.etcd, o.etcdTls);
   try {
     const clusterKey = newClusterKey();
     const secrets = await initSecrets(store, clusterKey, o.etcd);

@@ -1,6 +1,7 @@
 // Connecting to etcd with the settings DESIGN.md §9 asks for: keepalives so a
 // frozen etcd is noticed, and a deadline on every unary call so "etcd is down"
 // becomes a prompt UnavailableError instead of a hang.
+import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError } from 'etcd3';
 import { handleWhen, retry, ExponentialBackoff } from 'cockatiel';
 import { UnavailableError } from '../../shared/errors.js';
@@ -8,11 +9,24 @@ import { UnavailableError } from '../../shared/errors.js';
 /** How long one etcd request may take before we call etcd unreachable. */
 export const ETCD_CALL_TIMEOUT_MS = 3000;
 
-/** A client for the given endpoints (comma-separated or list). */
-export function connectEtcd(endpoints: string | string[]): Etcd3 {
+/** Files of a client certificate for an etcd that demands one (PEM). */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** TLS credentials for etcd3 from the files, if given. */
+function credentials(tls: EtcdTls | undefined) {
+  return tls && { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.cert), privateKey: readFileSync(tls.key) };
+}
+
+/** A client for the given endpoints (comma-separated or list), with a client certificate if given. */
+export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): Etcd3 {
   const hosts = typeof endpoints === 'string' ? endpoints.split(',').map((s) => s.trim()).filter(Boolean) : endpoints;
   return new Etcd3({
     hosts,
+    credentials: credentials(tls),
     dialTimeout: ETCD_CALL_TIMEOUT_MS,
     grpcOptions: {
       'grpc.keepalive_time_ms': 5000,
@@ -36,9 +50,9 @@ const STATUS_TIMEOUT_MS = 1000;
  * went out unanswered: it may still be applied, so the error must not claim
  * it failed; anything else failed before changing a thing.
  */
-export async function etcdFailure(err: unknown, endpoints: string, sent = false): Promise<UnavailableError> {
+export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls | undefined, sent = false): Promise<UnavailableError> {
   const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  const members = await Promise.all(endpoints.split(',').filter(Boolean).map(memberStatus));
+  const members = await Promise.all(endpoints.split(',').filter(Boolean).map((e) => memberStatus(e, tls)));
   const answering = members.filter((m) => m !== 'down').length;
   const outcome = sent && /deadline|timed out/i.test(why) ? 'the change may or may not have been applied: check before retrying' : 'nothing was changed';
   if (answering > 0 && !members.includes('leader')) {
@@ -49,8 +63,8 @@ export async function etcdFailure(err: unknown, endpoints: string, sent = false)
 }
 
 /** One member's view: down (no answer), or whether it knows a leader. */
-async function memberStatus(endpoint: string): Promise<'down' | 'leader' | 'no-leader'> {
-  const client = new Etcd3({ hosts: [endpoint], dialTimeout: STATUS_TIMEOUT_MS, defaultCallOptions: () => ({ deadline: Date.now() + STATUS_TIMEOUT_MS }) });
+async function memberStatus(endpoint: string, tls: EtcdTls | undefined): Promise<'down' | 'leader' | 'no-leader'> {
+  const client = new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: STATUS_TIMEOUT_MS, defaultCallOptions: () => ({ deadline: Date.now() + STATUS_TIMEOUT_MS }) });
   try {
     const s = await client.maintenance.status();
     return s.leader && s.leader !== '0' ? 'leader' : 'no-leader';

@@ -4,7 +4,7 @@
 import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
-import { etcdFailure } from './etcd.js';
+import { connectEtcd, etcdFailure, type EtcdTls } from './etcd.js';
 import { keys, prefixEnd, type Kind } from './keys.js';
 
 /** etcd refuses transactions with more operations than this (--max-txn-ops). */
@@ -27,10 +27,15 @@ export class Store {
   /** The revision of the newest transaction this process committed. */
   lastRevision = 0;
 
+  readonly etcd: Etcd3;
+
+  /** Connects to the etcd endpoints (comma-separated), with a client certificate if given. */
   constructor(
-    readonly etcd: Etcd3,
     readonly endpoints: string,
-  ) {}
+    readonly tls?: EtcdTls,
+  ) {
+    this.etcd = connectEtcd(endpoints, tls);
+  }
 
   /** A transaction; `fenced` ones commit only while this manager's leadership term holds. */
   txn(opts: { fenced?: boolean } = {}): Txn {
@@ -70,7 +75,7 @@ export class Store {
     try {
       return await fn();
     } catch (err) {
-      throw await etcdFailure(err, this.endpoints);
+      throw await etcdFailure(err, this.endpoints, this.tls);
     }
   }
 }
@@ -132,7 +137,7 @@ export class Txn {
     try {
       res = await this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure });
     } catch (err) {
-      throw await etcdFailure(err, this.store.endpoints, true);
+      throw await etcdFailure(err, this.store.endpoints, this.store.tls, true);
     }
     if (res.succeeded) {
       const revision = Number(res.header.revision);

@@ -61,8 +61,8 @@ export async function newCa(clusterId: string): Promise<KeyPair> {
   return { keyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: cert.toString('pem') };
 }
 
-/** Signs a certificate for `publicKeyPem` naming `who`. */
-export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity, days = CERT_DAYS): Promise<string> {
+/** Signs a certificate for `publicKeyPem` naming `who`; `ips` become IP names in it (a server reached by address, such as etcd). */
+export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity, o: { days?: number; ips?: string[] } = {}): Promise<string> {
   if (!ROLES.includes(who.role)) throw new InvalidArgumentError(`role "${who.role}" is not one of ${ROLES.join(', ')}`);
   const caCert = new x509.X509Certificate(ca.certPem);
   const der = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
@@ -74,13 +74,15 @@ export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
   ];
-  if (who.role === 'manager') extensions.push(new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: MANAGER_NAME }]));
+  const names: x509.JsonGeneralNames = (o.ips ?? []).map((ip) => ({ type: 'ip', value: ip }));
+  if (who.role === 'manager') names.push({ type: 'dns', value: MANAGER_NAME });
+  if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${who.nodeId}, OU=${who.role}, O=${who.clusterId}`,
     issuer: caCert.subject,
     notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + days * DAY_MS),
+    notAfter: new Date(now + (o.days ?? CERT_DAYS) * DAY_MS),
     publicKey: await new x509.PublicKey(spki).export(ALG, ['verify']),
     signingKey,
     signingAlgorithm: ALG,

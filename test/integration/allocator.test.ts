@@ -5,7 +5,7 @@
 import test from 'ava';
 import { ServiceSpec, Task, TaskState } from '../../proto/generated/orch.js';
 import { allocatePass } from '../../manager/allocator/index.js';
-import { Cache, connectEtcd, keys, PREFIX, Store } from '../../manager/store/index.js';
+import { Cache, keys, PREFIX, Store } from '../../manager/store/index.js';
 import { newId } from '../../shared/ids.js';
 import { overlaps, parseCidr } from '../../shared/ipam.js';
 import { logger } from '../../shared/log.js';
@@ -34,7 +34,7 @@ test('two allocators racing over 300 tasks and a /24: every address handed out o
   await m.stop(); // only our two allocators write from here on
 
   // 300 pending tasks wanting an address on a /24 (253 free: 254 hosts less the gateway).
-  const seed = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const seed = new Store(etcd.endpoint);
   stores.push(seed);
   const ids: string[] = [];
   for (let i = 0; i < 300; i += 50) {
@@ -51,7 +51,7 @@ test('two allocators racing over 300 tasks and a /24: every address handed out o
   const leader = await seed.etcd.put(keys.leader()).value('x').exec();
   const fence = { createRevision: Number(leader.header.revision) };
   for (let i = 0; i < 2; i++) {
-    const s = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+    const s = new Store(etcd.endpoint);
     s.fence = fence;
     const c = new Cache(s, log);
     await c.start();

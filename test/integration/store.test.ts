@@ -3,7 +3,7 @@
 import test from 'ava';
 import { ServiceSpec } from '../../proto/generated/orch.js';
 import { Election } from '../../manager/election.js';
-import { Cache, connectEtcd, keys, Store } from '../../manager/store/index.js';
+import { Cache, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import { startEtcd, tempEtcd } from '../../lab/etcd.js';
@@ -38,8 +38,8 @@ test('50 concurrent creates of one service name: exactly one wins, the rest get 
 test('a deposed leader cannot write: its fenced transaction is refused', async (t) => {
   const etcd = await tempEtcd();
   t.teardown(() => etcd.destroy());
-  const a = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
-  const b = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const a = new Store(etcd.endpoint);
+  const b = new Store(etcd.endpoint);
   t.teardown(() => {
     a.etcd.close();
     b.etcd.close();
@@ -60,8 +60,8 @@ test('a deposed leader cannot write: its fenced transaction is refused', async (
 test('two candidates: one leads; when it resigns the other takes over', async (t) => {
   const etcd = await tempEtcd();
   t.teardown(() => etcd.destroy());
-  const sa = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
-  const sb = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const sa = new Store(etcd.endpoint);
+  const sb = new Store(etcd.endpoint);
   const ea = new Election(sa, { managerId: 'a', addr: 'a' }, log, { ttlSec: 2 });
   const eb = new Election(sb, { managerId: 'b', addr: 'b' }, log, { ttlSec: 2 });
   t.teardown(async () => {
@@ -86,7 +86,7 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);
   const peerPort = await freePort();
-  const store = new Store(connectEtcd(etcd.endpoint), etcd.endpoint);
+  const store = new Store(etcd.endpoint);
   const cache = new Cache(store, log, { relistMs: 60_000 });
   let again: Awaited<ReturnType<typeof startEtcd>> | undefined;
   t.teardown(async () => {
@@ -105,7 +105,7 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
   await new Promise((r) => etcd.child.once('exit', r));
   again = await startEtcd({ name: 'test', dataDir: etcd.dir, clientPort, peerPort });
   // A write made while the mirror was reconnecting must still show up.
-  const writer = new Store(connectEtcd(again.endpoint), again.endpoint);
+  const writer = new Store(again.endpoint);
   await writer.txn().put('services', 's2', svc('s2')).delete('services', 's1').commit();
   writer.etcd.close();
   await until(() => cache.services.has('s2') && !cache.services.has('s1'), 10_000);
