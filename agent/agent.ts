@@ -6,7 +6,7 @@ import { networkInterfaces } from 'node:os';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
-import { loadManagers, loadTls } from '../shared/tls/credentials.js';
+import { loadManagers, loadTls, removeClusterKey, saveClusterKey, saveTls } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
 import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
@@ -68,6 +68,13 @@ export class Agent {
         onAssignments: (tasks) => this.apply(tasks),
         onNetworks: (state) => this.applyNetworks(state),
         statuses: () => this.executor.statuses(),
+        onCertificate: (c) => {
+          saveTls(opts.stateDir, { caPem: tls.ca.toString(), keyPem: tls.key.toString(), certPem: c.certPem });
+          if (c.clusterKey) saveClusterKey(opts.stateDir, Buffer.from(c.clusterKey, 'base64'));
+          else removeClusterKey(opts.stateDir);
+          this.log.info({ role: c.role, stateDir: opts.stateDir }, c.role === 'manager' ? 'promoted: this host may now run `orch manager`' : 'demoted: this host is a worker');
+          return loadTls(opts.stateDir);
+        },
       },
       logger('session', tag),
     );

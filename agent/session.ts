@@ -5,7 +5,7 @@
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
@@ -14,6 +14,8 @@ export interface SessionHandlers {
   onAssignments(tasks: Task[]): void;
   onNetworks(state: NetworkState): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
+  /** Saves a certificate for a new role and returns the material to connect with from now on. */
+  onCertificate(c: NodeCertificate): TlsMaterial;
 }
 
 const BACKOFF_MIN_MS = 50;
@@ -34,7 +36,7 @@ export class Session {
 
   constructor(
     private readonly managers: readonly string[],
-    private readonly tls: TlsMaterial,
+    private tls: TlsMaterial,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
   ) {}
@@ -97,6 +99,13 @@ export class Session {
         limit = Math.max(SILENCE_MS, 3 * period);
         this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), period);
         for (const s of this.handlers.statuses()) stream.write({ status: s });
+      }
+      if (msg.certificate) {
+        // Promoted or demoted: from now on, connect as the new role.
+        this.tls = this.handlers.onCertificate(msg.certificate);
+        this.clientFor = -1;
+        this.log.info({ role: msg.certificate.role }, 'new certificate; reconnecting with it');
+        return lost('certificate replaced');
       }
       if (msg.networks) this.handlers.onNetworks(msg.networks);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);

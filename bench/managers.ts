@@ -81,7 +81,7 @@ export async function benchManagers(log: (line: string) => void): Promise<Manage
         latency[`ls${label}`] = await sample(() => one.listServices({}).then(() => undefined));
         log(`service create through the ${label.toLowerCase()} (${h.name})`);
         let n = 0;
-        latency[`create${label}`] = await sample(() => one.createService(spec(`lat${label}${n++}`)).then(() => undefined));
+        latency[`create${label}`] = await sample(() => one.createService(spec(`lat-${label.toLowerCase()}-${n++}`)).then(() => undefined));
       } finally {
         one.close();
       }

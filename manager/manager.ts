@@ -6,7 +6,7 @@ import { CaService, ControlService, DispatcherService } from '../proto/generated
 import { AlreadyExistsError, UnauthenticatedError } from '../shared/errors.js';
 import { loadClusterKey, loadTls, serverCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { Gate } from './ca/auth.js';
-import { caServer } from './ca/join.js';
+import { caServer, reissuer } from './ca/join.js';
 import { loadSecrets } from './ca/secrets.js';
 import { logger, type Logger } from '../shared/log.js';
 import { allocatePass } from './allocator/index.js';
@@ -32,6 +32,8 @@ export interface ManagerOptions {
   /** Holds this manager's certificate and the cluster key (`orch init` or `orch join` wrote them). */
   stateDir: string;
   liveness?: Partial<LivenessOptions>;
+  /** Called once when this manager's node is demoted: it must stop serving. */
+  onDemoted?: () => void;
   electionTtlSec?: number;
 }
 
@@ -47,6 +49,13 @@ export class Manager {
   private readonly loop: Loop;
   private readonly gate: Gate;
   private onCacheChange = () => this.loop.trigger();
+  private demoted = false;
+  private readonly checkDemoted = () => {
+    if (this.demoted || this.cache.nodes.get(this.id)?.value.desiredRole !== 'worker') return;
+    this.demoted = true;
+    this.log.warn('this node was demoted to worker: the manager stops');
+    this.opts.onDemoted?.();
+  };
   /** The address the gRPC server is bound to, once started. */
   addr = '';
 
@@ -65,7 +74,7 @@ export class Manager {
     this.cache = new Cache(this.store, logger('cache', tag));
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, { ...DEFAULT_LIVENESS, ...opts.liveness });
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness });
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), { ttlSec: opts.electionTtlSec });
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
@@ -77,6 +86,7 @@ export class Manager {
       throw new UnauthenticatedError(`the certificate in ${this.opts.stateDir} belongs to cluster ${this.tls.identity.clusterId}, but etcd holds cluster ${secrets.clusterId}`);
     }
     await this.cache.start();
+    this.cache.on('change', this.checkDemoted);
     this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
     this.server.addService(CaService, caServer(this.store, this.clusterKey, logger('ca', this.tag)));

@@ -34,7 +34,8 @@ export function managerCommand(): Command {
       try {
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
         const { Manager } = await import('../../manager/index.js');
-        const m = new Manager({ etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
+        const stopOnDemotion = () => void m.stop().then(() => process.exit(0), () => process.exit(1));
+        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
         await m.start();
         untilSignal(() => m.stop());
       } catch (err) {

@@ -53,6 +53,23 @@ export function nodeCommand(globals: Globals): Command {
         process.stdout.write(`${ref}\n`);
       }),
     );
+  for (const [verb, role, what] of [
+    ['promote', 'manager', 'Make nodes managers: each gets a manager certificate and the cluster key (then run `orch manager` there)'],
+    ['demote', 'worker', 'Make managers workers: a manager running there stops, and the node gets a worker certificate'],
+  ] as const) {
+    cmd
+      .command(verb)
+      .description(what)
+      .argument('<node...>', 'node ids, id prefixes or hostnames')
+      .action((refs: string[]) =>
+        withControl(globals, async (ctl) => {
+          for (const ref of refs) {
+            await ctl.updateNode({ ref, labelAdd: {}, labelRm: [], role });
+            process.stdout.write(`${ref}: ${role} (its agent gets the new certificate on its next session message)\n`);
+          }
+        }),
+      );
+  }
   removeCommand<{ force?: boolean }>(
     cmd,
     globals,

@@ -6,7 +6,7 @@
 // the token grants. Joining managers also get the etcd endpoints and the
 // cluster key.
 import { createPublicKey } from 'node:crypto';
-import type { CaServer, JoinRequest, JoinResponse } from '../../proto/generated/orch.js';
+import type { CaServer, JoinRequest, JoinResponse, NodeCertificate } from '../../proto/generated/orch.js';
 import { InvalidArgumentError, toGrpcError, UnauthenticatedError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/log.js';
@@ -56,6 +56,17 @@ async function join(store: Store, clusterKey: Buffer, req: JoinRequest): Promise
     managers: await managerAddrs(store),
     etcd: manager ? secrets.etcd : '',
     clusterKey: manager ? clusterKey.toString('base64') : '',
+  };
+}
+
+/** Signs a node's existing key into a certificate for a new role (promote, demote); a manager's comes with the cluster key. */
+export type Reissue = (nodeId: string, publicKeyPem: string, role: JoinRole) => Promise<NodeCertificate>;
+
+export function reissuer(store: Store, clusterKey: Buffer): Reissue {
+  return async (nodeId, publicKeyPem, role) => {
+    const { secrets } = await loadSecrets(store, clusterKey);
+    const certPem = await issueCert(secrets.ca, publicKeyPem, { nodeId, role, clusterId: secrets.clusterId });
+    return { certPem, role, clusterKey: role === 'manager' ? clusterKey.toString('base64') : '' };
   };
 }
 

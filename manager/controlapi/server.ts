@@ -135,8 +135,18 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
           delete labels[k];
         }
         const next: Node = { ...cur.value, labels, availability: req.availability ?? cur.value.availability, updatedAt: new Date() };
-        await store.txn().expect('nodes', next.id, cur.modRevision).put('nodes', next.id, next).commit();
-        log.info({ node: next.id, availability: next.availability, labels }, 'node updated');
+        const txn = store.txn().expect('nodes', next.id, cur.modRevision);
+        if (req.role !== undefined) {
+          next.desiredRole = joinRole(req.role);
+          if (next.desiredRole === 'worker') {
+            // Never the last manager; the others are compared, so two demotes cannot both pass.
+            const others = [...cache.nodes.values()].filter(({ value: n }) => n.id !== next.id && (n.desiredRole || n.role) === 'manager');
+            if (others.length === 0) throw new FailedPreconditionError(`node "${req.ref}" is the last manager: promote another node first`);
+            for (const o of others) txn.expect('nodes', o.value.id, o.modRevision);
+          }
+        }
+        await txn.put('nodes', next.id, next).commit();
+        log.info({ node: next.id, availability: next.availability, labels, desiredRole: next.desiredRole }, 'node updated');
         return next;
       });
     }),

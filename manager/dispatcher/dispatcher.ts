@@ -2,7 +2,7 @@
 // Agent → manager: Register first, then heartbeats and task status.
 // Manager → agent: SessionAccepted, then the node's complete assignment set
 // whenever it changes. Runs only on the leader; its writes are fenced.
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
@@ -24,6 +24,8 @@ import { canAdvance, isTerminal } from '../../shared/states.js';
 import { ingressEndpoints, ingressNetwork, networkEndpoints, publishesIngress, serviceNetworks } from '../networks.js';
 import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
+import type { Reissue } from '../ca/join.js';
+import type { JoinRole } from '../ca/secrets.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 
@@ -32,6 +34,11 @@ type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 interface Session {
   id: string;
   nodeId: string;
+  /** The role in the certificate it connected with, and that certificate's public key. */
+  role: string;
+  publicKeyPem: string;
+  /** A certificate for another role is on its way (after a promote or demote). */
+  reissued: boolean;
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
@@ -60,6 +67,7 @@ export class Dispatcher {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly gate: Gate,
+    private readonly reissue: Reissue,
     readonly opts: LivenessOptions,
   ) {
     this.liveness = new Liveness(opts);
@@ -99,7 +107,7 @@ export class Dispatcher {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
         if (msg.register.nodeId !== who.nodeId) return fail(grpcStatus.PERMISSION_DENIED, `node ${who.nodeId} cannot register as node ${msg.register.nodeId}`);
-        void this.register(stream, msg.register, who.role).then(
+        void this.register(stream, msg.register, who.role, publicKeyOf(stream)).then(
           (s) => (session = s),
           (err) => fail(err instanceof OrchError ? err.code : grpcStatus.UNAVAILABLE, `registration failed: ${err instanceof OrchError ? err.message : String(err)}`),
         );
@@ -121,7 +129,7 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
-  private async register(stream: Stream, reg: Register, role: string): Promise<Session> {
+  private async register(stream: Stream, reg: Register, role: string, publicKeyPem: string): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
     for (let attempt = 0; ; attempt++) {
@@ -135,6 +143,7 @@ export class Dispatcher {
         ingressAddr: '',
         availability: NodeAvailability.ACTIVE,
         createdAt: now,
+        desiredRole: '',
         ...cur?.value,
         description: reg.description,
         role,
@@ -152,7 +161,7 @@ export class Dispatcher {
     }
     const old = this.sessions.get(nodeId);
     if (old) endSession(old.stream, grpcStatus.CANCELLED, 'superseded by a newer session');
-    const session: Session = { id: randomUUID(), nodeId, stream, pushed: undefined, pushedNetworks: undefined };
+    const session: Session = { id: randomUUID(), nodeId, role, publicKeyPem, reissued: false, stream, pushed: undefined, pushedNetworks: undefined };
     this.sessions.set(nodeId, session);
     this.liveness.alive(nodeId, Date.now());
     stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.opts.heartbeatMs } });
@@ -191,12 +200,30 @@ export class Dispatcher {
       sig.push(`${t.id}:${t.desiredState}`);
       if (!isTerminal(t.status?.state ?? TaskState.NEW)) for (const a of t.networks) networkIds.add(a.networkId);
     }
+    this.pushCertificate(s);
     // Networks before assignments: a task's container joins its network at start.
     this.pushNetworks(s, networkIds);
     const signature = sig.sort().join(',');
     if (signature === s.pushed) return;
     s.pushed = signature;
     s.stream.write({ assignments: { tasks } });
+  }
+
+  /** After a promote or demote: sends the node a certificate for its new role, once per session. */
+  private pushCertificate(s: Session): void {
+    const want = this.cache.nodes.get(s.nodeId)?.value.desiredRole;
+    if (!want || want === s.role || s.reissued || !s.publicKeyPem) return;
+    s.reissued = true;
+    this.reissue(s.nodeId, s.publicKeyPem, want as JoinRole).then(
+      (certificate) => {
+        s.stream.write({ certificate });
+        this.log.info({ node: s.nodeId, from: s.role, to: want }, 'certificate for a new role sent');
+      },
+      (err) => {
+        s.reissued = false;
+        this.log.warn({ node: s.nodeId, err: String(err) }, 'issuing a certificate for the new role failed; will retry');
+      },
+    );
   }
 
   /**
@@ -306,6 +333,12 @@ export class Dispatcher {
 function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
   if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
   return { ...cur, status: u.status };
+}
+
+/** The caller's public key (PEM), from its certificate. */
+function publicKeyOf(stream: Stream): string {
+  const der = stream.getAuthContext().sslPeerCertificate?.pubkey;
+  return der ? createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString() : '';
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

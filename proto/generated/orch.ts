@@ -620,7 +620,7 @@ export interface Node {
   stateMessage: string;
   availability: NodeAvailability;
   labels: { [key: string]: string };
-  /** "manager" or "worker" */
+  /** "manager" or "worker": its certificate's, as of its last registration */
   role: string;
   createdAt: Date | undefined;
   updatedAt:
@@ -628,6 +628,8 @@ export interface Node {
     | undefined;
   /** its own address on the ingress network (replies to published ports come back to it) */
   ingressAddr: string;
+  /** set by promote/demote; the leader re-issues its certificate to match */
+  desiredRole: string;
 }
 
 export interface Node_LabelsEntry {
@@ -700,6 +702,8 @@ export interface UpdateNodeRequest {
   availability?: NodeAvailability | undefined;
   labelAdd: { [key: string]: string };
   labelRm: string[];
+  /** promote ("manager") or demote ("worker") */
+  role?: string | undefined;
 }
 
 export interface UpdateNodeRequest_LabelAddEntry {
@@ -850,7 +854,22 @@ export interface ManagerMessage {
     | NetworkState
     | undefined;
   /** the answer to each agent heartbeat: the manager is alive */
-  heartbeat?: Heartbeat | undefined;
+  heartbeat?:
+    | Heartbeat
+    | undefined;
+  /** a new certificate after a promote or demote */
+  certificate?: NodeCertificate | undefined;
+}
+
+/**
+ * The same key, a certificate for the new role; a manager's comes with the
+ * cluster key. The agent saves it and reconnects with it.
+ */
+export interface NodeCertificate {
+  certPem: string;
+  role: string;
+  /** base64; empty for a worker (the agent deletes its copy) */
+  clusterKey: string;
 }
 
 function createBaseRestartPolicy(): RestartPolicy {
@@ -3718,6 +3737,7 @@ function createBaseNode(): Node {
     createdAt: undefined,
     updatedAt: undefined,
     ingressAddr: "",
+    desiredRole: "",
   };
 }
 
@@ -3752,6 +3772,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.ingressAddr !== "") {
       writer.uint32(82).string(message.ingressAddr);
+    }
+    if (message.desiredRole !== "") {
+      writer.uint32(90).string(message.desiredRole);
     }
     return writer;
   },
@@ -3852,6 +3875,14 @@ export const Node: MessageFns<Node> = {
             message.ingressAddr = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.desiredRole = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3905,6 +3936,11 @@ export const Node: MessageFns<Node> = {
         : isSet(object.ingress_addr)
         ? globalThis.String(object.ingress_addr)
         : "",
+      desiredRole: isSet(object.desiredRole)
+        ? globalThis.String(object.desiredRole)
+        : isSet(object.desired_role)
+        ? globalThis.String(object.desired_role)
+        : "",
     };
   },
 
@@ -3946,6 +3982,9 @@ export const Node: MessageFns<Node> = {
     if (message.ingressAddr !== "") {
       obj.ingressAddr = message.ingressAddr;
     }
+    if (message.desiredRole !== "") {
+      obj.desiredRole = message.desiredRole;
+    }
     return obj;
   },
 
@@ -3974,6 +4013,7 @@ export const Node: MessageFns<Node> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.ingressAddr = object.ingressAddr ?? "";
+    message.desiredRole = object.desiredRole ?? "";
     return message;
   },
 };
@@ -5017,7 +5057,7 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
 };
 
 function createBaseUpdateNodeRequest(): UpdateNodeRequest {
-  return { ref: "", availability: undefined, labelAdd: {}, labelRm: [] };
+  return { ref: "", availability: undefined, labelAdd: {}, labelRm: [], role: undefined };
 }
 
 export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
@@ -5033,6 +5073,9 @@ export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
     });
     for (const v of message.labelRm) {
       writer.uint32(34).string(v!);
+    }
+    if (message.role !== undefined) {
+      writer.uint32(42).string(message.role);
     }
     return writer;
   },
@@ -5085,6 +5128,14 @@ export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
             message.labelRm.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5133,6 +5184,7 @@ export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
         : globalThis.Array.isArray(object?.label_rm)
         ? object.label_rm.map((e: any) => globalThis.String(e))
         : [],
+      role: isSet(object.role) ? globalThis.String(object.role) : undefined,
     };
   },
 
@@ -5156,6 +5208,9 @@ export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
     if (message.labelRm?.length) {
       obj.labelRm = message.labelRm;
     }
+    if (message.role !== undefined) {
+      obj.role = message.role;
+    }
     return obj;
   },
 
@@ -5176,6 +5231,7 @@ export const UpdateNodeRequest: MessageFns<UpdateNodeRequest> = {
       {},
     );
     message.labelRm = object.labelRm?.map((e) => e) || [];
+    message.role = object.role ?? undefined;
     return message;
   },
 };
@@ -7191,7 +7247,13 @@ export const NetworkState: MessageFns<NetworkState> = {
 };
 
 function createBaseManagerMessage(): ManagerMessage {
-  return { accepted: undefined, assignments: undefined, networks: undefined, heartbeat: undefined };
+  return {
+    accepted: undefined,
+    assignments: undefined,
+    networks: undefined,
+    heartbeat: undefined,
+    certificate: undefined,
+  };
 }
 
 export const ManagerMessage: MessageFns<ManagerMessage> = {
@@ -7207,6 +7269,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.heartbeat !== undefined) {
       Heartbeat.encode(message.heartbeat, writer.uint32(34).fork()).join();
+    }
+    if (message.certificate !== undefined) {
+      NodeCertificate.encode(message.certificate, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -7256,6 +7321,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.heartbeat = Heartbeat.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.certificate = NodeCertificate.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7274,6 +7347,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       assignments: isSet(object.assignments) ? Assignments.fromJSON(object.assignments) : undefined,
       networks: isSet(object.networks) ? NetworkState.fromJSON(object.networks) : undefined,
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
+      certificate: isSet(object.certificate) ? NodeCertificate.fromJSON(object.certificate) : undefined,
     };
   },
 
@@ -7290,6 +7364,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.heartbeat !== undefined) {
       obj.heartbeat = Heartbeat.toJSON(message.heartbeat);
+    }
+    if (message.certificate !== undefined) {
+      obj.certificate = NodeCertificate.toJSON(message.certificate);
     }
     return obj;
   },
@@ -7311,6 +7388,118 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     message.heartbeat = (object.heartbeat !== undefined && object.heartbeat !== null)
       ? Heartbeat.fromPartial(object.heartbeat)
       : undefined;
+    message.certificate = (object.certificate !== undefined && object.certificate !== null)
+      ? NodeCertificate.fromPartial(object.certificate)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseNodeCertificate(): NodeCertificate {
+  return { certPem: "", role: "", clusterKey: "" };
+}
+
+export const NodeCertificate: MessageFns<NodeCertificate> = {
+  encode(message: NodeCertificate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.certPem !== "") {
+      writer.uint32(10).string(message.certPem);
+    }
+    if (message.role !== "") {
+      writer.uint32(18).string(message.role);
+    }
+    if (message.clusterKey !== "") {
+      writer.uint32(26).string(message.clusterKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeCertificate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeCertificate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.certPem = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.clusterKey = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeCertificate {
+    return {
+      certPem: isSet(object.certPem)
+        ? globalThis.String(object.certPem)
+        : isSet(object.cert_pem)
+        ? globalThis.String(object.cert_pem)
+        : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      clusterKey: isSet(object.clusterKey)
+        ? globalThis.String(object.clusterKey)
+        : isSet(object.cluster_key)
+        ? globalThis.String(object.cluster_key)
+        : "",
+    };
+  },
+
+  toJSON(message: NodeCertificate): unknown {
+    const obj: any = {};
+    if (message.certPem !== "") {
+      obj.certPem = message.certPem;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.clusterKey !== "") {
+      obj.clusterKey = message.clusterKey;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeCertificate>): NodeCertificate {
+    return NodeCertificate.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeCertificate>): NodeCertificate {
+    const message = createBaseNodeCertificate();
+    message.certPem = object.certPem ?? "";
+    message.role = object.role ?? "";
+    message.clusterKey = object.clusterKey ?? "";
     return message;
   },
 };

@@ -2,7 +2,7 @@
 // holder (manager, agent, the CLI's admin) keeps the same three files in one
 // directory: ca.crt (the cluster root), node.key and node.crt (its own).
 // Managers also keep cluster.key there (see sealed.ts).
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { ChannelCredentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
@@ -55,6 +55,11 @@ export function loadClusterKey(dir: string): Buffer {
 export function saveClusterKey(dir: string, key: Buffer): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writePrivate(join(dir, FILES.clusterKey), `${key.toString('base64')}\n`);
+}
+
+/** Deletes the cluster key (a demoted manager must not keep it). */
+export function removeClusterKey(dir: string): void {
+  rmSync(join(dir, FILES.clusterKey), { force: true });
 }
 
 /** The manager addresses `orch join` recorded (none: empty). */
