@@ -194,11 +194,12 @@ export async function labSignal(name: string, host: string, daemon: Daemon, sig:
   saveState(state);
 }
 
-/** Starts a host's etcd member or manager again on its old data (after labSignal SIGKILL). */
+/** Starts a host's etcd member or manager (again, or on a promoted worker) on its data. */
 export async function labStartDaemon(name: string, host: string, daemon: 'etcd' | 'manager'): Promise<void> {
   const state = loadState(name);
   const h = findHost(state, host);
-  if (!h.manager) throw new InvalidArgumentError(`${host} is not a manager host`);
+  if (daemon === 'etcd' && !h.manager) throw new InvalidArgumentError(`${host} has no etcd member`);
+  if (daemon === 'manager' && loadTls(hostStateDir(h)).identity.role !== 'manager') throw new InvalidArgumentError(`${host} holds no manager certificate: \`orch node promote ${host}\` first`);
   if (alive(h.pids[daemon])) throw new InvalidArgumentError(`${host}'s ${daemon} is running`);
   if (daemon === 'etcd') h.pids.etcd = startEtcdOn(h, '');
   else h.pids.manager = startManager(state, h);

@@ -2,7 +2,7 @@
 // Agent → manager: Register first, then heartbeats and task status.
 // Manager → agent: SessionAccepted, then the node's complete assignment set
 // whenever it changes. Runs only on the leader; its writes are fenced.
-import { createPublicKey, randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
@@ -337,8 +337,8 @@ function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
 
 /** The caller's public key (PEM), from its certificate. */
 function publicKeyOf(stream: Stream): string {
-  const der = stream.getAuthContext().sslPeerCertificate?.pubkey;
-  return der ? createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString() : '';
+  const raw = stream.getAuthContext().sslPeerCertificate?.raw;
+  return raw ? new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'pem' }).toString() : '';
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

@@ -139,6 +139,8 @@ test.serial('bad input: one-line error, non-zero exit, nothing changed in etcd',
     [['service', 'scale', 'missing=3'], /service "missing" not found/],
     [['service', 'scale', 'taken=-2'], /is not a replica count/],
     [['service', 'rm', 'missing'], /service "missing" not found/],
+    [['node', 'demote', c.cluster], /node ".*" is the last manager: promote another node first/],
+    [['node', 'promote', 'nowhere'], /node "nowhere" not found/],
   ];
   for (const [args, message] of cases) {
     const r = await c.orch(...args);

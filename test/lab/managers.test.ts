@@ -2,12 +2,16 @@
 // workers. The leader's host dies, the leader freezes and comes back, etcd
 // loses one member and then its quorum; each time the cluster must go on (or
 // refuse clearly) and never lose or double a task.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { NodeState, TaskState } from '../../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { alive } from '../../lab/processes.js';
+import { runOrch } from '../../lab/run.js';
+import { labAdminDir } from '../../lab/state.js';
+import { certIdentity } from '../../shared/tls/credentials.js';
 
 let lab: LabCluster;
 
@@ -99,4 +103,23 @@ test.serial('one etcd member down: the cluster keeps working; two down: writes a
   await lab.waitFor(() => slotsOnce('web', 3), 30_000, 'scaled to 3 after etcd recovered');
   const tasks = await lab.tasks('web');
   t.is(new Set(tasks.filter((x) => x.desiredState === TaskState.RUNNING).map((x) => x.slot)).size, 3);
+});
+
+test.serial('promote a worker: it gets a manager certificate and the cluster key, and a manager started there serves; demote it: that manager stops', async (t) => {
+  const host = lab.state.hosts.find((h) => !h.manager)!;
+  const dir = join(host.dir, 'node');
+  const role = () => certIdentity(readFileSync(join(dir, 'node.crt'))).role;
+  t.is(role(), 'worker');
+  await lab.ok('node', 'promote', host.name);
+  await lab.waitFor(async () => role() === 'manager' && existsSync(join(dir, 'cluster.key')), 15_000, 'a manager certificate and the cluster key');
+  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "manager"'), 15_000, 'registered again as a manager');
+
+  await lab.startDaemon(host.name, 'manager');
+  const direct = `${host.addr}:4242`;
+  await lab.waitFor(async () => (await runOrch({ ORCH_MANAGER: direct, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['node', 'ls'])).code === 0, 15_000, 'the new manager serves');
+
+  await lab.ok('node', 'demote', host.name);
+  await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')), 15_000, 'a worker certificate again, the cluster key gone');
+  await lab.waitFor(async () => !alive(lab.host(host.name).pids.manager), 15_000, 'its manager stopped');
+  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "worker"'), 15_000, 'registered again as a worker');
 });
