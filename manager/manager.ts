@@ -15,6 +15,7 @@ import { controlServer } from './controlapi/server.js';
 import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET, ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
+import { LeaderProbe } from './leader-probe.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
 import { schedulePass } from './scheduler/index.js';
@@ -48,6 +49,7 @@ export class Manager {
   private readonly election: Election;
   private readonly loop: Loop;
   private readonly gate: Gate;
+  private readonly probe: LeaderProbe;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -75,7 +77,11 @@ export class Manager {
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
     this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness });
-    this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), { ttlSec: opts.electionTtlSec });
+    this.probe = new LeaderProbe(this.tls);
+    this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
+      ttlSec: opts.electionTtlSec,
+      probe: (addr) => this.probe.alive(addr),
+    });
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
 
@@ -87,7 +93,7 @@ export class Manager {
     }
     await this.cache.start();
     this.cache.on('change', this.checkDemoted);
-    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey));
+    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, { id: this.id, isLeader: () => this.isLeader }));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
     this.server.addService(CaService, caServer(this.store, this.clusterKey, logger('ca', this.tag)));
     const port = await new Promise<number>((resolve, reject) =>
@@ -110,6 +116,7 @@ export class Manager {
   async stop(): Promise<void> {
     await this.follow();
     await this.election.stop();
+    this.probe.close();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
     await this.cache.stop();

@@ -34,7 +34,7 @@ const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 
 
 /** Builds the Control service implementation over the store and its mirror. */
-export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer): ControlServer {
+export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer, me: { id: string; isLeader: () => boolean }): ControlServer {
   // Only admins and managers; read your writes: a reply leaves only once the
   // mirror, which every list and inspect reads, holds what this manager has committed.
   const unary = handler(log, (call) => gate.check(call, CONTROL_ROLES, 'the control API'), () => cache.waitFor(store.lastRevision));
@@ -171,6 +171,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
         return { id: cur.value.id };
       }),
     ),
+
+    ping: unary(async () => ({ managerId: me.id, leader: me.isLeader() })),
 
     getJoinToken: unary(async (req) => {
       const role = joinRole(req.role);

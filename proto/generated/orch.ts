@@ -740,6 +740,15 @@ export interface RemoveNetworkResponse {
   id: string;
 }
 
+/** Managers ask the leader whether it is alive (a dead one is replaced before its lease runs out). */
+export interface PingRequest {
+}
+
+export interface PingResponse {
+  managerId: string;
+  leader: boolean;
+}
+
 export interface JoinTokenRequest {
   /** "worker" or "manager" */
   role: string;
@@ -5766,6 +5775,147 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   },
 };
 
+function createBasePingRequest(): PingRequest {
+  return {};
+}
+
+export const PingRequest: MessageFns<PingRequest> = {
+  encode(_: PingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): PingRequest {
+    return {};
+  },
+
+  toJSON(_: PingRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<PingRequest>): PingRequest {
+    return PingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<PingRequest>): PingRequest {
+    const message = createBasePingRequest();
+    return message;
+  },
+};
+
+function createBasePingResponse(): PingResponse {
+  return { managerId: "", leader: false };
+}
+
+export const PingResponse: MessageFns<PingResponse> = {
+  encode(message: PingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.managerId !== "") {
+      writer.uint32(10).string(message.managerId);
+    }
+    if (message.leader !== false) {
+      writer.uint32(16).bool(message.leader);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.managerId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leader = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PingResponse {
+    return {
+      managerId: isSet(object.managerId)
+        ? globalThis.String(object.managerId)
+        : isSet(object.manager_id)
+        ? globalThis.String(object.manager_id)
+        : "",
+      leader: isSet(object.leader) ? globalThis.Boolean(object.leader) : false,
+    };
+  },
+
+  toJSON(message: PingResponse): unknown {
+    const obj: any = {};
+    if (message.managerId !== "") {
+      obj.managerId = message.managerId;
+    }
+    if (message.leader !== false) {
+      obj.leader = message.leader;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PingResponse>): PingResponse {
+    return PingResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PingResponse>): PingResponse {
+    const message = createBasePingResponse();
+    message.managerId = object.managerId ?? "";
+    message.leader = object.leader ?? false;
+    return message;
+  },
+};
+
 function createBaseJoinTokenRequest(): JoinTokenRequest {
   return { role: "", rotate: false };
 }
@@ -7654,6 +7804,15 @@ export const ControlService = {
     responseSerialize: (value: JoinTokenResponse): Buffer => Buffer.from(JoinTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): JoinTokenResponse => JoinTokenResponse.decode(value),
   },
+  ping: {
+    path: "/orch.v1.Control/Ping" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PingRequest): Buffer => Buffer.from(PingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PingRequest => PingRequest.decode(value),
+    responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -7673,6 +7832,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   getNetwork: handleUnaryCall<NetworkRef, NetworkInfo>;
   removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
   getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
+  ping: handleUnaryCall<PingRequest, PingResponse>;
 }
 
 export interface ControlClient extends Client {
@@ -7909,6 +8069,18 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: JoinTokenResponse) => void,
+  ): ClientUnaryCall;
+  ping(request: PingRequest, callback: (error: ServiceError | null, response: PingResponse) => void): ClientUnaryCall;
+  ping(
+    request: PingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  ping(
+    request: PingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PingResponse) => void,
   ): ClientUnaryCall;
 }
 
