@@ -1,7 +1,9 @@
 // Fault injection on a lab: each fault kind as one action on a host (or, for
-// a scale burst, on the control API).
+// a burst, on the control API: scale calls, and a service created and removed).
 import type { Control } from '../cli/client.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
+import { ServiceSpec } from '../proto/generated/orch.js';
+import { SLEEP_IMAGE } from '../lab/images.js';
 import { sh } from '../shared/sh.js';
 import type { FaultKind } from './scenario.js';
 
@@ -12,9 +14,19 @@ export async function inject(lab: LabCluster, ctl: Control, fault: FaultKind, ho
   const h = host ?? '';
   switch (fault) {
     case 'kill-host':
+    case 'kill-leader-host':
       return lab.kill(h);
     case 'restart-host':
+    case 'restart-leader-host':
       return lab.restart(h);
+    case 'kill-etcd':
+      return lab.signal(h, 'etcd', 'SIGKILL');
+    case 'restart-etcd':
+      return lab.startDaemon(h, 'etcd');
+    case 'kill-dockerd':
+      return lab.signal(h, 'dockerd', 'SIGKILL');
+    case 'restart-dockerd':
+      return lab.startDaemon(h, 'dockerd');
     case 'kill-agent':
       return signal(lab, h, 'SIGKILL');
     case 'restart-agent':
@@ -35,12 +47,17 @@ export async function inject(lab: LabCluster, ctl: Control, fault: FaultKind, ho
         await new Promise((r) => setTimeout(r, 300));
       }
       return;
-    case 'scale-burst':
+    case 'scale-burst': {
+      // Scale calls and a service created and removed, while the rest runs on.
+      const extra = `burst${Date.now().toString(36)}`;
+      await ctl.createService(ServiceSpec.fromPartial({ name: extra, replicas: 2, container: { image: SLEEP_IMAGE, stopGracePeriodMs: 1000 } }));
       for (const n of [BURST.replicas + 3, BURST.replicas - 2, BURST.replicas + 1, BURST.replicas]) {
         await ctl.scaleService({ ref: BURST.service, replicas: n });
         await new Promise((r) => setTimeout(r, 200));
       }
+      await ctl.removeService({ ref: extra });
       return;
+    }
   }
 }
 

@@ -8,6 +8,8 @@ import type { Control } from '../cli/client.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { addrIp, macFor } from '../shared/ipam.js';
 import { Netlink } from '../agent/network/netlink/index.js';
+import { sh } from '../shared/sh.js';
+import { servesTraffic } from '../shared/states.js';
 import { listNetns, netnsPath } from '../agent/network/netns.js';
 import { SERVICES } from './workload.js';
 
@@ -50,6 +52,46 @@ export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: 
   v.push(...references(tasks, services.map((s) => s.service!), nodes, networks.map((n) => n.id)));
   v.push(...(await slotsOnce(lab, services.map((s) => s.service!))));
   v.push(...kernelMatches(lab, tasks, nodes, networks));
+  v.push(...(await vipRulesMatch(lab, tasks, services.map((s) => s.service!), nodes, networks)));
+  return v;
+}
+
+/**
+ * Each host's load balancing, as nftables holds it, matches etcd: in every
+ * network namespace, each VIP is DNATed to exactly the serving tasks of its
+ * service (none: no rule).
+ */
+async function vipRulesMatch(lab: LabCluster, tasks: Task[], services: Service[], nodes: Node[], networks: Network[]): Promise<Violation[]> {
+  const v: Violation[] = [];
+  const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
+  for (const h of lab.state.hosts) {
+    const nodeId = lab.nodeId(h.name);
+    if (!nodeId || !up.has(nodeId)) continue;
+    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) {
+      const network = networks.find((n) => n.vni === Number(ns.split('-').pop()));
+      if (!network) continue; // reported by kernelMatches
+      const want = new Map<string, string>();
+      for (const s of services) {
+        const vip = s.vips.find((x) => x.networkId === network.id)?.addr;
+        if (!vip) continue;
+        const backends = tasks
+          .filter((t) => t.serviceId === s.id && up.has(t.nodeId) && servesTraffic(t))
+          .flatMap((t) => t.networks.filter((a) => a.networkId === network.id && a.addr).map((a) => addrIp(a.addr)));
+        if (backends.length) want.set(addrIp(vip), backends.sort().join(' '));
+      }
+      const have = new Map<string, string>();
+      const text = await sh('nsenter', [`--net=${netnsPath(ns)}`, 'nft', 'list', 'table', 'ip', 'orch-lb']).catch(() => '');
+      for (const line of text.split('\n')) {
+        const m = /ip daddr (\d+\.\d+\.\d+\.\d+) .*dnat (?:ip )?to (.*)$/.exec(line);
+        if (m) have.set(m[1]!, [...m[2]!.matchAll(/\d+\.\d+\.\d+\.\d+/g)].map((x) => x[0]).sort().join(' '));
+      }
+      for (const vip of new Set([...want.keys(), ...have.keys()])) {
+        if (want.get(vip) !== have.get(vip)) {
+          v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: VIP ${vip} goes to [${have.get(vip) ?? 'nothing'}], etcd says [${want.get(vip) ?? 'nothing'}]` });
+        }
+      }
+    }
+  }
   return v;
 }
 

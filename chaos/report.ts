@@ -23,15 +23,24 @@ export interface Report {
   durationMs: number;
   steps: Array<Step & { doneAt: number }>;
   /** Per fault: how long after it every service ran its desired count again. */
-  recoveries: Array<{ fault: string; host?: string; at: number; replicatedAfterMs: number | null; convergedAfterMs: number | null; failedRequests: number }>;
+  recoveries: Array<{ fault: string; host?: string; at: number; replicatedAfterMs: number | null; convergedAfterMs: number | null; failedRequests: number; failedServiceRequests: number }>;
   samples: Sample[];
-  requests: { total: number; failed: number; buckets: Array<{ at: number; ok: number; failed: number }> };
+  /** Through the published port, from outside. */
+  requests: Requests;
+  /** Between services: `caller` to `api` by name, inside the overlay. */
+  serviceRequests: Requests;
   violations: Violation[];
   passed: boolean;
 }
 
+export interface Requests {
+  total: number;
+  failed: number;
+  buckets: Array<{ at: number; ok: number; failed: number }>;
+}
+
 /** Requests per second bucket, relative to `start`. */
-export function buckets(outcomes: Outcome[], start: number): Report['requests']['buckets'] {
+export function buckets(outcomes: Outcome[], start: number): Requests['buckets'] {
   const out = new Map<number, { ok: number; failed: number }>();
   for (const o of outcomes) {
     const b = Math.floor((o.at - start) / 1000) * 1000;
@@ -64,17 +73,19 @@ function markdown(r: Report): string {
     'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
       '"all back" also waits for global services, whose task on a dead host waits for that host.',
     '',
-    '| at | fault | host | replicated back after | all back after | requests failed until all back |',
+    '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...r.recoveries.map((x) => `| ${(x.at / 1000).toFixed(1)} s | ${x.fault} | ${x.host ?? ''} | ${s(x.replicatedAfterMs)} | ${s(x.convergedAfterMs)} | ${x.failedRequests} |`),
+    ...r.recoveries.map((x) => `| ${(x.at / 1000).toFixed(1)} s | ${x.fault} | ${x.host ?? ''} | ${s(x.replicatedAfterMs)} | ${s(x.convergedAfterMs)} | ${x.failedRequests} / ${x.failedServiceRequests} |`),
     '',
     '### By fault kind',
     '',
-    '| fault | times | replicated back: median / worst | all back: median / worst | requests failed: median / worst |',
-    '| --- | --- | --- | --- | --- |',
-    ...byKind(r).map((k) => `| ${k.fault} | ${k.n} | ${k.replicated} | ${k.all} | ${k.failed} |`),
+    '| fault | times | replicated back: median / worst | all back: median / worst | requests failed (published port): median / worst | requests failed (between services): median / worst |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...byKind(r).map((k) => `| ${k.fault} | ${k.n} | ${k.replicated} | ${k.all} | ${k.failed} | ${k.failedBetween} |`),
     '',
-    `## Requests through the published port: ${r.requests.total} sent, ${r.requests.failed} failed (${((100 * r.requests.failed) / Math.max(1, r.requests.total)).toFixed(2)} %)`,
+    `## Requests through the published port: ${tally(r.requests)}`,
+    '',
+    `## Requests between services (\`caller\` → \`api\` by name, inside the overlay): ${tally(r.serviceRequests)}`,
     '',
     '## Invariants',
     '',
@@ -84,7 +95,9 @@ function markdown(r: Report): string {
 }
 
 /** Median and worst per fault kind (times in seconds; "never" if one did not converge). */
-function byKind(r: Report): Array<{ fault: string; n: number; replicated: string; all: string; failed: string }> {
+const tally = (q: Requests) => `${q.total} sent, ${q.failed} failed (${((100 * q.failed) / Math.max(1, q.total)).toFixed(2)} %)`;
+
+function byKind(r: Report): Array<{ fault: string; n: number; replicated: string; all: string; failed: string; failedBetween: string }> {
   const kinds = [...new Set(r.recoveries.map((x) => x.fault))];
   const stat = (xs: Array<number | null>, unit: (v: number) => string) => {
     if (xs.some((x) => x === null)) return `${unit(median(xs.filter((x): x is number => x !== null)))} / never`;
@@ -100,6 +113,7 @@ function byKind(r: Report): Array<{ fault: string; n: number; replicated: string
       replicated: stat(xs.map((x) => x.replicatedAfterMs), sec),
       all: stat(xs.map((x) => x.convergedAfterMs), sec),
       failed: stat(xs.map((x) => x.failedRequests), String),
+      failedBetween: stat(xs.map((x) => x.failedServiceRequests), String),
     };
   });
 }
@@ -119,7 +133,7 @@ function svg(r: Report): string {
   const line = (pts: Array<[number, number]>, color: string) =>
     `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(' ')}"/>`;
   const replicas = r.samples.map((s) => [s.at, s.desired ? Math.min(1, s.running / s.desired) : 1] as [number, number]);
-  const success = r.requests.buckets.map((b) => [b.at, b.ok + b.failed ? b.ok / (b.ok + b.failed) : 1] as [number, number]);
+  const rate = (q: Requests) => q.buckets.map((b) => [b.at, b.ok + b.failed ? b.ok / (b.ok + b.failed) : 1] as [number, number]);
   const faults = r.steps.map(
     (st) => `<line x1="${x(st.at)}" x2="${x(st.at)}" y1="${pad}" y2="${H - pad}" stroke="#c33" stroke-dasharray="3,3"/><text x="${x(st.at) + 2}" y="${pad - 4}" font-size="9" fill="#c33" transform="rotate(-30 ${x(st.at) + 2} ${pad - 4})">${st.fault}${st.host ? ` ${st.host}` : ''}</text>`,
   );
@@ -130,8 +144,9 @@ function svg(r: Report): string {
     `<text x="4" y="${y(1) + 4}" font-size="10">100%</text><text x="4" y="${y(0) + 4}" font-size="10">0%</text>`,
     ...faults,
     line(replicas, '#2a7'),
-    line(success, '#27c'),
-    `<text x="${pad}" y="${H - 8}" font-size="11"><tspan fill="#2a7">■ running / desired replicas</tspan>  <tspan fill="#27c">■ requests succeeding (per second)</tspan>  <tspan fill="#c33">┆ faults</tspan>  time: 0–${(r.durationMs / 1000).toFixed(0)} s</text>`,
+    line(rate(r.requests), '#27c'),
+    line(rate(r.serviceRequests), '#e90'),
+    `<text x="${pad}" y="${H - 8}" font-size="11"><tspan fill="#2a7">■ running / desired replicas</tspan>  <tspan fill="#27c">■ published port OK</tspan>  <tspan fill="#e90">■ between services OK</tspan>  <tspan fill="#c33">┆ faults</tspan>  time: 0–${(r.durationMs / 1000).toFixed(0)} s</text>`,
     '</svg>',
     '',
   ].join('\n');

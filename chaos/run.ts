@@ -6,8 +6,8 @@ import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
 import { buckets, writeReport, type Report, type Sample } from './report.js';
-import { plan, TAKES_HOST_AWAY, type FaultKind, type Step } from './scenario.js';
-import { clientLoop, startWorkload } from './workload.js';
+import { LEADER, plan, TAKES_HOST_AWAY, type FaultKind, type Step } from './scenario.js';
+import { CallerLog, clientLoop, startWorkload, type Outcome } from './workload.js';
 
 export interface ChaosOptions {
   scenario: string;
@@ -29,11 +29,13 @@ const SAMPLE_MS = 500;
 
 export async function runChaos(o: ChaosOptions): Promise<Report> {
   const say = o.progress ?? (() => undefined);
-  const lab = await LabCluster.up({ name: o.name ?? 'chaos', index: o.index ?? 240, hosts: o.hosts, managers: 1 });
+  // Five hosts or more: three managers, so the control plane can take faults too.
+  const lab = await LabCluster.up({ name: o.name ?? 'chaos', index: o.index ?? 240, hosts: o.hosts, managers: o.hosts >= 5 ? 3 : 1 });
   const ctl = lab.control();
   try {
     const workers = lab.state.hosts.filter((h) => !h.manager).map((h) => h.name);
-    const steps = plan(o.scenario, o.seed, o.durationMs, workers);
+    const managers = lab.state.hosts.filter((h) => h.manager).map((h) => h.name);
+    const steps = plan(o.scenario, o.seed, o.durationMs, workers, managers);
     say(`workload up; ${steps.length} fault steps over ${o.durationMs / 1000}s`);
     await startWorkload(lab);
 
@@ -46,9 +48,11 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const wall0 = Date.now();
     const since = () => performance.now() - t0;
     const samples: Sample[] = [];
+    const callers = new CallerLog();
     let sampling = true;
     const sampler = (async () => {
-      while (sampling) {
+      for (let n = 0; sampling; n++) {
+        if (n % 10 === 0) await callers.collect(lab);
         const c = await convergence(ctl).catch(() => []);
         const sum = (xs: typeof c, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
         const replicated = c.filter((s) => !s.global);
@@ -58,9 +62,19 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     })();
 
     const done: Report['steps'] = [];
-    for (const st of steps) {
-      const wait = st.at - since();
+    let leaderVictim: string | undefined;
+    for (const planned of steps) {
+      const wait = planned.at - since();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const st = { ...planned };
+      if (st.host === LEADER) {
+        if (st.fault === 'kill-leader-host') leaderVictim = await lab.leaderHost();
+        st.host = leaderVictim;
+        if (!st.host) {
+          say(`${(since() / 1000).toFixed(1)}s ${st.fault}: no leader now, skipped`);
+          continue;
+        }
+      }
       say(`${(since() / 1000).toFixed(1)}s ${st.fault} ${st.host ?? ''}`);
       if (isAway(st)) away.add(st.host!);
       await inject(lab, ctl, st.fault, st.host);
@@ -77,7 +91,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     sampling = false;
     await sampler;
     await loop.stop();
-    const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3]]));
+    await callers.collect(lab);
+    const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3], ['caller', 2]]));
     violations.push(...(await probeEverywhere([...addrOf.values()])));
 
     const recoveries = done.map((st, i) => {
@@ -92,8 +107,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       const replicatedAfterMs = backAfter((s) => s.replicatedRunning, (s) => s.replicatedDesired);
       const convergedAfterMs = backAfter((s) => s.running, (s) => s.desired);
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
-      const failedRequests = loop.outcomes.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
-      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests };
+      const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
+      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.outcomes), failedServiceRequests: failedIn(callers.outcomes) };
     });
     for (const x of recoveries) {
       if (!TAKES_HOST_AWAY.includes(x.fault as FaultKind)) continue;
@@ -112,6 +127,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       recoveries,
       samples,
       requests: { total: outcomes.length, failed: outcomes.filter((x) => !x.ok).length, buckets: buckets(outcomes, wall0) },
+      serviceRequests: { total: callers.outcomes.length, failed: callers.outcomes.filter((x) => !x.ok).length, buckets: buckets(callers.outcomes, wall0) },
       violations,
       passed: violations.length === 0,
     };
@@ -123,8 +139,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
   }
 }
 
-const isAway = (st: Step) => st.fault === 'kill-host' || st.fault === 'partition';
-const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'heal';
+const isAway = (st: Step) => st.fault === 'kill-host' || st.fault === 'kill-leader-host' || st.fault === 'partition';
+const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'restart-leader-host' || st.fault === 'heal';
 
 /** After convergence the published port must answer on every host, every time. */
 async function probeEverywhere(addrs: string[]): Promise<Violation[]> {

@@ -2,13 +2,32 @@
 // the start of the run, chosen from a seed so that a run can be replayed.
 import { InvalidArgumentError } from '../shared/errors.js';
 
-export type FaultKind = 'kill-host' | 'restart-host' | 'kill-agent' | 'restart-agent' | 'partition' | 'heal' | 'freeze-agent' | 'thaw-agent' | 'flap-link' | 'scale-burst';
+export type FaultKind =
+  | 'kill-host'
+  | 'restart-host'
+  | 'kill-leader-host'
+  | 'restart-leader-host'
+  | 'kill-etcd'
+  | 'restart-etcd'
+  | 'kill-agent'
+  | 'restart-agent'
+  | 'kill-dockerd'
+  | 'restart-dockerd'
+  | 'partition'
+  | 'heal'
+  | 'freeze-agent'
+  | 'thaw-agent'
+  | 'flap-link'
+  | 'scale-burst';
+
+/** Stands for the host the leader runs on when the step is injected (its replay names the host it hit). */
+export const LEADER = '@leader';
 
 export interface Step {
   /** Milliseconds after the workload started. */
   at: number;
   fault: FaultKind;
-  /** The lab host it hits (none for scale bursts). */
+  /** The lab host it hits (none for bursts; LEADER until injected). */
   host?: string;
 }
 
@@ -24,26 +43,39 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** Faults that take a host away, with what brings it back and how long it stays away. */
-const EPISODES: Array<{ down: FaultKind; up: FaultKind; forMs: number }> = [
+interface Episode {
+  down: FaultKind;
+  up: FaultKind;
+  forMs: number;
+}
+
+/** Faults on a worker host, with what brings it back and how long it stays away. */
+const WORKER_EPISODES: Episode[] = [
   { down: 'kill-host', up: 'restart-host', forMs: 12_000 },
   { down: 'kill-agent', up: 'restart-agent', forMs: 10_000 },
+  { down: 'kill-dockerd', up: 'restart-dockerd', forMs: 8000 },
   { down: 'partition', up: 'heal', forMs: 10_000 },
   { down: 'freeze-agent', up: 'thaw-agent', forMs: 10_000 },
 ];
 
+/** Faults on the control plane, when there are managers to spare (3 or more). */
+const MANAGER_EPISODES: Episode[] = [
+  { down: 'kill-leader-host', up: 'restart-leader-host', forMs: 12_000 },
+  { down: 'kill-etcd', up: 'restart-etcd', forMs: 10_000 },
+];
+
 /** Faults after which the replicated services must be whole again while the host is still away. */
-export const TAKES_HOST_AWAY: readonly FaultKind[] = EPISODES.map((e) => e.down);
+export const TAKES_HOST_AWAY: readonly FaultKind[] = ['kill-host', 'kill-leader-host', 'kill-agent', 'partition', 'freeze-agent'];
 
 export const SCENARIOS = ['worker-restart', 'all'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
- * The steps of a scenario over `durationMs`, hitting only `workers` (hosts
- * that run no manager, so the control plane stays up: leader and etcd faults
- * come with manager high availability).
+ * The steps of a scenario over `durationMs`: worker faults on `workers`, and,
+ * given three managers or more, faults on the leader's host and on etcd
+ * members of `managers` too (one at a time, so quorum always holds).
  */
-export function plan(name: string, seed: number, durationMs: number, workers: string[]): Step[] {
+export function plan(name: string, seed: number, durationMs: number, workers: string[], managers: string[] = []): Step[] {
   if (!workers.length) throw new InvalidArgumentError('a chaos run needs at least one worker host: use --hosts 2 or more');
   const random = rng(seed);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
@@ -55,13 +87,14 @@ export function plan(name: string, seed: number, durationMs: number, workers: st
     ];
   }
   if (name !== 'all') throw new InvalidArgumentError(`no scenario "${name}"; there are ${SCENARIOS.join(', ')}`);
+  const episodes = managers.length >= 3 ? [...WORKER_EPISODES, ...MANAGER_EPISODES] : WORKER_EPISODES;
   // One episode at a time, a pause between, until the duration is used up;
-  // a link flap and a scale burst thrown in between episodes.
+  // a link flap and a burst of control calls thrown in between episodes.
   const steps: Step[] = [];
   let t = 3000;
   while (t < durationMs - 10_000) {
-    const host = pick(workers);
-    const e = pick(EPISODES);
+    const e = pick(episodes);
+    const host = e.down === 'kill-leader-host' ? LEADER : e.down === 'kill-etcd' ? pick(managers) : pick(workers);
     steps.push({ at: t, fault: e.down, host }, { at: t + e.forMs, fault: e.up, host });
     t += e.forMs + 4000;
     if (random() < 0.5 && t < durationMs - 10_000) {

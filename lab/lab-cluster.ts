@@ -139,8 +139,8 @@ export class LabCluster {
     return this.afterOp(labSignal(this.name, host, daemon, sig));
   }
 
-  /** Starts a killed etcd member or manager again. */
-  startDaemon(host: string, daemon: 'etcd' | 'manager'): Promise<void> {
+  /** Starts a killed dockerd, etcd member or manager again. */
+  startDaemon(host: string, daemon: 'dockerd' | 'etcd' | 'manager'): Promise<void> {
     return this.afterOp(labStartDaemon(this.name, host, daemon));
   }
 

@@ -194,14 +194,18 @@ export async function labSignal(name: string, host: string, daemon: Daemon, sig:
   saveState(state);
 }
 
-/** Starts a host's etcd member or manager (again, or on a promoted worker) on its data. */
-export async function labStartDaemon(name: string, host: string, daemon: 'etcd' | 'manager'): Promise<void> {
+/** Starts a host's dockerd or etcd member again, or its manager (again, or on a promoted worker), on its data. */
+export async function labStartDaemon(name: string, host: string, daemon: 'dockerd' | 'etcd' | 'manager'): Promise<void> {
   const state = loadState(name);
   const h = findHost(state, host);
   if (daemon === 'etcd' && !h.manager) throw new InvalidArgumentError(`${host} has no etcd member`);
   if (daemon === 'manager' && loadTls(hostStateDir(h)).identity.role !== 'manager') throw new InvalidArgumentError(`${host} holds no manager certificate: \`orch node promote ${host}\` first`);
   if (alive(h.pids[daemon])) throw new InvalidArgumentError(`${host}'s ${daemon} is running`);
-  if (daemon === 'etcd') h.pids.etcd = startEtcdOn(h, '');
+  if (daemon === 'dockerd') {
+    // The agent still runs: the engine finds its network plugin at start.
+    spawnDocker(h);
+    await dockerUp(h, () => undefined);
+  } else if (daemon === 'etcd') h.pids.etcd = startEtcdOn(h, '');
   else h.pids.manager = startManager(state, h);
   saveState(state);
 }

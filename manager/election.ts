@@ -133,7 +133,7 @@ export class Election extends EventEmitter {
         this.keyWatcher = undefined;
         break;
       }
-      await this.sleep(this.ttlSec * 250); // someone else leads; look again shortly
+      await this.sleep(this.ttlSec * 125); // someone else leads; look again shortly
     }
     if (!lease.revoked()) await lease.revoke().catch(() => undefined);
   }
@@ -159,7 +159,8 @@ export class Election extends EventEmitter {
     if (this.probing || this.isLeader || this.stopped) return;
     this.probing = true;
     try {
-      const res = await this.store.etcd.kv.range({ key: Buffer.from(keys.leader()) });
+      // Member-local (serializable): while etcd itself elects a new raft leader, the check goes on.
+      const res = await this.store.etcd.kv.range({ key: Buffer.from(keys.leader()), serializable: true });
       const kv = res.kvs[0];
       const leader = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
       if (!kv || !leader || leader.managerId === this.me.managerId) {

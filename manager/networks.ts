@@ -4,7 +4,7 @@
 // network; the networks a service's tasks join.
 import { EndpointSpec_Mode, PortConfig_PublishMode, TaskState, type Endpoint, type Network, type Service } from '../proto/generated/orch.js';
 import { addrIp, macFor } from '../shared/ipam.js';
-import { isTerminal } from '../shared/states.js';
+import { isTerminal, servesTraffic } from '../shared/states.js';
 import { nodeStanding } from './cluster.js';
 import type { Cache } from './store/index.js';
 
@@ -21,8 +21,7 @@ export function networkEndpoints(cache: Cache, networkIds: ReadonlySet<string>):
     const hostAddr = cache.nodes.get(t.nodeId)?.value.description?.addr ?? '';
     for (const a of t.networks) {
       if (!a.addr || !networkIds.has(a.networkId)) continue;
-      // A backend: running, not unhealthy or still starting its health checks, and not being removed (it leaves the pools before it stops).
-      const serving = t.desiredState === TaskState.RUNNING && t.status.state === TaskState.RUNNING && t.status.health !== 'unhealthy' && t.status.health !== 'starting';
+      const serving = servesTraffic(t);
       out.push({ networkId: a.networkId, taskId: t.id, addr: a.addr, mac: macFor(addrIp(a.addr)), nodeId: t.nodeId, hostAddr, serviceName: t.serviceName, serviceId: t.serviceId, serving });
     }
   }
