@@ -8,7 +8,7 @@ import type { Control } from '../cli/client.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { addrIp, macFor } from '../shared/ipam.js';
 import { Netlink } from '../agent/network/netlink/index.js';
-import { sh } from '../shared/sh.js';
+import { sh, systemTool } from '../shared/sh.js';
 import { servesTraffic } from '../shared/states.js';
 import { listNetns, netnsPath } from '../agent/network/netns.js';
 import { SERVICES } from './workload.js';
@@ -80,7 +80,13 @@ async function vipRulesMatch(lab: LabCluster, tasks: Task[], services: Service[]
         if (backends.length) want.set(addrIp(vip), backends.sort().join(' '));
       }
       const have = new Map<string, string>();
-      const text = await sh('nsenter', [`--net=${netnsPath(ns)}`, 'nft', 'list', 'table', 'ip', 'orch-lb']).catch(() => '');
+      let text: string;
+      try {
+        text = await sh('nsenter', [`--net=${netnsPath(ns)}`, systemTool('nft'), 'list', 'table', 'ip', 'orch-lb']);
+      } catch (err) {
+        if (!/No such file or directory/.test(String(err))) v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: cannot read its nft rules (${String(err).split('\n')[0]})` });
+        text = ''; // no table: no rules
+      }
       for (const line of text.split('\n')) {
         const m = /ip daddr (\d+\.\d+\.\d+\.\d+) .*dnat (?:ip )?to (.*)$/.exec(line);
         if (m) have.set(m[1]!, [...m[2]!.matchAll(/\d+\.\d+\.\d+\.\d+/g)].map((x) => x[0]).sort().join(' '));
