@@ -135,7 +135,9 @@ export class Election extends EventEmitter {
       }
       await this.sleep(this.ttlSec * 125); // someone else leads; look again shortly
     }
-    if (!lease.revoked()) await lease.revoke().catch(() => undefined);
+    // Not awaited: with etcd electing a new raft leader the call can hang for
+    // its whole deadline, and an orphan lease only runs out. Campaign again now.
+    if (!lease.revoked()) void lease.revoke().catch(() => undefined);
   }
 
   /** Steps down as soon as our leader key is deleted or replaced (a follower found us dead). */
