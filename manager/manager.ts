@@ -16,6 +16,7 @@ import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET, ingressNetwork } from './n
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
 import { LeaderProbe } from './leader-probe.js';
+import { RaftApart } from './raft-apart.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
 import { schedulePass } from './scheduler/index.js';
@@ -50,6 +51,7 @@ export class Manager {
   private readonly loop: Loop;
   private readonly gate: Gate;
   private readonly probe: LeaderProbe;
+  private readonly raftApart: RaftApart;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -78,6 +80,7 @@ export class Manager {
     this.gate = gate;
     this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness });
     this.probe = new LeaderProbe(this.tls);
+    this.raftApart = new RaftApart(opts.etcd, opts.etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
       ttlSec: opts.electionTtlSec,
       probe: (addr) => this.probe.alive(addr),
@@ -117,6 +120,7 @@ export class Manager {
     await this.follow();
     await this.election.stop();
     this.probe.close();
+    this.raftApart.close();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
     await this.cache.stop();
@@ -125,12 +129,14 @@ export class Manager {
 
   private lead(): void {
     void this.ensureIngress();
+    this.raftApart.start();
     this.dispatcher.start();
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
   }
 
   private async follow(): Promise<void> {
+    this.raftApart.stop();
     this.cache.off('change', this.onCacheChange);
     await this.loop.stop();
     await this.dispatcher.stop();

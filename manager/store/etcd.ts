@@ -62,9 +62,14 @@ export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls 
   return new UnavailableError(`etcd at ${endpoints} failed the request: ${why} (${outcome})`);
 }
 
+/** A client of one member only, with a short deadline (status checks, raft leadership moves). */
+export function connectMember(endpoint: string, tls: EtcdTls | undefined, timeoutMs = STATUS_TIMEOUT_MS): Etcd3 {
+  return new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
+}
+
 /** One member's view: down (no answer), or whether it knows a leader. */
 async function memberStatus(endpoint: string, tls: EtcdTls | undefined): Promise<'down' | 'leader' | 'no-leader'> {
-  const client = new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: STATUS_TIMEOUT_MS, defaultCallOptions: () => ({ deadline: Date.now() + STATUS_TIMEOUT_MS }) });
+  const client = connectMember(endpoint, tls);
   try {
     const s = await client.maintenance.status();
     return s.leader && s.leader !== '0' ? 'leader' : 'no-leader';
