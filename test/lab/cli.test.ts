@@ -41,7 +41,7 @@ test.serial('lab up makes the lab current; lab exec runs on a host; lab down rem
   t.is(nodes.code, 0, nodes.stderr);
   t.regex(nodes.stdout, /h1 +Ready +Active +manager/);
   t.regex(nodes.stdout, /h2 +Ready +Active +worker/);
-  t.regex((await orch('context', 'ls')).stdout, /lab-tcli +198\.18\.253\.11:4242 +\*/);
+  t.regex((await orch('context', 'ls')).stdout, /lab-tcli +198\.18\.253\.11:4242 +\/var\/lib\/orch\/lab\/tcli\/cli\/certs\/orch +\*/);
 
   const ls = await orch('lab', 'ls', '--name', NAME);
   t.regex(ls.stdout, /h2 +198\.18\.253\.12 +worker +up +dockerd agent/);
