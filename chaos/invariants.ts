@@ -6,6 +6,7 @@
 import { NodeState, ServiceSpec_Mode, TaskState, type Network, type Node, type Service, type Task } from '../proto/generated/orch.js';
 import type { Control } from '../cli/client.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
+import type { HostState } from '../lab/state.js';
 import { addrIp, macFor } from '../shared/ipam.js';
 import { Netlink } from '../agent/network/netlink/index.js';
 import { sh, systemTool } from '../shared/sh.js';
@@ -56,6 +57,18 @@ export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: 
   return v;
 }
 
+/** Every network namespace the agents of up hosts made, with the network etcd has for its VNI (if any). */
+function networkNamespaces(lab: LabCluster, nodes: Node[], networks: Network[]): Array<{ h: HostState; nodeId: string; ns: string; network: Network | undefined }> {
+  const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
+  const out = [];
+  for (const h of lab.state.hosts) {
+    const nodeId = lab.nodeId(h.name);
+    if (!nodeId || !up.has(nodeId)) continue;
+    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) out.push({ h, nodeId, ns, network: networks.find((n) => n.vni === Number(ns.split('-').pop())) });
+  }
+  return out;
+}
+
 /**
  * Each host's load balancing, as nftables holds it, matches etcd: in every
  * network namespace, each VIP is DNATed to exactly the serving tasks of its
@@ -64,37 +77,32 @@ export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: 
 async function vipRulesMatch(lab: LabCluster, tasks: Task[], services: Service[], nodes: Node[], networks: Network[]): Promise<Violation[]> {
   const v: Violation[] = [];
   const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
-  for (const h of lab.state.hosts) {
-    const nodeId = lab.nodeId(h.name);
-    if (!nodeId || !up.has(nodeId)) continue;
-    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) {
-      const network = networks.find((n) => n.vni === Number(ns.split('-').pop()));
-      if (!network) continue; // reported by kernelMatches
-      const want = new Map<string, string>();
-      for (const s of services) {
-        const vip = s.vips.find((x) => x.networkId === network.id)?.addr;
-        if (!vip) continue;
-        const backends = tasks
-          .filter((t) => t.serviceId === s.id && up.has(t.nodeId) && servesTraffic(t))
-          .flatMap((t) => t.networks.filter((a) => a.networkId === network.id && a.addr).map((a) => addrIp(a.addr)));
-        if (backends.length) want.set(addrIp(vip), backends.sort().join(' '));
-      }
-      const have = new Map<string, string>();
-      let text: string;
-      try {
-        text = await sh('nsenter', [`--net=${netnsPath(ns)}`, systemTool('nft'), 'list', 'table', 'ip', 'orch-lb']);
-      } catch (err) {
-        if (!/No such file or directory/.test(String(err))) v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: cannot read its nft rules (${String(err).split('\n')[0]})` });
-        text = ''; // no table: no rules
-      }
-      for (const line of text.split('\n')) {
-        const m = /ip daddr (\d+\.\d+\.\d+\.\d+) .*dnat (?:ip )?to (.*)$/.exec(line);
-        if (m) have.set(m[1]!, [...m[2]!.matchAll(/\d+\.\d+\.\d+\.\d+/g)].map((x) => x[0]).sort().join(' '));
-      }
-      for (const vip of new Set([...want.keys(), ...have.keys()])) {
-        if (want.get(vip) !== have.get(vip)) {
-          v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: VIP ${vip} goes to [${have.get(vip) ?? 'nothing'}], etcd says [${want.get(vip) ?? 'nothing'}]` });
-        }
+  for (const { h, ns, network } of networkNamespaces(lab, nodes, networks)) {
+    if (!network) continue; // reported by kernelMatches
+    const want = new Map<string, string>();
+    for (const s of services) {
+      const vip = s.vips.find((x) => x.networkId === network.id)?.addr;
+      if (!vip) continue;
+      const backends = tasks
+        .filter((t) => t.serviceId === s.id && up.has(t.nodeId) && servesTraffic(t))
+        .flatMap((t) => t.networks.filter((a) => a.networkId === network.id && a.addr).map((a) => addrIp(a.addr)));
+      if (backends.length) want.set(addrIp(vip), backends.sort().join(' '));
+    }
+    const have = new Map<string, string>();
+    let text: string;
+    try {
+      text = await sh('nsenter', [`--net=${netnsPath(ns)}`, systemTool('nft'), 'list', 'table', 'ip', 'orch-lb']);
+    } catch (err) {
+      if (!/No such file or directory/.test(String(err))) v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: cannot read its nft rules (${String(err).split('\n')[0]})` });
+      text = ''; // no table: no rules
+    }
+    for (const line of text.split('\n')) {
+      const m = /ip daddr (\d+\.\d+\.\d+\.\d+) .*dnat (?:ip )?to (.*)$/.exec(line);
+      if (m) have.set(m[1]!, [...m[2]!.matchAll(/\d+\.\d+\.\d+\.\d+/g)].map((x) => x[0]).sort().join(' '));
+    }
+    for (const vip of new Set([...want.keys(), ...have.keys()])) {
+      if (want.get(vip) !== have.get(vip)) {
+        v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: VIP ${vip} goes to [${have.get(vip) ?? 'nothing'}], etcd says [${want.get(vip) ?? 'nothing'}]` });
       }
     }
   }
@@ -109,37 +117,32 @@ async function vipRulesMatch(lab: LabCluster, tasks: Task[], services: Service[]
 function kernelMatches(lab: LabCluster, tasks: Task[], nodes: Node[], networks: Network[]): Violation[] {
   const v: Violation[] = [];
   const up = new Map(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => [n.id, n]));
-  for (const h of lab.state.hosts) {
-    const nodeId = lab.nodeId(h.name);
-    if (!nodeId || !up.has(nodeId)) continue;
-    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) {
-      const vni = Number(ns.split('-').pop());
-      const network = networks.find((n) => n.vni === vni);
-      if (!network) {
-        v.push({ invariant: 'kernel matches etcd', detail: `${h.name} keeps namespace ${ns} of a network etcd does not have` });
-        continue;
+  for (const { h, nodeId, ns, network } of networkNamespaces(lab, nodes, networks)) {
+    if (!network) {
+      v.push({ invariant: 'kernel matches etcd', detail: `${h.name} keeps namespace ${ns} of a network etcd does not have` });
+      continue;
+    }
+    const vni = network.vni;
+    const want = new Map<string, string>(); // ip → host address of its node
+    for (const t of tasks) {
+      const s = t.status?.state ?? TaskState.NEW;
+      if (!t.nodeId || t.nodeId === nodeId || !up.has(t.nodeId) || s < TaskState.ASSIGNED || s >= TaskState.COMPLETE) continue;
+      for (const a of t.networks) if (a.networkId === network.id && a.addr) want.set(addrIp(a.addr), up.get(t.nodeId)!.description!.addr);
+    }
+    if (network.spec?.labels['orch.ingress'] === 'true') {
+      for (const n of up.values()) if (n.id !== nodeId && n.ingressAddr) want.set(addrIp(n.ingressAddr), n.description!.addr);
+    }
+    const nl = Netlink.open(netnsPath(ns));
+    try {
+      const have = new Map(nl.neighbours(`ovx${vni}`).filter((n) => n.dst).map((n) => [n.dst!, n.mac]));
+      const fdb = new Map(nl.fdb(`ovx${vni}`).filter((f) => f.dst && f.mac).map((f) => [f.mac!, f.dst!]));
+      const missing = [...want.keys()].filter((ip) => !have.has(ip) || fdb.get(macFor(ip)) !== want.get(ip));
+      const extra = [...have.keys()].filter((ip) => !want.has(ip));
+      if (missing.length || extra.length) {
+        v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: missing ${missing.join(', ') || 'none'}; extra ${extra.join(', ') || 'none'}` });
       }
-      const want = new Map<string, string>(); // ip → host address of its node
-      for (const t of tasks) {
-        const s = t.status?.state ?? TaskState.NEW;
-        if (!t.nodeId || t.nodeId === nodeId || !up.has(t.nodeId) || s < TaskState.ASSIGNED || s >= TaskState.COMPLETE) continue;
-        for (const a of t.networks) if (a.networkId === network.id && a.addr) want.set(addrIp(a.addr), up.get(t.nodeId)!.description!.addr);
-      }
-      if (network.spec?.labels['orch.ingress'] === 'true') {
-        for (const n of up.values()) if (n.id !== nodeId && n.ingressAddr) want.set(addrIp(n.ingressAddr), n.description!.addr);
-      }
-      const nl = Netlink.open(netnsPath(ns));
-      try {
-        const have = new Map(nl.neighbours(`ovx${vni}`).filter((n) => n.dst).map((n) => [n.dst!, n.mac]));
-        const fdb = new Map(nl.fdb(`ovx${vni}`).filter((f) => f.dst && f.mac).map((f) => [f.mac!, f.dst!]));
-        const missing = [...want.keys()].filter((ip) => !have.has(ip) || fdb.get(macFor(ip)) !== want.get(ip));
-        const extra = [...have.keys()].filter((ip) => !want.has(ip));
-        if (missing.length || extra.length) {
-          v.push({ invariant: 'kernel matches etcd', detail: `${h.name} network ${network.spec!.name}: missing ${missing.join(', ') || 'none'}; extra ${extra.join(', ') || 'none'}` });
-        }
-      } finally {
-        nl.close();
-      }
+    } finally {
+      nl.close();
     }
   }
   return v;

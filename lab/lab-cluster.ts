@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Task, TaskState } from '../proto/generated/orch.js';
 import { LABEL } from '../agent/exec/labels.js';
-import { labAdd, labDown, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
+import { labAdd, labDown, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, readNodeId, type Daemon, type UpOptions } from './lab.js';
 import { connectEtcd, keys } from '../manager/store/index.js';
-import { hostStateDir, labAdminDir, loadState, type HostState, type LabState } from './state.js';
+import { labAdminDir, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../cli/client.js';
-import { loadTls, nodeIdIn } from '../shared/tls/credentials.js';
+import { loadTls } from '../shared/tls/credentials.js';
 import { runOrch, waitFor, type RunResult } from './run.js';
 import { sh } from '../shared/sh.js';
 
@@ -76,11 +76,7 @@ export class LabCluster {
 
   /** The node id in the host's certificate (empty before it joined). */
   nodeId(host: string): string {
-    try {
-      return nodeIdIn(hostStateDir(this.host(host))) ?? '';
-    } catch {
-      return '';
-    }
+    return readNodeId(this.host(host)) ?? '';
   }
 
   /** The host's own Docker Engine. */

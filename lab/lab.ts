@@ -378,8 +378,7 @@ const daemonEnv = () => ({ ...process.env, ORCH_LOG_LEVEL: process.env.ORCH_LOG_
 
 /** `orch init` on the host, as a person runs it; the CLI's context and admin certificate land in the lab's cli dir. */
 async function initOn(state: LabState, h: HostState): Promise<void> {
-  const args = ['init', '--etcd', state.etcd.join(','), '--state-dir', hostStateDir(h), '--advertise', `${h.addr}:${MANAGER_PORT}`];
-  await sh('nsenter', [`--net=/var/run/netns/${h.netns}`, process.execPath, MAIN, ...args], { env: { ...process.env, ORCH_CONFIG_DIR: labCliDir(state) } });
+  await orchOn(h, ['init', '--etcd', state.etcd.join(','), '--state-dir', hostStateDir(h), '--advertise', `${h.addr}:${MANAGER_PORT}`], { ORCH_CONFIG_DIR: labCliDir(state) });
 }
 
 /** `orch join-token -q ROLE`, with the lab's admin certificate. */
@@ -391,8 +390,12 @@ async function joinToken(state: LabState, role: 'worker' | 'manager'): Promise<s
 
 /** `orch join` on the host, as a person runs it. */
 async function joinOn(state: LabState, h: HostState, token: string): Promise<void> {
-  const args = ['join', '--token', token, '--state-dir', hostStateDir(h), '--hostname', h.name, state.managers[0]!];
-  await sh('nsenter', [`--net=/var/run/netns/${h.netns}`, process.execPath, MAIN, ...args]);
+  await orchOn(h, ['join', '--token', token, '--state-dir', hostStateDir(h), '--hostname', h.name, state.managers[0]!]);
+}
+
+/** Runs an `orch` command in the host's network namespace and waits for it. */
+async function orchOn(h: HostState, args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  await sh('nsenter', [`--net=/var/run/netns/${h.netns}`, process.execPath, MAIN, ...args], { env: { ...process.env, ...env } });
 }
 
 /** Starts the manager (on manager hosts) and the agent. */
@@ -439,7 +442,7 @@ async function waitForNodes(state: LabState, count: number): Promise<void> {
 // ---------------------------------------------------------------- helpers --
 
 /** The node id in the host's certificate, if it joined. */
-function readNodeId(h: HostState): string | undefined {
+export function readNodeId(h: HostState): string | undefined {
   try {
     return nodeIdIn(hostStateDir(h));
   } catch {

@@ -3,11 +3,10 @@
 // directory: ca.crt (the cluster root), node.key and node.crt (its own).
 // Managers also keep cluster.key there (see sealed.ts).
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { ChannelCredentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
 import { UnauthenticatedError } from '../errors.js';
-import { MANAGER_NAME, ROLES, type Identity, type Role } from './pki.js';
+import { certIdentity, MANAGER_NAME, type Identity } from './pki.js';
 
 /** What a TLS directory holds, read. */
 export interface TlsMaterial {
@@ -100,15 +99,6 @@ export function serverCredentials(m: TlsMaterial): ServerCredentials {
     removeIdentityCertificateListener: () => undefined,
   };
   return experimental.createCertificateProviderServerCredentials(provider, provider, false);
-}
-
-/** The identity in a PEM certificate's subject. */
-export function certIdentity(pem: Buffer | string): Identity {
-  const subject = new X509Certificate(pem).subject;
-  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(subject)?.[1] ?? '';
-  const role = field('OU') as Role;
-  if (!field('CN') || !ROLES.includes(role) || !field('O')) throw new UnauthenticatedError(`the certificate's subject "${subject.replace(/\n/g, ', ')}" does not name an orch node`);
-  return { nodeId: field('CN'), role, clusterId: field('O') };
 }
 
 function writePrivate(file: string, text: string): void {

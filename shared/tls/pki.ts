@@ -4,10 +4,10 @@
 // certificates also carry the DNS name MANAGER_NAME, which every client
 // verifies, so only a manager can serve the cluster's gRPC.
 import 'reflect-metadata';
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import * as x509 from '@peculiar/x509';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, UnauthenticatedError } from '../errors.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -99,13 +99,23 @@ export function fingerprint(cert: string | Buffer): string {
 
 /** The identity a verified peer certificate names, or undefined if it names none. */
 export function identityOf(peer: PeerCertificate | undefined): Identity | undefined {
-  const s = peer?.subject;
   const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-  const nodeId = one(s?.CN);
-  const role = one(s?.OU) as Role | undefined;
-  const clusterId = one(s?.O);
-  if (!nodeId || !role || !ROLES.includes(role) || !clusterId) return undefined;
-  return { nodeId, role, clusterId };
+  return peer && identityFrom(one(peer.subject?.CN), one(peer.subject?.OU), one(peer.subject?.O));
+}
+
+/** The identity in a PEM (or DER) certificate's subject; refused if it names no orch node. */
+export function certIdentity(cert: Buffer | string): Identity {
+  const subject = new X509Certificate(cert).subject;
+  const field = (k: string) => new RegExp(`^${k}=(.*)$`, 'm').exec(subject)?.[1];
+  const who = identityFrom(field('CN'), field('OU'), field('O'));
+  if (!who) throw new UnauthenticatedError(`the certificate's subject "${subject.replace(/\n/g, ', ')}" does not name an orch node`);
+  return who;
+}
+
+/** The one rule for what names a node: an id, a known role, a cluster. */
+function identityFrom(nodeId: string | undefined, role: string | undefined, clusterId: string | undefined): Identity | undefined {
+  if (!nodeId || !role || !ROLES.includes(role as Role) || !clusterId) return undefined;
+  return { nodeId, role: role as Role, clusterId };
 }
 
 function serial(): string {

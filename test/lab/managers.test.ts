@@ -9,9 +9,9 @@ import { NodeState, TaskState } from '../../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { alive } from '../../lab/processes.js';
+import { certIdentity } from '../../shared/tls/pki.js';
 import { runOrch } from '../../lab/run.js';
 import { labAdminDir } from '../../lab/state.js';
-import { certIdentity } from '../../shared/tls/credentials.js';
 
 let lab: LabCluster;
 

@@ -3,8 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createServer, connect, type TLSSocket } from 'node:tls';
 import test from 'ava';
-import { fingerprint, issueCert, MANAGER_NAME, newCa, newKey } from '../../shared/tls/pki.js';
-import { certIdentity } from '../../shared/tls/credentials.js';
+import { certIdentity, fingerprint, issueCert, MANAGER_NAME, newCa, newKey } from '../../shared/tls/pki.js';
 import { newClusterKey, seal, unseal } from '../../shared/tls/sealed.js';
 import { newToken, parseToken, sameToken } from '../../shared/tls/token.js';
 
