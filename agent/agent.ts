@@ -2,12 +2,18 @@
 // node's tasks through the Docker Engine and reports their status, and
 // programs the host's overlay networks (bridge, vxlan, static entries) and
 // serves Docker as the network plugin that attaches containers to them.
+//
+// It owns its host (host.ts): at start it takes over what an earlier agent of
+// this host made (namespaces, the plugin's name) and removes what an earlier
+// node of this host left (its containers, its Docker networks); `leave`
+// removes everything it made, for a host that stops being a node.
 import { networkInterfaces } from 'node:os';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
 import { loadManagers, loadTls, removeClusterKey, saveClusterKey, saveTls } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
+import { HostLock, hostKey } from './host.js';
 import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
 import { Overlay } from './network/overlay.js';
@@ -49,6 +55,8 @@ export class Agent {
   private overlayProblem = '';
   private reconcileTimer: NodeJS.Timeout | undefined;
   private networksApplied: Promise<void> = Promise.resolve();
+  private readonly hostKey = hostKey();
+  private lock: HostLock | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     const tls = loadTls(opts.stateDir);
@@ -80,28 +88,69 @@ export class Agent {
     );
   }
 
-  /** Sets up overlay networking (if this host allows it), then starts the executor and the session. */
+  /** Takes the host, sets up overlay networking (if this host allows it), clears what earlier nodes left, then starts the executor and the session. */
   async start(): Promise<void> {
+    this.lock = HostLock.take(this.hostKey);
     await this.startNetworking();
+    await this.clearPredecessors().catch((err) => this.log.warn({ err: String(err) }, 'removing what an earlier node of this host left failed'));
     this.executor.start();
     this.session.start();
-    this.log.info({ managers: this.managers, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
+    this.log.info({ managers: this.managers, host: this.hostKey, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops. The containers and the data plane stay, for the next agent to
+   * adopt (a restart serves on); with `leave`, everything on orch networks
+   * goes first: their containers, the Docker networks, the namespaces and
+   * rules (containers on no orch network stay).
+   */
+  async stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.session.stop();
     clearInterval(this.reconcileTimer);
     await this.applying;
     await this.executor.stop();
+    if (opts.leave) await this.leave().catch((err) => this.log.warn({ err: String(err) }, 'removing this host\'s networks failed'));
     await this.plugin?.stop();
     await this.overlay?.close();
+    this.lock?.release();
+  }
+
+  /** Containers and Docker networks of earlier nodes of this host; dead plugin sockets; namespaces of the naming before host keys. */
+  private async clearPredecessors(): Promise<void> {
+    const containers = await this.engine.listPredecessors();
+    const networks = await this.engine.listForeignNetworks();
+    // Docker asks a network's driver as a container leaves it or it is removed: answer under the leftovers' names too.
+    const stops = this.plugin ? await Promise.all([...new Set(networks.values())].map((d) => this.plugin!.answerAs(d))) : [];
+    try {
+      for (const [id, node] of containers) {
+        this.log.info({ container: id.slice(0, 12), node }, 'removing a container an earlier node of this host left');
+        await this.engine.remove(id);
+      }
+      for (const id of networks.keys()) if (!(await this.engine.removeNetwork(id))) this.log.warn({ network: id.slice(0, 12) }, 'a docker network another orch node made is still in use: left');
+    } finally {
+      for (const stop of stops) await stop();
+    }
+    await this.plugin?.removeDeadSockets();
+    this.overlay?.removeOldLeftovers();
+  }
+
+  /** Removes what this host has on orch networks: their containers, the Docker networks, the kernel's side. */
+  private async leave(): Promise<void> {
+    for (const id of await this.engine.listAttached()) await this.engine.remove(id);
+    await this.engine.removeNetworksExcept(new Set());
+    await this.overlay?.teardown();
   }
 
   private async startNetworking(): Promise<void> {
     const underlay = this.opts.addr || firstAddress();
     try {
-      this.overlay = new Overlay(this.nodeId, underlay, logger('overlay', { node: this.nodeId.slice(0, 12) }));
-      this.plugin = new NetworkPlugin(this.nodeId, this.overlay, logger('netplugin', { node: this.nodeId.slice(0, 12) }));
+      this.overlay = new Overlay(this.nodeId, this.hostKey, underlay, logger('overlay', { node: this.nodeId.slice(0, 12) }));
+      this.plugin = new NetworkPlugin(this.hostKey, this.overlay, logger('netplugin', { node: this.nodeId.slice(0, 12) }));
+      // A container's addresses are refused before it stops, so rules elsewhere that still point there fail fast.
+      const overlay = this.overlay;
+      this.engine.beforeStop = async (addrs) => {
+        for (const a of addrs) await overlay.bury(a.networkId, a.ip);
+      };
       await this.plugin.start();
       for (const [dockerId, orchId] of await this.engine.listNetworks().catch(() => new Map<string, string>())) this.plugin.remember(dockerId, orchId);
       // The kernel is the truth: entries lost behind our back come back within this period.
@@ -148,6 +197,8 @@ export class Agent {
     this.applyQueued = true;
     this.applying = this.applying.then(async () => {
       this.applyQueued = false;
+      // Tasks leave the pools before they stop: the rules pushed before this set are in the kernel first.
+      await this.overlay?.rulesApplied();
       await this.executor.assign(this.latest!).catch((err) => {
         this.log.warn({ err: String(err) }, 'applying assignments failed; retrying in 1s');
         setTimeout(() => this.apply(this.latest!), 1000);

@@ -7,7 +7,7 @@ import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
 import { buckets, writeReport, type Report, type Sample } from './report.js';
 import { LEADER, plan, TAKES_HOST_AWAY, type FaultKind, type Step } from './scenario.js';
-import { CallerLog, clientLoop, startWorkload, type Outcome } from './workload.js';
+import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
 export interface ChaosOptions {
   scenario: string;
@@ -43,7 +43,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const addrOf = new Map(lab.state.hosts.map((h) => [h.name, h.addr]));
     // Bounded in count as well as by stop(): far more than the run can send (a few hundred a second).
     const maxRequests = Math.ceil((o.durationMs + CONVERGE_DEADLINE_MS) / 1000) * 2000;
-    const loop = clientLoop(() => lab.state.hosts.filter((h) => !away.has(h.name)).map((h) => h.addr), maxRequests);
+    const loop = publishedLoop(() => lab.state.hosts.filter((h) => !away.has(h.name)).map((h) => h.addr), maxRequests);
     const t0 = performance.now();
     const wall0 = Date.now();
     const since = () => performance.now() - t0;
@@ -108,7 +108,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       const convergedAfterMs = backAfter((s) => s.running, (s) => s.desired);
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
       const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
-      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.outcomes), failedServiceRequests: failedIn(callers.outcomes) };
+      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
     });
     for (const x of recoveries) {
       if (!TAKES_HOST_AWAY.includes(x.fault as FaultKind)) continue;
@@ -116,7 +116,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
         violations.push({ invariant: 'heals while a host is away', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${x.replicatedAfterMs === null ? 'never' : `only after ${(x.replicatedAfterMs / 1000).toFixed(1)}s`} whole again (deadline ${HEAL_DEADLINE_MS / 1000}s)` });
       }
     }
-    const outcomes = loop.outcomes;
+    const outcomes = loop.samples;
     const report: Report = {
       command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}`,
       seed: o.seed,
@@ -144,10 +144,10 @@ const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'restar
 
 /** After convergence the published port must answer on every host, every time. */
 async function probeEverywhere(addrs: string[]): Promise<Violation[]> {
-  const probe = clientLoop(() => addrs, addrs.length * 20);
+  const probe = publishedLoop(() => addrs, addrs.length * 20);
   await new Promise((r) => setTimeout(r, 3000));
   await probe.stop();
-  const failed = probe.outcomes.filter((x) => !x.ok);
-  return failed.length ? [{ invariant: 'published port', detail: `${failed.length} of ${probe.outcomes.length} requests failed after convergence (${[...new Set(failed.map((f) => f.host))].join(', ')})` }] : [];
+  const failed = probe.samples.filter((x) => !x.ok);
+  return failed.length ? [{ invariant: 'published port', detail: `${failed.length} of ${probe.samples.length} requests failed after convergence (${[...new Set(failed.map((f) => f.host))].join(', ')})` }] : [];
 }
 

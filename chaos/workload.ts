@@ -7,7 +7,7 @@
 import { LABEL } from '../agent/exec/labels.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { BURST } from './faults.js';
-import { httpGet } from '../lab/run.js';
+import { clientLoop, type ClientLoop } from '../lab/client-loop.js';
 
 export const PUBLISHED_PORT = 8080;
 
@@ -94,33 +94,6 @@ export interface Outcome {
 }
 
 /** Requests to the published port, round robin over the hosts `targets()` names, until stopped (at most `max`). */
-export function clientLoop(targets: () => string[], max: number): { outcomes: Outcome[]; stop: () => Promise<void> } {
-  const outcomes: Outcome[] = [];
-  let running = true;
-  const done = (async () => {
-    for (let i = 0; running && i < max; i++) {
-      const list = targets();
-      if (!list.length) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      const host = list[i % list.length]!;
-      const at = Date.now();
-      const ok = await get(host);
-      outcomes.push({ at, host, ok });
-      if (!ok) await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    outcomes,
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
-}
-
-/** One GET with a 1 s deadline: true if it answered 200. */
-function get(host: string): Promise<boolean> {
-  return httpGet(host, PUBLISHED_PORT, 1000).then(() => true, () => false);
+export function publishedLoop(targets: () => string[], max: number): ClientLoop {
+  return clientLoop(targets, PUBLISHED_PORT, { max, timeoutMs: 1000 });
 }

@@ -59,7 +59,10 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   mkdirSync(o.dataDir, { recursive: true });
   const log = openSync(join(o.dataDir, 'etcd.log'), 'a');
   const client = `${o.tls ? 'https' : 'http'}://${host}:${o.clientPort}`;
-  const child = spawn(systemTool('etcd'), etcdArgs(o), { stdio: ['ignore', log, log] });
+  // Something answering there already would pass for our member (an etcd a killed `orch dev` of an older orch left, say).
+  if (await canConnect(host, o.clientPort)) throw new UnavailableError(`something already listens on ${host}:${o.clientPort}: stop it (\`ss -ltnp 'sport = :${o.clientPort}'\` names it) or choose another port`);
+  // The member dies with its parent: a killed `orch dev` or test leaves no etcd behind.
+  const child = spawn(systemTool('setpriv'), ['--pdeathsig', 'KILL', systemTool('etcd'), ...etcdArgs(o)], { stdio: ['ignore', log, log] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const proc: EtcdProcess = {
     endpoint: client,

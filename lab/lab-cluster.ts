@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Task, TaskState } from '../proto/generated/orch.js';
 import { LABEL } from '../agent/exec/labels.js';
-import { labAdd, labDown, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, readNodeId, type Daemon, type UpOptions } from './lab.js';
+import { labDown } from './down.js';
+import { readNodeId } from './hosts.js';
+import { labAdd, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
 import { connectEtcd, keys } from '../manager/store/index.js';
 import { labAdminDir, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../cli/client.js';
@@ -136,7 +138,7 @@ export class LabCluster {
   }
 
   /** Starts a killed dockerd, etcd member or manager again. */
-  startDaemon(host: string, daemon: 'dockerd' | 'etcd' | 'manager'): Promise<void> {
+  startDaemon(host: string, daemon: Daemon): Promise<void> {
     return this.afterOp(labStartDaemon(this.name, host, daemon));
   }
 

@@ -1,6 +1,7 @@
 // Running the built `orch` CLI as a user would, and waiting for conditions:
 // shared by the single-host cluster, the lab harness, tests and benchmarks.
 import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
 
@@ -40,9 +41,9 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
  * answer with their container's hostname), rejects on any failure, a
  * response cut off midway included (it ends with 'close' and no 'end').
  */
-export function httpGet(host: string, port: number, timeoutMs: number): Promise<string> {
+export function httpGet(host: string, port: number, timeoutMs: number, path = '/'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+    const req = request({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
       let body = '';
       let ended = false;
       res.on('data', (d) => (body += d));
@@ -57,5 +58,27 @@ export function httpGet(host: string, port: number, timeoutMs: number): Promise<
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
+  });
+}
+
+/** Sends one UDP datagram and resolves with the first answer (the test image echoes on :7); rejects after `timeoutMs`. */
+export function udpAsk(host: string, port: number, payload: string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket('udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error('timeout'));
+    }, timeoutMs);
+    sock.once('message', (m) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(m.toString());
+    });
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      sock.close();
+      reject(err);
+    });
+    sock.send(payload, port, host);
   });
 }

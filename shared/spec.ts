@@ -1,6 +1,6 @@
 // Validation of service specs: the one place that decides what a valid
 // request is, used by the CLI (early, friendly) and the manager (authoritative).
-import { PortConfig_PublishMode, ServiceSpec_Mode, type ServiceSpec } from '../proto/generated/orch.js';
+import { ServiceSpec_Mode, type ServiceSpec } from '../proto/generated/orch.js';
 import { parseConstraint } from './constraints.js';
 import { validatePorts } from './ports.js';
 import { InvalidArgumentError } from './errors.js';
@@ -52,9 +52,6 @@ export function validateServiceSpec(spec: ServiceSpec): void {
   }
   for (const c of spec.placement?.constraints ?? []) parseConstraint(c);
   validatePorts(spec.endpoint?.ports ?? []);
-  if ((spec.endpoint?.ports ?? []).some((p) => p.publishMode === PortConfig_PublishMode.HOST) && spec.networks.length) {
-    throw new InvalidArgumentError('a port published in host mode is mapped by Docker on its default bridge: it cannot be combined with --network; publish it in ingress mode');
-  }
   const res = spec.container?.resources;
   for (const [what, r] of [['limit', res?.limits], ['reservation', res?.reservations]] as const) {
     if (r && (r.nanoCpus < 0n || r.memoryBytes < 0n)) throw new InvalidArgumentError(`a ${what} cannot be negative`);

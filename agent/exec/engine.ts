@@ -6,8 +6,9 @@
 import { hostname as osHostname } from 'node:os';
 import Docker from 'dockerode';
 import { PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
+import { isIngress } from '../../shared/ingress.js';
 import { addrIp } from '../../shared/ipam.js';
-import { NETWORK_OPTION } from '../network/plugin.js';
+import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
 import { LABEL } from './labels.js';
 
@@ -29,6 +30,8 @@ export class PullError extends Error {}
 export class Engine {
   readonly docker: Docker;
   private readonly ensuring = new Map<string, Promise<string>>();
+  /** Called with a container's addresses on orch networks before it is stopped or removed (the agent refuses them from then on). */
+  beforeStop: ((addrs: Array<{ networkId: string; ip: string }>) => Promise<void>) | undefined;
 
   constructor(
     socketPath: string,
@@ -88,6 +91,7 @@ export class Engine {
     const spec = task.spec!;
     const addr = (n: Network) => addrIp(task.networks.find((a) => a.networkId === n.id)!.addr);
     const [first, ...rest] = networks;
+    const dockerMaps = first ? [] : task.hostPorts;
     const c = await this.docker.createContainer({
       name: `${task.serviceName}.${task.slot}.${task.id}`,
       Image: spec.image,
@@ -108,15 +112,17 @@ export class Engine {
         NanoCpus: Number(spec.resources?.limits?.nanoCpus ?? 0n) || undefined,
         Memory: Number(spec.resources?.limits?.memoryBytes ?? 0n) || undefined,
         NetworkMode: first?.dockerName,
-        // orch's resolver for service names listens on the gateway; Docker's embedded one forwards to it.
-        Dns: first ? [first.network.gateway] : undefined,
-        // Host-mode published ports: Docker maps them on this host only.
-        PortBindings: task.hostPorts.length ? Object.fromEntries(task.hostPorts.map((p) => [portName(p), [{ HostPort: String(p.publishedPort) }]])) : undefined,
+        // orch's resolver for service names listens on a network's gateway; Docker's embedded one forwards to it.
+        // Not ingress's, which knows no names: ingress may come first only to carry the default route.
+        Dns: first ? [(networks.find((n) => !isIngress(n.network)) ?? first).network.gateway] : undefined,
+        // Host-mode published ports of a container on Docker's bridge: Docker maps them on this host only (on orch networks the agent's rules do).
+        PortBindings: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), [{ HostPort: String(p.publishedPort) }]])) : undefined,
       },
-      ExposedPorts: task.hostPorts.length ? Object.fromEntries(task.hostPorts.map((p) => [portName(p), {}])) : undefined,
-      NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) } } } } : undefined,
+      ExposedPorts: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), {}])) : undefined,
+      NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) }, DriverOpts: { [GATEWAY_OPTION]: '1' } } } } : undefined,
     });
-    for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) } } });
+    // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
+    for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
     return c.id;
   }
 
@@ -154,20 +160,54 @@ export class Engine {
     return name;
   }
 
+  /**
+   * Containers of this cluster that an earlier node on this host left (a
+   * reset, a re-join under a new node id): container id → that node's id.
+   */
+  async listPredecessors(): Promise<Map<string, string>> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${this.owner.cluster}`] } });
+    return new Map(list.filter((c) => c.Labels[LABEL.node] && c.Labels[LABEL.node] !== this.owner.node).map((c) => [c.Id, c.Labels[LABEL.node]!]));
+  }
+
+  /** Docker networks an orch agent made on this engine that are not this node's: Docker id → their driver. */
+  async listForeignNetworks(): Promise<Map<string, string>> {
+    const list = await this.docker.listNetworks({ filters: { label: [LABEL.network] } });
+    return new Map(list.filter((n) => n.Labels?.[LABEL.node] !== this.owner.node).map((n) => [n.Id, n.Driver]));
+  }
+
+  /** Removes a Docker network; one gone already is fine, one still in use is left (false). */
+  async removeNetwork(id: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(id).remove();
+      return true;
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 404) return true;
+      if (code === 403) return false;
+      throw err;
+    }
+  }
+
+  /** Our containers attached to our Docker networks (they cannot outlive those networks). */
+  async listAttached(): Promise<string[]> {
+    const out = new Set<string>();
+    for (const id of (await this.listNetworks()).keys()) {
+      const info = await this.docker.getNetwork(id).inspect().catch(() => undefined);
+      for (const c of Object.keys((info?.Containers ?? {}) as Record<string, unknown>)) out.add(c);
+    }
+    const managed = new Set((await this.listManaged()).values());
+    return [...out].filter((c) => managed.has(c));
+  }
+
   /** Our Docker networks on this engine: Docker id → orch network id. */
   async listNetworks(): Promise<Map<string, string>> {
     const list = await this.docker.listNetworks({ filters: { label: [`${LABEL.node}=${this.owner.node}`] } });
     return new Map(list.filter((n) => n.Labels?.[LABEL.network]).map((n) => [n.Id, n.Labels![LABEL.network]!]));
   }
 
-  /** Removes our Docker networks whose orch network is not in `keep` (one still in use stays). */
+  /** Removes our Docker networks whose orch network is not in `keep` (one still in use stays, until next time). */
   async removeNetworksExcept(keep: ReadonlySet<string>): Promise<void> {
-    for (const [dockerId, orchId] of await this.listNetworks()) {
-      if (keep.has(orchId)) continue;
-      await this.docker.getNetwork(dockerId).remove().catch((err: { statusCode?: number }) => {
-        if (err.statusCode !== 404 && err.statusCode !== 403) throw err; // 403: still has containers; next time
-      });
-    }
+    for (const [dockerId, orchId] of await this.listNetworks()) if (!keep.has(orchId)) await this.removeNetwork(dockerId);
   }
 
   /** Starts; one already running is fine (304). */
@@ -189,8 +229,23 @@ export class Engine {
     }
   }
 
+  /** A container's addresses on orch networks. */
+  private async orchAddresses(id: string): Promise<Array<{ networkId: string; ip: string }>> {
+    const info = await this.inspect(id);
+    if (!info) return [];
+    const ours = await this.listNetworks();
+    return Object.values(info.NetworkSettings.Networks ?? {})
+      .filter((n) => ours.has(n.NetworkID) && n.IPAddress)
+      .map((n) => ({ networkId: ours.get(n.NetworkID)!, ip: n.IPAddress }));
+  }
+
+  private async leaving(id: string): Promise<void> {
+    if (this.beforeStop) await this.beforeStop(await this.orchAddresses(id));
+  }
+
   /** Stops with a grace period; a container already stopped or gone is fine. */
   async stop(id: string, graceMs: number): Promise<void> {
+    await this.leaving(id);
     try {
       await this.docker.getContainer(id).stop({ t: Math.ceil(graceMs / 1000) });
     } catch (err) {
@@ -201,6 +256,7 @@ export class Engine {
 
   /** Removes (forcibly); a container already gone is fine. */
   async remove(id: string): Promise<void> {
+    await this.leaving(id);
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {

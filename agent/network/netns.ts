@@ -3,6 +3,11 @@
 // it), made and removed through libc via koffi. Making one switches the
 // calling thread into a new namespace, binds it, and switches back before
 // returning: all synchronous, so Node's main thread never stays switched.
+//
+// The directory itself is made a shared mount point of its own before the
+// first bind, exactly as iproute2 does: otherwise a later `ip netns add`
+// mounts the directory over itself and hides our binds under it, where no
+// path reaches them and `ip netns del` fails with EBUSY.
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errno, libc } from './libc.js';
@@ -11,25 +16,41 @@ import { NetlinkError } from './netlink/errors.js';
 
 export const NETNS_DIR = '/var/run/netns';
 const MS_BIND = 4096;
+const MS_REC = 16384;
+const MS_SHARED = 1 << 20;
 const MNT_DETACH = 2;
+const EINVAL = 22;
 
 
 export function netnsPath(name: string): string {
   return join(NETNS_DIR, name);
 }
 
+/** How many mounts stand at a path (mountinfo names the real path: /var/run is usually a link to /run). */
+function mountsAt(path: string): number {
+  const target = realpathSync(path);
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === target).length;
+}
+
 /** Whether /var/run/netns/<name> is a mounted namespace (not just a leftover file). */
 export function netnsExists(name: string): boolean {
-  if (!existsSync(netnsPath(name))) return false;
-  // mountinfo names the real path (/var/run is usually a link to /run).
-  const target = realpathSync(netnsPath(name));
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === target);
+  return existsSync(netnsPath(name)) && mountsAt(netnsPath(name)) > 0;
+}
+
+/** Makes /var/run/netns a shared mount point (iproute2's netns_add does the same). */
+function prepareNetnsDir(): void {
+  mkdirSync(NETNS_DIR, { recursive: true });
+  if (libc.mount('', NETNS_DIR, 'none', MS_SHARED | MS_REC, null) === 0) return;
+  if (errno() !== EINVAL) throw new NetlinkError(errno(), `make ${NETNS_DIR} shared`);
+  // Not a mount point yet: bind it onto itself, then share it.
+  if (libc.mount(NETNS_DIR, NETNS_DIR, 'none', MS_BIND | MS_REC, null) !== 0) throw new NetlinkError(errno(), `bind ${NETNS_DIR}`);
+  if (libc.mount('', NETNS_DIR, 'none', MS_SHARED | MS_REC, null) !== 0) throw new NetlinkError(errno(), `make ${NETNS_DIR} shared`);
 }
 
 /** Makes the named namespace unless it exists. */
 export function createNetns(name: string): void {
   if (netnsExists(name)) return;
-  mkdirSync(NETNS_DIR, { recursive: true });
+  prepareNetnsDir();
   const target = netnsPath(name);
   if (!existsSync(target)) writeFileSync(target, '');
   switched(
@@ -42,10 +63,11 @@ export function createNetns(name: string): void {
   );
 }
 
-/** Removes the named namespace (its devices go with it once nothing holds it). */
+/** Removes the named namespace (its devices go with it once nothing holds it); every mount stacked on its path goes. */
 export function deleteNetns(name: string): void {
   const target = netnsPath(name);
-  if (netnsExists(name) && libc.umount2(target, MNT_DETACH) !== 0) throw new NetlinkError(errno(), `unmount netns ${name}`);
+  if (!existsSync(target)) return;
+  for (let n = mountsAt(target); n > 0; n--) if (libc.umount2(target, MNT_DETACH) !== 0) throw new NetlinkError(errno(), `unmount netns ${name}`);
   rmSync(target, { force: true });
 }
 

@@ -2,7 +2,7 @@
 //
 // Per network, on every host where one of its tasks runs (Docker's topology):
 //
-//   host namespace                    network namespace orchnet-<node>-<vni>
+//   host namespace                    network namespace orchnet.<host>.<vni>
 //   ─────────────                     ───────────────────────────────────────
 //   (vxlan made here, so its UDP  →   ovx<vni>  vxlan: VNI, local = underlay,
 //    socket stays on the underlay)              learning off, proxy ARP on, MTU 1450
@@ -16,6 +16,9 @@
 // manager's network state. Each apply dumps what is there and diffs, so an
 // agent restart, a missed update or a host that came back converges to the
 // same state; namespaces of networks no longer wanted here are removed.
+// Namespaces are named by the host (host.ts), not the node: an agent that
+// starts on this host with a new identity adopts its predecessor's, so a
+// VNI is never held twice by the same host's kernel.
 // Networks are isolated by construction: each lives in its own namespace,
 // with no route to any other.
 //
@@ -25,21 +28,30 @@
 // to the host (ovi<vni> ↔ ovinp, 169.254.77.0/30) and this node's ingress
 // address on its bridge: published ports are DNATed in the host namespace
 // to a task's ingress address, and SNATed on their way into the ingress
-// network, so replies come back through this node.
-import { PortConfig_Protocol, PortConfig_PublishMode, type Endpoint, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
+// network, so replies come back through this node. Connections from the
+// host's loopback take the same path: the host link may route 127/8 sources
+// (route_localnet, on that link alone) and the host SNATs them to its end
+// of the link, as nothing beyond it could answer 127.0.0.1.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { PortConfig_Protocol, PortConfig_PublishMode, PortConfig_TrafficPolicy, type Endpoint, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
 import { addrIp, macFor, parseCidr } from '../../shared/ipam.js';
 import { sh } from '../../shared/sh.js';
 import { dnsRecords, ServiceDns } from './dns.js';
-import { ingressHostTable, ingressNsTable, RuleSync, vipTable, type PortRule } from './lb.js';
+import { goneTable, INGRESS_TABLE, ingressHostTable, ingressNsTable, RuleSync, vipTable, type DirectBackend, type PortRule } from './lb.js';
 import type { Logger } from '../../shared/log.js';
 import { Netlink } from './netlink/index.js';
 import { NUD_PERMANENT } from './netlink/constants.js';
-import { createNetns, deleteNetns, listNetns, netnsPath, setSysctlIn, withNetnsFd } from './netns.js';
+import { NetlinkError } from './netlink/errors.js';
+import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath, setSysctlIn, withNetnsFd } from './netns.js';
 
 /** VXLAN adds 50 bytes to every frame: 1500 on the underlay leaves 1450. */
 export const OVERLAY_MTU = 1450;
 /** The link between the host and the ingress network's namespace. */
-const INGRESS_LINK = { host: '169.254.77.1', inside: '169.254.77.2', prefix: 30, insideName: 'ovinp' };
+export const INGRESS_LINK = { host: '169.254.77.1', inside: '169.254.77.2', prefix: 30, insideName: 'ovinp' };
+/** How long the address of an endpoint that left is refused (goneTable): longer than an agent takes to come back. */
+const TOMBSTONE_MS = 30_000;
+/** Namespaces of the naming before host keys: orchnet-<node id>-<vni>. */
+const OLD_PREFIX = 'orchnet-';
 
 export class Overlay {
   private readonly host: Netlink;
@@ -53,18 +65,19 @@ export class Overlay {
   private ingressAddr = '';
   private readonly rules: RuleSync;
   private readonly dns: ServiceDns;
-  /** Backends last programmed, per table, to find the ones that left. */
-  private readonly backends = new Map<string, Set<string>>();
-  /** Namespaces of this node's networks start with this. */
+  /** Per network: addresses of this host's endpoints that left, and until when they are refused. */
+  private readonly tombstones = new Map<string, Map<string, number>>();
+  /** Namespaces of this host's networks start with this. */
   readonly prefix: string;
 
   constructor(
     private readonly nodeId: string,
+    hostKey: string,
     private readonly underlay: string,
     private readonly log: Logger,
   ) {
     this.host = Netlink.open();
-    this.prefix = `orchnet-${nodeId.slice(0, 12)}-`;
+    this.prefix = `orchnet.${hostKey}.`;
     this.rules = new RuleSync(log);
     this.dns = new ServiceDns(log);
   }
@@ -91,6 +104,7 @@ export class Overlay {
         this.ensure(n);
         this.syncEntries(n);
         this.syncServices(n);
+        this.syncGone(n);
       } catch (err) {
         this.log.warn({ network: n.spec?.name, vni: n.vni, err: String(err) }, 'programming the overlay failed; will retry');
       }
@@ -126,10 +140,11 @@ export class Overlay {
    * a veth pair whose inner end is already on the network's bridge; Docker
    * moves the other end into the container and configures it.
    */
-  attach(networkId: string, endpointId: string, mac: string): { srcName: string; gateway: string } {
+  attach(networkId: string, endpointId: string, mac: string, ip: string): { srcName: string; gateway: string } {
     const n = this.networks.get(networkId);
     if (!n) throw new Error(`network ${networkId} is not known on this host`);
     const nl = this.ensure(n);
+    if (this.tombstones.get(networkId)?.delete(ip)) this.syncGone(n);
     const { inside, outside } = vethNames(endpointId);
     if (this.host.link(outside)) this.host.deleteLink(outside); // left by an interrupted join
     withNetnsFd(this.nsName(n.vni), (fd) => this.host.addVeth(outside, inside, { mtu: OVERLAY_MTU, peerNetnsFd: fd }));
@@ -138,13 +153,107 @@ export class Overlay {
     return { srcName: outside, gateway: n.gateway };
   }
 
-  /** Removes a container's veth (the Docker plugin's DeleteEndpoint); gone already is fine. */
-  detach(networkId: string, endpointId: string): void {
+  /**
+   * Removes a container's veth (the Docker plugin's DeleteEndpoint); gone
+   * already is fine. Its address is refused for a while (see goneTable):
+   * buried already if the agent stopped it, buried now if it died.
+   */
+  detach(networkId: string, endpointId: string, ip: string | undefined): void {
     const { inside, outside } = vethNames(endpointId);
     const n = this.networks.get(networkId);
     const nl = n ? this.clients.get(this.nsName(n.vni)) : undefined;
     if (nl?.link(inside)) nl.deleteLink(inside);
     if (this.host.link(outside)) this.host.deleteLink(outside);
+    if (ip) void this.bury(networkId, ip);
+  }
+
+  /** Refuses an address of this host's on a network for a while (see goneTable); resolves once the kernel does. */
+  bury(networkId: string, ip: string): Promise<void> {
+    const n = this.networks.get(networkId);
+    if (!n) return Promise.resolve();
+    let graves = this.tombstones.get(networkId);
+    if (!graves) this.tombstones.set(networkId, (graves = new Map()));
+    graves.set(ip, Date.now() + TOMBSTONE_MS);
+    this.syncGone(n);
+    return this.rules.settled();
+  }
+
+  /** The tombstones of a network in its namespace, the expired ones dropped. */
+  private syncGone(n: Network): void {
+    const graves = this.tombstones.get(n.id) ?? new Map<string, number>();
+    const now = Date.now();
+    for (const [ip, until] of graves) if (until <= now) graves.delete(ip);
+    void this.rules.apply(netnsPath(this.nsName(n.vni)), goneTable(`ovx${n.vni}`, [...graves.keys()].sort()));
+  }
+
+  /**
+   * Removes namespaces left under the naming before host keys (no live agent
+   * uses it): those whose VXLAN device has this host's underlay address hold
+   * VNIs this host's kernel would refuse to us; those with none hold nothing.
+   */
+  removeOldLeftovers(): void {
+    for (const ns of listNetns(OLD_PREFIX)) {
+      let ours: boolean;
+      try {
+        const nl = Netlink.open(netnsPath(ns));
+        const vxlans = nl.links().filter((l) => l.vxlan);
+        ours = vxlans.length === 0 || vxlans.some((l) => l.vxlan!.local === this.underlay);
+        nl.close();
+      } catch {
+        // Not a namespace: a stale file goes; a mount hidden under a later one of /run/netns no path reaches (freeVni frees its VNI).
+        ours = !netnsExists(ns);
+      }
+      if (!ours) continue;
+      try {
+        deleteNetns(ns);
+        const vni = Number(ns.slice(ns.lastIndexOf('-') + 1));
+        if (this.host.link(`ovi${vni}`)) this.host.deleteLink(`ovi${vni}`);
+        this.log.info({ netns: ns }, 'removed a network namespace an earlier agent of this host left');
+      } catch (err) {
+        // Its mount hidden under a later mount of /run/netns: no path reaches it (its VNI is freed when claimed, see freeVni).
+        this.log.warn({ netns: ns, err: String(err) }, 'a network namespace an earlier agent left cannot be unmounted; it goes at reboot');
+      }
+    }
+  }
+
+  /**
+   * Deletes the VXLAN devices made from this host for `vni` that stand in
+   * other namespaces, reached by namespace id (so even a namespace whose name
+   * is lost, or whose mount is hidden under a later mount of /run/netns, gives
+   * its VNI back). Whether one was found.
+   */
+  private freeVni(vni: number): boolean {
+    let freed = false;
+    for (const nsid of this.host.peerNamespaces()) {
+      for (const l of this.host.linksIn(nsid)) {
+        if (l.vxlan?.id !== vni || l.vxlan.local !== this.underlay) continue;
+        this.host.deleteLinkIn(nsid, l.index);
+        this.log.warn({ vni, nsid, link: l.name }, 'VNI held by a device an earlier agent of this host left: deleted');
+        freed = true;
+      }
+    }
+    return freed;
+  }
+
+  /** Removes everything this host's networks have in the kernel (a clean leave): namespaces, host links, the host's rules. */
+  async teardown(): Promise<void> {
+    await this.rules.settled();
+    for (const ns of listNetns(this.prefix)) {
+      this.clients.get(ns)?.close();
+      this.clients.delete(ns);
+      deleteNetns(ns);
+      const link = `ovi${ns.slice(this.prefix.length)}`;
+      if (this.host.link(link)) this.host.deleteLink(link);
+    }
+    this.prepared.clear();
+    await this.rules.remove('', INGRESS_TABLE);
+    await this.dropForwarding();
+    this.log.info({ prefix: this.prefix }, 'networks of this host removed');
+  }
+
+  /** Resolves once every rule update queued so far has been applied. */
+  rulesApplied(): Promise<void> {
+    return this.rules.settled();
   }
 
   async close(): Promise<void> {
@@ -208,8 +317,17 @@ export class Overlay {
     if (cur && !right) nl.deleteLink(vx);
     if (!right) {
       if (this.host.link(vx)) this.host.deleteLink(vx); // left by an interrupted move
-      this.host.addVxlan(vx, { vni: n.vni, local: this.underlay, mtu: OVERLAY_MTU });
+      const vxlan = { vni: n.vni, local: this.underlay, mtu: OVERLAY_MTU };
+      try {
+        this.host.addVxlan(vx, vxlan);
+      } catch (err) {
+        // This host's kernel has the VNI on a device elsewhere: a leftover's; free it and try once more.
+        if (!(err instanceof NetlinkError && err.code === 'EEXIST') || !this.freeVni(n.vni)) throw err;
+        this.host.addVxlan(vx, vxlan);
+      }
       withNetnsFd(ns, (fd) => this.host.setLink(vx, { netnsFd: fd }));
+      // A table hooked to the device it replaced is gone with it: every table here is applied afresh.
+      this.rules.forget(netnsPath(ns));
       this.log.info({ network: n.spec?.name, vni: n.vni, netns: ns }, 'overlay network set up');
     }
     const v = nl.link(vx)!;
@@ -229,6 +347,9 @@ export class Overlay {
       nl.setLink(INGRESS_LINK.insideName, { up: true });
       this.log.info({ link: hostEnd }, 'ingress link set up');
     }
+    // Connections from the host's loopback leave through this link (SNATed by the host's table); only it may route 127/8 sources.
+    const localnet = `/proc/sys/net/ipv4/conf/${hostEnd}/route_localnet`;
+    if (readFileSync(localnet, 'utf8').trim() !== '1') writeFileSync(localnet, '1');
     nl.replaceRoute({ dst: '0.0.0.0/0', gateway: INGRESS_LINK.host });
     this.host.replaceRoute({ dst: n.subnet, gateway: INGRESS_LINK.inside });
   }
@@ -237,41 +358,53 @@ export class Overlay {
   private syncServices(n: Network): void {
     const ns = netnsPath(this.nsName(n.vni));
     const vips = this.services.filter((s) => s.networkId === n.id && s.vip).map((s) => ({ vip: addrIp(s.vip), backends: servingOn(this.endpoints, s.serviceId, n.id) }));
-    void this.rules.apply(ns, vipTable(vips), this.gone(`${ns}:vip`, vips.flatMap((v) => v.backends)));
+    void this.rules.apply(ns, vipTable(vips), vips.flatMap((v) => v.backends));
     if (n.id !== this.ingressId || !this.ingressAddr) return;
     const ports: PortRule[] = [];
+    const direct: DirectBackend[] = [];
     for (const s of this.services.filter((x) => x.networkId === n.id)) {
-      for (const p of s.ports.filter((x) => x.publishMode === PortConfig_PublishMode.INGRESS)) {
-        ports.push({ protocol: p.protocol === PortConfig_Protocol.UDP ? 'udp' : 'tcp', published: p.publishedPort, target: p.targetPort, backends: servingOn(this.endpoints, s.serviceId, n.id) });
+      for (const p of s.ports) {
+        const protocol = p.protocol === PortConfig_Protocol.UDP ? ('udp' as const) : ('tcp' as const);
+        const host = p.publishMode === PortConfig_PublishMode.HOST;
+        const local = host || p.trafficPolicy === PortConfig_TrafficPolicy.LOCAL;
+        const backends = servingOn(this.endpoints, s.serviceId, n.id, local ? this.nodeId : undefined);
+        ports.push({ protocol, published: p.publishedPort, target: p.targetPort, backends, refuseEmpty: !host });
+        if (local) direct.push(...backends.map((addr) => ({ protocol, addr, port: p.targetPort })));
       }
     }
-    void this.rules.apply(ns, ingressNsTable(INGRESS_LINK.insideName, `obr${n.vni}`, addrIp(this.ingressAddr)));
-    void this.rules.apply('', ingressHostTable(ports), this.gone('host:ingress', ports.flatMap((p) => p.backends)));
-    void this.acceptForwarding(`ovi${n.vni}`);
+    const link = `ovi${n.vni}`;
+    void this.rules.apply(ns, ingressNsTable(INGRESS_LINK.insideName, `obr${n.vni}`, addrIp(this.ingressAddr), direct));
+    void this.rules.apply('', ingressHostTable(link, INGRESS_LINK.host, ports), ports.flatMap((p) => p.backends));
+    void this.acceptForwarding(link);
   }
 
-  /** Backends that were programmed under `key` and are not in `now`; remembers `now`. */
-  private gone(key: string, now: string[]): string[] {
-    const before = this.backends.get(key) ?? new Set<string>();
-    this.backends.set(key, new Set(now));
-    return [...before].filter((ip) => !now.includes(ip));
-  }
-
-  private forwardingAccepted = false;
+  /** The ingress link let through in DOCKER-USER (once: concurrent syncs share the one check). */
+  private forwarded: { link: string; done: Promise<void> } | undefined;
 
   /**
    * Docker sets the host's FORWARD policy to DROP; published ports cross the
    * host into the ingress link, so that link is let through in DOCKER-USER,
    * the chain Docker keeps for its users' rules (where it exists).
    */
-  private async acceptForwarding(link: string): Promise<void> {
-    if (this.forwardingAccepted) return;
-    for (const dir of ['-i', '-o']) {
-      const rule = ['DOCKER-USER', dir, link, '-j', 'ACCEPT'];
-      const present = await sh('iptables', ['-C', ...rule]).then(() => true, () => false);
-      if (!present) await sh('iptables', ['-I', ...rule]).catch((err) => this.log.warn({ err: String(err) }, 'no DOCKER-USER chain: forwarding left as it is'));
+  private acceptForwarding(link: string): Promise<void> {
+    if (this.forwarded?.link === link) return this.forwarded.done;
+    const done = (async () => {
+      for (const rule of forwardRules(link)) {
+        const present = await sh('iptables', ['-C', ...rule]).then(() => true, () => false);
+        if (!present) await sh('iptables', ['-I', ...rule]).catch((err) => this.log.warn({ err: String(err) }, 'no DOCKER-USER chain: forwarding left as it is'));
+      }
+    })();
+    this.forwarded = { link, done };
+    return done;
+  }
+
+  /** Takes the DOCKER-USER rules of every ingress link this host had out again. */
+  private async dropForwarding(): Promise<void> {
+    const listed = await sh('iptables', ['-S', 'DOCKER-USER']).catch(() => '');
+    for (const link of new Set([...listed.matchAll(/ -[io] (ovi\d+) -j ACCEPT/g)].map((m) => m[1]!))) {
+      for (const rule of forwardRules(link)) while (await sh('iptables', ['-D', ...rule]).then(() => true, () => false));
     }
-    this.forwardingAccepted = true;
+    this.forwarded = undefined;
   }
 
   /** Permanent neighbour and FDB entries for every endpoint on other hosts; nothing else. */
@@ -292,9 +425,17 @@ export class Overlay {
   }
 }
 
-/** A service's serving task addresses on a network. */
-function servingOn(endpoints: Endpoint[], serviceId: string, networkId: string): string[] {
-  return endpoints.filter((e) => e.serviceId === serviceId && e.networkId === networkId && e.serving).map((e) => addrIp(e.addr)).sort();
+/** A service's serving task addresses on a network (only those on `nodeId`, if given). */
+function servingOn(endpoints: Endpoint[], serviceId: string, networkId: string, nodeId?: string): string[] {
+  return endpoints
+    .filter((e) => e.serviceId === serviceId && e.networkId === networkId && e.serving && (!nodeId || e.nodeId === nodeId))
+    .map((e) => addrIp(e.addr))
+    .sort();
+}
+
+/** The DOCKER-USER rules that let an ingress link through, both ways. */
+function forwardRules(link: string): string[][] {
+  return ['-i', '-o'].map((dir) => ['DOCKER-USER', dir, link, '-j', 'ACCEPT']);
 }
 
 /** A container's veth ends: `ovc…` (given to Docker) and `ove…` (on the bridge); 14 characters each. */

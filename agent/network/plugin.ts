@@ -6,12 +6,17 @@
 //                    gave from the address orch allocated);
 //   Join           → a veth pair whose inner end is on the network's bridge;
 //                    Docker moves the other end in, names it eth*, sets the
-//                    address and the default route through the gateway;
+//                    address and, on the container's first network only,
+//                    the default route through the gateway;
 //   DeleteEndpoint → the veth goes.
-// The driver's name is per node (`orch-<node id>`): the lab's engines share
-// one plugin directory.
-import { mkdirSync, rmSync } from 'node:fs';
+// The driver's name is per host (`orch-<host key>`, see host.ts): the lab's
+// engines share one plugin directory, and an agent that starts on a host
+// with a new node id answers for the Docker networks its predecessor made.
+// While it removes leftovers of an older naming it also answers under their
+// driver's name, so Docker never waits on a plugin that is gone.
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { addrIp, macFor } from '../../shared/ipam.js';
 import type { Logger } from '../../shared/log.js';
@@ -20,6 +25,13 @@ import type { Overlay } from './overlay.js';
 export const PLUGIN_DIR = '/run/docker/plugins';
 /** The `--opt` on a Docker network that names the orch network behind it. */
 export const NETWORK_OPTION = 'orch.network';
+/**
+ * The endpoint option that says whether a container's default route goes
+ * through this network ('1') or not ('0'): Docker takes the gateway of the
+ * first network by name that offers one, so only the chosen one offers it.
+ * Containers made before it offer a gateway on every network, as before.
+ */
+export const GATEWAY_OPTION = 'orch.gateway';
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
 type Body = Record<string, unknown> & {
@@ -35,23 +47,54 @@ export class NetworkPlugin {
   private server: Server | undefined;
   /** Docker network id → orch network id. */
   private readonly networks = new Map<string, string>();
-  /** Docker endpoint id → its MAC. */
-  private readonly macs = new Map<string, string>();
+  /** Docker endpoint id → its MAC, address and whether it gives the default route. */
+  private readonly endpoints = new Map<string, { mac: string; ip: string; gateway: boolean }>();
 
   constructor(
-    nodeId: string,
+    hostKey: string,
     private readonly overlay: Overlay,
     private readonly log: Logger,
   ) {
-    this.driver = `orch-${nodeId.slice(0, 12)}`;
-    this.socket = join(PLUGIN_DIR, `${this.driver}.sock`);
+    this.driver = `orch-${hostKey}`;
+    this.socket = socketOf(this.driver);
   }
 
   /** Listens on the plugin socket (replacing one left by a previous run). */
   async start(): Promise<void> {
+    this.server = await this.listen(this.socket);
+    this.log.info({ socket: this.socket }, 'docker network plugin listening');
+  }
+
+  /**
+   * Also answers as `driver` (a leftover network's), unless a live plugin
+   * holds that name; the returned function stops answering.
+   */
+  async answerAs(driver: string): Promise<() => Promise<void>> {
+    const socket = socketOf(driver);
+    if (driver === this.driver || (await answers(socket))) return async () => undefined;
+    const server = await this.listen(socket);
+    return () => close(server, socket);
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await close(this.server, this.socket);
+  }
+
+  /** Removes sockets of orch drivers that nothing answers on (left by agents that died); a live agent's always answers. */
+  async removeDeadSockets(): Promise<void> {
+    for (const f of readdirSync(PLUGIN_DIR).filter((x) => x.startsWith('orch-') && x.endsWith('.sock'))) {
+      const socket = join(PLUGIN_DIR, f);
+      if (socket !== this.socket && !(await answers(socket))) {
+        rmSync(socket, { force: true });
+        this.log.info({ socket }, 'removed a plugin socket an agent that is gone left');
+      }
+    }
+  }
+
+  private async listen(socket: string): Promise<Server> {
     mkdirSync(PLUGIN_DIR, { recursive: true });
-    rmSync(this.socket, { force: true });
-    this.server = createServer((req, res) => {
+    rmSync(socket, { force: true });
+    const server = createServer((req, res) => {
       let raw = '';
       req.on('data', (d) => (raw += d));
       req.on('end', () => {
@@ -66,13 +109,8 @@ export class NetworkPlugin {
         res.end(JSON.stringify(out));
       });
     });
-    await new Promise<void>((resolve, reject) => this.server!.once('error', reject).listen(this.socket, resolve));
-    this.log.info({ socket: this.socket }, 'docker network plugin listening');
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    rmSync(this.socket, { force: true });
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socket, resolve));
+    return server;
   }
 
   /** Records which orch network a Docker network stands for (Docker's networks outlive an agent restart). */
@@ -101,21 +139,21 @@ export class NetworkPlugin {
         if (!addr) return { Err: 'an orch endpoint needs an address' };
         const given = b.Interface?.MacAddress;
         const mac = given || macFor(addrIp(addr));
-        this.macs.set(b.EndpointID!, mac);
+        this.endpoints.set(b.EndpointID!, { mac, ip: addrIp(addr), gateway: b.Options?.[GATEWAY_OPTION] !== '0' });
         return { Interface: given ? {} : { MacAddress: mac } };
       }
       case '/NetworkDriver.EndpointOperInfo':
         return { Value: {} };
       case '/NetworkDriver.Join': {
         const networkId = this.orchNetwork(b.NetworkID!);
-        const mac = this.macs.get(b.EndpointID!);
-        if (!mac) return { Err: `endpoint ${b.EndpointID} is unknown to this agent` };
-        const { srcName, gateway } = this.overlay.attach(networkId, b.EndpointID!, mac);
-        return { InterfaceName: { SrcName: srcName, DstPrefix: 'eth' }, Gateway: gateway };
+        const ep = this.endpoints.get(b.EndpointID!);
+        if (!ep) return { Err: `endpoint ${b.EndpointID} is unknown to this agent` };
+        const { srcName, gateway } = this.overlay.attach(networkId, b.EndpointID!, ep.mac, ep.ip);
+        return { InterfaceName: { SrcName: srcName, DstPrefix: 'eth' }, ...(ep.gateway ? { Gateway: gateway } : {}) };
       }
       case '/NetworkDriver.DeleteEndpoint':
-        this.macs.delete(b.EndpointID!);
-        this.overlay.detach(this.networks.get(b.NetworkID!) ?? '', b.EndpointID!);
+        this.overlay.detach(this.networks.get(b.NetworkID!) ?? '', b.EndpointID!, this.endpoints.get(b.EndpointID!)?.ip);
+        this.endpoints.delete(b.EndpointID!);
         return {};
       case '/NetworkDriver.Leave':
       case '/NetworkDriver.DiscoverNew':
@@ -133,4 +171,29 @@ export class NetworkPlugin {
     if (!id) throw new Error(`docker network ${dockerNetworkId} is not an orch network known to this agent`);
     return id;
   }
+}
+
+const socketOf = (driver: string) => join(PLUGIN_DIR, `${driver}.sock`);
+
+/** Stops a server, ending Docker's kept-alive connections too (close() alone waits for them). */
+function close(server: Server, socket: string): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => {
+      rmSync(socket, { force: true });
+      resolve();
+    });
+    server.closeAllConnections();
+  });
+}
+
+/** Whether something listens on a unix socket (a file left by a dead process does not). */
+function answers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }

@@ -4,7 +4,6 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Agent } from '../../agent/index.js';
-import { LABEL } from '../../agent/exec/labels.js';
 import { TaskState } from '../../proto/generated/orch.js';
 import { Manager } from '../../manager/index.js';
 import { startEtcd } from '../../lab/etcd.js';
@@ -22,10 +21,8 @@ import type { DevFlags } from './dev.js';
 /** Starts the embedded cluster and, unless --no-demo, the demo service. */
 export async function runDev(f: DevFlags): Promise<void> {
   const docker = new Docker({ socketPath: f.dockerSocket });
-  if (f.reset) {
-    await removeClusterContainers(docker, f.cluster);
-    rmSync(f.dataDir, { recursive: true, force: true });
-  }
+  // The new node's agent removes what the old one left on this host (its containers, its networks).
+  if (f.reset) rmSync(f.dataDir, { recursive: true, force: true });
   const clientPort = Number(f.etcdPort);
   const etcd = await startEtcd({ name: 'orch-dev', dataDir: join(f.dataDir, 'etcd'), clientPort, peerPort: clientPort + 10 });
   // One host is manager and worker: the manager and the agent share its state directory.
@@ -41,10 +38,12 @@ export async function runDev(f: DevFlags): Promise<void> {
   const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir });
   const agent = new Agent({ managers: [f.listen], stateDir, dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
-    await agent.stop();
+    await agent.stop({ leave: true });
     await manager.stop();
     await etcd.stop();
-    process.stdout.write('orch dev stopped; its containers keep running and are adopted by the next `orch dev` (`orch dev --reset` removes them)\n');
+    process.stdout.write(
+      'orch dev stopped; its containers on orch networks went with those networks, the others keep running and are adopted by the next `orch dev` (`orch dev --reset` removes them)\n',
+    );
   });
   try {
     await manager.start();
@@ -81,9 +80,4 @@ async function deployDemo(ctl: Control, docker: Docker): Promise<void> {
   } finally {
     ctl.close();
   }
-}
-
-async function removeClusterContainers(docker: Docker, cluster: string): Promise<void> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`] } });
-  for (const c of list) await docker.getContainer(c.Id).remove({ force: true });
 }

@@ -26,7 +26,7 @@ export function devCommand(): Command {
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
     .option('--cluster <id>', 'cluster id stamped on the containers', 'dev')
     .option('--no-demo', 'do not deploy the demo service')
-    .option('--reset', "start from scratch: remove the data dir and the dev cluster's containers first")
+    .option('--reset', 'start from scratch: remove the data dir first (the new node removes what the old one left on this host)')
     .action(async (f: DevFlags) => (await import('./dev-run.js')).runDev(f).catch(fail));
 }
 

@@ -79,7 +79,7 @@ export function labCommand(): Command {
     .description('Remove everything the lab made, and restore the previous CLI context')
     .action((f: { name: string }) =>
       run(async () => {
-        const state = await (await lab()).labDown(f.name, say);
+        const state = await (await import('../../lab/down.js')).labDown(f.name, say);
         removeContext(`lab-${f.name}`, state?.previousContext);
       }),
     );

@@ -77,7 +77,7 @@ export function specFromFlags(image: string, command: string[], f: CreateFlags):
     placement: { constraints: f.constraint },
     autoRebalance: f.autoRebalance ?? false,
     networks: f.network,
-    endpoint: { mode: endpointMode, ports: f.publish.map(parsePublish) },
+    endpoint: { mode: endpointMode, ports: f.publish.flatMap(parsePublish) },
     container: {
       image,
       command,
@@ -153,7 +153,7 @@ export function serviceCommand(globals: Globals): Command {
     .option('--no-healthcheck', "disable the image's healthcheck")
     .option('--auto-rebalance', 'even the spread by itself when nodes join or return')
     .option('--network <network>', 'overlay network to join (repeatable)', collect, [])
-    .option('-p, --publish <port>', 'publish a port: 8080:80[/udp], or published=8080,target=80[,protocol=udp][,mode=host] (repeatable)', collect, [])
+    .option('-p, --publish <port>', 'publish a port: 8080:80[/udp], a range 7000-7002:7-9, or published=8080,target=80[,protocol=udp][,mode=host][,traffic=local] (repeatable)', collect, [])
     .option('--endpoint-mode <mode>', 'vip (one virtual IP, load-balanced) or dnsrr (DNS answers with task addresses)', 'vip')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <k=v>', 'service label (repeatable)', collect, [])

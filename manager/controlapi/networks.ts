@@ -10,7 +10,8 @@ import { newId } from '../../shared/ids.js';
 import { contains, firstHost, formatCidr, intToIp, overlaps, parseCidr, size, type Cidr } from '../../shared/ipam.js';
 import type { Logger } from '../../shared/log.js';
 import { NAME_RE } from '../../shared/spec.js';
-import { INGRESS_LABEL, networkEndpoints } from '../networks.js';
+import { isIngress } from '../../shared/ingress.js';
+import { networkEndpoints } from '../networks.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { resolveNetwork } from './resolve.js';
 import { retryConflicts } from './retry.js';
@@ -60,7 +61,7 @@ export async function createNetwork(store: Store, log: Logger, spec: NetworkSpec
 export async function removeNetwork(store: Store, cache: Cache, log: Logger, ref: string): Promise<{ id: string }> {
   return retryConflicts(async () => {
     const cur = await resolveNetwork(store, cache, ref);
-    if (cur.value.spec?.labels[INGRESS_LABEL] === 'true') throw new FailedPreconditionError('the ingress network is built in: published ports use it');
+    if (isIngress(cur.value)) throw new FailedPreconditionError('the ingress network is built in: published ports use it');
     const users = (await store.list('services')).map((v) => v.value).filter((s) => s.spec?.networks.includes(cur.value.id));
     if (users.length) {
       throw new FailedPreconditionError(`network "${cur.value.spec!.name}" is used by service${users.length === 1 ? '' : 's'} ${names(users)}; remove ${users.length === 1 ? 'it' : 'them'} or its --network first`);

@@ -221,7 +221,6 @@ async function claimPorts(store: Store, ports: PortConfig[]): Promise<PortConfig
   const out: PortConfig[] = [];
   for (const p of ports) {
     if (p.publishedPort) {
-      if (out.some((q) => q.protocol === p.protocol && q.publishedPort === p.publishedPort)) throw new InvalidArgumentError(`port ${p.publishedPort}/${PROTOCOLS[p.protocol]} is published twice`);
       if (await store.getRaw(portKey(p))) throw portTaken(p);
       out.push(p);
       continue;

@@ -11,9 +11,7 @@ import {
   type AgentMessage,
   type ManagerMessage,
   NetworkState,
-  type Network,
   type Node,
-  type ServiceEndpoint,
   type Register,
   type Task,
   type TaskStatusUpdate,
@@ -21,7 +19,7 @@ import {
 import { ConflictError, NotLeaderError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { canAdvance, isTerminal } from '../../shared/states.js';
-import { ingressEndpoints, ingressNetwork, networkEndpoints, publishesIngress, serviceNetworks } from '../networks.js';
+import { networkState } from './network-state.js';
 import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
 import type { Reissue } from '../ca/join.js';
@@ -226,27 +224,9 @@ export class Dispatcher {
     );
   }
 
-  /**
-   * Sends the node the networks its tasks join (and ingress, which every node
-   * serves once a service publishes through it), every endpoint on them, and
-   * the services on them (VIPs, ports), if any of that changed.
-   */
+  /** Sends the node its network state (network-state.ts), if it changed. */
   private pushNetworks(s: Session, networkIds: Set<string>): void {
-    const ingress = ingressNetwork(this.cache);
-    const publishing = [...this.cache.services.values()].some((v) => publishesIngress(v.value));
-    if (ingress && publishing) networkIds.add(ingress.id);
-    const networks = [...networkIds].map((id) => this.cache.networks.get(id)?.value).filter((n): n is Network => !!n);
-    const endpoints = networkEndpoints(this.cache, networkIds);
-    if (ingress && networkIds.has(ingress.id)) endpoints.push(...ingressEndpoints(this.cache, ingress.id));
-    const services: ServiceEndpoint[] = [];
-    for (const { value: svc } of this.cache.services.values()) {
-      for (const networkId of serviceNetworks(this.cache, svc)) {
-        if (!networkIds.has(networkId)) continue;
-        const vip = svc.vips.find((v) => v.networkId === networkId)?.addr ?? '';
-        services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [] });
-      }
-    }
-    const state: NetworkState = { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: this.cache.nodes.get(s.nodeId)?.value.ingressAddr ?? '' };
+    const state = networkState(this.cache, s.nodeId, networkIds);
     const signature = JSON.stringify(NetworkState.toJSON(state));
     if (signature === s.pushedNetworks) return;
     s.pushedNetworks = signature;

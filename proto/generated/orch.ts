@@ -431,6 +431,7 @@ export interface PortConfig {
   targetPort: number;
   publishedPort: number;
   publishMode: PortConfig_PublishMode;
+  trafficPolicy: PortConfig_TrafficPolicy;
 }
 
 export enum PortConfig_Protocol {
@@ -496,6 +497,42 @@ export function portConfig_PublishModeToJSON(object: PortConfig_PublishMode): st
     case PortConfig_PublishMode.HOST:
       return "HOST";
     case PortConfig_PublishMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Where an ingress-mode port sends a connection (Kubernetes' externalTrafficPolicy). */
+export enum PortConfig_TrafficPolicy {
+  /** CLUSTER - to any serving task; the task sees the node's ingress address */
+  CLUSTER = 0,
+  /** LOCAL - only to the receiving node's tasks, client address kept; refused where none runs */
+  LOCAL = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function portConfig_TrafficPolicyFromJSON(object: any): PortConfig_TrafficPolicy {
+  switch (object) {
+    case 0:
+    case "CLUSTER":
+      return PortConfig_TrafficPolicy.CLUSTER;
+    case 1:
+    case "LOCAL":
+      return PortConfig_TrafficPolicy.LOCAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PortConfig_TrafficPolicy.UNRECOGNIZED;
+  }
+}
+
+export function portConfig_TrafficPolicyToJSON(object: PortConfig_TrafficPolicy): string {
+  switch (object) {
+    case PortConfig_TrafficPolicy.CLUSTER:
+      return "CLUSTER";
+    case PortConfig_TrafficPolicy.LOCAL:
+      return "LOCAL";
+    case PortConfig_TrafficPolicy.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -2048,7 +2085,7 @@ export const EndpointSpec: MessageFns<EndpointSpec> = {
 };
 
 function createBasePortConfig(): PortConfig {
-  return { protocol: 0, targetPort: 0, publishedPort: 0, publishMode: 0 };
+  return { protocol: 0, targetPort: 0, publishedPort: 0, publishMode: 0, trafficPolicy: 0 };
 }
 
 export const PortConfig: MessageFns<PortConfig> = {
@@ -2064,6 +2101,9 @@ export const PortConfig: MessageFns<PortConfig> = {
     }
     if (message.publishMode !== 0) {
       writer.uint32(32).int32(message.publishMode);
+    }
+    if (message.trafficPolicy !== 0) {
+      writer.uint32(40).int32(message.trafficPolicy);
     }
     return writer;
   },
@@ -2113,6 +2153,14 @@ export const PortConfig: MessageFns<PortConfig> = {
             message.publishMode = reader.int32() as any;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.trafficPolicy = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2143,6 +2191,11 @@ export const PortConfig: MessageFns<PortConfig> = {
         : isSet(object.publish_mode)
         ? portConfig_PublishModeFromJSON(object.publish_mode)
         : 0,
+      trafficPolicy: isSet(object.trafficPolicy)
+        ? portConfig_TrafficPolicyFromJSON(object.trafficPolicy)
+        : isSet(object.traffic_policy)
+        ? portConfig_TrafficPolicyFromJSON(object.traffic_policy)
+        : 0,
     };
   },
 
@@ -2160,6 +2213,9 @@ export const PortConfig: MessageFns<PortConfig> = {
     if (message.publishMode !== 0) {
       obj.publishMode = portConfig_PublishModeToJSON(message.publishMode);
     }
+    if (message.trafficPolicy !== 0) {
+      obj.trafficPolicy = portConfig_TrafficPolicyToJSON(message.trafficPolicy);
+    }
     return obj;
   },
 
@@ -2172,6 +2228,7 @@ export const PortConfig: MessageFns<PortConfig> = {
     message.targetPort = object.targetPort ?? 0;
     message.publishedPort = object.publishedPort ?? 0;
     message.publishMode = object.publishMode ?? 0;
+    message.trafficPolicy = object.trafficPolicy ?? 0;
     return message;
   },
 };

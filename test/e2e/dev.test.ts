@@ -1,14 +1,20 @@
 // The README's first command runs `orch dev`: etcd, manager and agent in one
-// process, and a demo service whose replicas answer HTTP. This runs it for real.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// process, and a demo service whose replicas answer HTTP. This runs it for
+// real, and again as people do on a host that ran it before: a clean stop,
+// `--reset`, a SIGKILL.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import Docker from 'dockerode';
-import { MAIN, runOrch } from '../../lab/run.js';
+import { hostKey, hostLockPath } from '../../agent/host.js';
+import { PLUGIN_DIR } from '../../agent/network/plugin.js';
+import { listNetns } from '../../agent/network/netns.js';
+import { httpGet, MAIN, runOrch, waitFor } from '../../lab/run.js';
 import { freePort } from '../../lab/ports.js';
 import { newId } from '../../shared/ids.js';
+import { sh } from '../../shared/sh.js';
 
 test('orch dev brings up a cluster whose demo replicas answer HTTP, and stops cleanly', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'orch-dev-'));
@@ -44,4 +50,86 @@ test('orch dev brings up a cluster whose demo replicas answer HTTP, and stops cl
   p.kill('SIGTERM');
   t.is(await exited, 0);
   t.regex(out, /orch dev stopped/);
+});
+
+/** `orch dev` as a child process; resolves once it says Ready. */
+async function startDev(args: string[], env: NodeJS.ProcessEnv): Promise<{ p: ChildProcess; out: () => string }> {
+  const p = spawn(process.execPath, [MAIN, 'dev', '--no-demo', ...args], { env: { ...process.env, ORCH_LOG_LEVEL: 'warn', ...env } });
+  let out = '';
+  p.stdout!.on('data', (d) => (out += d));
+  p.stderr!.on('data', (d) => (out += d));
+  await waitFor(async () => out.includes('Ready.') || p.exitCode !== null, 60_000, 'orch dev ready');
+  if (!out.includes('Ready.')) throw new Error(`orch dev did not start: ${out}`);
+  return { p, out: () => out };
+}
+
+/** What an orch agent on this host may have left in the kernel and the engine, listed (empty: nothing). */
+async function leftovers(docker: Docker, cluster: string): Promise<string[]> {
+  const key = hostKey();
+  const found: string[] = listNetns(`orchnet.${key}.`).map((n) => `namespace ${n}`);
+  for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (l.includes(`/netns/orchnet.${key}.`)) found.push(`mount ${l.split(' ')[4]}`);
+  for (const n of await docker.listNetworks({ filters: { label: [`orch.cluster=${cluster}`] } })) found.push(`docker network ${n.Name}`);
+  if (await sh('nft', ['list', 'table', 'ip', 'orch-ingress']).then(() => true, () => false)) found.push('nft table orch-ingress');
+  for (const r of (await sh('iptables', ['-S', 'DOCKER-USER']).catch(() => '')).split('\n')) if (/ ovi\d+ /.test(r)) found.push(`iptables ${r}`);
+  if (existsSync(join(PLUGIN_DIR, `orch-${key}.sock`))) found.push('plugin socket');
+  if (existsSync(hostLockPath(key))) found.push('host lock');
+  return found;
+}
+
+/** This host's first non-loopback IPv4 address. */
+function hostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) if (i.family === 'IPv4' && !i.internal) return i.address;
+  throw new Error('no IPv4 address on this host');
+}
+
+test('a host that ran orch dev before: a published service answers on loopback after a clean stop, --reset, and a SIGKILL; a clean stop leaves nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-dev-again-'));
+  const cluster = `dev${newId().slice(0, 8)}`;
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  const listen = `127.0.0.1:${await freePort()}`;
+  const etcdPort = await freePort();
+  const port = await freePort();
+  const env = { ORCH_CONFIG_DIR: join(dir, 'cli'), ORCH_MANAGER: undefined, ORCH_TLS_DIR: undefined };
+  const args = ['--data-dir', join(dir, 'data'), '--listen', listen, '--etcd-port', String(etcdPort), '--cluster', cluster];
+  let dev: ChildProcess | undefined;
+  t.teardown(async () => {
+    if (dev && dev.exitCode === null) dev.kill('SIGKILL');
+    const list = await docker.listContainers({ all: true, filters: { label: [`orch.cluster=${cluster}`] } });
+    for (const c of list) await docker.getContainer(c.Id).remove({ force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const publishAndAsk = async (round: string) => {
+    const r = await runOrch(env, ['service', 'create', '--name', 'web', '-p', `${port}:80`, 'orch-test/httpd']);
+    t.is(r.code, 0, `${round}: ${r.stderr}`);
+    for (const host of ['127.0.0.1', hostAddress()]) {
+      await waitFor(async () => (await httpGet(host, port, 1000).catch(() => '')) !== '', 10_000, `${round}: ${host}:${port} answers`);
+    }
+    t.pass(`${round}: answered on loopback and on ${hostAddress()}`);
+  };
+  const stop = async (p: ChildProcess, sig: NodeJS.Signals) => {
+    const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+    p.kill(sig);
+    return exited;
+  };
+
+  let run = await startDev(args, env);
+  dev = run.p;
+  await publishAndAsk('first run');
+  t.is(await stop(dev, 'SIGTERM'), 0);
+  t.deepEqual(await leftovers(docker, cluster), [], 'a clean stop leaves nothing of its networks');
+
+  run = await startDev([...args, '--reset'], env);
+  dev = run.p;
+  await publishAndAsk('after --reset');
+  await stop(dev, 'SIGKILL');
+  // Its etcd died with it: nothing answers on its port for the next run to mistake for its own.
+  await waitFor(async () => !(await httpGet('127.0.0.1', etcdPort, 300).then(() => true, (e: Error) => !/ECONNREFUSED/.test(e.message))), 5000, 'etcd gone with orch dev');
+
+  run = await startDev([...args, '--reset'], env);
+  dev = run.p;
+  await publishAndAsk('after SIGKILL and --reset');
+  const containers = await docker.listContainers({ all: true, filters: { label: [`orch.cluster=${cluster}`] } });
+  t.is(containers.length, 1, 'the killed run\'s container was removed by the new node; only the new one runs');
+  t.is(await stop(dev, 'SIGTERM'), 0);
+  t.deepEqual(await leftovers(docker, cluster), [], 'nothing left after the last clean stop');
 });

@@ -6,6 +6,7 @@ import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { httpGet } from '../../lab/run.js';
+import { clientLoop } from '../../lab/client-loop.js';
 
 let lab: LabCluster;
 let hosts: string[] = [];
@@ -20,41 +21,6 @@ test.after.always(async () => {
 });
 
 const get = (host: string, port: number, timeoutMs = 2000) => httpGet(host, port, timeoutMs);
-
-interface Sample {
-  at: number;
-  ok: boolean;
-  who: string;
-  /** Which host was asked, and why it failed. */
-  to: string;
-  err?: string;
-}
-
-/** A bounded client loop over the given addresses (round robin) until `stop` resolves, at most `max` requests. */
-function clientLoop(addrs: () => string[], port: number, max = 20_000): { samples: Sample[]; stop: () => Promise<void> } {
-  const samples: Sample[] = [];
-  let running = true;
-  const done = (async () => {
-    for (let i = 0; running && i < max; i++) {
-      const list = addrs();
-      const at = Date.now();
-      const to = list[i % list.length]!;
-      try {
-        samples.push({ at, ok: true, who: await get(to, port, 1000), to });
-      } catch (err) {
-        samples.push({ at, ok: false, who: '', to, err: String(err) });
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    }
-  })();
-  return {
-    samples,
-    stop: async () => {
-      running = false;
-      await done;
-    },
-  };
-}
 
 async function runningContainers(service: string): Promise<string[]> {
   return (await lab.tasks(service)).filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).map((t) => t.status!.containerId.slice(0, 12));
@@ -102,7 +68,7 @@ test.serial('a host with replicas killed under a client loop: the surviving host
   const lastFailure = failed.length ? failed[failed.length - 1]!.at - killedAt : 0;
   t.log(`after the kill: ${after.length} requests, ${failed.length} failed, the last sent ${lastFailure} ms after it; all replicas ran again after ${recovered} ms (as polled through the CLI)`);
   const late = failed.filter((f) => f.at - killedAt > recovered);
-  t.log(`failed after recovery: ${late.length} (${late.map((f) => `+${f.at - killedAt}ms ${f.to} ${f.err}`).join(', ')})`);
+  t.log(`failed after recovery: ${late.length} (${late.map((f) => `+${f.at - killedAt}ms ${f.host} ${f.err}`).join(', ')})`);
   // Until h2 is found dead (about 1 s), a request sent to its tasks fails; none is sent after recovery and fails.
   t.true(lastFailure <= recovered, `the last failure (+${lastFailure} ms) came within the recovery (${recovered} ms)`);
   t.deepEqual(late, [], 'no request failed after recovery');
@@ -154,7 +120,7 @@ test.serial('scale 4 → 6 and 6 → 2 under a client loop: nothing fails once c
   const afterUp = samples.filter((s) => s.at >= convergedUp && s.at < downStart);
   const afterDown = samples.filter((s) => s.at >= convergedDown);
   t.log(`${samples.length} requests, ${samples.filter((s) => !s.ok).length} failed in all (during changes included)`);
-  t.log(samples.filter((s) => !s.ok).map((f) => `${f.at - downStart}ms after scaling down began: ${f.to} ${f.err}`).join('\n'));
+  t.log(samples.filter((s) => !s.ok).map((f) => `${f.at - downStart}ms after scaling down began: ${f.host} ${f.err}`).join('\n'));
   t.true(afterUp.length > 20 && afterDown.length > 20, 'the loop kept going');
   t.deepEqual(afterUp.filter((s) => !s.ok), [], 'none failed after scaling up converged');
   t.deepEqual(afterDown.filter((s) => !s.ok), [], 'none failed after scaling down converged');

@@ -3,7 +3,7 @@
 // Every call is one synchronous request on one socket; the socket belongs to
 // the namespace it was opened in (see socket.ts), so a client opened on
 // /var/run/netns/x works there without the caller ever switching.
-import { attr, ip4, mac, type Attr } from './attrs.js';
+import { attr, decodeAttrs, ip4, mac, read, type Attr } from './attrs.js';
 import {
   AF_BRIDGE,
   AF_INET,
@@ -14,6 +14,7 @@ import {
   IFLA_VXLAN,
   IFA,
   NDA,
+  NETNSA,
   NLM_F_CREATE,
   NLM_F_EXCL,
   NLM_F_REPLACE,
@@ -74,6 +75,29 @@ export class Netlink {
       if (err instanceof NetlinkError && (err.code === 'ENODEV' || err.code === 'ENOENT')) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * The ids this namespace gave its peer namespaces (one holding a device
+   * moved from here, say), named or not: a namespace whose name is lost can
+   * still be reached through them.
+   */
+  peerNamespaces(): number[] {
+    const rtgenmsg = Buffer.alloc(4); // family AF_UNSPEC, padded to 4
+    return this.sock
+      .dump(RTM.GETNSID, rtgenmsg, 'dump namespace ids')
+      .map((p) => read.u32(decodeAttrs(p.subarray(4)).get(NETNSA.NSID)))
+      .filter((id): id is number => id !== undefined && id >= 0 && id < 0x80000000);
+  }
+
+  /** The links of the peer namespace `nsid` (see peerNamespaces). */
+  linksIn(nsid: number): Link[] {
+    return this.sock.dump(RTM.GETLINK, ifinfomsg({ family: AF_UNSPEC }, [attr.u32(IFLA.TARGET_NETNSID, nsid)]), `dump links of namespace ${nsid}`).map(decodeLink);
+  }
+
+  /** Deletes a link of the peer namespace `nsid` by index. */
+  deleteLinkIn(nsid: number, index: number): void {
+    this.sock.request(RTM.DELLINK, 0, ifinfomsg({ family: AF_UNSPEC, index }, [attr.u32(IFLA.TARGET_NETNSID, nsid)]), `delete link ${index} of namespace ${nsid}`);
   }
 
   /** The index of `name`; throws ENODEV if there is none. */

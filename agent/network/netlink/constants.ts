@@ -25,13 +25,16 @@ export const RTM = {
   NEWADDR: 20, DELADDR: 21, GETADDR: 22,
   NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
   NEWNEIGH: 28, DELNEIGH: 29, GETNEIGH: 30,
+  GETNSID: 90,
 } as const;
 
 export const IFF_UP = 0x1;
 
 export const IFLA = {
-  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, NET_NS_FD: 28,
+  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, OPERSTATE: 16, LINKINFO: 18, NET_NS_FD: 28, TARGET_NETNSID: 46,
 } as const;
+/** Attributes of RTM_NEWNSID: a peer namespace's id, as this one numbers it. */
+export const NETNSA = { NSID: 1 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 export const VETH_INFO_PEER = 1;
 export const IFLA_VXLAN = {

@@ -1,0 +1,26 @@
+// What one node is told about the overlay: the networks its tasks join (and
+// ingress, which every node serves once a service publishes through it),
+// every endpoint on them, and the services on them (VIPs, ports). A pure
+// function of the mirror; the dispatcher pushes it when it changes.
+import type { Network, NetworkState, ServiceEndpoint } from '../../proto/generated/orch.js';
+import { ingressEndpoints, ingressNetwork, joinsIngress, networkEndpoints, serviceNetworks } from '../networks.js';
+import type { Cache } from '../store/index.js';
+
+/** The network state of `nodeId`, whose tasks join `networkIds`. */
+export function networkState(cache: Cache, nodeId: string, networkIds: ReadonlySet<string>): NetworkState {
+  const ids = new Set(networkIds);
+  const ingress = ingressNetwork(cache);
+  if (ingress && [...cache.services.values()].some((v) => joinsIngress(v.value))) ids.add(ingress.id);
+  const networks = [...ids].map((id) => cache.networks.get(id)?.value).filter((n): n is Network => !!n);
+  const endpoints = networkEndpoints(cache, ids);
+  if (ingress && ids.has(ingress.id)) endpoints.push(...ingressEndpoints(cache, ingress.id));
+  const services: ServiceEndpoint[] = [];
+  for (const { value: svc } of cache.services.values()) {
+    for (const networkId of serviceNetworks(cache, svc)) {
+      if (!ids.has(networkId)) continue;
+      const vip = svc.vips.find((v) => v.networkId === networkId)?.addr ?? '';
+      services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [] });
+    }
+  }
+  return { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: cache.nodes.get(nodeId)?.value.ingressAddr ?? '' };
+}
