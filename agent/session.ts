@@ -4,6 +4,8 @@
 // It reconnects by itself with bounded exponential backoff, and after every
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
+// After a silence longer than the manager waits (this process frozen, say),
+// nothing more from that session is applied: it is stale; a new one starts.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
@@ -89,6 +91,10 @@ export class Session {
       if (Date.now() - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
     }, SILENCE_MS / 4);
     stream.on('data', (msg: ManagerMessage) => {
+      if (this.stream !== stream) return;
+      // This process was frozen (or the link was) for longer than the manager waits: it has ended this
+      // session, and what arrives now was sent before that, about a cluster that has moved on.
+      if (Date.now() - heard > limit) return lost(`nothing heard for ${Date.now() - heard} ms: what this session says now is stale`, true);
       heard = Date.now();
       if (msg.accepted) {
         this.connected = true;

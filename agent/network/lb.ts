@@ -11,7 +11,8 @@
 //    externalTrafficPolicy: Local does.
 // Each ruleset is one table, replaced whole in one `nft -f -` transaction;
 // established connections keep their NAT (conntrack); UDP flows and
-// unanswered TCP connections tracked to backends that left are deleted.
+// unanswered TCP connections tracked to backends that left are deleted, and
+// every flow to a backend no longer on the network.
 import type { Logger } from '../../shared/log.js';
 import { sh, systemTool } from '../../shared/sh.js';
 
@@ -131,8 +132,12 @@ export class RuleSync {
 
   constructor(private readonly log: Logger) {}
 
-  /** Applies `text` in the namespace at `netnsPath` ('' = the agent's own); `backends` are the addresses it DNATs to. */
-  apply(netnsPath: string, text: string, backends: string[] = []): Promise<void> {
+  /**
+   * Applies `text` in the namespace at `netnsPath` ('' = the agent's own);
+   * `backends` are the addresses it DNATs to, `reachable` says whether one
+   * that left is still an endpoint this host can reach.
+   */
+  apply(netnsPath: string, text: string, backends: string[] = [], reachable: (ip: string) => boolean = () => false): Promise<void> {
     const name = text.split('\n')[0]!.split(' ')[2]!;
     const key = `${netnsPath}:${name}`;
     const known = this.backends.get(key);
@@ -145,13 +150,14 @@ export class RuleSync {
         this.backends.set(key, new Set(backends));
         this.log.debug({ netns: netnsPath || 'host', table: name }, 'nftables rules applied');
         // Flows tracked to a backend that left: UDP ones would stick to it for ever, and an unanswered TCP
-        // connection's retransmitted SYNs too (the backend may be gone); both are chosen afresh once deleted.
-        // Established TCP connections end by themselves (as kube-proxy has it): a healthy backend that only
-        // left the pool (its node is down, say) keeps them. conntrack exits 1 when nothing matched: fine.
+        // connection's retransmitted SYNs too; both are chosen afresh once deleted. Established TCP
+        // connections to a backend that only left the pool (its node is down, say) run on, as kube-proxy
+        // has it; to one no longer on the network nothing gets through: deleted, their next packet is reset.
+        // conntrack exits 1 when nothing matched: fine.
         for (const ip of before) {
           if (backends.includes(ip)) continue;
-          await run(netnsPath, 'conntrack', ['-D', '-p', 'udp', '--reply-src', ip]).catch(() => undefined);
-          await run(netnsPath, 'conntrack', ['-D', '-p', 'tcp', '--state', 'SYN_SENT', '--reply-src', ip]).catch(() => undefined);
+          const flows = reachable(ip) ? [['-p', 'udp'], ['-p', 'tcp', '--state', 'SYN_SENT']] : [[]];
+          for (const f of flows) await run(netnsPath, 'conntrack', ['-D', ...f, '--reply-src', ip]).catch(() => undefined);
         }
       } catch (err) {
         this.applied.delete(key);

@@ -358,7 +358,8 @@ export class Overlay {
   private syncServices(n: Network): void {
     const ns = netnsPath(this.nsName(n.vni));
     const vips = this.services.filter((s) => s.networkId === n.id && s.vip).map((s) => ({ vip: addrIp(s.vip), backends: servingOn(this.endpoints, s.serviceId, n.id) }));
-    void this.rules.apply(ns, vipTable(vips), vips.flatMap((v) => v.backends));
+    const reachable = (ip: string) => this.endpoints.some((e) => e.networkId === n.id && addrIp(e.addr) === ip);
+    void this.rules.apply(ns, vipTable(vips), vips.flatMap((v) => v.backends), reachable);
     if (n.id !== this.ingressId || !this.ingressAddr) return;
     const ports: PortRule[] = [];
     const direct: DirectBackend[] = [];
@@ -374,7 +375,7 @@ export class Overlay {
     }
     const link = `ovi${n.vni}`;
     void this.rules.apply(ns, ingressNsTable(INGRESS_LINK.insideName, `obr${n.vni}`, addrIp(this.ingressAddr), direct));
-    void this.rules.apply('', ingressHostTable(link, INGRESS_LINK.host, ports), ports.flatMap((p) => p.backends));
+    void this.rules.apply('', ingressHostTable(link, INGRESS_LINK.host, ports), ports.flatMap((p) => p.backends), reachable);
     void this.acceptForwarding(link);
   }
 
