@@ -8,6 +8,7 @@ import { TaskState, type Task } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { Netlink } from '../../agent/network/netlink/index.js';
 import { netnsPath, listNetns } from '../../agent/network/netns.js';
+import { hostKeyOfInode } from '../../agent/host.js';
 
 let lab: LabCluster;
 let front = '';
@@ -37,11 +38,12 @@ async function replicas(service: string, networkId: string): Promise<Replica[]> 
     .map((t) => ({ host: names.get(t.nodeId)!, container: t.status!.containerId, ip: t.networks.find((a) => a.networkId === networkId)!.addr.split('/')[0]!, task: t }));
 }
 
-const nodeId = (host: string) => lab.nodeId(host);
+/** The prefix of a host's network namespaces (ADR 0010: named by the host, not the node). */
+const nsPrefix = (host: string) => `orchnet.${hostKeyOfInode(lab.host(host).netnsInode!)}.`;
 
 /** What the kernel holds for a network on a host: the vxlan's neighbours and FDB entries. */
 function kernelEntries(host: string, vni: number): { neigh: string[]; fdb: string[]; links: string[] } {
-  const ns = `orchnet-${nodeId(host).slice(0, 12)}-${vni}`;
+  const ns = `${nsPrefix(host)}${vni}`;
   const nl = Netlink.open(netnsPath(ns));
   try {
     return {
@@ -103,7 +105,7 @@ test.serial('an agent restart neither duplicates nor loses devices and entries',
   await lab.waitFor(async () => (await lab.ok('node', 'inspect', 'h2')).includes('NODE_READY'), 15_000, 'h2 ready');
   await new Promise((r) => setTimeout(r, 1500)); // a network state push and a reconcile
   t.deepEqual(kernelEntries('h2', vni), before);
-  t.deepEqual(listNetns(`orchnet-${nodeId('h2').slice(0, 12)}-`).length, 1, 'one namespace for the one network');
+  t.deepEqual(listNetns(nsPrefix('h2')).length, 1, 'one namespace for the one network');
   const reps = await replicas('web', front);
   const onH2 = reps.find((r) => r.host === 'h2')!;
   for (const to of reps.filter((r) => r !== onH2)) t.is((await lab.exec('h2', onH2.container, `wget -qO- http://${to.ip}/`)).trim(), to.container.slice(0, 12));
@@ -137,7 +139,7 @@ test.serial('removing the network leaves nothing of it on any host', async (t) =
   await lab.ok('service', 'rm', 'web');
   await lab.waitFor(async () => (await lab.orch('network', 'rm', 'front')).code === 0, 20_000, 'network removed once its tasks are gone');
   for (const h of ['h1', 'h2', 'h3']) {
-    await lab.waitFor(async () => listNetns(`orchnet-${nodeId(h).slice(0, 12)}-`).length === 0, 20_000, `${h}: network namespace gone`);
+    await lab.waitFor(async () => listNetns(nsPrefix(h)).length === 0, 20_000, `${h}: network namespace gone`);
     t.notRegex(await lab.onHost(h, 'ip', ['-o', 'link', 'show']), new RegExp(`ovx${vni}|ovc|ove`), `${h}: no overlay devices left`);
     const dockerNets = await lab.engine(h).listNetworks({ filters: { label: ['orch.network'] } });
     t.deepEqual(dockerNets.map((n) => n.Name), [], `${h}: no docker network left`);
