@@ -12,6 +12,8 @@ import { Netlink } from '../agent/network/netlink/index.js';
 import { sh, systemTool } from '../shared/sh.js';
 import { servesTraffic } from '../shared/states.js';
 import { listNetns, netnsPath } from '../agent/network/netns.js';
+import { hostKeyOfInode } from '../agent/host.js';
+import { isIngress } from '../shared/ingress.js';
 import { SERVICES } from './workload.js';
 
 export interface Violation {
@@ -64,7 +66,8 @@ function networkNamespaces(lab: LabCluster, nodes: Node[], networks: Network[]):
   for (const h of lab.state.hosts) {
     const nodeId = lab.nodeId(h.name);
     if (!nodeId || !up.has(nodeId)) continue;
-    for (const ns of listNetns(`orchnet-${nodeId.slice(0, 12)}-`)) out.push({ h, nodeId, ns, network: networks.find((n) => n.vni === Number(ns.split('-').pop())) });
+    const prefix = `orchnet.${hostKeyOfInode(h.netnsInode!)}.`;
+    for (const ns of listNetns(prefix)) out.push({ h, nodeId, ns, network: networks.find((n) => n.vni === Number(ns.slice(prefix.length))) });
   }
   return out;
 }
@@ -116,7 +119,8 @@ async function vipRulesMatch(lab: LabCluster, tasks: Task[], services: Service[]
  */
 function kernelMatches(lab: LabCluster, tasks: Task[], nodes: Node[], networks: Network[]): Violation[] {
   const v: Violation[] = [];
-  const up = new Map(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => [n.id, n]));
+  // Every node that exists, up or down: a down node's endpoints stay neighbours (ADR 0010).
+  const known = new Map(nodes.map((n) => [n.id, n]));
   for (const { h, nodeId, ns, network } of networkNamespaces(lab, nodes, networks)) {
     if (!network) {
       v.push({ invariant: 'kernel matches etcd', detail: `${h.name} keeps namespace ${ns} of a network etcd does not have` });
@@ -126,11 +130,11 @@ function kernelMatches(lab: LabCluster, tasks: Task[], nodes: Node[], networks: 
     const want = new Map<string, string>(); // ip → host address of its node
     for (const t of tasks) {
       const s = t.status?.state ?? TaskState.NEW;
-      if (!t.nodeId || t.nodeId === nodeId || !up.has(t.nodeId) || s < TaskState.ASSIGNED || s >= TaskState.COMPLETE) continue;
-      for (const a of t.networks) if (a.networkId === network.id && a.addr) want.set(addrIp(a.addr), up.get(t.nodeId)!.description!.addr);
+      if (!t.nodeId || t.nodeId === nodeId || !known.has(t.nodeId) || s < TaskState.ASSIGNED || s >= TaskState.COMPLETE) continue;
+      for (const a of t.networks) if (a.networkId === network.id && a.addr) want.set(addrIp(a.addr), known.get(t.nodeId)!.description!.addr);
     }
-    if (network.spec?.labels['orch.ingress'] === 'true') {
-      for (const n of up.values()) if (n.id !== nodeId && n.ingressAddr) want.set(addrIp(n.ingressAddr), n.description!.addr);
+    if (isIngress(network)) {
+      for (const n of known.values()) if (n.id !== nodeId && n.ingressAddr) want.set(addrIp(n.ingressAddr), n.description!.addr);
     }
     const nl = Netlink.open(netnsPath(ns));
     try {

@@ -4,14 +4,15 @@
 // its own cluster id on its containers, so clusters running side by side never
 // touch each other's (or anyone's) containers.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { LABEL } from '../agent/exec/labels.js';
 import { PLUGIN_DIR } from '../agent/network/plugin.js';
 import { newId } from '../shared/ids.js';
-import { loadTls, nodeIdIn } from '../shared/tls/credentials.js';
+import { loadTls } from '../shared/tls/credentials.js';
+import { hostKey, hostLockPath } from '../agent/host.js';
 import { connect, type Control } from '../cli/client.js';
 import { initCluster } from '../manager/ca/init.js';
 import { PREFIX, prefixEnd } from '../manager/store/keys.js';
@@ -111,9 +112,12 @@ export class LocalCluster {
     await this.kill('manager');
     await this.etcd?.destroy();
     for (const c of await this.containers()) await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    // A SIGKILLed agent leaves its network plugin socket behind.
-    const nodeId = nodeIdIn(this.stateDir);
-    if (nodeId) rmSync(join(PLUGIN_DIR, `orch-${nodeId.slice(0, 12)}.sock`), { force: true });
+    // A SIGKILLed agent leaves its claim on the host and its network plugin socket behind (both named by the host).
+    const lock = hostLockPath(hostKey());
+    if (existsSync(lock) && Number(readFileSync(lock, 'utf8')) === this.agent?.pid) {
+      rmSync(join(PLUGIN_DIR, `orch-${hostKey()}.sock`), { force: true });
+      rmSync(lock, { force: true });
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -73,11 +73,15 @@ export function serviceNetworks(cache: Cache, s: Service): string[] {
   return answersDirectly(s) ? [ingress.id, ...ids] : [...ids, ingress.id];
 }
 
-/** The networks a service needs a virtual IP on (none in DNS round-robin mode; ingress only to publish there). */
+/**
+ * The networks a service needs a virtual IP on: its own (none in DNS
+ * round-robin mode). Not ingress: published ports go to task addresses, and
+ * no name resolves there.
+ */
 export function vipNetworks(cache: Cache, s: Service): string[] {
   if (s.spec?.endpoint?.mode === EndpointSpec_Mode.DNSRR) return [];
   const ingress = ingressNetwork(cache);
-  return serviceNetworks(cache, s).filter((id) => id !== ingress?.id || publishesIngress(s));
+  return serviceNetworks(cache, s).filter((id) => id !== ingress?.id);
 }
 
 /** Every node's own address on the ingress network, as endpoints (no task), down or not: the replies to its SNATed connections come back to it. */

@@ -278,12 +278,21 @@ export class Overlay {
    * lifetime: loopback up, forwarding on. What is inside it is checked on
    * every pass; this is not.
    */
-  private prepare(ns: string): Netlink {
+  private prepare(ns: string, ingress: boolean): Netlink {
     if (!this.prepared.has(ns)) {
       createNetns(ns);
       const nl = this.client(ns);
       if (!nl.link('lo')?.up) nl.setLink('lo', { up: true });
       setSysctlIn(ns, 'net/ipv4/ip_forward', '1');
+      // On ingress nothing bridged needs netfilter: published connections are NATed where they are routed
+      // (host link → bridge), and no name resolves to a VIP there. Bridged frames skip its hooks and conntrack.
+      if (ingress) {
+        try {
+          setSysctlIn(ns, 'net/bridge/bridge-nf-call-iptables', '0');
+        } catch {
+          // br_netfilter not loaded: bridged frames skip netfilter already
+        }
+      }
       this.prepared.add(ns);
     }
     return this.client(ns);
@@ -292,11 +301,11 @@ export class Overlay {
   /** The network's namespace, bridge (with the gateway) and vxlan device, made or fixed. */
   private ensure(n: Network): Netlink {
     const ns = this.nsName(n.vni);
-    const nl = this.prepare(ns);
+    const ingress = n.id === this.ingressId && this.ingressAddr !== '';
+    const nl = this.prepare(ns, ingress);
     const br = `obr${n.vni}`;
     const vx = `ovx${n.vni}`;
 
-    const ingress = n.id === this.ingressId && this.ingressAddr !== '';
     if (!nl.link(br)) nl.addBridge(br, { mtu: OVERLAY_MTU });
     let bridge = nl.link(br)!;
     // On ingress the bridge answers for this node's ingress address, under the MAC other hosts expect for it.
