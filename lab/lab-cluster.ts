@@ -9,7 +9,7 @@ import { Task, TaskState } from '../proto/generated/orch.js';
 import { LABEL } from '../agent/exec/labels.js';
 import { labDown } from './down.js';
 import { readNodeId } from './hosts.js';
-import { labAdd, labKill, labPartition, labHeal, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
+import { labAdd, labKill, labPartition, labHeal, labRejoin, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
 import { connectEtcd, keys } from '../manager/store/index.js';
 import { labAdminDir, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../cli/client.js';
@@ -122,6 +122,11 @@ export class LabCluster {
 
   restartAgent(host: string): Promise<void> {
     return this.afterOp(labRestartAgent(this.name, host));
+  }
+
+  /** Joins the (worker) host again under a new node id; see labRejoin. */
+  rejoin(host: string): Promise<void> {
+    return this.afterOp(labRejoin(this.name, host));
   }
 
   partition(host: string): Promise<void> {

@@ -12,7 +12,7 @@
 // data; partition = the host's link down. Everything made is recorded in the
 // state file and removed by `down` (down.ts), which also cleans leftovers of a
 // killed run. A host's own life (namespace, daemons, join) is in hosts.ts.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, UnavailableError } from '../shared/errors.js';
 import { waitForPort } from './etcd.js';
@@ -176,6 +176,23 @@ export async function labRestartAgent(name: string, host: string): Promise<void>
   const state = loadState(name);
   const h = findHost(state, host);
   if (h.pids.agent) await killAndWait([h.pids.agent]);
+  startAgent(state, h);
+  saveState(state);
+}
+
+/**
+ * The host joins again under a new node id, as a person does after `orch node
+ * rm`: its agent stopped (killed), its credentials removed, `orch join` with a
+ * fresh worker token, the agent started. Its containers stay: the new node
+ * removes what the old one left.
+ */
+export async function labRejoin(name: string, host: string): Promise<void> {
+  const state = loadState(name);
+  const h = findHost(state, host);
+  if (h.manager) throw new InvalidArgumentError(`${host} runs a manager: re-join a worker`);
+  if (h.pids.agent) await killAndWait([h.pids.agent]);
+  rmSync(hostStateDir(h), { recursive: true, force: true });
+  await joinOn(state, h, await joinToken(state, 'worker'));
   startAgent(state, h);
   saveState(state);
 }

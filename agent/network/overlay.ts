@@ -133,6 +133,11 @@ export class Overlay {
         this.log.warn({ netns: ns, err: String(err) }, 'removing a network namespace failed; will retry');
       }
     }
+    // Ingress left this host (nothing publishes any more): its rules in the host's namespace go with it.
+    if (this.forwarded && !this.networks.has(this.ingressId)) {
+      void this.rules.remove('', INGRESS_TABLE);
+      void this.dropForwarding();
+    }
   }
 
   /**
@@ -388,8 +393,9 @@ export class Overlay {
     void this.acceptForwarding(link);
   }
 
-  /** The ingress link let through in DOCKER-USER (once: concurrent syncs share the one check). */
-  private forwarded: { link: string; done: Promise<void> } | undefined;
+  /** The ingress link let through in DOCKER-USER, if any; changes to it run one after another. */
+  private forwarded: string | undefined;
+  private forwarding: Promise<void> = Promise.resolve();
 
   /**
    * Docker sets the host's FORWARD policy to DROP; published ports cross the
@@ -397,24 +403,25 @@ export class Overlay {
    * the chain Docker keeps for its users' rules (where it exists).
    */
   private acceptForwarding(link: string): Promise<void> {
-    if (this.forwarded?.link === link) return this.forwarded.done;
-    const done = (async () => {
+    if (this.forwarded === link) return this.forwarding;
+    this.forwarded = link;
+    return (this.forwarding = this.forwarding.then(async () => {
       for (const rule of forwardRules(link)) {
         const present = await sh('iptables', ['-C', ...rule]).then(() => true, () => false);
         if (!present) await sh('iptables', ['-I', ...rule]).catch((err) => this.log.warn({ err: String(err) }, 'no DOCKER-USER chain: forwarding left as it is'));
       }
-    })();
-    this.forwarded = { link, done };
-    return done;
+    }));
   }
 
   /** Takes the DOCKER-USER rules of every ingress link this host had out again. */
-  private async dropForwarding(): Promise<void> {
-    const listed = await sh('iptables', ['-S', 'DOCKER-USER']).catch(() => '');
-    for (const link of new Set([...listed.matchAll(/ -[io] (ovi\d+) -j ACCEPT/g)].map((m) => m[1]!))) {
-      for (const rule of forwardRules(link)) while (await sh('iptables', ['-D', ...rule]).then(() => true, () => false));
-    }
+  private dropForwarding(): Promise<void> {
     this.forwarded = undefined;
+    return (this.forwarding = this.forwarding.then(async () => {
+      const listed = await sh('iptables', ['-S', 'DOCKER-USER']).catch(() => '');
+      for (const link of new Set([...listed.matchAll(/ -[io] (ovi\d+) -j ACCEPT/g)].map((m) => m[1]!))) {
+        for (const rule of forwardRules(link)) while (await sh('iptables', ['-D', ...rule]).then(() => true, () => false));
+      }
+    }));
   }
 
   /** Permanent neighbour and FDB entries for every endpoint on other hosts; nothing else. */

@@ -143,6 +143,23 @@ test.serial('agents frozen and killed for 10 s under client loops on every host:
   t.deepEqual(last.filter((s) => !s.ok).map((s) => `${s.host} ${s.err}`), [], 'once back, every host answers every request');
 });
 
+test.serial('a host re-joined under a new node id after node rm: the old node\'s containers go, its published port answers again', async (t) => {
+  await lab.ok('service', 'create', '--name', 'everywhere', '--mode', 'global', '-p', '8098:80', 'orch-test/httpd');
+  const [old] = await lab.containers('h3', 'everywhere');
+  t.truthy(old, 'a task on h3');
+  const oldId = lab.nodeId('h3');
+  await lab.signal('h3', 'agent', 'SIGKILL');
+  await lab.ok('node', 'rm', '--force', 'h3');
+  await lab.rejoin('h3');
+  t.not(lab.nodeId('h3'), oldId, 'a new node id');
+  await lab.waitFor(async () => (await lab.orch('node', 'inspect', 'h3')).stdout.includes('NODE_READY'), 20_000, 'h3 ready again');
+  await lab.waitFor(async () => !(await lab.containers('h3', 'everywhere', true)).some((c) => c.Id === old!.Id), 20_000, "the old node's container removed");
+  await lab.waitFor(async () => (await lab.containers('h3', 'everywhere')).some((c) => c.Id !== old!.Id), 20_000, 'a new task running on h3');
+  await lab.waitFor(async () => (await httpGet(hosts[2]!, 8098, 1000).catch(() => '')) !== '', 10_000, 'h3:8098 answers');
+  t.is((await lab.engine('h3').listNetworks({ filters: { label: ['orch.network'] } })).filter((n) => n.Labels?.['orch.node'] !== lab.nodeId('h3')).length, 0, "no docker network of the old node left");
+  await lab.ok('service', 'rm', 'everywhere');
+});
+
 test.serial('bad input: one-line error, nothing changed', async (t) => {
   const before = await lab.ok('service', 'ls', '--format', 'json');
   for (const [publish, why] of [
