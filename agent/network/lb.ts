@@ -141,13 +141,14 @@ export class RuleSync {
     const name = text.split('\n')[0]!.split(' ')[2]!;
     const key = `${netnsPath}:${name}`;
     const known = this.backends.get(key);
-    if (this.applied.get(key) === text && known && backends.every((b) => known.has(b)) && known.size === backends.length) return this.queue;
+    const want = new Set(backends);
+    if (this.applied.get(key) === text && known && known.size === want.size && [...want].every((b) => known.has(b))) return this.queue;
     this.queue = this.queue.then(async () => {
       try {
         const before = this.backends.get(key) ?? (await dnatTargets(netnsPath, name));
         await run(netnsPath, 'nft', ['-f', '-'], text);
         this.applied.set(key, text);
-        this.backends.set(key, new Set(backends));
+        this.backends.set(key, want);
         this.log.debug({ netns: netnsPath || 'host', table: name }, 'nftables rules applied');
         // Flows tracked to a backend that left: UDP ones would stick to it for ever, and an unanswered TCP
         // connection's retransmitted SYNs too; both are chosen afresh once deleted. Established TCP
@@ -155,7 +156,7 @@ export class RuleSync {
         // has it; to one no longer on the network nothing gets through: deleted, their next packet is reset.
         // conntrack exits 1 when nothing matched: fine.
         for (const ip of before) {
-          if (backends.includes(ip)) continue;
+          if (want.has(ip)) continue;
           const flows = reachable(ip) ? [['-p', 'udp'], ['-p', 'tcp', '--state', 'SYN_SENT']] : [[]];
           for (const f of flows) await run(netnsPath, 'conntrack', ['-D', ...f, '--reply-src', ip]).catch(() => undefined);
         }
