@@ -146,12 +146,12 @@ export class Agent {
     try {
       this.overlay = new Overlay(this.nodeId, this.hostKey, underlay, logger('overlay', { node: this.nodeId.slice(0, 12) }));
       this.plugin = new NetworkPlugin(this.hostKey, this.overlay, logger('netplugin', { node: this.nodeId.slice(0, 12) }));
+      await this.plugin.start();
       // A container's addresses are refused before it stops, so rules elsewhere that still point there fail fast.
       const overlay = this.overlay;
       this.engine.beforeStop = async (addrs) => {
         for (const a of addrs) await overlay.bury(a.networkId, a.ip);
       };
-      await this.plugin.start();
       for (const [dockerId, orchId] of await this.engine.listNetworks().catch(() => new Map<string, string>())) this.plugin.remember(dockerId, orchId);
       // The kernel is the truth: entries lost behind our back come back within this period.
       this.reconcileTimer = setInterval(() => this.overlay?.reconcile(), RECONCILE_MS);

@@ -48,7 +48,7 @@ export class HostLock {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
-      const holder = Number(readFileSync(path, 'utf8').trim());
+      const holder = Number(readHolder(path));
       if (holder !== process.pid && agentOn(holder, key)) {
         throw new FailedPreconditionError(`another orch agent (pid ${holder}) already runs on this host; one agent owns a host's networks: stop it first`);
       }
@@ -59,11 +59,16 @@ export class HostLock {
 
   /** Gives the host up (only if the file is still ours). */
   release(): void {
-    try {
-      if (Number(readFileSync(this.path, 'utf8').trim()) === process.pid) rmSync(this.path, { force: true });
-    } catch {
-      // already gone
-    }
+    if (Number(readHolder(this.path)) === process.pid) rmSync(this.path, { force: true });
+  }
+}
+
+/** The pid in a lock file; '' if it went meanwhile (then it is taken on the next attempt). */
+function readHolder(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
   }
 }
 

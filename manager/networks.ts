@@ -41,7 +41,7 @@ export function ingressNetwork(cache: Cache): Network | undefined {
   return undefined;
 }
 
-/** Whether a service publishes a port in ingress mode (it gets a VIP there and every node answers its ports). */
+/** Whether a service publishes a port in ingress mode (every node answers its ports). */
 export function publishesIngress(s: Service): boolean {
   return (s.spec?.endpoint?.ports ?? []).some((p) => p.publishMode === PortConfig_PublishMode.INGRESS);
 }

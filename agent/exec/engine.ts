@@ -32,6 +32,8 @@ export class Engine {
   private readonly ensuring = new Map<string, Promise<string>>();
   /** Called with a container's addresses on orch networks before it is stopped or removed (the agent refuses them from then on). */
   beforeStop: ((addrs: Array<{ networkId: string; ip: string }>) => Promise<void>) | undefined;
+  /** Containers announced as leaving and not yet removed. */
+  private readonly left = new Set<string>();
 
   constructor(
     socketPath: string,
@@ -239,8 +241,11 @@ export class Engine {
       .map((n) => ({ networkId: ours.get(n.NetworkID)!, ip: n.IPAddress }));
   }
 
+  /** Announces a container as leaving, once: a task's container is stopped, then removed. */
   private async leaving(id: string): Promise<void> {
-    if (this.beforeStop) await this.beforeStop(await this.orchAddresses(id));
+    if (!this.beforeStop || this.left.has(id)) return;
+    await this.beforeStop(await this.orchAddresses(id));
+    this.left.add(id);
   }
 
   /** Stops with a grace period; a container already stopped or gone is fine. */
@@ -263,6 +268,7 @@ export class Engine {
       const code = (err as { statusCode?: number }).statusCode;
       if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
     }
+    this.left.delete(id);
   }
 
   /** Our containers on this engine: task id → container id. */

@@ -120,14 +120,8 @@ export class Overlay {
     const wanted = new Set([...this.networks.values()].map((n) => this.nsName(n.vni)));
     for (const ns of listNetns(this.prefix)) {
       if (wanted.has(ns)) continue;
-      this.clients.get(ns)?.close();
-      this.clients.delete(ns);
-      this.prepared.delete(ns);
-      this.rules.forget(netnsPath(ns));
-      const vni = Number(ns.slice(this.prefix.length));
       try {
-        deleteNetns(ns);
-        if (this.host.link(`ovx${vni}`)) this.host.deleteLink(`ovx${vni}`);
+        this.removeNamespace(ns);
         this.log.info({ netns: ns }, 'network no longer used here: removed');
       } catch (err) {
         this.log.warn({ netns: ns, err: String(err) }, 'removing a network namespace failed; will retry');
@@ -243,17 +237,25 @@ export class Overlay {
   /** Removes everything this host's networks have in the kernel (a clean leave): namespaces, host links, the host's rules. */
   async teardown(): Promise<void> {
     await this.rules.settled();
-    for (const ns of listNetns(this.prefix)) {
-      this.clients.get(ns)?.close();
-      this.clients.delete(ns);
-      deleteNetns(ns);
-      const link = `ovi${ns.slice(this.prefix.length)}`;
-      if (this.host.link(link)) this.host.deleteLink(link);
-    }
-    this.prepared.clear();
+    for (const ns of listNetns(this.prefix)) this.removeNamespace(ns);
     await this.rules.remove('', INGRESS_TABLE);
     await this.dropForwarding();
     this.log.info({ prefix: this.prefix }, 'networks of this host removed');
+  }
+
+  /**
+   * Removes one of this host's network namespaces (its devices go with it),
+   * what this agent keeps for it, and the host-side devices that name its
+   * VNI: a vxlan left by an interrupted move, the ingress link's host end.
+   */
+  private removeNamespace(ns: string): void {
+    this.clients.get(ns)?.close();
+    this.clients.delete(ns);
+    this.prepared.delete(ns);
+    this.rules.forget(netnsPath(ns));
+    deleteNetns(ns);
+    const vni = ns.slice(this.prefix.length);
+    for (const link of [`ovx${vni}`, `ovi${vni}`]) if (this.host.link(link)) this.host.deleteLink(link);
   }
 
   /** Resolves once every rule update queued so far has been applied. */
