@@ -45,6 +45,8 @@ interface Session {
 /** How long after winning an election known nodes get to reconnect before they count as down. */
 const ELECTION_GRACE_MS = 3000;
 const STATUS_RETRIES = 5;
+/** How long to wait before issuing a certificate for a new role again after a failure (etcd away). */
+const REISSUE_RETRY_MS = 1000;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 /** Status updates per transaction (etcd allows 128 operations: a compare and a put each). */
@@ -218,8 +220,11 @@ export class Dispatcher {
         this.log.info({ node: s.nodeId, from: s.role, to: want }, 'certificate for a new role sent');
       },
       (err) => {
-        s.reissued = false;
         this.log.warn({ node: s.nodeId, err: String(err) }, 'issuing a certificate for the new role failed; will retry');
+        setTimeout(() => {
+          s.reissued = false;
+          if (this.sessions.get(s.nodeId) === s) this.pushCertificate(s);
+        }, REISSUE_RETRY_MS).unref();
       },
     );
   }

@@ -45,8 +45,10 @@ const STATUS_TIMEOUT_MS = 1000;
 
 /**
  * Turns an etcd failure into a typed error that says what is wrong, after
- * asking each member how it is: no member answers (unreachable), or some
- * answer but none has a leader (no quorum). `sent` is true for a write that
+ * asking each member how it is: no member answers (unreachable), or fewer
+ * than a majority answer, or none of those that answer knows a leader (no
+ * quorum; a leader that just lost its peers still names itself for up to an
+ * election timeout, so the count decides first). `sent` is true for a write that
  * went out unanswered: it may still be applied, so the error must not claim
  * it failed; anything else failed before changing a thing.
  */
@@ -55,10 +57,13 @@ export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls 
   const members = await Promise.all(endpoints.split(',').filter(Boolean).map((e) => memberStatus(e, tls)));
   const answering = members.filter((m) => m !== 'down').length;
   const outcome = sent && /deadline|timed out/i.test(why) ? 'the change may or may not have been applied: check before retrying' : 'nothing was changed';
-  if (answering > 0 && !members.includes('leader')) {
+  if (answering === 0) return new UnavailableError(`etcd unreachable at ${endpoints}: no member answers (${why}; ${outcome})`);
+  if (answering <= members.length / 2) {
+    return new UnavailableError(`etcd has no quorum: only ${answering} of ${members.length} members answer; a majority must be up again (${outcome})`);
+  }
+  if (!members.includes('leader')) {
     return new UnavailableError(`etcd has no quorum: ${answering} of ${members.length} members answer and none has a leader; a majority must be up again (${outcome})`);
   }
-  if (answering === 0) return new UnavailableError(`etcd unreachable at ${endpoints}: no member answers (${why}; ${outcome})`);
   return new UnavailableError(`etcd at ${endpoints} failed the request: ${why} (${outcome})`);
 }
 

@@ -111,15 +111,15 @@ test.serial('promote a worker: it gets a manager certificate and the cluster key
   const role = () => certIdentity(readFileSync(join(dir, 'node.crt'))).role;
   t.is(role(), 'worker');
   await lab.ok('node', 'promote', host.name);
-  await lab.waitFor(async () => role() === 'manager' && existsSync(join(dir, 'cluster.key')), 15_000, 'a manager certificate and the cluster key');
-  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "manager"'), 15_000, 'registered again as a manager');
+  await lab.waitFor(async () => role() === 'manager' && existsSync(join(dir, 'cluster.key')), 30_000, 'a manager certificate and the cluster key');
+  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "manager"'), 30_000, 'registered again as a manager');
 
   await lab.startDaemon(host.name, 'manager');
   const direct = `${host.addr}:4242`;
-  await lab.waitFor(async () => (await runOrch({ ORCH_MANAGER: direct, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['node', 'ls'])).code === 0, 15_000, 'the new manager serves');
+  await lab.waitFor(async () => (await runOrch({ ORCH_MANAGER: direct, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['node', 'ls'])).code === 0, 30_000, 'the new manager serves');
 
   await lab.ok('node', 'demote', host.name);
-  await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')), 15_000, 'a worker certificate again, the cluster key gone');
-  await lab.waitFor(async () => !alive(lab.host(host.name).pids.manager), 15_000, 'its manager stopped');
-  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "worker"'), 15_000, 'registered again as a worker');
+  await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')), 30_000, 'a worker certificate again, the cluster key gone');
+  await lab.waitFor(async () => !alive(lab.host(host.name).pids.manager), 30_000, 'its manager stopped');
+  await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "worker"'), 30_000, 'registered again as a worker');
 });
