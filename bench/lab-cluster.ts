@@ -7,7 +7,7 @@
 // figure); the CLI figure for create is given beside it.
 import { performance } from 'node:perf_hooks';
 import { NodeState, ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { waitFor } from '../lab/run.js';

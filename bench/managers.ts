@@ -8,7 +8,7 @@
 //    as gRPC calls over mutual TLS on an open connection (no CLI start-up).
 import { performance } from 'node:perf_hooks';
 import { ServiceSpec } from '../proto/generated/orch.js';
-import { connect } from '../cli/client.js';
+import { connect } from '../client/control.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { labAdminDir, MANAGER_PORT } from '../lab/state.js';

@@ -8,7 +8,7 @@
 // port while h1's agent is frozen for 10 s: how many requests fail, and how
 // many of those hang (run into their deadline) rather than being refused.
 import { PortConfig_TrafficPolicy, ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import { clientLoop } from '../lab/client-loop.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';

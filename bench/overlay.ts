@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { iperf } from './iperf.js';

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LocalCluster } from '../lab/local-cluster.js';
 import { summarize, type Summary } from './stats.js';

@@ -1,6 +1,6 @@
 // Fault injection on a lab: each fault kind as one action on a host (or, for
 // a burst, on the control API: scale calls, and a service created and removed).
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { ServiceSpec } from '../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../lab/images.js';

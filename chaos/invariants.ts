@@ -4,7 +4,7 @@
 // every spec as it was made, each host's kernel overlay state as etcd says,
 // and the published port answering everywhere.
 import { NodeState, ServiceSpec_Mode, TaskState, type Network, type Node, type Service, type Task } from '../proto/generated/orch.js';
-import type { Control } from '../cli/client.js';
+import type { Control } from '../client/control.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import type { HostState } from '../lab/state.js';
 import { addrIp, macFor } from '../shared/ipam.js';

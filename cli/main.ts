@@ -12,6 +12,7 @@ import { agentCommand, managerCommand } from './commands/daemons.js';
 import { networkCommand } from './commands/network.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
+import { clusterCommand } from './commands/store.js';
 
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')
@@ -33,6 +34,7 @@ program.addCommand(networkCommand(globals));
 program.addCommand(initCommand());
 program.addCommand(joinCommand());
 program.addCommand(joinTokenCommand(globals));
+program.addCommand(clusterCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));
 program.addCommand(devCommand());

@@ -7,7 +7,7 @@ import { ServiceSpec_Mode, TaskState, type Task } from '../proto/generated/orch.
 import { formatDuration } from '../shared/duration.js';
 import { OrchError } from '../shared/errors.js';
 import { isTerminal } from '../shared/states.js';
-import type { Control } from './client.js';
+import type { Control } from '../client/control.js';
 
 const POLL_MS = 50;
 

@@ -17,9 +17,14 @@ export interface EtcdOptions {
   host?: string;
   /** All members as name=peerURL (default: this one alone). */
   initialCluster?: string;
+  /** The database's size limit (--quota-backend-bytes; default DEFAULT_QUOTA_BYTES). */
+  quotaBytes?: number;
   /** Serve clients over TLS and demand a client certificate signed by `ca`. */
   tls?: { ca: string; cert: string; key: string };
 }
+
+/** etcd's own default, set explicitly: past it etcd raises NOSPACE and refuses writes. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 
 /** etcd's command line for one member; a member with data already ignores the initial-* flags. */
 export function etcdArgs(o: EtcdOptions): string[] {
@@ -40,6 +45,8 @@ export function etcdArgs(o: EtcdOptions): string[] {
     // (the orch leader on the same host waits for it before it can be replaced).
     '--heartbeat-interval', '100',
     '--election-timeout', '500',
+    // orch's leader compacts and defragments (manager/upkeep); the quota is stated, not assumed.
+    '--quota-backend-bytes', String(o.quotaBytes ?? DEFAULT_QUOTA_BYTES),
     '--log-level', 'warn',
     '--logger', 'zap',
   ];

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { NodeState } from '../proto/generated/orch.js';
-import { connect } from '../cli/client.js';
+import { connect } from '../client/control.js';
 import { UnavailableError } from '../shared/errors.js';
 import { etcdArgs } from './etcd.js';
 import { MAIN, runOrch } from './run.js';
@@ -105,8 +105,8 @@ export async function dockerUp(h: HostState, say: (line: string) => void): Promi
   throw new UnavailableError(`dockerd on ${h.name} did not come up (${tail}); see ${join(h.dir, 'dockerd.log')}`);
 }
 
-export function startEtcdOn(h: HostState, initialCluster: string): number {
-  const args = etcdArgs({ name: h.name, dataDir: join(h.dir, 'etcd'), clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT, host: h.addr, initialCluster: initialCluster || undefined });
+export function startEtcdOn(state: LabState, h: HostState, initialCluster: string): number {
+  const args = etcdArgs({ name: h.name, dataDir: join(h.dir, 'etcd'), clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT, host: h.addr, initialCluster: initialCluster || undefined, quotaBytes: state.etcdQuotaBytes });
   mkdirSync(join(h.dir, 'etcd'), { recursive: true });
   return spawnIn(h.netns, 'etcd', args, join(h.dir, 'etcd.log'));
 }
@@ -142,7 +142,7 @@ export function startOrch(state: LabState, h: HostState): void {
 }
 
 export function startManager(state: LabState, h: HostState): number {
-  const args = [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--state-dir', hostStateDir(h)];
+  const args = [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--state-dir', hostStateDir(h), ...(state.managerArgs ?? [])];
   return spawnIn(h.netns, process.execPath, args, join(h.dir, 'manager.log'), daemonEnv());
 }
 

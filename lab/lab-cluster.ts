@@ -9,10 +9,10 @@ import { Task, TaskState } from '../proto/generated/orch.js';
 import { LABEL } from '../agent/exec/labels.js';
 import { labDown } from './down.js';
 import { readNodeId } from './hosts.js';
-import { labAdd, labKill, labPartition, labHeal, labRejoin, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
+import { labAdd, labKill, labNewEtcd, labPartition, labHeal, labRejoin, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
 import { connectEtcd, keys } from '../manager/store/index.js';
 import { labAdminDir, loadState, type HostState, type LabState } from './state.js';
-import { connect, type Control } from '../cli/client.js';
+import { connect, type Control } from '../client/control.js';
 import { loadTls } from '../shared/tls/credentials.js';
 import { runOrch, waitFor, type RunResult } from './run.js';
 import { sh } from '../shared/sh.js';
@@ -145,6 +145,11 @@ export class LabCluster {
   /** Starts a killed dockerd, etcd member or manager again. */
   startDaemon(host: string, daemon: Daemon): Promise<void> {
     return this.afterOp(labStartDaemon(this.name, host, daemon));
+  }
+
+  /** Replaces the whole etcd with a new, empty one (see labNewEtcd). */
+  newEtcd(): Promise<void> {
+    return this.afterOp(labNewEtcd(this.name));
   }
 
   /** The host whose manager leads, as the leader key in etcd says (undefined: none now). */

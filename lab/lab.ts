@@ -65,6 +65,10 @@ export interface UpOptions {
   /** Capacity each agent offers (default: the machine's). */
   cpus?: string;
   memory?: string;
+  /** Flags added to every `orch manager` (e.g. `--compact-every 10s`). */
+  managerArgs?: string[];
+  /** etcd's --quota-backend-bytes on every member. */
+  etcdQuotaBytes?: number;
   progress?: (line: string) => void;
 }
 
@@ -84,7 +88,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   mkdirSync(dir, { recursive: true });
   const bridge = `orch-${o.name}`;
   const bridgeAddr = `${UNDERLAY_PREFIX}.${o.index}.1`;
-  const state: LabState = { name: o.name, index: o.index, dir, bridge, bridgeAddr, hosts: [], managers: [], etcd: [], createdAt: new Date().toISOString() };
+  const state: LabState = { name: o.name, index: o.index, dir, bridge, bridgeAddr, hosts: [], managers: [], etcd: [], managerArgs: o.managerArgs ?? [], etcdQuotaBytes: o.etcdQuotaBytes, createdAt: new Date().toISOString() };
   saveState(state); // from here on, `down` knows what to remove
 
   await sh('ip', ['link', 'add', bridge, 'type', 'bridge']);
@@ -103,12 +107,7 @@ export async function labUp(o: UpOptions): Promise<LabState> {
 
   await Promise.all(state.hosts.map((h) => createHost(state, h, say)));
   saveState(state);
-  const initialCluster = state.hosts.filter((h) => h.manager).map((h) => `${h.name}=http://${h.addr}:${ETCD_PEER_PORT}`).join(',');
-  for (const h of state.hosts.filter((x) => x.manager)) h.pids.etcd = startEtcdOn(h, initialCluster);
-  saveState(state);
-  for (const h of state.hosts.filter((x) => x.manager)) {
-    if (!(await waitForPort(h.addr, ETCD_CLIENT_PORT, 15_000))) throw new UnavailableError(`etcd on ${h.name} did not start; see ${join(h.dir, 'etcd.log')}`);
-  }
+  await startEtcdCluster(state);
   say(`etcd: ${state.etcd.join(', ')}`);
   // What a person does on real hosts: init on the first manager, start it,
   // then join every other host with a token, managers first.
@@ -164,7 +163,7 @@ export async function labRestart(name: string, host: string, progress?: (line: s
   // dockerd restores its networks at start and waits for their driver, which
   // is the agent: both start together, or dockerd hangs on the plugin.
   spawnDocker(h);
-  if (h.manager) h.pids.etcd = startEtcdOn(h, '');
+  if (h.manager) h.pids.etcd = startEtcdOn(state, h, '');
   startOrch(state, h);
   await dockerUp(h, progress ?? (() => undefined));
   h.status = 'up';
@@ -197,6 +196,26 @@ export async function labRejoin(name: string, host: string): Promise<void> {
   saveState(state);
 }
 
+/** Starts every manager host's etcd member as one new cluster (on data they already have, the same cluster). */
+async function startEtcdCluster(state: LabState): Promise<void> {
+  const members = state.hosts.filter((h) => h.manager);
+  const initialCluster = members.map((h) => `${h.name}=http://${h.addr}:${ETCD_PEER_PORT}`).join(',');
+  for (const h of members) h.pids.etcd = startEtcdOn(state, h, initialCluster);
+  saveState(state);
+  for (const h of members) {
+    if (!(await waitForPort(h.addr, ETCD_CLIENT_PORT, 15_000))) throw new UnavailableError(`etcd on ${h.name} did not start; see ${join(h.dir, 'etcd.log')}`);
+  }
+}
+
+/** Loses the store for good, as a restore drill starts: kills every etcd member, removes its data, and starts a new, empty etcd cluster. */
+export async function labNewEtcd(name: string): Promise<void> {
+  const state = loadState(name);
+  const members = state.hosts.filter((h) => h.manager);
+  await killAndWait(members.map((h) => h.pids.etcd).filter((p): p is number => !!p && alive(p)));
+  for (const h of members) rmSync(join(h.dir, 'etcd'), { recursive: true, force: true });
+  await startEtcdCluster(state);
+}
+
 export type Daemon = 'dockerd' | 'etcd' | 'manager' | 'agent';
 
 /** Signals one daemon of a host; after SIGKILL, waits until it is gone and forgets its pid. */
@@ -225,7 +244,7 @@ export async function labStartDaemon(name: string, host: string, daemon: Daemon)
     // The agent still runs: the engine finds its network plugin at start.
     spawnDocker(h);
     await dockerUp(h, () => undefined);
-  } else if (daemon === 'etcd') h.pids.etcd = startEtcdOn(h, '');
+  } else if (daemon === 'etcd') h.pids.etcd = startEtcdOn(state, h, '');
   else if (daemon === 'agent') startAgent(state, h);
   else h.pids.manager = startManager(state, h);
   saveState(state);

@@ -13,7 +13,7 @@ import { PLUGIN_DIR } from '../agent/network/plugin.js';
 import { newId } from '../shared/ids.js';
 import { loadTls } from '../shared/tls/credentials.js';
 import { hostKey, hostLockPath } from '../agent/host.js';
-import { connect, type Control } from '../cli/client.js';
+import { connect, type Control } from '../client/control.js';
 import { initCluster } from '../manager/ca/init.js';
 import { PREFIX, prefixEnd } from '../manager/store/keys.js';
 import { connectEtcd } from '../manager/store/etcd.js';

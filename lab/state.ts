@@ -41,6 +41,9 @@ export interface LabState {
   /** Manager gRPC addresses (host:port) and etcd client URLs. */
   managers: string[];
   etcd: string[];
+  /** Flags added to every `orch manager`, and etcd's quota (UpOptions). */
+  managerArgs?: string[];
+  etcdQuotaBytes?: number;
   /** The CLI context that was current before `lab up`, restored by `lab down`. */
   previousContext?: string;
   createdAt: string;

@@ -2,7 +2,7 @@
 // Every manager serves the control API; only the elected leader runs the
 // control loop (orchestrate → allocate → schedule → reap) and accepts agent sessions.
 import { Server } from '@grpc/grpc-js';
-import { CaService, ControlService, DispatcherService } from '../proto/generated/orch.js';
+import { CaService, ControlService, DispatcherService, MaintenanceService } from '../proto/generated/orch.js';
 import { AlreadyExistsError, UnauthenticatedError } from '../shared/errors.js';
 import { loadClusterKey, loadTls, serverCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { Gate } from './ca/auth.js';
@@ -11,6 +11,7 @@ import { loadSecrets } from './ca/secrets.js';
 import { logger, type Logger } from '../shared/log.js';
 import { allocatePass } from './allocator/index.js';
 import { createNetwork } from './controlapi/networks.js';
+import { maintenanceServer } from './controlapi/maintenance.js';
 import { controlServer } from './controlapi/server.js';
 import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET } from '../shared/ingress.js';
 import { ingressNetwork } from './networks.js';
@@ -22,6 +23,8 @@ import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
 import { schedulePass } from './scheduler/index.js';
 import { Cache, keys, Store, type EtcdTls } from './store/index.js';
+import { DEFAULT_UPKEEP, type UpkeepPolicy } from './upkeep/plan.js';
+import { Upkeep } from './upkeep/upkeep.js';
 
 export interface ManagerOptions {
   /** etcd endpoints, comma-separated (http://127.0.0.1:2379). */
@@ -38,6 +41,8 @@ export interface ManagerOptions {
   /** Called once when this manager's node is demoted: it must stop serving. */
   onDemoted?: () => void;
   electionTtlSec?: number;
+  /** When the leader compacts and defragments etcd (default DEFAULT_UPKEEP). */
+  upkeep?: Partial<UpkeepPolicy>;
 }
 
 export class Manager {
@@ -53,6 +58,7 @@ export class Manager {
   private readonly gate: Gate;
   private readonly probe: LeaderProbe;
   private readonly raftApart: RaftApart;
+  private readonly upkeep: Upkeep;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -86,6 +92,7 @@ export class Manager {
       ttlSec: opts.electionTtlSec,
       probe: (addr) => this.probe.alive(addr),
     });
+    this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
 
@@ -99,6 +106,7 @@ export class Manager {
     this.cache.on('change', this.checkDemoted);
     this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, { id: this.id, isLeader: () => this.isLeader }));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
+    this.server.addService(MaintenanceService, maintenanceServer(this.store, logger('maintenance', this.tag), this.gate, this.tls.identity.clusterId));
     this.server.addService(CaService, caServer(this.store, this.clusterKey, logger('ca', this.tag)));
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.listen, serverCredentials(this.tls), (err, p) => (err ? reject(err) : resolve(p))),
@@ -131,6 +139,7 @@ export class Manager {
   private lead(): void {
     void this.ensureIngress();
     this.raftApart.start();
+    this.upkeep.start();
     this.dispatcher.start();
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
@@ -141,6 +150,8 @@ export class Manager {
     this.cache.off('change', this.onCacheChange);
     await this.loop.stop();
     await this.dispatcher.stop();
+    // Last: a defragmentation under way may take a while to finish.
+    await this.upkeep.stop();
   }
 
   /** Makes the built-in ingress network if the cluster has none yet. */

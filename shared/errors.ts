@@ -36,6 +36,11 @@ export class UnavailableError extends OrchError {
   override readonly code = status.UNAVAILABLE;
 }
 
+/** etcd refuses writes: its NOSPACE alarm is raised (the database reached its quota). */
+export class OutOfSpaceError extends OrchError {
+  override readonly code = status.RESOURCE_EXHAUSTED;
+}
+
 /** This manager lost (or never had) leadership; the write was fenced off. */
 export class NotLeaderError extends OrchError {
   override readonly code = status.FAILED_PRECONDITION;
@@ -75,6 +80,7 @@ const KINDS: Record<string, new (message: string) => OrchError> = {
   AlreadyExistsError,
   ConflictError,
   UnavailableError,
+  OutOfSpaceError,
   NotLeaderError,
   FailedPreconditionError,
   UnauthenticatedError,

@@ -20,3 +20,19 @@ export function parseCpus(text: string, flag: string): bigint {
   if (!m) throw new InvalidArgumentError(`${flag}: "${text}" is not a number of CPUs; write it like 0.5 or 2`);
   return BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
 }
+
+/** A whole number of things (0 and up), e.g. a revision count. */
+export function parseCount(text: string, flag: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`${flag}: "${text}" is not a whole number; write it like 10000`);
+  return Number(text.trim());
+}
+
+/** Bytes for people: "512 B", "52.0 KiB", "12.5 MiB", "1.2 GiB". */
+export function formatBytes(bytes: number | bigint): string {
+  let n = Number(bytes);
+  for (const unit of ['B', 'KiB', 'MiB']) {
+    if (n < 1024) return unit === 'B' ? `${n} B` : `${n.toFixed(1)} ${unit}`;
+    n /= 1024;
+  }
+  return `${n.toFixed(1)} GiB`;
+}

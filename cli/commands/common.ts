@@ -2,7 +2,7 @@
 // one-line error contract (message on stderr, non-zero exit, nothing changed).
 import { Option } from 'commander';
 import { InvalidArgumentError, OrchError } from '../../shared/errors.js';
-import { connect, DEFAULT_MANAGER, type Control } from '../client.js';
+import { connect, DEFAULT_MANAGER, type Control } from '../../client/control.js';
 import { currentContext } from '../context.js';
 import { loadTls } from '../../shared/tls/credentials.js';
 import type { Command } from 'commander';

@@ -2,7 +2,7 @@
 // imported only when they run, so that the everyday CLI commands start fast.
 import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
-import { parseBytes, parseCpus } from '../../shared/units.js';
+import { parseBytes, parseCount, parseCpus } from '../../shared/units.js';
 import { DEFAULT_STATE_DIR } from './cluster.js';
 import { etcdTls, etcdTlsOptions, fail, type Globals } from './common.js';
 
@@ -30,12 +30,16 @@ export function managerCommand(): Command {
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
     .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
     .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
-    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
+    .option('--compact-every <duration>', "the leader compacts etcd's history at least this often (0s: only by count)", '5m')
+    .option('--compact-after <revisions>', 'and as soon as this many revisions were written since the last compaction (0: only by time)', '10000')
+    .option('--compact-keep <revisions>', 'the newest revisions a compaction keeps (a watcher that far behind resumes without re-listing)', '1000')
+    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; compactEvery: string; compactAfter: string; compactKeep: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
       try {
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
+        const upkeep = { compactEveryMs: parseDuration(f.compactEvery, '--compact-every'), compactAfterRevisions: parseCount(f.compactAfter, '--compact-after'), keepRevisions: parseCount(f.compactKeep, '--compact-keep') };
         const { Manager } = await import('../../manager/index.js');
         const stopOnDemotion = () => void m.stop().then(() => process.exit(0), () => process.exit(1));
-        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs } });
+        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs }, upkeep });
         await m.start();
         untilSignal(() => m.stop());
       } catch (err) {

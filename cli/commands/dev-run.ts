@@ -9,7 +9,7 @@ import { Manager } from '../../manager/index.js';
 import { startEtcd } from '../../lab/etcd.js';
 import { HTTP_IMAGE } from '../../lab/images.js';
 import { NotFoundError } from '../../shared/errors.js';
-import { connect, type Control } from '../client.js';
+import { connect, type Control } from '../../client/control.js';
 import { useNewContext } from '../context.js';
 import { initCluster } from '../../manager/ca/init.js';
 import { hasTls, loadTls } from '../../shared/tls/credentials.js';

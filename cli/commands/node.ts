@@ -16,7 +16,8 @@ export function nodeCommand(globals: Globals): Command {
     .addOption(formatOption())
     .action((flags: { format: string }) =>
       withControl(globals, async (ctl) => {
-        const { nodes } = await ctl.listNodes({});
+        const { nodes, storeAlarms } = await ctl.listNodes({});
+        if (storeAlarms.length) process.stderr.write(`WARNING: etcd has raised ${storeAlarms.join('; ')}: writes are refused; \`orch cluster maintain\` recovers\n`);
         print(flags.format, nodes.map((n) => Node.toJSON(n)), () =>
           table(
             ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ENGINE VERSION'],

@@ -22,6 +22,7 @@ import type { Logger } from '../../shared/log.js';
 import { MAX_REPLICAS, validateServiceSpec } from '../../shared/spec.js';
 import { DEFAULT_RESTART } from '../orchestrator/index.js';
 import { keys, type Cache, type Store } from '../store/index.js';
+import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveNetwork, resolveNode, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
@@ -110,6 +111,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
 
     listNodes: unary(async () => ({
       nodes: [...cache.nodes.values()].map((v) => v.value).sort((a, b) => (a.description?.hostname ?? '').localeCompare(b.description?.hostname ?? '')),
+      // A full etcd freezes the cluster: say so where people look first.
+      storeAlarms: await storeAlarms(store.etcd).catch(() => []),
     })),
 
     getNode: unary(async (req) => resolveNode(cache, req.ref)),
@@ -245,7 +248,6 @@ function exists(name: string): AlreadyExistsError {
   return new AlreadyExistsError(`service "${name}" already exists; pick another --name or \`orch service rm ${name}\` first`);
 }
 
-/** Adapts an async handler to grpc-js's callback style, mapping errors to status codes. */
 /** Wraps a request handler: the caller is checked first; errors become gRPC statuses; a result waits for `settle`. */
 function handler(log: Logger, authorize: (call: Caller) => void, settle: () => Promise<void>) {
   return <Req, Res>(fn: (req: Req) => Promise<Res>) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3, isRecoverableError } from 'etcd3';
 import { handleWhen, retry, ExponentialBackoff } from 'cockatiel';
-import { UnavailableError } from '../../shared/errors.js';
+import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
+import { knowsLeader, memberStatuses, storeAlarms } from './members.js';
 
 /** How long one etcd request may take before we call etcd unreachable. */
 export const ETCD_CALL_TIMEOUT_MS = 3000;
@@ -40,47 +41,49 @@ export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): Etcd3 
   });
 }
 
-/** How long asking one member for its status may take when diagnosing a failure. */
-const STATUS_TIMEOUT_MS = 1000;
-
 /**
  * Turns an etcd failure into a typed error that says what is wrong, after
- * asking each member how it is: no member answers (unreachable), or fewer
- * than a majority answer, or none of those that answer knows a leader (no
- * quorum; a leader that just lost its peers still names itself for up to an
- * election timeout, so the count decides first). `sent` is true for a write that
- * went out unanswered: it may still be applied, so the error must not claim
- * it failed; anything else failed before changing a thing.
+ * asking each member how it is: out of space (a NOSPACE alarm refuses every
+ * write), no member answers (unreachable), or fewer than a majority answer,
+ * or none of those that answer knows a leader (no quorum; a leader that just
+ * lost its peers still names itself for up to an election timeout, so the
+ * count decides first). `sent` is true for a write that went out unanswered:
+ * it may still be applied, so the error must not claim it failed; anything
+ * else failed before changing a thing.
  */
-export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls | undefined, sent = false): Promise<UnavailableError> {
+export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls | undefined, sent = false): Promise<UnavailableError | OutOfSpaceError> {
   const why = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-  const members = await Promise.all(endpoints.split(',').filter(Boolean).map((e) => memberStatus(e, tls)));
-  const answering = members.filter((m) => m !== 'down').length;
+  const members = await memberStatuses(endpoints, tls);
+  const answering = members.filter((m) => m.answering);
   const outcome = sent && /deadline|timed out/i.test(why) ? 'the change may or may not have been applied: check before retrying' : 'nothing was changed';
-  if (answering === 0) return new UnavailableError(`etcd unreachable at ${endpoints}: no member answers (${why}; ${outcome})`);
-  if (answering <= members.length / 2) {
-    return new UnavailableError(`etcd has no quorum: only ${answering} of ${members.length} members answer; a majority must be up again (${outcome})`);
+  if (SPACE_EXCEEDED.test(why)) return outOfSpace(answering[0]?.endpoint, tls, outcome);
+  if (answering.length === 0) return new UnavailableError(`etcd unreachable at ${endpoints}: no member answers (${why}; ${outcome})`);
+  if (answering.length <= members.length / 2) {
+    return new UnavailableError(`etcd has no quorum: only ${answering.length} of ${members.length} members answer; a majority must be up again (${outcome})`);
   }
-  if (!members.includes('leader')) {
-    return new UnavailableError(`etcd has no quorum: ${answering} of ${members.length} members answer and none has a leader; a majority must be up again (${outcome})`);
+  if (!answering.some(knowsLeader)) {
+    return new UnavailableError(`etcd has no quorum: ${answering.length} of ${members.length} members answer and none has a leader; a majority must be up again (${outcome})`);
   }
   return new UnavailableError(`etcd at ${endpoints} failed the request: ${why} (${outcome})`);
 }
 
-/** A client of one member only, with a short deadline (status checks, raft leadership moves). */
-export function connectMember(endpoint: string, tls: EtcdTls | undefined, timeoutMs = STATUS_TIMEOUT_MS): Etcd3 {
-  return new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
-}
+/** What etcd answers a write while its NOSPACE alarm is raised. */
+const SPACE_EXCEEDED = /database space exceeded/i;
 
-/** One member's view: down (no answer), or whether it knows a leader. */
-async function memberStatus(endpoint: string, tls: EtcdTls | undefined): Promise<'down' | 'leader' | 'no-leader'> {
-  const client = connectMember(endpoint, tls);
-  try {
-    const s = await client.maintenance.status();
-    return s.leader && s.leader !== '0' ? 'leader' : 'no-leader';
-  } catch {
-    return 'down';
-  } finally {
+/** The out-of-space error, naming the alarms (asked of one member that answers) and the way out. */
+async function outOfSpace(endpoint: string | undefined, tls: EtcdTls | undefined, outcome: string): Promise<OutOfSpaceError> {
+  let alarms: string[] = [];
+  if (endpoint) {
+    const client = connectMember(endpoint, tls);
+    alarms = await storeAlarms(client).catch(() => []);
     client.close();
   }
+  const nospace = alarms.filter((a) => a.startsWith('NOSPACE')).length;
+  const on = nospace ? ` (alarm NOSPACE on ${nospace} member${nospace === 1 ? '' : 's'})` : '';
+  return new OutOfSpaceError(`etcd is out of space${on}: run \`orch cluster maintain\` (compacts, defragments, disarms the alarm); if it fills again, raise etcd's --quota-backend-bytes (${outcome})`);
+}
+
+/** A client of one member only, with a short deadline (status checks, raft leadership moves). */
+export function connectMember(endpoint: string, tls: EtcdTls | undefined, timeoutMs = 1000): Etcd3 {
+  return new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
 }

@@ -33,6 +33,8 @@ export const keys = {
   /** Where a manager serves gRPC (written by each manager at start; handed to joiners). */
   managerAddr: (managerId: string) => `${PREFIX}managers/${managerId}`,
   managersPrefix: () => `${PREFIX}managers/`,
+  /** The leader's last compaction of etcd's history: `{ revision, at }` (a new leader goes on from it). */
+  compaction: () => `${PREFIX}upkeep/compaction`,
   /** The leader's key; its create revision is the fence of every leader write. */
   leader: () => `${PREFIX}election/leader`,
 };

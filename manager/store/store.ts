@@ -2,7 +2,7 @@
 // Txn: its compares (mod revisions, absence, the leader fence) and its writes
 // are one etcd transaction, so a change lands whole or not at all.
 import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
-import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import { ConflictError, NotLeaderError, OrchError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
 import { connectEtcd, etcdFailure, type EtcdTls } from './etcd.js';
 import { keys, prefixEnd, type Kind } from './keys.js';
@@ -70,13 +70,18 @@ export class Store {
     return res.kvs[0]?.value.toString();
   }
 
-  /** Runs an etcd call, turning transport failures into UnavailableError. */
+  /** Runs an etcd call, turning its failures into typed errors (failure). */
   async call<T>(fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw await etcdFailure(err, this.endpoints, this.tls);
+      throw err instanceof OrchError ? err : await this.failure(err);
     }
+  }
+
+  /** What an etcd failure means (unreachable, no quorum, out of space), as a typed error. */
+  failure(err: unknown, sent = false): Promise<OrchError> {
+    return etcdFailure(err, this.endpoints, this.tls, sent);
   }
 }
 
@@ -137,7 +142,7 @@ export class Txn {
     try {
       res = await this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure });
     } catch (err) {
-      throw await etcdFailure(err, this.store.endpoints, this.store.tls, true);
+      throw await this.store.failure(err, true);
     }
     if (res.succeeded) {
       const revision = Number(res.header.revision);

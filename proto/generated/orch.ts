@@ -12,8 +12,10 @@ import {
   Client,
   type ClientDuplexStream,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   type handleBidiStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -717,6 +719,8 @@ export interface ListNodesRequest {
 
 export interface ListNodesResponse {
   nodes: Node[];
+  /** etcd's raised alarms, e.g. "NOSPACE on member 8e9e05c52164694d" */
+  storeAlarms: string[];
 }
 
 export interface RemoveServiceResponse {
@@ -784,6 +788,58 @@ export interface PingRequest {
 export interface PingResponse {
   managerId: string;
   leader: boolean;
+}
+
+/** One etcd member as a manager sees it. */
+export interface StoreMember {
+  endpoint: string;
+  answering: boolean;
+  /** it leads etcd's raft */
+  leader: boolean;
+  /** bytes of its database file */
+  dbSize: bigint;
+  /** bytes of it holding live data (the rest is free after compaction) */
+  dbSizeInUse: bigint;
+  raftAppliedIndex: bigint;
+  /** member id, hex */
+  id: string;
+  /** why it does not answer */
+  error: string;
+}
+
+export interface StoreStatusRequest {
+}
+
+export interface StoreStatus {
+  members: StoreMember[];
+  /** "NOSPACE on member 8e9e05c52164694d" */
+  alarms: string[];
+  revision: bigint;
+  /** the leader's last compaction (0: none since it leads) */
+  compactedRevision: bigint;
+  compactedAt: Date | undefined;
+}
+
+/**
+ * Compacts etcd's history to its current revision, defragments every member
+ * one at a time (the raft leader's last) and disarms a NOSPACE alarm once
+ * every member has room again.
+ */
+export interface MaintainRequest {
+}
+
+export interface MaintainStep {
+  /** what was just done, for people */
+  message: string;
+  /** set on the last step: how the store is now */
+  status: StoreStatus | undefined;
+}
+
+export interface BackupRequest {
+}
+
+export interface BackupChunk {
+  data: Uint8Array;
 }
 
 export interface JoinTokenRequest {
@@ -4868,13 +4924,16 @@ export const ListNodesRequest: MessageFns<ListNodesRequest> = {
 };
 
 function createBaseListNodesResponse(): ListNodesResponse {
-  return { nodes: [] };
+  return { nodes: [], storeAlarms: [] };
 }
 
 export const ListNodesResponse: MessageFns<ListNodesResponse> = {
   encode(message: ListNodesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.nodes) {
       Node.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.storeAlarms) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -4900,6 +4959,14 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
             message.nodes.push(Node.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.storeAlarms.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4913,13 +4980,23 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
   },
 
   fromJSON(object: any): ListNodesResponse {
-    return { nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [] };
+    return {
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => Node.fromJSON(e)) : [],
+      storeAlarms: globalThis.Array.isArray(object?.storeAlarms)
+        ? object.storeAlarms.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.store_alarms)
+        ? object.store_alarms.map((e: any) => globalThis.String(e))
+        : [],
+    };
   },
 
   toJSON(message: ListNodesResponse): unknown {
     const obj: any = {};
     if (message.nodes?.length) {
       obj.nodes = message.nodes.map((e) => Node.toJSON(e));
+    }
+    if (message.storeAlarms?.length) {
+      obj.storeAlarms = message.storeAlarms;
     }
     return obj;
   },
@@ -4930,6 +5007,7 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
   fromPartial(object: DeepPartial<ListNodesResponse>): ListNodesResponse {
     const message = createBaseListNodesResponse();
     message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
+    message.storeAlarms = object.storeAlarms?.map((e) => e) || [];
     return message;
   },
 };
@@ -5969,6 +6047,676 @@ export const PingResponse: MessageFns<PingResponse> = {
     const message = createBasePingResponse();
     message.managerId = object.managerId ?? "";
     message.leader = object.leader ?? false;
+    return message;
+  },
+};
+
+function createBaseStoreMember(): StoreMember {
+  return {
+    endpoint: "",
+    answering: false,
+    leader: false,
+    dbSize: 0n,
+    dbSizeInUse: 0n,
+    raftAppliedIndex: 0n,
+    id: "",
+    error: "",
+  };
+}
+
+export const StoreMember: MessageFns<StoreMember> = {
+  encode(message: StoreMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.endpoint !== "") {
+      writer.uint32(10).string(message.endpoint);
+    }
+    if (message.answering !== false) {
+      writer.uint32(16).bool(message.answering);
+    }
+    if (message.leader !== false) {
+      writer.uint32(24).bool(message.leader);
+    }
+    if (message.dbSize !== 0n) {
+      if (BigInt.asUintN(64, message.dbSize) !== message.dbSize) {
+        throw new globalThis.Error("value provided for field message.dbSize of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.dbSize);
+    }
+    if (message.dbSizeInUse !== 0n) {
+      if (BigInt.asUintN(64, message.dbSizeInUse) !== message.dbSizeInUse) {
+        throw new globalThis.Error("value provided for field message.dbSizeInUse of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.dbSizeInUse);
+    }
+    if (message.raftAppliedIndex !== 0n) {
+      if (BigInt.asUintN(64, message.raftAppliedIndex) !== message.raftAppliedIndex) {
+        throw new globalThis.Error("value provided for field message.raftAppliedIndex of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.raftAppliedIndex);
+    }
+    if (message.id !== "") {
+      writer.uint32(58).string(message.id);
+    }
+    if (message.error !== "") {
+      writer.uint32(66).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoreMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoreMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.endpoint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.answering = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leader = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.dbSize = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.dbSizeInUse = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.raftAppliedIndex = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoreMember {
+    return {
+      endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
+      answering: isSet(object.answering) ? globalThis.Boolean(object.answering) : false,
+      leader: isSet(object.leader) ? globalThis.Boolean(object.leader) : false,
+      dbSize: isSet(object.dbSize) ? BigInt(object.dbSize) : isSet(object.db_size) ? BigInt(object.db_size) : 0n,
+      dbSizeInUse: isSet(object.dbSizeInUse)
+        ? BigInt(object.dbSizeInUse)
+        : isSet(object.db_size_in_use)
+        ? BigInt(object.db_size_in_use)
+        : 0n,
+      raftAppliedIndex: isSet(object.raftAppliedIndex)
+        ? BigInt(object.raftAppliedIndex)
+        : isSet(object.raft_applied_index)
+        ? BigInt(object.raft_applied_index)
+        : 0n,
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: StoreMember): unknown {
+    const obj: any = {};
+    if (message.endpoint !== "") {
+      obj.endpoint = message.endpoint;
+    }
+    if (message.answering !== false) {
+      obj.answering = message.answering;
+    }
+    if (message.leader !== false) {
+      obj.leader = message.leader;
+    }
+    if (message.dbSize !== 0n) {
+      obj.dbSize = message.dbSize.toString();
+    }
+    if (message.dbSizeInUse !== 0n) {
+      obj.dbSizeInUse = message.dbSizeInUse.toString();
+    }
+    if (message.raftAppliedIndex !== 0n) {
+      obj.raftAppliedIndex = message.raftAppliedIndex.toString();
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoreMember>): StoreMember {
+    return StoreMember.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoreMember>): StoreMember {
+    const message = createBaseStoreMember();
+    message.endpoint = object.endpoint ?? "";
+    message.answering = object.answering ?? false;
+    message.leader = object.leader ?? false;
+    message.dbSize = (object.dbSize !== undefined && object.dbSize !== null) ? BigInt(object.dbSize) : 0n;
+    message.dbSizeInUse = (object.dbSizeInUse !== undefined && object.dbSizeInUse !== null)
+      ? BigInt(object.dbSizeInUse)
+      : 0n;
+    message.raftAppliedIndex = (object.raftAppliedIndex !== undefined && object.raftAppliedIndex !== null)
+      ? BigInt(object.raftAppliedIndex)
+      : 0n;
+    message.id = object.id ?? "";
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
+function createBaseStoreStatusRequest(): StoreStatusRequest {
+  return {};
+}
+
+export const StoreStatusRequest: MessageFns<StoreStatusRequest> = {
+  encode(_: StoreStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoreStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoreStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): StoreStatusRequest {
+    return {};
+  },
+
+  toJSON(_: StoreStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoreStatusRequest>): StoreStatusRequest {
+    return StoreStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<StoreStatusRequest>): StoreStatusRequest {
+    const message = createBaseStoreStatusRequest();
+    return message;
+  },
+};
+
+function createBaseStoreStatus(): StoreStatus {
+  return { members: [], alarms: [], revision: 0n, compactedRevision: 0n, compactedAt: undefined };
+}
+
+export const StoreStatus: MessageFns<StoreStatus> = {
+  encode(message: StoreStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.members) {
+      StoreMember.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.alarms) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.revision !== 0n) {
+      if (BigInt.asUintN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.revision);
+    }
+    if (message.compactedRevision !== 0n) {
+      if (BigInt.asUintN(64, message.compactedRevision) !== message.compactedRevision) {
+        throw new globalThis.Error("value provided for field message.compactedRevision of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.compactedRevision);
+    }
+    if (message.compactedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.compactedAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StoreStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStoreStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.members.push(StoreMember.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.alarms.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.revision = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.compactedRevision = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.compactedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StoreStatus {
+    return {
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => StoreMember.fromJSON(e)) : [],
+      alarms: globalThis.Array.isArray(object?.alarms) ? object.alarms.map((e: any) => globalThis.String(e)) : [],
+      revision: isSet(object.revision) ? BigInt(object.revision) : 0n,
+      compactedRevision: isSet(object.compactedRevision)
+        ? BigInt(object.compactedRevision)
+        : isSet(object.compacted_revision)
+        ? BigInt(object.compacted_revision)
+        : 0n,
+      compactedAt: isSet(object.compactedAt)
+        ? fromJsonTimestamp(object.compactedAt)
+        : isSet(object.compacted_at)
+        ? fromJsonTimestamp(object.compacted_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: StoreStatus): unknown {
+    const obj: any = {};
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => StoreMember.toJSON(e));
+    }
+    if (message.alarms?.length) {
+      obj.alarms = message.alarms;
+    }
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
+    }
+    if (message.compactedRevision !== 0n) {
+      obj.compactedRevision = message.compactedRevision.toString();
+    }
+    if (message.compactedAt !== undefined) {
+      obj.compactedAt = message.compactedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StoreStatus>): StoreStatus {
+    return StoreStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StoreStatus>): StoreStatus {
+    const message = createBaseStoreStatus();
+    message.members = object.members?.map((e) => StoreMember.fromPartial(e)) || [];
+    message.alarms = object.alarms?.map((e) => e) || [];
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
+    message.compactedRevision = (object.compactedRevision !== undefined && object.compactedRevision !== null)
+      ? BigInt(object.compactedRevision)
+      : 0n;
+    message.compactedAt = object.compactedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseMaintainRequest(): MaintainRequest {
+  return {};
+}
+
+export const MaintainRequest: MessageFns<MaintainRequest> = {
+  encode(_: MaintainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MaintainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMaintainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): MaintainRequest {
+    return {};
+  },
+
+  toJSON(_: MaintainRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<MaintainRequest>): MaintainRequest {
+    return MaintainRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<MaintainRequest>): MaintainRequest {
+    const message = createBaseMaintainRequest();
+    return message;
+  },
+};
+
+function createBaseMaintainStep(): MaintainStep {
+  return { message: "", status: undefined };
+}
+
+export const MaintainStep: MessageFns<MaintainStep> = {
+  encode(message: MaintainStep, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== "") {
+      writer.uint32(10).string(message.message);
+    }
+    if (message.status !== undefined) {
+      StoreStatus.encode(message.status, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MaintainStep {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMaintainStep();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = StoreStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MaintainStep {
+    return {
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      status: isSet(object.status) ? StoreStatus.fromJSON(object.status) : undefined,
+    };
+  },
+
+  toJSON(message: MaintainStep): unknown {
+    const obj: any = {};
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.status !== undefined) {
+      obj.status = StoreStatus.toJSON(message.status);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MaintainStep>): MaintainStep {
+    return MaintainStep.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MaintainStep>): MaintainStep {
+    const message = createBaseMaintainStep();
+    message.message = object.message ?? "";
+    message.status = (object.status !== undefined && object.status !== null)
+      ? StoreStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBackupRequest(): BackupRequest {
+  return {};
+}
+
+export const BackupRequest: MessageFns<BackupRequest> = {
+  encode(_: BackupRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): BackupRequest {
+    return {};
+  },
+
+  toJSON(_: BackupRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupRequest>): BackupRequest {
+    return BackupRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<BackupRequest>): BackupRequest {
+    const message = createBaseBackupRequest();
+    return message;
+  },
+};
+
+function createBaseBackupChunk(): BackupChunk {
+  return { data: new Uint8Array(0) };
+}
+
+export const BackupChunk: MessageFns<BackupChunk> = {
+  encode(message: BackupChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackupChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackupChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackupChunk {
+    return { data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0) };
+  },
+
+  toJSON(message: BackupChunk): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackupChunk>): BackupChunk {
+    return BackupChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackupChunk>): BackupChunk {
+    const message = createBaseBackupChunk();
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -8147,6 +8895,82 @@ export const ControlClient = makeGenericClientConstructor(ControlService, "orch.
   serviceName: string;
 };
 
+export type MaintenanceService = typeof MaintenanceService;
+export const MaintenanceService = {
+  getStoreStatus: {
+    path: "/orch.v1.Maintenance/GetStoreStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StoreStatusRequest): Buffer => Buffer.from(StoreStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StoreStatusRequest => StoreStatusRequest.decode(value),
+    responseSerialize: (value: StoreStatus): Buffer => Buffer.from(StoreStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StoreStatus => StoreStatus.decode(value),
+  },
+  maintain: {
+    path: "/orch.v1.Maintenance/Maintain" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: MaintainRequest): Buffer => Buffer.from(MaintainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MaintainRequest => MaintainRequest.decode(value),
+    responseSerialize: (value: MaintainStep): Buffer => Buffer.from(MaintainStep.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MaintainStep => MaintainStep.decode(value),
+  },
+  /** A backup file (see manager/upkeep/backup.ts), in chunks. */
+  backup: {
+    path: "/orch.v1.Maintenance/Backup" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: BackupRequest): Buffer => Buffer.from(BackupRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BackupRequest => BackupRequest.decode(value),
+    responseSerialize: (value: BackupChunk): Buffer => Buffer.from(BackupChunk.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BackupChunk => BackupChunk.decode(value),
+  },
+} as const;
+
+export interface MaintenanceServer extends UntypedServiceImplementation {
+  getStoreStatus: handleUnaryCall<StoreStatusRequest, StoreStatus>;
+  maintain: handleServerStreamingCall<MaintainRequest, MaintainStep>;
+  /** A backup file (see manager/upkeep/backup.ts), in chunks. */
+  backup: handleServerStreamingCall<BackupRequest, BackupChunk>;
+}
+
+export interface MaintenanceClient extends Client {
+  getStoreStatus(
+    request: StoreStatusRequest,
+    callback: (error: ServiceError | null, response: StoreStatus) => void,
+  ): ClientUnaryCall;
+  getStoreStatus(
+    request: StoreStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StoreStatus) => void,
+  ): ClientUnaryCall;
+  getStoreStatus(
+    request: StoreStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StoreStatus) => void,
+  ): ClientUnaryCall;
+  maintain(request: MaintainRequest, options?: Partial<CallOptions>): ClientReadableStream<MaintainStep>;
+  maintain(
+    request: MaintainRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<MaintainStep>;
+  /** A backup file (see manager/upkeep/backup.ts), in chunks. */
+  backup(request: BackupRequest, options?: Partial<CallOptions>): ClientReadableStream<BackupChunk>;
+  backup(
+    request: BackupRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<BackupChunk>;
+}
+
+export const MaintenanceClient = makeGenericClientConstructor(MaintenanceService, "orch.v1.Maintenance") as unknown as {
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): MaintenanceClient;
+  service: typeof MaintenanceService;
+  serviceName: string;
+};
+
 export type CaService = typeof CaService;
 export const CaService = {
   join: {
@@ -8225,6 +9049,31 @@ export const DispatcherClient = makeGenericClientConstructor(DispatcherService, 
   service: typeof DispatcherService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -9,7 +9,7 @@ import { Cache, keys, PREFIX, Store } from '../../manager/store/index.js';
 import { newId } from '../../shared/ids.js';
 import { overlaps, parseCidr } from '../../shared/ipam.js';
 import { logger } from '../../shared/log.js';
-import { connect } from '../../cli/client.js';
+import { connect } from '../../client/control.js';
 import { tempEtcd } from '../../lab/etcd.js';
 import { initManager, managerOnTempEtcd } from '../helpers/manager.js';
 

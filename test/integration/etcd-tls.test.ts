@@ -10,7 +10,7 @@ import { Store } from '../../manager/store/index.js';
 import { startEtcd } from '../../lab/etcd.js';
 import { freePort } from '../../lab/ports.js';
 import { issueCert, newCa, newKey } from '../../shared/tls/pki.js';
-import { connect } from '../../cli/client.js';
+import { connect } from '../../client/control.js';
 import { loadTls } from '../../shared/tls/credentials.js';
 
 test('a manager reaches an etcd that demands client certificates with --etcd-ca/--etcd-cert/--etcd-key, and not without', async (t) => {

@@ -7,7 +7,7 @@ import { Cache, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
 import { startEtcd, tempEtcd } from '../../lab/etcd.js';
-import { connect } from '../../cli/client.js';
+import { connect } from '../../client/control.js';
 import { managerOnTempEtcd } from '../helpers/manager.js';
 import { freePort } from '../../lab/ports.js';
 

@@ -1,4 +1,4 @@
-// The CLI's connection to a manager: promise-returning control calls with a
+// A connection to a manager (the CLI, the lab, chaos and benchmarks use it): promise-returning control calls with a
 // deadline, and manager errors turned back into typed OrchErrors.
 import type { ServiceError } from '@grpc/grpc-js';
 import {
@@ -33,6 +33,12 @@ import {
 import { fromGrpcError } from '../shared/errors.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
+/** A gRPC target for one manager address or several (IPv4, comma-separated: tried in order). */
+export function managerTarget(addr: string): string {
+  const all = addr.split(',').filter(Boolean);
+  return all.length > 1 && all.every((a) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) ? `ipv4:${all.join(',')}` : all[0]!;
+}
+
 /** Where the CLI finds a manager unless told otherwise. */
 export const DEFAULT_MANAGER = '127.0.0.1:4242';
 const CALL_TIMEOUT_MS = 15_000;
@@ -66,9 +72,7 @@ export interface Control {
  * in order until one answers.
  */
 export function connect(addr: string, tls: TlsMaterial): Control {
-  const all = addr.split(',').filter(Boolean);
-  const target = all.length > 1 && all.every((a) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(a)) ? `ipv4:${all.join(',')}` : all[0]!;
-  const client = new ControlClient(target, clientCredentials(tls), CLIENT_CHANNEL_OPTIONS);
+  const client = new ControlClient(managerTarget(addr), clientCredentials(tls), CLIENT_CHANNEL_OPTIONS);
   const call =
     <Req, Res>(name: string) =>
     (req: Req): Promise<Res> =>

@@ -1,0 +1,110 @@
+// `orch cluster …`: the store that holds the cluster. status (etcd's members,
+// sizes and alarms), maintain (compact, defragment, disarm a full etcd),
+// backup FILE (through a manager) and restore FILE (straight into a new etcd,
+// before the managers start).
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { connectMaintenance, type Maintenance } from '../../client/maintenance.js';
+import { StoreStatus, type StoreMember } from '../../proto/generated/orch.js';
+import { InvalidArgumentError } from '../../shared/errors.js';
+import { loadTls } from '../../shared/tls/credentials.js';
+import { formatBytes } from '../../shared/units.js';
+import { table } from '../table.js';
+import { etcdTls, etcdTlsOptions, fail, formatOption, print, type Globals } from './common.js';
+
+export function clusterCommand(globals: Globals): Command {
+  const cmd = new Command('cluster').description("Look after the cluster's store (etcd): status, maintenance, backup and restore");
+  cmd
+    .command('status')
+    .description("etcd's members, their database sizes, the last compaction and any alarm")
+    .addOption(formatOption())
+    .action((f: { format: string }) =>
+      withMaintenance(globals, async (m) => {
+        const s = await m.status();
+        print(f.format, StoreStatus.toJSON(s), () => describe(s));
+      }),
+    );
+  cmd
+    .command('maintain')
+    .description("Compact etcd's history, defragment each member in turn and disarm a NOSPACE alarm: the way out of \"etcd is out of space\"")
+    .addOption(formatOption())
+    .action((f: { format: string }) =>
+      withMaintenance(globals, async (m) => {
+        const s = await m.maintain((step) => f.format !== 'json' && process.stdout.write(`${step}\n`));
+        print(f.format, StoreStatus.toJSON(s), () => describe(s));
+      }),
+    );
+  cmd
+    .command('backup')
+    .description('Write every key of the cluster, read at one etcd revision, to FILE (the cluster key is not in it: keep it apart)')
+    .argument('<file>', 'where to write the backup')
+    .action((file: string) =>
+      withMaintenance(globals, async (m) => {
+        process.stderr.write('taking a backup…\n');
+        const data = await m.backup();
+        const { readBackup } = await import('../../manager/upkeep/backup.js');
+        const { header, keys } = readBackup(data, 'the backup the manager sent');
+        // Whole or not at all: a cut write never passes for a backup.
+        writeFileSync(`${file}.partial`, data, { mode: 0o600 });
+        renameSync(`${file}.partial`, file);
+        process.stdout.write(
+          `Backed up ${keys.length} keys of cluster ${header.clusterId} at etcd revision ${header.revision} to ${file} (${formatBytes(data.length)}).\n` +
+            "Keep each manager's cluster.key (in its --state-dir) apart from it: the secrets in the backup open only with that key.\n",
+        );
+      }),
+    );
+  etcdTlsOptions(cmd.command('restore'))
+    .description('Write a backup into a new, empty etcd; then start the managers on it (agents reconnect and keep their containers)')
+    .argument('<file>', 'a file `orch cluster backup` wrote')
+    .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
+    .action(async (file: string, f: { etcd: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
+      try {
+        const { readBackup, restoreBackup } = await import('../../manager/upkeep/backup.js');
+        const { Store } = await import('../../manager/store/index.js');
+        let data: Buffer;
+        try {
+          data = readFileSync(file);
+        } catch (err) {
+          throw new InvalidArgumentError(`cannot read ${file}: ${(err as Error).message}`);
+        }
+        const backup = readBackup(data, file);
+        const store = new Store(f.etcd, etcdTls(f));
+        try {
+          await store.call(() => restoreBackup(store.etcd, backup, (done, total) => process.stderr.write(`restored ${done}/${total} keys\n`)));
+        } finally {
+          store.etcd.close();
+        }
+        process.stdout.write(
+          `Restored cluster ${backup.header.clusterId} (${backup.keys.length} keys, taken ${backup.header.takenAt}) into ${f.etcd}.\n` +
+            'Start the managers with their state directories (each holds the cluster key); agents reconnect by themselves.\n',
+        );
+      } catch (err) {
+        fail(err);
+      }
+    });
+  return cmd;
+}
+
+async function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>): Promise<void> {
+  let m: Maintenance;
+  try {
+    m = connectMaintenance(globals.manager(), loadTls(globals.tlsDir()));
+  } catch (err) {
+    fail(err);
+  }
+  try {
+    await fn(m);
+  } catch (err) {
+    fail(err);
+  } finally {
+    m.close();
+  }
+}
+
+function describe(s: StoreStatus): string {
+  const rows = s.members.map((m: StoreMember) => [m.endpoint, m.id, m.answering ? (m.leader ? 'leader' : 'follower') : 'down', m.answering ? formatBytes(m.dbSize) : '', m.answering ? formatBytes(m.dbSizeInUse) : '', m.answering ? '' : m.error]);
+  const lines = [table(['ENDPOINT', 'ID', 'RAFT', 'DB SIZE', 'IN USE', 'ERROR'], rows).trimEnd()];
+  lines.push(`revision ${s.revision}; ${s.compactedRevision ? `compacted up to ${s.compactedRevision} at ${s.compactedAt?.toISOString()}` : 'no compaction recorded'}`);
+  lines.push(s.alarms.length ? `ALARMS: ${s.alarms.join('; ')}` : 'no alarms');
+  return `${lines.join('\n')}\n`;
+}
