@@ -12,7 +12,7 @@ import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { waitFor } from '../lab/run.js';
 import { BENCH_LABEL, dockerRun, timed } from './service-start.js';
-import { summarize, type Summary } from './stats.js';
+import { type Summary, mdRow, summarize } from './stats.js';
 
 const RUNS = 5;
 const POLL_MS = 10;
@@ -130,4 +130,29 @@ async function runningOff(ctl: Control, serviceId: string, excludedNode: string,
   const { tasks } = await ctl.listTasks({ service: serviceId });
   const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && t.nodeId !== excludedNode);
   return running.length === n;
+}
+
+/** The results as docs/bench/lab-cluster.md. */
+export function labClusterMarkdown(r: LabClusterResult, machine: string): string {
+  return [
+    `# A ${r.hosts}-host lab: failure recovery, create and scale`,
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- lab-cluster\` on ${machine}; ` +
+      `a lab of ${r.hosts} hosts (network namespaces, a dockerd each, 1 manager), ${r.runs} runs each, milliseconds, ` +
+      'through the control API polled every 10 ms unless marked CLI. Targets and Swarm figures are from DESIGN.md §7 (Swarm measured on the same kind of lab).',
+    '',
+    '| what | median | min | max | target | Swarm |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `${mdRow('worker host SIGKILLed → all 6 replicas running again', r.killRecovery)} ≤ 2000 | 18500 |`,
+    `${mdRow('… of which: until the node is marked down', r.killDetection)} | 13500–16500 |`,
+    `${mdRow('service create, 4 replicas → all running', r.create4Api)} ≤ 500 | 1070 |`,
+    `${mdRow('`orch service create --replicas 4` (CLI, returns when all run)', r.create4Cli)} | |`,
+    `${mdRow('scale 4 → 20 replicas → all running', r.scale4to20Api)} ≤ 1000 | 2040 |`,
+    `${mdRow('for scale: `docker run -d` × 1 on one lab host', r.dockerRun1)} | |`,
+    `${mdRow('for scale: 16 × `docker run -d` at once over the 3 lab hosts (6/5/5)', r.dockerRun16Parallel)} | |`,
+    '',
+    'The Docker rows are the engines alone, in the same lab and run: one container, and the 16 containers a 4 → 20 ' +
+      'scale-up adds, started at once and spread as orch spreads them. The 3 engines share this machine\'s 2 cores.',
+    '',
+  ].join('\n');
 }

@@ -15,7 +15,7 @@ import { labAdminDir, MANAGER_PORT } from '../lab/state.js';
 import { AlreadyExistsError } from '../shared/errors.js';
 import { waitFor } from '../lab/run.js';
 import { loadTls } from '../shared/tls/credentials.js';
-import { percentile, summarize, type Summary } from './stats.js';
+import { MD_HEADER, type Summary, mdRow, percentile, summarize } from './stats.js';
 
 const RUNS = 5;
 const POLL_MS = 10;
@@ -122,3 +122,33 @@ async function until<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+
+/** The results as docs/bench/managers.md. */
+export function managersMarkdown(r: ManagersResult, machine: string): string {
+  const lat = (what: string, l: ManagersResult['latency']['lsLeader']) => `| ${what} | ${l.p50} | ${l.p99} | ${l.n} |`;
+  return [
+    '# Several managers: leader failover and control API latency',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- managers\` on ${machine}: a lab of 3 hosts, each a manager over a 3-member etcd, each also running an agent.`,
+    '',
+    `## Leader's host killed (${r.runs} runs, milliseconds from the kill)`,
+    '',
+    ...MD_HEADER,
+    mdRow('a new leader serving: a service created after the kill has its task placed (target ≤ 3000)', r.failoverServing),
+    mdRow("the new leader's key in etcd", r.failoverElected),
+    '',
+    "Followers ping the leader every 250 ms and replace it after 4 missed pings, without waiting for its lease (2 s TTL, which etcd also extends when its own raft leader changes). The leader keeps etcd's raft leader off its own host, so losing one host never costs two elections in series; before that, runs where the killed host held both took 2.7–3.7 s (median 3.2 s over 5 runs).",
+    '',
+    `## Control API latency with ${r.services} services (milliseconds; gRPC over mutual TLS on an open connection)`,
+    '',
+    '| call | p50 | p99 | samples |',
+    '| --- | --- | --- | --- |',
+    lat('`service ls` through the leader', r.latency.lsLeader),
+    lat('`service ls` through a follower', r.latency.lsFollower),
+    lat('`service create` through the leader', r.latency.createLeader),
+    lat('`service create` through a follower', r.latency.createFollower),
+    '',
+    'Every manager answers reads from its own mirror of etcd and writes to etcd itself (compare-and-swap transactions), so a follower does not forward to the leader. A reply waits until the manager\'s mirror holds the write (read your writes).',
+    '',
+  ].join('\n');
+}

@@ -13,7 +13,7 @@ import { clientLoop } from '../lab/client-loop.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { iperf } from './iperf.js';
-import { summarize, type Summary } from './stats.js';
+import { type Summary, mdRow, summarize } from './stats.js';
 
 const RUNS = 3;
 const SECONDS = 5;
@@ -111,4 +111,36 @@ async function containerPid(lab: LabCluster, ctl: Control, service: string): Pro
   await lab.waitFor(async () => (await ctl.listTasks({ service })).tasks.some((t) => t.status?.state === TaskState.RUNNING), 30_000, `${service} running`);
   const task = (await ctl.listTasks({ service })).tasks.find((t) => t.status?.state === TaskState.RUNNING)!;
   return (await lab.engine('h2').getContainer(task.status!.containerId).inspect()).State.Pid;
+}
+
+/** The results as docs/bench/mesh.md. */
+export function meshMarkdown(r: MeshResult, machine: string): string {
+  const pct = (x: Summary) => `${Math.round((100 * x.median) / r.direct.median)} %`;
+  const f = r.frozenAgent;
+  return [
+    '# The routing mesh: throughput through a published port, and a host whose agent is frozen',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- mesh\` on ${machine}; a lab of 3 hosts, ` +
+      `iperf3 (TCP, ${r.seconds} s per run, ${r.runs} runs each, alternating), Mbit/s. The task runs on h2; the client is on h3.`,
+    '',
+    '| path | median | min | max | of direct |',
+    '| --- | --- | --- | --- | --- |',
+    `${mdRow('direct: h3 → h2:5202, host-mode port (Docker\'s DNAT on the task\'s host)', r.direct)} 100 % |`,
+    `${mdRow('mesh via the task\'s host: h3 → h2:5201 (DNAT, ingress overlay, SNAT)', r.meshViaTaskHost)} ${pct(r.meshViaTaskHost)} |`,
+    `${mdRow('mesh via the task\'s host, traffic=local: h3 → h2:5203 (DNAT, ingress overlay, no SNAT)', r.meshLocalViaTaskHost)} ${pct(r.meshLocalViaTaskHost)} |`,
+    `${mdRow('mesh via another host: h3 → h1:5201 (DNAT on h1, VXLAN to h2, SNAT)', r.meshViaOtherHost)} ${pct(r.meshViaOtherHost)} |`,
+    '',
+    'Target (issue 11, DESIGN.md §7): a published port on every node at ≥ 80 % of direct throughput. Swarm\'s routing mesh does not work on this kernel (no IPVS).',
+    '',
+    `## h1's agent frozen (SIGSTOP) for ${f.frozenMs / 1000} s under a client loop over every host's published port`,
+    '',
+    `3 replicas, one a host; one request at a time, round robin over the hosts, each with a ${f.timeoutMs} ms deadline. A request that failed by running into its deadline hung; any other failure was refused at once.`,
+    '',
+    '| host asked | requests | failed | of which hung | slowest, ms |',
+    '| --- | --- | --- | --- | --- |',
+    ...f.hosts.map((h) => `| ${h.host}${h.host === 'h1' ? ' (agent frozen)' : ''} | ${h.requests} | ${h.failed} | ${h.hung} | ${h.slowestMs} |`),
+    '',
+    'Target (issue 11): 0 hung requests. Before issue 11 the frozen host\'s port stopped answering once its node was marked down (80 % success over 5 hosts in the chaos run).',
+    '',
+  ].join('\n');
 }

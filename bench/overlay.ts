@@ -12,7 +12,7 @@ import type { Control } from '../client/control.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { iperf } from './iperf.js';
-import { summarize, type Summary } from './stats.js';
+import { type Summary, mdRow, summarize } from './stats.js';
 
 const THROUGHPUT_RUNS = 3;
 const THROUGHPUT_SECONDS = 5;
@@ -131,4 +131,38 @@ async function firstReply(pid: number, ip: string, deadline: number): Promise<nu
       });
     }, PROBE_EVERY_MS);
   });
+}
+
+/** The results as docs/bench/overlay.md. */
+export function overlayMarkdown(r: OverlayResult, machine: string): string {
+  return [
+    '# Overlay networks: throughput and time to reachable',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- overlay\` on ${machine}; a lab of 3 hosts.`,
+    '',
+    `## TCP throughput between two lab hosts, Mbit/s (iperf3, ${r.seconds} s per run, ${r.throughputRuns} runs each, alternating)`,
+    '',
+    '| path | median | min | max |',
+    '| --- | --- | --- | --- |',
+    mdRow('underlay: host h2 → host h1 (their namespaces, 198.18.x.0/24)', r.underlayMbps),
+    mdRow('overlay: container on h2 → container on h1 (veth, bridge, VXLAN, MTU 1450)', r.overlayMbps),
+    '',
+    `Overlay / underlay (medians): **${(r.overlayMbps.median / r.underlayMbps.median).toFixed(2)}**. ` +
+      'Both paths cross the same veth pair between the hosts\' namespaces on one kernel, so the ratio is the cost of VXLAN encapsulation, ' +
+      'the bridge and the container veth, not of a physical link.',
+    '',
+    `## Task created → its endpoint reachable from every other host, milliseconds (${r.reachRuns} runs)`,
+    '',
+    'A one-replica service on `h1` joins the network; containers on `h2` and `h3` ping its overlay address every 20 ms ' +
+      'from the moment it has one. Timed from the create request.',
+    '',
+    '| what | median | min | max |',
+    '| --- | --- | --- | --- |',
+    mdRow('created → running (as the manager reports it)', r.running),
+    mdRow('created → answering pings from both other hosts', r.reachable),
+    '',
+    'The endpoint can answer before the manager records the task running: its interface is made while Docker starts the ' +
+      'container (the plugin\'s Join), before the process runs, while the running status still has to reach the manager.',
+    '',
+  ].join('\n');
 }

@@ -12,7 +12,7 @@ import { ServiceSpec, TaskState } from '../proto/generated/orch.js';
 import type { Control } from '../client/control.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LocalCluster } from '../lab/local-cluster.js';
-import { summarize, type Summary } from './stats.js';
+import { MD_HEADER, type Summary, mdRow, ratio, summarize } from './stats.js';
 
 const RUNS = 5;
 /** Label on the containers a benchmark runs with plain `docker run`, so it can remove them. */
@@ -101,4 +101,27 @@ export function dockerRun(dockerHost = 'unix:///var/run/docker.sock'): Promise<v
 async function removeBenchContainers(c: LocalCluster): Promise<void> {
   const list = await c.docker.listContainers({ all: true, filters: { label: [`${BENCH_LABEL}=1`] } });
   await Promise.all(list.map((x) => c.docker.getContainer(x.Id).remove({ force: true })));
+}
+
+/** The results as docs/bench/service-start.md. */
+export function serviceStartMarkdown(r: ServiceStartResult, machine: string): string {
+  return [
+    '# Service start: orch vs `docker run -d`',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench -- service-start\` on ${machine}; ${r.runs} runs each, milliseconds.`,
+    '',
+    ...MD_HEADER,
+    mdRow('`orch service create --replicas 1` (CLI, returns when running)', r.orchCli1),
+    mdRow('`orch service create --replicas 10` (CLI, returns when all run)', r.orchCli10),
+    mdRow('orch API: create 1 replica → running', r.orchApi1),
+    mdRow('orch API: create 10 replicas → all running', r.orchApi10),
+    mdRow('`docker run -d` × 1', r.dockerRun1),
+    mdRow('`docker run -d` × 10, one after another', r.dockerRun10Sequential),
+    mdRow('`docker run -d` × 10, all at once', r.dockerRun10Parallel),
+    '',
+    `Ratios (orch CLI / docker run, medians): 1 replica **${ratio(r.orchCli1.median, r.dockerRun1.median)}×**; ` +
+      `10 replicas **${ratio(r.orchCli10.median, r.dockerRun10Sequential.median)}×** of sequential \`docker run -d\`, ` +
+      `**${ratio(r.orchCli10.median, r.dockerRun10Parallel.median)}×** of parallel.`,
+    '',
+  ].join('\n');
 }

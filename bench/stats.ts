@@ -19,3 +19,10 @@ export function percentile(samples: number[], p: number): number {
   const s = [...samples].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
+
+/** A markdown table row of a summary: | what | median | min | max | */
+export const mdRow = (what: string, s: Summary) => `| ${what} | ${s.median} | ${s.min} | ${s.max} |`;
+/** The header that goes with mdRow. */
+export const MD_HEADER = ['| what | median | min | max |', '| --- | --- | --- | --- |'];
+/** a / b with two decimals. */
+export const ratio = (a: number, b: number) => (a / b).toFixed(2);

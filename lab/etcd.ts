@@ -120,10 +120,10 @@ export interface TempEtcd extends EtcdProcess {
   destroy(): Promise<void>;
 }
 
-/** A throwaway etcd on free loopback ports with its data in a temp dir. */
-export async function tempEtcd(name = 'orch'): Promise<TempEtcd> {
+/** A throwaway etcd on free loopback ports with its data in a temp dir (and a quota, if given). */
+export async function tempEtcd(name = 'orch', quotaBytes?: number): Promise<TempEtcd> {
   const dir = mkdtempSync(join(tmpdir(), 'orch-etcd-'));
-  const proc = await startEtcd({ name, dataDir: dir, clientPort: await freePort(), peerPort: await freePort() });
+  const proc = await startEtcd({ name, dataDir: dir, clientPort: await freePort(), peerPort: await freePort(), quotaBytes });
   return {
     ...proc,
     dir,

@@ -29,19 +29,24 @@ export function tlsDir(flag: string | undefined): string {
 }
 
 /** Runs a command with a control client; errors end the process with one line and exit 1. */
-export async function withControl(globals: Globals, fn: (ctl: Control) => Promise<void>): Promise<void> {
-  let ctl: Control;
+export function withControl(globals: Globals, fn: (ctl: Control) => Promise<void>): Promise<void> {
+  return withClient(() => connect(globals.manager(), loadTls(globals.tlsDir())), fn);
+}
+
+/** Runs a command with the client `open` makes, closing it after; errors end the process with one line and exit 1. */
+export async function withClient<C extends { close(): void }>(open: () => C, fn: (client: C) => Promise<void>): Promise<void> {
+  let client: C;
   try {
-    ctl = connect(globals.manager(), loadTls(globals.tlsDir()));
+    client = open();
   } catch (err) {
     fail(err);
   }
   try {
-    await fn(ctl);
+    await fn(client);
   } catch (err) {
     fail(err);
   } finally {
-    ctl.close();
+    client.close();
   }
 }
 

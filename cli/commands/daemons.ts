@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
 import { parseBytes, parseCount, parseCpus } from '../../shared/units.js';
+import type { UpkeepPolicy } from '../../manager/upkeep/plan.js';
 import { DEFAULT_STATE_DIR } from './cluster.js';
 import { etcdTls, etcdTlsOptions, fail, type Globals } from './common.js';
 
@@ -21,8 +22,32 @@ export function untilSignal(stop: () => Promise<void>): void {
   process.on('SIGTERM', onSignal);
 }
 
+/** The flags of the leader's compaction of etcd (`orch manager`, `orch dev`). */
+export interface CompactionFlags {
+  compactEvery: string;
+  compactAfter: string;
+  compactKeep: string;
+}
+
+/** Adds the compaction flags to a command. */
+export function compactionOptions(cmd: Command): Command {
+  return cmd
+    .option('--compact-every <duration>', "the leader compacts etcd's history at least this often (0s: only by count)", '5m')
+    .option('--compact-after <revisions>', 'and as soon as this many revisions were written since the last compaction (0: only by time)', '10000')
+    .option('--compact-keep <revisions>', 'the newest revisions a compaction keeps (a watcher that far behind resumes without re-listing)', '1000');
+}
+
+/** The upkeep policy the compaction flags give. */
+export function upkeepFromFlags(f: CompactionFlags): Partial<UpkeepPolicy> {
+  return {
+    compactEveryMs: parseDuration(f.compactEvery, '--compact-every'),
+    compactAfterRevisions: parseCount(f.compactAfter, '--compact-after'),
+    keepRevisions: parseCount(f.compactKeep, '--compact-keep'),
+  };
+}
+
 export function managerCommand(): Command {
-  return etcdTlsOptions(new Command('manager'))
+  return compactionOptions(etcdTlsOptions(new Command('manager')))
     .description('Run a manager: control API, dispatcher and (when leader) the control loops')
     .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
     .option('--listen <addr>', 'gRPC listen address', '127.0.0.1:4242')
@@ -30,13 +55,10 @@ export function managerCommand(): Command {
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
     .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
     .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
-    .option('--compact-every <duration>', "the leader compacts etcd's history at least this often (0s: only by count)", '5m')
-    .option('--compact-after <revisions>', 'and as soon as this many revisions were written since the last compaction (0: only by time)', '10000')
-    .option('--compact-keep <revisions>', 'the newest revisions a compaction keeps (a watcher that far behind resumes without re-listing)', '1000')
-    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; compactEvery: string; compactAfter: string; compactKeep: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
+    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
       try {
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
-        const upkeep = { compactEveryMs: parseDuration(f.compactEvery, '--compact-every'), compactAfterRevisions: parseCount(f.compactAfter, '--compact-after'), keepRevisions: parseCount(f.compactKeep, '--compact-keep') };
+        const upkeep = upkeepFromFlags(f);
         const { Manager } = await import('../../manager/index.js');
         const stopOnDemotion = () => void m.stop().then(() => process.exit(0), () => process.exit(1));
         const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs }, upkeep });

@@ -15,7 +15,7 @@ import { initCluster } from '../../manager/ca/init.js';
 import { hasTls, loadTls } from '../../shared/tls/credentials.js';
 import { waitForService } from '../progress.js';
 import { CREATE_DEFAULTS, specFromFlags } from './service.js';
-import { untilSignal } from './daemons.js';
+import { untilSignal, upkeepFromFlags } from './daemons.js';
 import type { DevFlags } from './dev.js';
 
 /** Starts the embedded cluster and, unless --no-demo, the demo service. */
@@ -35,7 +35,7 @@ export async function runDev(f: DevFlags): Promise<void> {
     throw err;
   }
   useNewContext('dev', { managers: [f.listen], tlsDir: adminDir, description: 'orch dev' });
-  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir });
+  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir, upkeep: upkeepFromFlags(f) });
   const agent = new Agent({ managers: [f.listen], stateDir, dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
     await agent.stop({ leave: true });

@@ -5,9 +5,10 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { fail } from './common.js';
+import { compactionOptions, type CompactionFlags } from './daemons.js';
 
 /** The flags of `orch dev`. */
-export interface DevFlags {
+export interface DevFlags extends CompactionFlags {
   dataDir: string;
   listen: string;
   etcdPort: string;
@@ -18,7 +19,7 @@ export interface DevFlags {
 }
 
 export function devCommand(): Command {
-  return new Command('dev')
+  return compactionOptions(new Command('dev'))
     .description('Run a local single-host cluster (etcd + manager + agent) with a demo service')
     .option('--data-dir <dir>', 'where etcd and the agent keep their data', join(homedir(), '.orch', 'dev'))
     .option('--listen <addr>', 'manager gRPC address', '127.0.0.1:4242')

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../../shared/errors.js';
 import { loadTls } from '../../shared/tls/credentials.js';
 import { formatBytes } from '../../shared/units.js';
 import { table } from '../table.js';
-import { etcdTls, etcdTlsOptions, fail, formatOption, print, type Globals } from './common.js';
+import { etcdTls, etcdTlsOptions, fail, formatOption, print, withClient, type Globals } from './common.js';
 
 export function clusterCommand(globals: Globals): Command {
   const cmd = new Command('cluster').description("Look after the cluster's store (etcd): status, maintenance, backup and restore");
@@ -85,20 +85,8 @@ export function clusterCommand(globals: Globals): Command {
   return cmd;
 }
 
-async function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>): Promise<void> {
-  let m: Maintenance;
-  try {
-    m = connectMaintenance(globals.manager(), loadTls(globals.tlsDir()));
-  } catch (err) {
-    fail(err);
-  }
-  try {
-    await fn(m);
-  } catch (err) {
-    fail(err);
-  } finally {
-    m.close();
-  }
+function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>): Promise<void> {
+  return withClient(() => connectMaintenance(globals.manager(), loadTls(globals.tlsDir())), fn);
 }
 
 function describe(s: StoreStatus): string {

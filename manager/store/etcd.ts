@@ -2,8 +2,8 @@
 // frozen etcd is noticed, and a deadline on every unary call so "etcd is down"
 // becomes a prompt UnavailableError instead of a hang.
 import { readFileSync } from 'node:fs';
-import { Etcd3, isRecoverableError } from 'etcd3';
-import { handleWhen, retry, ExponentialBackoff } from 'cockatiel';
+import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
 import { knowsLeader, memberStatuses, storeAlarms } from './members.js';
 
@@ -22,6 +22,14 @@ function credentials(tls: EtcdTls | undefined) {
   return tls && { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.cert), privateKey: readFileSync(tls.key) };
 }
 
+/**
+ * A failure worth retrying, and counting against a member: etcd3's recoverable
+ * errors less "database space exceeded", which etcd answers to every write
+ * while its NOSPACE alarm is raised. Retrying that is useless, and counting it
+ * would open the member's circuit breaker and fail the reads too.
+ */
+const transient = (err: Error) => isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
+
 /** A client for the given endpoints (comma-separated or list), with a client certificate if given. */
 export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): Etcd3 {
   const hosts = typeof endpoints === 'string' ? endpoints.split(',').map((s) => s.trim()).filter(Boolean) : endpoints;
@@ -36,7 +44,9 @@ export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): Etcd3 
     },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
     faultHandling: {
-      global: retry(handleWhen(isRecoverableError), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 500 }) }),
+      // etcd3's own defaults, with `transient` in place of its recoverable errors.
+      host: () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(transient), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 500 }) }),
     },
   });
 }
