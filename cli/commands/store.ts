@@ -89,8 +89,14 @@ function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>
   return withClient(() => connectMaintenance(globals.manager(), loadTls(globals.tlsDir())), fn);
 }
 
+function raft(m: StoreMember): string {
+  if (!m.answering) return 'down';
+  if (m.leader) return 'leader';
+  return m.error ? 'no leader' : 'follower';
+}
+
 function describe(s: StoreStatus): string {
-  const rows = s.members.map((m: StoreMember) => [m.endpoint, m.id, m.answering ? (m.leader ? 'leader' : 'follower') : 'down', m.answering ? formatBytes(m.dbSize) : '', m.answering ? formatBytes(m.dbSizeInUse) : '', m.answering ? '' : m.error]);
+  const rows = s.members.map((m: StoreMember) => [m.endpoint, m.id, raft(m), m.answering ? formatBytes(m.dbSize) : '', m.answering ? formatBytes(m.dbSizeInUse) : '', m.error]);
   const lines = [table(['ENDPOINT', 'ID', 'RAFT', 'DB SIZE', 'IN USE', 'ERROR'], rows).trimEnd()];
   lines.push(`revision ${s.revision}; ${s.compactedRevision ? `compacted up to ${s.compactedRevision} at ${s.compactedAt?.toISOString()}` : 'no compaction recorded'}`);
   lines.push(s.alarms.length ? `ALARMS: ${s.alarms.join('; ')}` : 'no alarms');

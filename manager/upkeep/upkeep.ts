@@ -20,7 +20,7 @@ export const DEFRAG_TIMEOUT_MS = 120_000;
 export class Upkeep {
   private readonly loop: Loop;
   /** The members as the last pass saw them. */
-  members: StoreMember[] = [];
+  private members: StoreMember[] = [];
   /** With no compaction recorded, time counts from when this leader began. */
   private since = Date.now();
 

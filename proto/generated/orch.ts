@@ -803,7 +803,7 @@ export interface StoreMember {
   raftAppliedIndex: bigint;
   /** member id, hex */
   id: string;
-  /** why it does not answer */
+  /** why it does not answer, or "knows no leader" (no quorum) */
   error: string;
 }
 
