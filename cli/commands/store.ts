@@ -38,7 +38,8 @@ export function clusterCommand(globals: Globals): Command {
     .command('backup')
     .description('Write every key of the cluster, read at one etcd revision, to FILE (the cluster key is not in it: keep it apart)')
     .argument('<file>', 'where to write the backup')
-    .action((file: string) =>
+    .addOption(formatOption())
+    .action((file: string, f: { format: string }) =>
       withMaintenance(globals, async (m) => {
         process.stderr.write('taking a backup…\n');
         const data = await m.backup();
@@ -47,7 +48,7 @@ export function clusterCommand(globals: Globals): Command {
         // Whole or not at all: a cut write never passes for a backup.
         writeFileSync(`${file}.partial`, data, { mode: 0o600 });
         renameSync(`${file}.partial`, file);
-        process.stdout.write(
+        print(f.format, { file, clusterId: header.clusterId, revision: header.revision, keys: keys.length, bytes: data.length, takenAt: header.takenAt }, () =>
           `Backed up ${keys.length} keys of cluster ${header.clusterId} at etcd revision ${header.revision} to ${file} (${formatBytes(data.length)}).\n` +
             "Keep each manager's cluster.key (in its --state-dir) apart from it: the secrets in the backup open only with that key.\n",
         );
@@ -57,7 +58,8 @@ export function clusterCommand(globals: Globals): Command {
     .description('Write a backup into a new, empty etcd; then start the managers on it (agents reconnect and keep their containers)')
     .argument('<file>', 'a file `orch cluster backup` wrote')
     .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
-    .action(async (file: string, f: { etcd: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
+    .addOption(formatOption())
+    .action(async (file: string, f: { etcd: string; format: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
       try {
         const { readBackup, restoreBackup } = await import('../../manager/upkeep/backup.js');
         const { Store } = await import('../../manager/store/index.js');
@@ -74,7 +76,7 @@ export function clusterCommand(globals: Globals): Command {
         } finally {
           store.etcd.close();
         }
-        process.stdout.write(
+        print(f.format, { clusterId: backup.header.clusterId, keys: backup.keys.length, takenAt: backup.header.takenAt, etcd: f.etcd }, () =>
           `Restored cluster ${backup.header.clusterId} (${backup.keys.length} keys, taken ${backup.header.takenAt}) into ${f.etcd}.\n` +
             'Start the managers with their state directories (each holds the cluster key); agents reconnect by themselves.\n',
         );

@@ -7,7 +7,7 @@ import { UnavailableError } from '../../shared/errors.js';
 import type { Store } from '../store/index.js';
 import { disarmNospace, memberStatuses, storeAlarms } from '../store/members.js';
 import { formatBytes } from '../../shared/units.js';
-import { compact, currentRevision, defragment, lastCompaction, recordCompaction } from './upkeep.js';
+import { compact, currentRevision, defragment, lastCompaction, recordCompaction } from '../store/maintenance.js';
 
 /** How the store is: members, alarms, revision, the last compaction. */
 export async function storeStatus(store: Store): Promise<StoreStatus> {

@@ -7,15 +7,14 @@
 import type { StoreMember } from '../../proto/generated/orch.js';
 import type { Logger } from '../../shared/log.js';
 import { Loop } from '../loop.js';
-import { connectMember, keys, type Cache, type Store } from '../store/index.js';
+import type { Cache, Store } from '../store/index.js';
+import { compact, currentRevision, defragment, lastCompaction, recordCompaction } from '../store/maintenance.js';
 import { memberStatuses } from '../store/members.js';
 import { formatBytes } from '../../shared/units.js';
 import { planUpkeep, type UpkeepAction, type UpkeepPolicy } from './plan.js';
 
 /** How often the leader looks at etcd. */
 const PASS_MS = 10_000;
-/** How long one member's defragmentation may take (it blocks that member meanwhile). */
-export const DEFRAG_TIMEOUT_MS = 120_000;
 
 export class Upkeep {
   private readonly loop: Loop;
@@ -61,45 +60,5 @@ export class Upkeep {
     const started = Date.now();
     await defragment(this.store, a.endpoint);
     this.log.info({ member: a.endpoint, why: a.why, before: before && formatBytes(before.dbSize), ms: Date.now() - started }, 'etcd member defragmented');
-  }
-}
-
-/** etcd's current revision (a count-only read of one key). */
-export async function currentRevision(store: Store): Promise<number> {
-  const res = await store.call(() => store.etcd.kv.range({ key: Buffer.from(keys.compaction()), count_only: true }));
-  return Number(res.header.revision);
-}
-
-/** The last compaction recorded, if any. */
-export async function lastCompaction(store: Store): Promise<{ revision: number; at: number } | undefined> {
-  const raw = await store.getRaw(keys.compaction());
-  if (!raw) return undefined;
-  const { revision, at } = JSON.parse(raw) as { revision: number; at: string };
-  return { revision, at: Date.parse(at) };
-}
-
-/** Compacts etcd's history up to `revision`; a revision already compacted (by another leader, an operator, etcd itself) counts as done. */
-export async function compact(store: Store, revision: number, physical = false): Promise<void> {
-  try {
-    await store.etcd.kv.compact({ revision: String(revision), physical });
-  } catch (err) {
-    if (!/required revision has been compacted/.test(String(err))) throw await store.failure(err);
-  }
-}
-
-/** Records a compaction for the next leader: a plain put (it depends on no read; a lost one only means an early compaction). */
-export async function recordCompaction(store: Store, revision: number): Promise<void> {
-  await store.call(() => store.etcd.put(keys.compaction()).value(JSON.stringify({ revision, at: new Date().toISOString() })).exec());
-}
-
-/** Defragments one member (it answers nothing else meanwhile). */
-export async function defragment(store: Store, endpoint: string): Promise<void> {
-  const client = connectMember(endpoint, store.tls, DEFRAG_TIMEOUT_MS);
-  try {
-    await client.maintenance.defragment();
-  } catch (err) {
-    throw await store.failure(err);
-  } finally {
-    client.close();
   }
 }
