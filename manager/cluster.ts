@@ -2,7 +2,7 @@
 // mirror, answered in one place so that they always agree.
 import { NodeAvailability, NodeState, TaskState, type Task } from '../proto/generated/orch.js';
 import { isTerminal } from '../shared/states.js';
-import type { Cache } from './store/index.js';
+import type { Snapshot } from './store/index.js';
 
 /**
  * Where a node stands for the tasks on it:
@@ -13,7 +13,7 @@ import type { Cache } from './store/index.js';
  */
 export type NodeStanding = 'ready' | 'draining' | 'down' | 'gone';
 
-export function nodeStanding(cache: Cache, nodeId: string): NodeStanding {
+export function nodeStanding(cache: Snapshot, nodeId: string): NodeStanding {
   const node = cache.nodes.get(nodeId)?.value;
   if (!node) return 'gone';
   if (node.state !== NodeState.NODE_READY) return 'down';

@@ -12,14 +12,14 @@ import { addrIp, macFor } from '../shared/ipam.js';
 import { isIngress } from '../shared/ingress.js';
 import { isTerminal, servesTraffic } from '../shared/states.js';
 import { nodeStanding } from './cluster.js';
-import type { Cache } from './store/index.js';
+import type { Snapshot } from './store/index.js';
 
 /**
  * Endpoints on the given networks: every task with an address there that
  * has been handed to a node which still exists, and has not ended; it
  * serves only while its node is up.
  */
-export function networkEndpoints(cache: Cache, networkIds: ReadonlySet<string>): Endpoint[] {
+export function networkEndpoints(cache: Snapshot, networkIds: ReadonlySet<string>): Endpoint[] {
   const out: Endpoint[] = [];
   for (const { value: t } of cache.tasks.values()) {
     if (!t.nodeId || !t.status || t.status.state < TaskState.ASSIGNED || isTerminal(t.status.state)) continue;
@@ -36,7 +36,7 @@ export function networkEndpoints(cache: Cache, networkIds: ReadonlySet<string>):
 }
 
 /** The ingress network (published ports in ingress mode), once the leader made it. */
-export function ingressNetwork(cache: Cache): Network | undefined {
+export function ingressNetwork(cache: Snapshot): Network | undefined {
   for (const { value: n } of cache.networks.values()) if (isIngress(n)) return n;
   return undefined;
 }
@@ -66,7 +66,7 @@ function answersDirectly(s: Service): boolean {
  * route): its own, and ingress if it joins that; ingress first when its tasks
  * answer clients directly, since those replies leave through ingress.
  */
-export function serviceNetworks(cache: Cache, s: Service): string[] {
+export function serviceNetworks(cache: Snapshot, s: Service): string[] {
   const ids = [...(s.spec?.networks ?? [])];
   const ingress = ingressNetwork(cache);
   if (!ingress || !joinsIngress(s) || ids.includes(ingress.id)) return ids;
@@ -78,14 +78,14 @@ export function serviceNetworks(cache: Cache, s: Service): string[] {
  * round-robin mode). Not ingress: published ports go to task addresses, and
  * no name resolves there.
  */
-export function vipNetworks(cache: Cache, s: Service): string[] {
+export function vipNetworks(cache: Snapshot, s: Service): string[] {
   if (s.spec?.endpoint?.mode === EndpointSpec_Mode.DNSRR) return [];
   const ingress = ingressNetwork(cache);
   return serviceNetworks(cache, s).filter((id) => id !== ingress?.id);
 }
 
 /** Every node's own address on the ingress network, as endpoints (no task), down or not: the replies to its SNATed connections come back to it. */
-export function ingressEndpoints(cache: Cache, ingressId: string): Endpoint[] {
+export function ingressEndpoints(cache: Snapshot, ingressId: string): Endpoint[] {
   const out: Endpoint[] = [];
   for (const { value: n } of cache.nodes.values()) {
     if (!n.ingressAddr) continue;

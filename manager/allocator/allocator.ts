@@ -14,26 +14,27 @@ import { TaskState, type Network, type Node, type Service, type Task, type Virtu
 import { addrIp, hostsAfter, intToIp, ipToInt, parseCidr } from '../../shared/ipam.js';
 import { needsAddresses } from '../cluster.js';
 import { ingressNetwork, vipNetworks } from '../networks.js';
-import type { Cache, Store, Txn, Versioned } from '../store/index.js';
-import { keys } from '../store/index.js';
-import { commitBatched } from '../scheduler/index.js';
+import { commitChanges, keys, put, type Change, type Snapshot, type Store, type Versioned } from '../store/index.js';
 
-type Write = (txn: Txn) => void;
-
-/** One allocation pass. */
-export async function allocatePass(cache: Cache, store: Store): Promise<void> {
-  const pools = new Pools(cache);
-  const writes: Write[] = [];
-  for (const s of cache.services.values()) allocateVips(cache, s, pools, writes);
-  const ingress = ingressNetwork(cache);
-  if (ingress) for (const n of cache.nodes.values()) allocateIngressAddr(ingress, n, pools, writes);
-  for (const t of cache.tasks.values()) {
-    if (t.value.desiredState === TaskState.RUNNING && t.value.status?.state === TaskState.PENDING && needsAddresses(t.value)) allocateTask(cache, t, pools, writes);
-  }
-  await commitBatched(store, writes, 16);
+/** One allocation pass: plans, then commits. */
+export async function allocatePass(cache: Snapshot, store: Store): Promise<void> {
+  await commitChanges(store, planAllocation(cache), 16);
 }
 
-function allocateTask(cache: Cache, { value: t, modRevision }: Versioned<Task>, pools: Pools, writes: Write[]): void {
+/** The addresses to hand out now, each change taking its own (pure). */
+export function planAllocation(cache: Snapshot): Change[] {
+  const pools = new Pools(cache);
+  const changes: Change[] = [];
+  for (const s of cache.services.values()) allocateVips(cache, s, pools, changes);
+  const ingress = ingressNetwork(cache);
+  if (ingress) for (const n of cache.nodes.values()) allocateIngressAddr(ingress, n, pools, changes);
+  for (const t of cache.tasks.values()) {
+    if (t.value.desiredState === TaskState.RUNNING && t.value.status?.state === TaskState.PENDING && needsAddresses(t.value)) allocateTask(cache, t, pools, changes);
+  }
+  return changes;
+}
+
+function allocateTask(cache: Snapshot, { value: t, modRevision }: Versioned<Task>, pools: Pools, changes: Change[]): void {
   const taken: Array<{ networkId: string; ip: string }> = [];
   let problem = '';
   const networks = t.networks.map((a) => {
@@ -53,17 +54,15 @@ function allocateTask(cache: Cache, { value: t, modRevision }: Versioned<Task>, 
   });
   if (problem) {
     for (const x of taken) pools.giveBack(x.networkId, x.ip);
-    if (t.status?.err !== problem) writes.push((txn) => txn.expect('tasks', t.id, modRevision).put('tasks', t.id, { ...t, status: { ...t.status!, err: problem, timestamp: new Date() } }));
+    if (t.status?.err !== problem) changes.push(put('tasks', t.id, modRevision, { ...t, status: { ...t.status!, err: problem, timestamp: new Date() } }));
     return;
   }
-  writes.push((txn) => {
-    txn.expect('tasks', t.id, modRevision).put('tasks', t.id, { ...t, networks, status: { ...t.status!, err: '' } });
-    for (const x of taken) txn.expectKey(keys.ipam(x.networkId, x.ip), 0).putKey(keys.ipam(x.networkId, x.ip), t.id);
-  });
+  const claim = Object.fromEntries(taken.map((x) => [keys.ipam(x.networkId, x.ip), t.id]));
+  changes.push(put('tasks', t.id, modRevision, { ...t, networks, status: { ...t.status!, err: '' } }, { claim }));
 }
 
 /** A VIP on each network the service needs one on; VIPs on networks it left are freed. */
-function allocateVips(cache: Cache, { value: s, modRevision }: Versioned<Service>, pools: Pools, writes: Write[]): void {
+function allocateVips(cache: Snapshot, { value: s, modRevision }: Versioned<Service>, pools: Pools, changes: Change[]): void {
   const want = vipNetworks(cache, s);
   const keep = s.vips.filter((v) => want.includes(v.networkId));
   const freed = s.vips.filter((v) => !want.includes(v.networkId));
@@ -75,20 +74,16 @@ function allocateVips(cache: Cache, { value: s, modRevision }: Versioned<Service
     if (network && ip) added.push({ networkId, addr: withPrefix(network, ip) });
   }
   if (added.length === 0 && freed.length === 0) return;
-  writes.push((txn) => {
-    txn.expect('services', s.id, modRevision).put('services', s.id, { ...s, vips: [...keep, ...added] });
-    for (const v of added) txn.expectKey(keys.ipam(v.networkId, addrIp(v.addr)), 0).putKey(keys.ipam(v.networkId, addrIp(v.addr)), `vip:${s.id}`);
-    for (const v of freed) txn.deleteKey(keys.ipam(v.networkId, addrIp(v.addr)));
-  });
+  const claim = Object.fromEntries(added.map((v) => [keys.ipam(v.networkId, addrIp(v.addr)), `vip:${s.id}`]));
+  const release = freed.map((v) => keys.ipam(v.networkId, addrIp(v.addr)));
+  changes.push(put('services', s.id, modRevision, { ...s, vips: [...keep, ...added] }, { claim, release }));
 }
 
-function allocateIngressAddr(ingress: Network, { value: n, modRevision }: Versioned<Node>, pools: Pools, writes: Write[]): void {
+function allocateIngressAddr(ingress: Network, { value: n, modRevision }: Versioned<Node>, pools: Pools, changes: Change[]): void {
   if (n.ingressAddr) return;
   const ip = pools.take(ingress);
   if (!ip) return;
-  writes.push((txn) =>
-    txn.expect('nodes', n.id, modRevision).put('nodes', n.id, { ...n, ingressAddr: withPrefix(ingress, ip) }).expectKey(keys.ipam(ingress.id, ip), 0).putKey(keys.ipam(ingress.id, ip), `node:${n.id}`),
-  );
+  changes.push(put('nodes', n.id, modRevision, { ...n, ingressAddr: withPrefix(ingress, ip) }, { claim: { [keys.ipam(ingress.id, ip)]: `node:${n.id}` } }));
 }
 
 /** The highest address in the set (0.0.0.0 when empty). */
@@ -113,7 +108,7 @@ class Pools {
   private readonly cursors = new Map<string, Generator<string>>();
   private readonly returned = new Map<string, string[]>();
 
-  constructor(cache: Cache) {
+  constructor(cache: Snapshot) {
     const mark = (networkId: string, addr: string) => {
       if (!addr) return;
       let set = this.used.get(networkId);

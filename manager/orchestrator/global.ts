@@ -4,10 +4,10 @@
 // task waits for it); a drained or removed node loses it.
 import { NodeAvailability, type Service } from '../../proto/generated/orch.js';
 import { parseConstraint, satisfies } from '../../shared/constraints.js';
-import type { Cache } from '../store/index.js';
+import type { Snapshot } from '../store/index.js';
 import type { SlotPlan } from './orchestrator.js';
 
-export function globalSlots(cache: Cache, service: Service): SlotPlan {
+export function globalSlots(cache: Snapshot, service: Service): SlotPlan {
   const constraints = (service.spec?.placement?.constraints ?? []).map(parseConstraint);
   const slots = [];
   for (const { value: node } of cache.nodes.values()) {

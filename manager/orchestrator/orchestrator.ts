@@ -2,13 +2,14 @@
 // slot; each mode decides which slots a service has (replicated.ts,
 // global.ts), and slot.ts keeps one live task in each. Tasks of removed
 // services, and of slots a service no longer has, get desired state REMOVE.
+// planOrchestration is pure (snapshot, now → changes); orchestratePass
+// commits what it plans.
 import { ServiceSpec_Mode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
-import type { Cache, Store, Versioned } from '../store/index.js';
-import { commitBatched } from '../scheduler/index.js';
+import { commitChanges, type Change, type Snapshot, type Store, type Versioned } from '../store/index.js';
 import { globalSlots } from './global.js';
 import { rebalance } from './rebalance.js';
 import { replicatedSlots } from './replicated.js';
-import { reconcileSlot, setDesired, type SlotKey, type Write } from './slot.js';
+import { reconcileSlot, setDesired, type SlotKey } from './slot.js';
 
 /** The slots a service should have, and whether a lost task in one is replaced elsewhere. */
 export interface SlotPlan {
@@ -16,9 +17,22 @@ export interface SlotPlan {
   replaceLost: boolean;
 }
 
-/** One orchestration pass. Returns the earliest time a delayed restart is due. */
-export async function orchestratePass(cache: Cache, store: Store, now = Date.now()): Promise<number | undefined> {
-  const writes: Write[] = [];
+/** What one orchestration pass changes, and the earliest time a delayed restart is due. */
+export interface OrchestrationPlan {
+  changes: Change[];
+  wakeAt: number | undefined;
+}
+
+/** One orchestration pass: plans, then commits. Returns the earliest time a delayed restart is due. */
+export async function orchestratePass(cache: Snapshot, store: Store, now = Date.now()): Promise<number | undefined> {
+  const plan = planOrchestration(cache, now);
+  await commitChanges(store, plan.changes, 32);
+  return plan.wakeAt;
+}
+
+/** Plans a pass over every service and its tasks (pure). */
+export function planOrchestration(cache: Snapshot, now: number): OrchestrationPlan {
+  const changes: Change[] = [];
   let wakeAt: number | undefined;
   const byService = new Map<string, Versioned<Task>[]>();
   for (const t of cache.tasks.values()) {
@@ -27,17 +41,16 @@ export async function orchestratePass(cache: Cache, store: Store, now = Date.now
     byService.set(t.value.serviceId, list);
   }
   for (const [serviceId, tasks] of byService) {
-    if (!cache.services.has(serviceId)) for (const t of tasks) setDesired(writes, t, TaskState.REMOVE);
+    if (!cache.services.has(serviceId)) for (const t of tasks) setDesired(changes, t, TaskState.REMOVE);
   }
   for (const s of cache.services.values()) {
-    const due = reconcileService(cache, s, byService.get(s.value.id) ?? [], writes, now);
+    const due = reconcileService(cache, s, byService.get(s.value.id) ?? [], changes, now);
     if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
   }
-  await commitBatched(store, writes, 32);
-  return wakeAt;
+  return { changes, wakeAt };
 }
 
-function reconcileService(cache: Cache, versioned: Versioned<Service>, tasks: Versioned<Task>[], writes: Write[], now: number): number | undefined {
+function reconcileService(cache: Snapshot, versioned: Versioned<Service>, tasks: Versioned<Task>[], changes: Change[], now: number): number | undefined {
   const service = versioned.value;
   const plan: SlotPlan = service.spec?.mode === ServiceSpec_Mode.GLOBAL ? globalSlots(cache, service) : replicatedSlots(service);
   const bySlot = new Map<string, Versioned<Task>[]>();
@@ -49,18 +62,18 @@ function reconcileService(cache: Cache, versioned: Versioned<Service>, tasks: Ve
   }
   const wanted = new Set(plan.slots.map(slotId));
   for (const [k, slotTasks] of bySlot) {
-    if (!wanted.has(k)) for (const t of slotTasks) setDesired(writes, t, TaskState.REMOVE);
+    if (!wanted.has(k)) for (const t of slotTasks) setDesired(changes, t, TaskState.REMOVE);
   }
   let wakeAt: number | undefined;
   let changed = false;
   for (const key of plan.slots) {
-    const before = writes.length;
-    const due = reconcileSlot(cache, service, key, bySlot.get(slotId(key)) ?? [], writes, now, plan.replaceLost);
-    changed ||= writes.length > before;
+    const before = changes.length;
+    const due = reconcileSlot(cache, service, key, bySlot.get(slotId(key)) ?? [], changes, now, plan.replaceLost);
+    changed ||= changes.length > before;
     if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
   }
   // Rebalancing looks only at a service whose slots are all settled.
-  if (!changed && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, writes, now);
+  if (!changed && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, changes, now);
   return wakeAt;
 }
 

@@ -5,22 +5,23 @@ import { TaskState } from '../../proto/generated/orch.js';
 import { isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { addrIp } from '../../shared/ipam.js';
-import { keys, type Cache, type Store, type Txn } from '../store/index.js';
-import { commitBatched } from '../scheduler/index.js';
+import { commitChanges, keys, type Change, type Snapshot, type Store } from '../store/index.js';
 
-/** One reaping pass. */
-export async function reapPass(cache: Cache, store: Store): Promise<void> {
-  const writes: Array<(txn: Txn) => void> = [];
+/** One reaping pass: plans, then commits. */
+export async function reapPass(cache: Snapshot, store: Store): Promise<void> {
+  await commitChanges(store, planReaping(cache), 32);
+}
+
+/** The tasks to forget now, each with its addresses freed (pure). */
+export function planReaping(cache: Snapshot): Change[] {
+  const changes: Change[] = [];
   for (const { value: t, modRevision } of cache.tasks.values()) {
     if (t.desiredState !== TaskState.REMOVE) continue;
     const standing = t.nodeId ? nodeStanding(cache, t.nodeId) : 'gone';
     const nothingRuns = standing === 'down' || standing === 'gone' || isTerminal(t.status!.state);
     if (!nothingRuns) continue;
-    writes.push((txn) => {
-      txn.expect('tasks', t.id, modRevision).delete('tasks', t.id);
-      // Its addresses are free again.
-      for (const a of t.networks) if (a.addr) txn.deleteKey(keys.ipam(a.networkId, addrIp(a.addr)));
-    });
+    const release = t.networks.filter((a) => a.addr).map((a) => keys.ipam(a.networkId, addrIp(a.addr)));
+    changes.push({ kind: 'tasks', id: t.id, modRevision, value: undefined, release });
   }
-  await commitBatched(store, writes, 32);
+  return changes;
 }

@@ -9,11 +9,11 @@ import { NodeAvailability, NodeState, TaskState, type Node, type Service, type T
 import { parseConstraint, satisfies } from '../../shared/constraints.js';
 import { isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
-import type { Cache, Versioned } from '../store/index.js';
-import { createTask, type Write } from './slot.js';
+import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
+import { createTask } from './slot.js';
 
 /** Queues the moves that even out `service`, and records a manual request as done. */
-export function rebalance(cache: Cache, versioned: Versioned<Service>, tasks: Versioned<Task>[], writes: Write[], now: number): void {
+export function rebalance(cache: Snapshot, versioned: Versioned<Service>, tasks: Versioned<Task>[], changes: Change[], now: number): void {
   const service = versioned.value;
   const requested = service.rebalanceRequested > service.rebalanceDone;
   if (!requested && !service.spec?.autoRebalance) return;
@@ -26,10 +26,10 @@ export function rebalance(cache: Cache, versioned: Versioned<Service>, tasks: Ve
 
   const nodes = [...cache.nodes.values()].map((v) => v.value);
   for (const move of planMoves(nodes, service, live.map((t) => t.value))) {
-    writes.push(createTask(cache, service, { slot: move.slot, targetNode: '' }, move.attempt, now, move.id));
+    changes.push(createTask(cache, service, { slot: move.slot, targetNode: '' }, move.attempt, now, move.id));
   }
   if (requested) {
-    writes.push((txn) => txn.expect('services', service.id, versioned.modRevision).put('services', service.id, { ...service, rebalanceDone: service.rebalanceRequested }));
+    changes.push(put('services', service.id, versioned.modRevision, { ...service, rebalanceDone: service.rebalanceRequested }));
   }
 }
 

@@ -20,13 +20,11 @@ import { newId } from '../../shared/ids.js';
 import { isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { serviceNetworks } from '../networks.js';
-import type { Cache, Txn, Versioned } from '../store/index.js';
+import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
 import { DEFAULT_RESTART, restartDecision } from './restart.js';
 
 /** Ended tasks kept per slot for `service ps` history (Swarm keeps 5 per slot). */
 export const HISTORY_PER_SLOT = 3;
-
-export type Write = (txn: Txn) => void;
 
 /** Which slot: a replicated slot number, or a global service's node. */
 export interface SlotKey {
@@ -47,11 +45,11 @@ interface SlotView {
  * Returns the time a delayed restart is due, if one is.
  */
 export function reconcileSlot(
-  cache: Cache,
+  cache: Snapshot,
   service: Service,
   key: SlotKey,
   tasks: Versioned<Task>[],
-  writes: Write[],
+  changes: Change[],
   now: number,
   replaceLost: boolean,
 ): number | undefined {
@@ -61,32 +59,32 @@ export function reconcileSlot(
   const lost = wanted.filter((t) => !ended.includes(t) && t.value.nodeId !== '' && nodeStanding(cache, t.value.nodeId) !== 'ready');
   const { live, keeper } = view(wanted.filter((t) => !ended.includes(t) && !lost.includes(t)));
 
-  for (const t of ended) setDesired(writes, t, TaskState.SHUTDOWN);
+  for (const t of ended) setDesired(changes, t, TaskState.SHUTDOWN);
 
   if (keeper) {
-    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(writes, t, TaskState.REMOVE);
-    if (keeper.value.status!.state === TaskState.RUNNING) for (const t of lost) setDesired(writes, t, TaskState.REMOVE);
-    trimHistory(newestFirst, writes);
+    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(changes, t, TaskState.REMOVE);
+    if (keeper.value.status!.state === TaskState.RUNNING) for (const t of lost) setDesired(changes, t, TaskState.REMOVE);
+    trimHistory(newestFirst, changes);
     return undefined;
   }
 
   let wakeAt: number | undefined;
   if (lost.length > 0) {
     // The node is gone or leaving: replace at once, outside the restart policy.
-    if (replaceLost) writes.push(createTask(cache, service, key, lost[0]!.value.attempt, now));
+    if (replaceLost) changes.push(createTask(cache, service, key, lost[0]!.value.attempt, now));
   } else {
     const last = ended[0] ?? newestFirst.find((t) => isTerminal(t.value.status!.state));
     if (!last) {
-      writes.push(createTask(cache, service, key, 0, now));
+      changes.push(createTask(cache, service, key, 0, now));
     } else if (last.value.desiredState !== TaskState.REMOVE) {
       const decision = restartDecision(service.spec?.restart ?? DEFAULT_RESTART, last.value, now);
       if (decision.kind === 'at') {
-        if (decision.at <= now) writes.push(createTask(cache, service, key, decision.attempt, now));
+        if (decision.at <= now) changes.push(createTask(cache, service, key, decision.attempt, now));
         else wakeAt = decision.at;
       }
     }
   }
-  trimHistory(newestFirst, writes);
+  trimHistory(newestFirst, changes);
   return wakeAt;
 }
 
@@ -102,19 +100,19 @@ function movingIn(t: Versioned<Task>, keeper: Versioned<Task>): boolean {
 }
 
 /** Beyond HISTORY_PER_SLOT ended tasks, the oldest are removed. */
-function trimHistory(newestFirst: Versioned<Task>[], writes: Write[]): void {
+function trimHistory(newestFirst: Versioned<Task>[], changes: Change[]): void {
   const history = newestFirst.filter((t) => t.value.desiredState === TaskState.SHUTDOWN || isTerminal(t.value.status!.state));
-  for (const t of history.slice(HISTORY_PER_SLOT)) setDesired(writes, t, TaskState.REMOVE);
+  for (const t of history.slice(HISTORY_PER_SLOT)) setDesired(changes, t, TaskState.REMOVE);
 }
 
 /** Queues a desired-state change (never out of REMOVE). */
-export function setDesired(writes: Write[], t: Versioned<Task>, desired: TaskState): void {
+export function setDesired(changes: Change[], t: Versioned<Task>, desired: TaskState): void {
   if (t.value.desiredState === desired || t.value.desiredState === TaskState.REMOVE) return;
-  writes.push((txn) => txn.expect('tasks', t.value.id, t.modRevision).put('tasks', t.value.id, { ...t.value, desiredState: desired }));
+  changes.push(put('tasks', t.value.id, t.modRevision, { ...t.value, desiredState: desired }));
 }
 
-/** Queues a new pending task for a slot. */
-export function createTask(cache: Cache, service: Service, key: SlotKey, attempt: number, now: number, replaces = ''): Write {
+/** A new pending task for a slot. */
+export function createTask(cache: Snapshot, service: Service, key: SlotKey, attempt: number, now: number, replaces = ''): Change {
   const id = newId();
   const task: Task = {
     id,
@@ -133,7 +131,7 @@ export function createTask(cache: Cache, service: Service, key: SlotKey, attempt
     networks: serviceNetworks(cache, service).map((networkId) => ({ networkId, addr: '' })),
     hostPorts: (service.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PortConfig_PublishMode.HOST),
   };
-  return (txn) => txn.expect('tasks', id, 0).put('tasks', id, task);
+  return put('tasks', id, 0, task);
 }
 
 function created(t: Task): number {

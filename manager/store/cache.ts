@@ -20,6 +20,9 @@ export interface CacheOptions {
   relistMs?: number;
 }
 
+/** What the leader's passes read: the objects by kind (the mirror, or a test's own). */
+export type Snapshot = Pick<Cache, 'nodes' | 'services' | 'tasks' | 'networks'>;
+
 /** Emits 'change' after every batch of applied events or re-list. */
 export class Cache extends EventEmitter {
   readonly nodes: Tables['nodes'] = new Map();
