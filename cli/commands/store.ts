@@ -94,7 +94,7 @@ function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>
 function raft(m: StoreMember): string {
   if (!m.answering) return 'down';
   if (m.leader) return 'leader';
-  return m.error ? 'no leader' : 'follower';
+  return m.hasLeader ? 'follower' : 'no leader';
 }
 
 function describe(s: StoreStatus): string {

@@ -1,7 +1,6 @@
 // The control API the CLI calls. Every request is validated before anything is
 // written; every write is one transaction with compares, so a rejected or
 // conflicting request changes nothing.
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import {
   NodeState,
   ServiceSpec_Mode,
@@ -14,7 +13,7 @@ import {
   type PortConfig,
   type UpdateServiceRequest,
 } from '../../proto/generated/orch.js';
-import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError, toGrpcError } from '../../shared/errors.js';
+import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { addrIp } from '../../shared/ipam.js';
 import { ingressNetwork } from '../networks.js';
@@ -26,7 +25,8 @@ import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveNetwork, resolveNode, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
-import type { Caller, Gate } from '../ca/auth.js';
+import type { Gate } from '../ca/auth.js';
+import { handler } from './handler.js';
 import { managerAddrs } from '../ca/join.js';
 import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
 import type { Role } from '../../shared/tls/pki.js';
@@ -246,23 +246,4 @@ function desired(cache: Cache, s: Service): number {
 
 function exists(name: string): AlreadyExistsError {
   return new AlreadyExistsError(`service "${name}" already exists; pick another --name or \`orch service rm ${name}\` first`);
-}
-
-/** Wraps a request handler: the caller is checked first; errors become gRPC statuses; a result waits for `settle`. */
-function handler(log: Logger, authorize: (call: Caller) => void, settle: () => Promise<void>) {
-  return <Req, Res>(fn: (req: Req) => Promise<Res>) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    Promise.resolve()
-      .then(() => authorize(call))
-      .then(() => fn(call.request))
-      .then(
-        async (res) => {
-          await settle();
-          callback(null, res);
-        },
-        (err: unknown) => {
-          log.info({ method: call.getPath(), err: String(err) }, 'request refused');
-          callback(toGrpcError(err));
-        },
-      );
-  };
 }

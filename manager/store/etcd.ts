@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
-import { knowsLeader, memberStatuses, storeAlarms } from './members.js';
+import { memberStatuses, storeAlarms } from './members.js';
 
 /** How long one etcd request may take before we call etcd unreachable. */
 export const ETCD_CALL_TIMEOUT_MS = 3000;
@@ -71,7 +71,7 @@ export async function etcdFailure(err: unknown, endpoints: string, tls: EtcdTls 
   if (answering.length <= members.length / 2) {
     return new UnavailableError(`etcd has no quorum: only ${answering.length} of ${members.length} members answer; a majority must be up again (${outcome})`);
   }
-  if (!answering.some(knowsLeader)) {
+  if (!answering.some((m) => m.hasLeader)) {
     return new UnavailableError(`etcd has no quorum: ${answering.length} of ${members.length} members answer and none has a leader; a majority must be up again (${outcome})`);
   }
   return new UnavailableError(`etcd at ${endpoints} failed the request: ${why} (${outcome})`);

@@ -22,10 +22,11 @@ export async function memberStatus(endpoint: string, tls: EtcdTls | undefined, t
       dbSize: BigInt(s.dbSize),
       dbSizeInUse: BigInt(s.dbSizeInUse),
       raftAppliedIndex: BigInt(s.raftAppliedIndex),
-      error: s.leader && s.leader !== '0' ? '' : 'knows no leader',
+      hasLeader: !!s.leader && s.leader !== '0',
+      error: '',
     };
   } catch (err) {
-    return { endpoint, answering: false, id: '', leader: false, dbSize: 0n, dbSizeInUse: 0n, raftAppliedIndex: 0n, error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
+    return { endpoint, answering: false, hasLeader: false, id: '', leader: false, dbSize: 0n, dbSizeInUse: 0n, raftAppliedIndex: 0n, error: (err instanceof Error ? err.message : String(err)).split('\n')[0]! };
   } finally {
     client.close();
   }
@@ -34,11 +35,6 @@ export async function memberStatus(endpoint: string, tls: EtcdTls | undefined, t
 /** Every member of a comma-separated endpoint list, asked at once. */
 export function memberStatuses(endpoints: string, tls: EtcdTls | undefined): Promise<StoreMember[]> {
   return Promise.all(endpoints.split(',').filter(Boolean).map((e) => memberStatus(e.trim(), tls)));
-}
-
-/** A member that answers and knows a leader (itself or another). */
-export function knowsLeader(m: StoreMember): boolean {
-  return m.answering && m.error === '';
 }
 
 /** The raised alarms, as "NOSPACE on member <hex id>". */

@@ -803,8 +803,10 @@ export interface StoreMember {
   raftAppliedIndex: bigint;
   /** member id, hex */
   id: string;
-  /** why it does not answer, or "knows no leader" (no quorum) */
+  /** why it does not answer */
   error: string;
+  /** it knows a raft leader (itself or another); none answering that do: no quorum */
+  hasLeader: boolean;
 }
 
 export interface StoreStatusRequest {
@@ -6061,6 +6063,7 @@ function createBaseStoreMember(): StoreMember {
     raftAppliedIndex: 0n,
     id: "",
     error: "",
+    hasLeader: false,
   };
 }
 
@@ -6098,6 +6101,9 @@ export const StoreMember: MessageFns<StoreMember> = {
     }
     if (message.error !== "") {
       writer.uint32(66).string(message.error);
+    }
+    if (message.hasLeader !== false) {
+      writer.uint32(72).bool(message.hasLeader);
     }
     return writer;
   },
@@ -6179,6 +6185,14 @@ export const StoreMember: MessageFns<StoreMember> = {
             message.error = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.hasLeader = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6209,6 +6223,11 @@ export const StoreMember: MessageFns<StoreMember> = {
         : 0n,
       id: isSet(object.id) ? globalThis.String(object.id) : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      hasLeader: isSet(object.hasLeader)
+        ? globalThis.Boolean(object.hasLeader)
+        : isSet(object.has_leader)
+        ? globalThis.Boolean(object.has_leader)
+        : false,
     };
   },
 
@@ -6238,6 +6257,9 @@ export const StoreMember: MessageFns<StoreMember> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.hasLeader !== false) {
+      obj.hasLeader = message.hasLeader;
+    }
     return obj;
   },
 
@@ -6258,6 +6280,7 @@ export const StoreMember: MessageFns<StoreMember> = {
       : 0n;
     message.id = object.id ?? "";
     message.error = object.error ?? "";
+    message.hasLeader = object.hasLeader ?? false;
     return message;
   },
 };

@@ -9,7 +9,7 @@ import { DEFAULT_UPKEEP, planUpkeep, type UpkeepView } from '../../manager/upkee
 
 const MiB = 1024 * 1024;
 const member = (endpoint: string, over: Partial<StoreMember> = {}): StoreMember => ({
-  endpoint, answering: true, leader: false, dbSize: 10n * BigInt(MiB), dbSizeInUse: 9n * BigInt(MiB), raftAppliedIndex: 100n, id: endpoint, error: '', ...over,
+  endpoint, answering: true, hasLeader: true, leader: false, dbSize: 10n * BigInt(MiB), dbSizeInUse: 9n * BigInt(MiB), raftAppliedIndex: 100n, id: endpoint, error: '', ...over,
 });
 const view = (over: Partial<UpkeepView> = {}): UpkeepView => ({
   now: 1_000_000, revision: 5_000, mirrored: 5_000, compacted: { revision: 4_500, at: 1_000_000 - 60_000 }, members: [member('a', { leader: true }), member('b'), member('c')], ...over,
