@@ -103,6 +103,8 @@ export class Cache extends EventEmitter {
     }
     this.watcher = watcher;
     watcher.on('data', (res) => {
+      // A dropped watcher may still deliver what it had buffered: older than the list that replaced it.
+      if (watcher !== this.watcher) return;
       for (const ev of res.events) {
         if (ev.type === 'Put') this.applyPut(ev.kv);
         else this.applyDelete(ev.kv);
