@@ -3,10 +3,10 @@
 //   3/3: no suitable node (1 node not ready)
 // On a terminal the lines are redrawn in place; otherwise a line is printed
 // whenever what it says changes (so logs of scripted runs stay readable).
-import { ServiceSpec_Mode, TaskState, type Task } from '../proto/generated/orch.js';
+import { ServiceSpec_Mode, TaskState, UpdateStatus_State, updateStatus_StateToJSON, type Service, type Task, type UpdateStatus } from '../proto/generated/orch.js';
 import { formatDuration } from '../shared/duration.js';
 import { OrchError } from '../shared/errors.js';
-import { isTerminal } from '../shared/states.js';
+import { isReady, isTerminal, rollingOut, stateName } from '../shared/states.js';
 import type { Control } from '../client/control.js';
 
 const POLL_MS = 50;
@@ -39,21 +39,26 @@ export function convergence(desired: number | undefined, tasks: Task[]): Converg
   return { running, desired: want, problems: [...new Set(problems)].sort(), done: running === want && stopping.length === 0 && !onTheWay };
 }
 
-/** Polls until the service converges or `timeoutMs` passes (then throws). */
-export async function waitForService(ctl: Control, ref: string, out: NodeJS.WriteStream, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/** Shows a block of lines: redrawn in place on a terminal, printed again only when it changed otherwise. */
+function display(out: NodeJS.WriteStream): (text: string) => void {
   const tty = out.isTTY === true;
   let shown = '';
   let lines = 0;
-  let last: Convergence | undefined;
-  const show = (c: Convergence) => {
-    const text = [`overall progress: ${c.running} out of ${c.desired} tasks`, ...c.problems].join('\n');
+  return (text) => {
     if (text === shown) return;
     shown = text;
     if (tty && lines > 0) out.write(`\x1b[${lines}A\x1b[J`);
     out.write(`${text}\n`);
     lines = text.split('\n').length;
   };
+}
+
+/** Polls until the service converges or `timeoutMs` passes (then throws). */
+export async function waitForService(ctl: Control, ref: string, out: NodeJS.WriteStream, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const draw = display(out);
+  let last: Convergence | undefined;
+  const show = (c: Convergence) => draw([`overall progress: ${c.running} out of ${c.desired} tasks`, ...c.problems].join('\n'));
   while (Date.now() < deadline) {
     const service = await ctl.getService({ ref });
     const { tasks } = await ctl.listTasks({ service: service.id });
@@ -67,4 +72,67 @@ export async function waitForService(ctl: Control, ref: string, out: NodeJS.Writ
   }
   const got = last ? `${last.running} out of ${last.desired} tasks running` : 'no answer';
   throw new OrchError(`service "${ref}" did not converge within ${formatDuration(timeoutMs)} (${got}); \`orch service ps ${ref}\` shows why`);
+}
+
+/** A rollout's state as people read it: "updating 2/6", "paused", "rollback completed". */
+export function updateState(s: UpdateStatus | undefined): string {
+  if (!s || s.state === UpdateStatus_State.NONE) return '';
+  const name = updateStatus_StateToJSON(s.state).toLowerCase().replace('_', ' ').replace('rollback started', 'rolling back');
+  return rollingOut(s) ? `${name} ${s.updated}/${s.total}` : name;
+}
+
+/** One line per slot: the state of its newest wanted task, and whether it runs the new spec. */
+export function rolloutLines(service: Service, tasks: Task[]): string[] {
+  const since = service.updateStatus?.startedAt?.getTime() ?? 0;
+  const total = service.updateStatus?.total || service.spec?.replicas || 0;
+  const bySlot = new Map<string, Task>();
+  for (const t of tasks) {
+    if (t.desiredState !== TaskState.RUNNING) continue;
+    const k = t.targetNode ? t.targetNode.slice(0, 12) : String(t.slot);
+    const seen = bySlot.get(k);
+    if (!seen || (t.createdAt?.getTime() ?? 0) > (seen.createdAt?.getTime() ?? 0)) bySlot.set(k, t);
+  }
+  return [...bySlot.entries()]
+    .sort(([a], [b]) => Number(a) - Number(b) || a.localeCompare(b))
+    .map(([k, t]) => {
+      const fresh = (t.createdAt?.getTime() ?? 0) >= since;
+      const what = fresh ? (isReady(t.status) ? 'updated' : stateName(t.status?.state ?? TaskState.NEW)) : 'not yet updated';
+      return `${k}/${total}: ${what}${t.status?.err ? ` (${t.status.err})` : ''}`;
+    });
+}
+
+/**
+ * Follows a rollout started by `started` (an update or a rollback) until it
+ * completes and the service converges: Docker's display, then
+ * `verify: Service converged`. Throws (so the CLI exits non-zero) when it
+ * paused or rolled back, with the reason, or after `timeoutMs`.
+ */
+export async function waitForRollout(ctl: Control, started: Service, out: NodeJS.WriteStream, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const draw = display(out);
+  const name = started.spec!.name;
+  const wasRollback = started.updateStatus?.state === UpdateStatus_State.ROLLBACK_STARTED;
+  let said = '';
+  while (Date.now() < deadline) {
+    const service = await ctl.getService({ ref: started.id });
+    const { tasks } = await ctl.listTasks({ service: service.id });
+    const s = service.updateStatus;
+    const rollingBack = s?.state === UpdateStatus_State.ROLLBACK_STARTED || s?.state === UpdateStatus_State.ROLLBACK_PAUSED || s?.state === UpdateStatus_State.ROLLBACK_COMPLETED;
+    if (!wasRollback && rollingBack && said !== s!.message) {
+      said = s!.message;
+      out.write(`rollback: ${s!.message}\n`);
+    }
+    draw([`overall progress: ${s?.updated ?? 0} out of ${s?.total ?? 0} tasks`, ...rolloutLines(service, tasks)].join('\n'));
+    if (s?.state === UpdateStatus_State.PAUSED || s?.state === UpdateStatus_State.ROLLBACK_PAUSED) {
+      throw new OrchError(`${s.message}; \`orch service ps ${name}\` shows the tasks, \`orch service update ${name}\` with a fix resumes`);
+    }
+    const done = s?.state === UpdateStatus_State.COMPLETED || s?.state === UpdateStatus_State.ROLLBACK_COMPLETED;
+    if (done && convergence(service.spec?.mode === ServiceSpec_Mode.GLOBAL ? undefined : service.spec!.replicas, tasks).done) {
+      out.write('verify: Service converged\n');
+      if (!wasRollback && rollingBack) throw new OrchError(`service ${name}: ${said || 'update rolled back'}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS * 4));
+  }
+  throw new OrchError(`the rollout of service "${name}" did not finish within ${formatDuration(timeoutMs)}; \`orch service inspect ${name}\` shows its update status`);
 }

@@ -18,6 +18,8 @@ import {
   type ServiceSpec,
   type UpdateNodeRequest,
   type UpdateServiceRequest,
+  type RollbackServiceRequest,
+  type ServiceHistoryResponse,
   type RemoveNodeRequest,
   type RemoveNodeResponse,
   type ListNetworksRequest,
@@ -56,6 +58,8 @@ export interface Control {
   listNodes(req: ListNodesRequest): Promise<ListNodesResponse>;
   getNode(req: NodeRef): Promise<Node>;
   updateService(req: UpdateServiceRequest): Promise<Service>;
+  rollbackService(req: RollbackServiceRequest): Promise<Service>;
+  serviceHistory(req: ServiceRef): Promise<ServiceHistoryResponse>;
   updateNode(req: UpdateNodeRequest): Promise<Node>;
   removeNode(req: RemoveNodeRequest): Promise<RemoveNodeResponse>;
   createNetwork(req: NetworkSpec): Promise<Network>;
@@ -80,7 +84,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

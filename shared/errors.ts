@@ -31,6 +31,11 @@ export class ConflictError extends OrchError {
   override readonly code = status.ABORTED;
 }
 
+/** The caller changed an object from a version that is no longer current (someone else changed it since). Not retried. */
+export class StaleVersionError extends OrchError {
+  override readonly code = status.ABORTED;
+}
+
 /** A dependency (etcd, the leader, a manager) cannot be reached right now. */
 export class UnavailableError extends OrchError {
   override readonly code = status.UNAVAILABLE;
@@ -79,6 +84,7 @@ const KINDS: Record<string, new (message: string) => OrchError> = {
   NotFoundError,
   AlreadyExistsError,
   ConflictError,
+  StaleVersionError,
   UnavailableError,
   OutOfSpaceError,
   NotLeaderError,

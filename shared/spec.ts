@@ -1,6 +1,6 @@
 // Validation of service specs: the one place that decides what a valid
 // request is, used by the CLI (early, friendly) and the manager (authoritative).
-import { ServiceSpec_Mode, type ServiceSpec } from '../proto/generated/orch.js';
+import { RestartPolicy_Condition, ServiceSpec_Mode, UpdateConfig_FailureAction, UpdateConfig_Order, type RestartPolicy, type ServiceSpec, type UpdateConfig } from '../proto/generated/orch.js';
 import { parseConstraint } from './constraints.js';
 import { validatePorts } from './ports.js';
 import { InvalidArgumentError } from './errors.js';
@@ -12,6 +12,39 @@ const IMAGE_RE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
 /** Largest replica count one service may ask for. */
 export const MAX_REPLICAS = 10_000;
+
+/** Docker's defaults: restart on any exit, after 5 s, without limit. */
+export const DEFAULT_RESTART: RestartPolicy = {
+  condition: RestartPolicy_Condition.RESTART_ANY,
+  delayMs: 5000,
+  maxAttempts: 0,
+  windowMs: 0,
+};
+
+/**
+ * Swarm's rollout defaults, for updates and rollbacks alike: one slot at a
+ * time, no delay, stop the old task first, watch each new one for 5 s, pause
+ * at the first failure. The progress deadline is Kubernetes' (10 min).
+ */
+export const DEFAULT_UPDATE: UpdateConfig = {
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: UpdateConfig_FailureAction.PAUSE,
+  monitorMs: 5000,
+  maxFailureRatio: 0,
+  order: UpdateConfig_Order.STOP_FIRST,
+  progressDeadlineMs: 600_000,
+};
+
+/** The spec with every default filled in: what the managers store. */
+export function withDefaults(spec: ServiceSpec): ServiceSpec {
+  return {
+    ...spec,
+    restart: spec.restart ?? DEFAULT_RESTART,
+    updateConfig: spec.updateConfig ?? DEFAULT_UPDATE,
+    rollbackConfig: spec.rollbackConfig ?? DEFAULT_UPDATE,
+  };
+}
 
 /** Checks a service name; throws with the reason and the rule. */
 export function validateName(name: string): void {
@@ -58,6 +91,13 @@ export function validateServiceSpec(spec: ServiceSpec): void {
   }
   const test = spec.container?.healthcheck?.test ?? [];
   if (spec.container?.healthcheck && test.length === 0) throw new InvalidArgumentError('a healthcheck needs a command: --health-cmd CMD, or --no-healthcheck');
+  for (const [flag, u] of [['--update', spec.updateConfig], ['--rollback', spec.rollbackConfig]] as const) {
+    if (!u) continue;
+    if (!(u.maxFailureRatio >= 0 && u.maxFailureRatio <= 1)) throw new InvalidArgumentError(`${flag}-max-failure-ratio: ${u.maxFailureRatio} is not between 0 and 1`);
+  }
+  if (spec.rollbackConfig?.failureAction === UpdateConfig_FailureAction.ROLLBACK) {
+    throw new InvalidArgumentError('--rollback-failure-action: a rollback cannot roll back; use pause or continue');
+  }
   for (const [k] of Object.entries({ ...spec.labels, ...spec.container?.labels })) {
     if (!k || k.startsWith('orch.')) throw new InvalidArgumentError(`invalid label key "${k}": it must be non-empty and not start with "orch." (reserved)`);
   }

@@ -1,5 +1,5 @@
 // Task state rules (DESIGN.md §3): observed states only move forward.
-import { TaskState, taskStateToJSON, type Task } from '../proto/generated/orch.js';
+import { TaskState, taskStateToJSON, UpdateStatus_State, type Task, type TaskStatus, type UpdateStatus } from '../proto/generated/orch.js';
 
 /** True once a task's container has ended for good (or never will start). */
 export function isTerminal(state: TaskState): boolean {
@@ -20,7 +20,17 @@ export function stateName(state: TaskState): string {
   return taskStateToJSON(state).toLowerCase();
 }
 
-/** A load-balancing backend: running, not unhealthy or still starting its health checks, and not being removed (it leaves the pools before it stops). */
+/** Ready: running and, with a health check, healthy (not unhealthy, not still starting its checks). */
+export function isReady(s: TaskStatus | undefined): boolean {
+  return s?.state === TaskState.RUNNING && s.health !== 'unhealthy' && s.health !== 'starting';
+}
+
+/** A load-balancing backend: ready, and not being removed (it leaves the pools before it stops). */
 export function servesTraffic(t: Task): boolean {
-  return t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && t.status.health !== 'unhealthy' && t.status.health !== 'starting';
+  return t.desiredState === TaskState.RUNNING && isReady(t.status);
+}
+
+/** Whether a rollout (an update or a rollback) is under way. */
+export function rollingOut(s: UpdateStatus | undefined): boolean {
+  return s?.state === UpdateStatus_State.UPDATING || s?.state === UpdateStatus_State.ROLLBACK_STARTED;
 }

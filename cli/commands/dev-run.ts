@@ -14,7 +14,7 @@ import { useNewContext } from '../context.js';
 import { initCluster } from '../../manager/ca/init.js';
 import { hasTls, loadTls } from '../../shared/tls/credentials.js';
 import { waitForService } from '../progress.js';
-import { CREATE_DEFAULTS, specFromFlags } from './service.js';
+import { CREATE_DEFAULTS, specFromFlags } from '../spec-flags.js';
 import { untilSignal, upkeepFromFlags } from './daemons.js';
 import type { DevFlags } from './dev.js';
 

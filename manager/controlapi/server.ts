@@ -10,20 +10,18 @@ import {
   type ListServicesResponse,
   type Service,
   type ServiceSpec,
-  type PortConfig,
-  type UpdateServiceRequest,
 } from '../../proto/generated/orch.js';
-import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
-import { newId } from '../../shared/ids.js';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { addrIp } from '../../shared/ipam.js';
 import { ingressNetwork } from '../networks.js';
 import type { Logger } from '../../shared/log.js';
-import { MAX_REPLICAS, validateServiceSpec } from '../../shared/spec.js';
-import { DEFAULT_RESTART } from '../orchestrator/index.js';
+import { MAX_REPLICAS } from '../../shared/spec.js';
+import { readHistory } from '../orchestrator/index.js';
+import { changeService, createService, removeService, rollbackTarget } from './services.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
-import { resolveNetwork, resolveNode, resolveService } from './resolve.js';
+import { resolveNode, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
@@ -40,39 +38,42 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
   // mirror, which every list and inspect reads, holds what this manager has committed.
   const unary = handler(log, (call) => gate.check(call, CONTROL_ROLES, 'the control API'), () => cache.waitFor(store.lastRevision));
   return {
-    createService: unary(async (spec: ServiceSpec) => {
-      const full: ServiceSpec = { ...spec, restart: spec.restart ?? DEFAULT_RESTART };
-      validateServiceSpec(full);
-      const now = new Date();
-      const service: Service = { id: newId(), spec: full, createdAt: now, updatedAt: now, rebalanceRequested: 0n, rebalanceDone: 0n, vips: [] };
-      await retryConflicts(async () => {
-        // Fresh reads first: they fail fast when etcd is unreachable, before any write is sent.
-        if (await store.getRaw(keys.serviceName(full.name))) throw exists(full.name);
-        // Networks by name or id → ids. Each is rewritten in the same txn, so a
-        // concurrent `network rm` (which compares it) cannot succeed meanwhile.
-        const networks = await Promise.all([...new Set(spec.networks)].map((ref) => resolveNetwork(store, cache, ref)));
-        full.networks = [...new Set(networks.map((n) => n.value.id))];
-        // Published ports: unique in the cluster, each a compare-and-put.
-        const ports = await claimPorts(store, full.endpoint?.ports ?? []);
-        full.endpoint = { mode: full.endpoint?.mode ?? 0, ports };
-        const txn = store.txn().expectKey(keys.serviceName(full.name), 0).putKey(keys.serviceName(full.name), service.id).expect('services', service.id, 0).put('services', service.id, service);
-        for (const n of networks) txn.expect('networks', n.value.id, n.modRevision).put('networks', n.value.id, n.value);
-        for (const p of ports) txn.expectKey(portKey(p), 0).putKey(portKey(p), service.id);
-        try {
-          await txn.commit();
-        } catch (err) {
-          // Taken between our read and our write: say which, unless it was the name.
-          if (err instanceof ConflictError) for (const p of ports) if (await store.getRaw(portKey(p))) throw portTaken(p);
-          throw err;
-        }
+    createService: unary(async (spec: ServiceSpec) => createService(store, cache, log, spec)),
+
+    scaleService: unary(async (req) => {
+      if (req.replicas > MAX_REPLICAS) throw new InvalidArgumentError(`${req.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
+      return changeService(store, cache, log, {
+        ref: req.ref,
+        spec: (cur) => {
+          if (cur.spec!.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${cur.spec!.name}" is global: it runs one task per eligible node and cannot be scaled`);
+          return { ...cur.spec!, replicas: req.replicas };
+        },
       });
-      log.info({ service: service.id, name: full.name, replicas: full.replicas }, 'service created');
-      return service;
     }),
 
-    scaleService: unary(async (req) => updateService(store, cache, log, { ref: req.ref, replicas: req.replicas, rebalance: false })),
+    updateService: unary(async (req) => {
+      if (!req.spec) throw new InvalidArgumentError('an update carries the whole new spec');
+      return changeService(store, cache, log, {
+        ref: req.ref,
+        version: req.version,
+        rebalance: req.rebalance,
+        spec: (cur) => {
+          if (req.rebalance && cur.spec!.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${cur.spec!.name}" is global: it has nothing to rebalance`);
+          return req.spec!;
+        },
+      });
+    }),
 
-    updateService: unary(async (req) => updateService(store, cache, log, req)),
+    rollbackService: unary(async (req) => {
+      const cur = await resolveService(store, cache, req.ref);
+      const target = await rollbackTarget(store, cur.value, req.toVersion);
+      return changeService(store, cache, log, { ref: req.ref, version: req.version || cur.value.version, rollback: true, spec: () => target });
+    }),
+
+    serviceHistory: unary(async (req) => {
+      const cur = await resolveService(store, cache, req.ref);
+      return { revisions: await readHistory(store, cur.value.id) };
+    }),
 
     getService: unary(async (req) => (await resolveService(store, cache, req.ref)).value),
 
@@ -87,18 +88,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       return { services };
     }),
 
-    removeService: unary(async (req) =>
-      retryConflicts(async () => {
-        const cur = await resolveService(store, cache, req.ref);
-        const txn = store.txn().expect('services', cur.value.id, cur.modRevision).delete('services', cur.value.id).deleteKey(keys.serviceName(cur.value.spec!.name));
-        // Its published ports and virtual IPs are free again.
-        for (const p of cur.value.spec?.endpoint?.ports ?? []) txn.deleteKey(portKey(p));
-        for (const v of cur.value.vips) txn.deleteKey(keys.ipam(v.networkId, addrIp(v.addr)));
-        await txn.commit();
-        log.info({ service: cur.value.id }, 'service removed');
-        return { id: cur.value.id };
-      }),
-    ),
+    removeService: unary(async (req) => removeService(store, cache, log, req.ref)),
 
     listTasks: unary(async (req) => {
       const serviceId = req.service ? (await resolveService(store, cache, req.service)).value.id : undefined;
@@ -186,64 +176,10 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
   };
 }
 
-/** Applies an UpdateServiceRequest (scale is one) in one compare-and-put. */
-function updateService(store: Store, cache: Cache, log: Logger, req: UpdateServiceRequest): Promise<Service> {
-  if (req.replicas !== undefined && req.replicas > MAX_REPLICAS) throw new InvalidArgumentError(`${req.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
-  return retryConflicts(async () => {
-    const cur = await resolveService(store, cache, req.ref);
-    const spec = { ...cur.value.spec! };
-    if (req.replicas !== undefined) {
-      if (spec.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${spec.name}" is global: it runs one task per eligible node and cannot be scaled`);
-      spec.replicas = req.replicas;
-    }
-    if (req.autoRebalance !== undefined) spec.autoRebalance = req.autoRebalance;
-    if (req.rebalance && spec.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError(`service "${spec.name}" is global: it has nothing to rebalance`);
-    const next: Service = {
-      ...cur.value,
-      spec,
-      rebalanceRequested: req.rebalance ? cur.value.rebalanceRequested + 1n : cur.value.rebalanceRequested,
-      updatedAt: new Date(),
-    };
-    await store.txn().expect('services', next.id, cur.modRevision).put('services', next.id, next).commit();
-    log.info({ service: next.id, replicas: spec.replicas, rebalance: req.rebalance }, 'service updated');
-    return next;
-  });
-}
-
-
-const PROTOCOLS = ['tcp', 'udp'];
-/** Where a port asked for without a published number comes from (Swarm's range). */
-const AUTO_PORTS = { first: 30000, last: 32767 };
-
-const portKey = (p: PortConfig) => keys.port(PROTOCOLS[p.protocol]!, p.publishedPort);
-const portTaken = (p: PortConfig) =>
-  new AlreadyExistsError(`port ${p.publishedPort}/${PROTOCOLS[p.protocol]} is already published by another service; pick another published port`);
-
-/** Gives ports without a published number one from the auto range, and checks that none is taken (fresh reads). */
-async function claimPorts(store: Store, ports: PortConfig[]): Promise<PortConfig[]> {
-  const out: PortConfig[] = [];
-  for (const p of ports) {
-    if (p.publishedPort) {
-      if (await store.getRaw(portKey(p))) throw portTaken(p);
-      out.push(p);
-      continue;
-    }
-    let port = AUTO_PORTS.first;
-    while (port <= AUTO_PORTS.last && ((await store.getRaw(keys.port(PROTOCOLS[p.protocol]!, port))) || out.some((q) => q.protocol === p.protocol && q.publishedPort === port))) port++;
-    if (port > AUTO_PORTS.last) throw new FailedPreconditionError(`no free port left in ${AUTO_PORTS.first}-${AUTO_PORTS.last}; give published=PORT`);
-    out.push({ ...p, publishedPort: port });
-  }
-  return out;
-}
-
 /** How many tasks a service wants: its replicas, or for a global service its slots (one per eligible node). */
 function desired(cache: Cache, s: Service): number {
   if (s.spec?.mode !== ServiceSpec_Mode.GLOBAL) return s.spec?.replicas ?? 0;
   const nodes = new Set<string>();
   for (const { value: t } of cache.tasks.values()) if (t.serviceId === s.id && t.desiredState === TaskState.RUNNING) nodes.add(t.targetNode);
   return nodes.size;
-}
-
-function exists(name: string): AlreadyExistsError {
-  return new AlreadyExistsError(`service "${name}" already exists; pick another --name or \`orch service rm ${name}\` first`);
 }

@@ -18,7 +18,7 @@ import {
 } from '../../proto/generated/orch.js';
 import { ConflictError, NotLeaderError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { canAdvance, isTerminal } from '../../shared/states.js';
+import { canAdvance, isReady, isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
 import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
@@ -317,7 +317,8 @@ export class Dispatcher {
 /** The task with the reported status, if the report moves it forward (or adds detail); otherwise undefined. */
 function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
   if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
-  return { ...cur, status: u.status };
+  // The first moment it was ready is kept: a rollout's delay and monitor count from it.
+  return { ...cur, status: u.status, readyAt: cur.readyAt ?? (isReady(u.status) ? u.status.timestamp : undefined) };
 }
 
 /** The caller's public key (PEM), from its certificate. */

@@ -4,4 +4,6 @@ export { orchestratePass, planOrchestration, type OrchestrationPlan } from './or
 export { planMoves } from './rebalance.js';
 export { HISTORY_PER_SLOT } from './slot.js';
 export { planReaping, reapPass } from './reaper.js';
-export { DEFAULT_RESTART, restartDecision, type RestartDecision } from './restart.js';
+export { restartDecision, type RestartDecision } from './restart.js';
+export { readHistory, REVISIONS_KEPT, revisionKeys } from './history.js';
+export { sameTemplate, serviceTemplate } from './rollout.js';

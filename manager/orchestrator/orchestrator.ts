@@ -2,12 +2,15 @@
 // slot; each mode decides which slots a service has (replicated.ts,
 // global.ts), and slot.ts keeps one live task in each. Tasks of removed
 // services, and of slots a service no longer has, get desired state REMOVE.
+// A service rolling out a new spec then has its next slots replaced (rollout.ts).
 // planOrchestration is pure (snapshot, now → changes); orchestratePass
 // commits what it plans.
 import { ServiceSpec_Mode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
 import { commitChanges, type Change, type Snapshot, type Store, type Versioned } from '../store/index.js';
 import { globalSlots } from './global.js';
 import { rebalance } from './rebalance.js';
+import { planRollout, type RolloutSlot } from './rollout.js';
+import { rollingOut } from '../../shared/states.js';
 import { replicatedSlots } from './replicated.js';
 import { reconcileSlot, setDesired, type SlotKey } from './slot.js';
 
@@ -65,15 +68,26 @@ function reconcileService(cache: Snapshot, versioned: Versioned<Service>, tasks:
     if (!wanted.has(k)) for (const t of slotTasks) setDesired(changes, t, TaskState.REMOVE);
   }
   let wakeAt: number | undefined;
-  let changed = false;
+  const first = changes.length;
+  const slots: RolloutSlot[] = [];
   for (const key of plan.slots) {
     const before = changes.length;
-    const due = reconcileSlot(cache, service, key, bySlot.get(slotId(key)) ?? [], changes, now, plan.replaceLost);
-    changed ||= changes.length > before;
+    const slotTasks = bySlot.get(slotId(key)) ?? [];
+    const due = reconcileSlot(cache, service, key, slotTasks, changes, now, plan.replaceLost);
+    slots.push({ key, tasks: slotTasks, touched: changes.length > before });
     if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
   }
-  // Rebalancing looks only at a service whose slots are all settled.
-  if (!changed && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, changes, now);
+  const changed = changes.length > first;
+  const rollout = planRollout(cache, versioned, slots, changes, now);
+  if (rollout.rolledBack) {
+    // Planned for the spec it leaves: the next pass plans for the one it goes back to.
+    const back = changes.pop()!;
+    changes.splice(first, changes.length - first, back);
+    return undefined;
+  }
+  if (rollout.wakeAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, rollout.wakeAt);
+  // Rebalancing looks only at a service whose slots are all settled, and not while it rolls out.
+  if (!changed && !rollingOut(service.updateStatus) && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, changes, now);
   return wakeAt;
 }
 

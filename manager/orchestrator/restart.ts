@@ -2,14 +2,7 @@
 // given the task that just ended in a slot, whether and when its slot gets a
 // replacement.
 import { RestartPolicy_Condition, TaskState, type RestartPolicy, type Task } from '../../proto/generated/orch.js';
-
-/** Docker's defaults: restart on any exit, after 5 s, without limit. */
-export const DEFAULT_RESTART: RestartPolicy = {
-  condition: RestartPolicy_Condition.RESTART_ANY,
-  delayMs: 5000,
-  maxAttempts: 0,
-  windowMs: 0,
-};
+import { DEFAULT_RESTART } from '../../shared/spec.js';
 
 export type RestartDecision =
   | { kind: 'never'; why: string }

@@ -12,16 +12,21 @@
 //    returns quickly therefore keeps its tasks and the unstarted replacement is
 //    dropped ("fast, not twitchy", DESIGN.md §4; ADR 0003), and a drain never
 //    drops a slot before its new task runs;
-//  - several live tasks: the newest running one keeps the slot, except that a
-//    rebalancing move (`replaces` = the running task) is let run first;
+//  - several live tasks: the newest ready one (running, and healthy if it has
+//    a health check) keeps the slot and the others are shut down, except that
+//    a task made to replace it (a rebalancing move, a start-first update:
+//    `replaces` = the keeper) is let become ready first;
+//  - a task being stopped (a stop-first update) is let stop before its
+//    replacement starts; a slot whose task orch stopped is refilled at once,
+//    outside the restart policy;
 //  - history beyond HISTORY_PER_SLOT is removed.
-import { PortConfig_PublishMode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
+import { PortConfig_PublishMode, TaskState, type PortConfig, type Service, type Task } from '../../proto/generated/orch.js';
 import { newId } from '../../shared/ids.js';
-import { isTerminal } from '../../shared/states.js';
+import { isReady, isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { serviceNetworks } from '../networks.js';
 import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
-import { DEFAULT_RESTART, restartDecision } from './restart.js';
+import { restartDecision } from './restart.js';
 
 /** Ended tasks kept per slot for `service ps` history (Swarm keeps 5 per slot). */
 export const HISTORY_PER_SLOT = 3;
@@ -32,11 +37,31 @@ export interface SlotKey {
   targetNode: string;
 }
 
-interface SlotView {
-  /** Desired running, not ended, on a ready node. */
+/** A slot's tasks, sorted out (each list newest first). */
+export interface SlotView {
+  newestFirst: Versioned<Task>[];
+  /** Desired running, observed ended: to be retired. */
+  ended: Versioned<Task>[];
+  /** Desired running, on a node that is down, removed or draining. */
+  lost: Versioned<Task>[];
+  /** Desired running, not ended, not lost (placed on a ready node, or not placed yet). */
   live: Versioned<Task>[];
-  /** The live task that keeps the slot, if any. */
+  /** The live task that keeps the slot: the newest ready one, else the newest running, else the newest. */
   keeper: Versioned<Task> | undefined;
+  /** A task asked to stop is still stopping on a ready node. */
+  stopping: boolean;
+}
+
+/** Sorts out a slot's tasks: the one rule for which task keeps it. */
+export function slotView(cache: Snapshot, tasks: Versioned<Task>[]): SlotView {
+  const newestFirst = [...tasks].sort((a, b) => created(b.value) - created(a.value));
+  const wanted = newestFirst.filter((t) => t.value.desiredState === TaskState.RUNNING);
+  const ended = wanted.filter((t) => isTerminal(t.value.status!.state));
+  const lost = wanted.filter((t) => !ended.includes(t) && t.value.nodeId !== '' && nodeStanding(cache, t.value.nodeId) !== 'ready');
+  const live = wanted.filter((t) => !ended.includes(t) && !lost.includes(t));
+  const keeper = live.find((t) => isReady(t.value.status)) ?? live.find((t) => t.value.status!.state === TaskState.RUNNING) ?? live[0];
+  const stopping = newestFirst.some((t) => t.value.desiredState !== TaskState.RUNNING && !isTerminal(t.value.status!.state) && nodeStanding(cache, t.value.nodeId) === 'ready');
+  return { newestFirst, ended, lost, live, keeper, stopping };
 }
 
 /**
@@ -53,31 +78,30 @@ export function reconcileSlot(
   now: number,
   replaceLost: boolean,
 ): number | undefined {
-  const newestFirst = [...tasks].sort((a, b) => created(b.value) - created(a.value));
-  const wanted = newestFirst.filter((t) => t.value.desiredState === TaskState.RUNNING);
-  const ended = wanted.filter((t) => isTerminal(t.value.status!.state));
-  const lost = wanted.filter((t) => !ended.includes(t) && t.value.nodeId !== '' && nodeStanding(cache, t.value.nodeId) !== 'ready');
-  const { live, keeper } = view(wanted.filter((t) => !ended.includes(t) && !lost.includes(t)));
+  const { newestFirst, ended, lost, live, keeper, stopping } = slotView(cache, tasks);
 
   for (const t of ended) setDesired(changes, t, TaskState.SHUTDOWN);
 
   if (keeper) {
-    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(changes, t, TaskState.REMOVE);
+    // One that ran stays as history; one that never started simply goes.
+    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(changes, t, t.value.status!.state >= TaskState.RUNNING ? TaskState.SHUTDOWN : TaskState.REMOVE);
     if (keeper.value.status!.state === TaskState.RUNNING) for (const t of lost) setDesired(changes, t, TaskState.REMOVE);
     trimHistory(newestFirst, changes);
     return undefined;
   }
 
   let wakeAt: number | undefined;
-  if (lost.length > 0) {
+  if (stopping) {
+    // Stop first: the replacement waits for the old task to be gone.
+  } else if (lost.length > 0) {
     // The node is gone or leaving: replace at once, outside the restart policy.
     if (replaceLost) changes.push(createTask(cache, service, key, lost[0]!.value.attempt, now));
   } else {
     const last = ended[0] ?? newestFirst.find((t) => isTerminal(t.value.status!.state));
-    if (!last) {
+    if (!last || stoppedByOrch(last.value)) {
       changes.push(createTask(cache, service, key, 0, now));
     } else if (last.value.desiredState !== TaskState.REMOVE) {
-      const decision = restartDecision(service.spec?.restart ?? DEFAULT_RESTART, last.value, now);
+      const decision = restartDecision(service.spec?.restart, last.value, now);
       if (decision.kind === 'at') {
         if (decision.at <= now) changes.push(createTask(cache, service, key, decision.attempt, now));
         else wakeAt = decision.at;
@@ -88,15 +112,14 @@ export function reconcileSlot(
   return wakeAt;
 }
 
-/** The live tasks of a slot's desired-running, not-ended tasks (newest first) and its keeper. */
-function view(liveNewestFirst: Versioned<Task>[]): SlotView {
-  const running = liveNewestFirst.filter((t) => t.value.status!.state === TaskState.RUNNING);
-  return { live: liveNewestFirst, keeper: running[0] ?? liveNewestFirst[0] };
+/** A task made to replace the keeper (a move, a start-first update) keeps its place beside it until it is ready. */
+function movingIn(t: Versioned<Task>, keeper: Versioned<Task>): boolean {
+  return t.value.replaces === keeper.value.id && !isReady(t.value.status);
 }
 
-/** A rebalancing move that has not started yet keeps its place beside the task it replaces. */
-function movingIn(t: Versioned<Task>, keeper: Versioned<Task>): boolean {
-  return t.value.replaces === keeper.value.id && t.value.status!.state !== TaskState.RUNNING;
+/** Stopped because orch asked (an update), not ended by itself: no restart policy applies. */
+function stoppedByOrch(t: Task): boolean {
+  return t.desiredState === TaskState.SHUTDOWN && t.status!.state === TaskState.SHUTDOWN;
 }
 
 /** Beyond HISTORY_PER_SLOT ended tasks, the oldest are removed. */
@@ -129,9 +152,16 @@ export function createTask(cache: Snapshot, service: Service, key: SlotKey, atte
     targetNode: key.targetNode,
     replaces,
     networks: serviceNetworks(cache, service).map((networkId) => ({ networkId, addr: '' })),
-    hostPorts: (service.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PortConfig_PublishMode.HOST),
+    hostPorts: hostPorts(service),
+    forceUpdate: service.spec!.forceUpdate,
+    readyAt: undefined,
   };
   return put('tasks', id, 0, task);
+}
+
+/** The ports a service publishes in host mode: each of its tasks maps them itself. */
+export function hostPorts(service: Service): PortConfig[] {
+  return (service.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PortConfig_PublishMode.HOST);
 }
 
 function created(t: Task): number {

@@ -33,11 +33,21 @@ export const keys = {
   /** Where a manager serves gRPC (written by each manager at start; handed to joiners). */
   managerAddr: (managerId: string) => `${PREFIX}managers/${managerId}`,
   managersPrefix: () => `${PREFIX}managers/`,
+  /** One version of a service's spec (`service history`); the newest REVISIONS_KEPT are kept. */
+  revision: (serviceId: string, version: bigint) => `${PREFIX}revisions/${serviceId}/${String(version).padStart(12, '0')}`,
+  revisionsPrefix: (serviceId: string) => `${PREFIX}revisions/${serviceId}/`,
   /** The leader's last compaction of etcd's history: `{ revision, at }` (a new leader goes on from it). */
   compaction: () => `${PREFIX}upkeep/compaction`,
   /** The leader's key; its create revision is the fence of every leader write. */
   leader: () => `${PREFIX}election/leader`,
 };
+
+const PROTOCOLS = ['tcp', 'udp'];
+
+/** The key that holds a published port (a PortConfig's protocol and published number). */
+export function portKey(p: { protocol: number; publishedPort: number }): string {
+  return keys.port(PROTOCOLS[p.protocol]!, p.publishedPort);
+}
 
 /** Splits an object key into kind and id; undefined for keys that are not objects. */
 export function parseObjectKey(key: string): { kind: Kind; id: string } | undefined {

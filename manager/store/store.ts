@@ -126,6 +126,12 @@ export class Txn {
     return this;
   }
 
+  /** Deletes every key under `prefix`. */
+  deletePrefix(prefix: string): this {
+    this.ops.push({ request_delete_range: { key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)) } });
+    return this;
+  }
+
   /** Operations queued so far (callers batch below MAX_TXN_OPS). */
   get size(): number {
     return this.ops.length;

@@ -341,7 +341,19 @@ export interface ServiceSpec {
   autoRebalance: boolean;
   /** ids of the overlay networks its tasks join (names are resolved at create) */
   networks: string[];
-  endpoint: EndpointSpec | undefined;
+  endpoint:
+    | EndpointSpec
+    | undefined;
+  /** how a change of the task template rolls out */
+  updateConfig:
+    | UpdateConfig
+    | undefined;
+  /** how a rollback rolls out */
+  rollbackConfig:
+    | UpdateConfig
+    | undefined;
+  /** bumped by `update --force`: every task is replaced, nothing else changes */
+  forceUpdate: bigint;
 }
 
 export enum ServiceSpec_Mode {
@@ -382,6 +394,180 @@ export function serviceSpec_ModeToJSON(object: ServiceSpec_Mode): string {
 export interface ServiceSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** How changed tasks are rolled out (Docker's UpdateConfig, plus a progress deadline). */
+export interface UpdateConfig {
+  /** slots replaced at once; 0: all at once */
+  parallelism: number;
+  /** a slot's worker waits this long before the next slot */
+  delayMs: number;
+  failureAction: UpdateConfig_FailureAction;
+  /** a new task that fails within this long of being ready counts as a failure */
+  monitorMs: number;
+  /** failures tolerated, as a share of the slots */
+  maxFailureRatio: number;
+  order: UpdateConfig_Order;
+  /** no slot updated for this long: the update failed; 0: no deadline */
+  progressDeadlineMs: number;
+}
+
+export enum UpdateConfig_FailureAction {
+  PAUSE = 0,
+  CONTINUE = 1,
+  /** ROLLBACK - not for a rollback itself */
+  ROLLBACK = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function updateConfig_FailureActionFromJSON(object: any): UpdateConfig_FailureAction {
+  switch (object) {
+    case 0:
+    case "PAUSE":
+      return UpdateConfig_FailureAction.PAUSE;
+    case 1:
+    case "CONTINUE":
+      return UpdateConfig_FailureAction.CONTINUE;
+    case 2:
+    case "ROLLBACK":
+      return UpdateConfig_FailureAction.ROLLBACK;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UpdateConfig_FailureAction.UNRECOGNIZED;
+  }
+}
+
+export function updateConfig_FailureActionToJSON(object: UpdateConfig_FailureAction): string {
+  switch (object) {
+    case UpdateConfig_FailureAction.PAUSE:
+      return "PAUSE";
+    case UpdateConfig_FailureAction.CONTINUE:
+      return "CONTINUE";
+    case UpdateConfig_FailureAction.ROLLBACK:
+      return "ROLLBACK";
+    case UpdateConfig_FailureAction.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum UpdateConfig_Order {
+  STOP_FIRST = 0,
+  START_FIRST = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function updateConfig_OrderFromJSON(object: any): UpdateConfig_Order {
+  switch (object) {
+    case 0:
+    case "STOP_FIRST":
+      return UpdateConfig_Order.STOP_FIRST;
+    case 1:
+    case "START_FIRST":
+      return UpdateConfig_Order.START_FIRST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UpdateConfig_Order.UNRECOGNIZED;
+  }
+}
+
+export function updateConfig_OrderToJSON(object: UpdateConfig_Order): string {
+  switch (object) {
+    case UpdateConfig_Order.STOP_FIRST:
+      return "STOP_FIRST";
+    case UpdateConfig_Order.START_FIRST:
+      return "START_FIRST";
+    case UpdateConfig_Order.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Where a rollout stands (Docker's UpdateStatus, with its counts). */
+export interface UpdateStatus {
+  state: UpdateStatus_State;
+  startedAt: Date | undefined;
+  completedAt:
+    | Date
+    | undefined;
+  /** why it paused or rolled back */
+  message: string;
+  /** slots whose task runs the current spec */
+  updated: number;
+  /** slots of the service */
+  total: number;
+}
+
+export enum UpdateStatus_State {
+  NONE = 0,
+  UPDATING = 1,
+  PAUSED = 2,
+  COMPLETED = 3,
+  ROLLBACK_STARTED = 4,
+  ROLLBACK_PAUSED = 5,
+  ROLLBACK_COMPLETED = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function updateStatus_StateFromJSON(object: any): UpdateStatus_State {
+  switch (object) {
+    case 0:
+    case "NONE":
+      return UpdateStatus_State.NONE;
+    case 1:
+    case "UPDATING":
+      return UpdateStatus_State.UPDATING;
+    case 2:
+    case "PAUSED":
+      return UpdateStatus_State.PAUSED;
+    case 3:
+    case "COMPLETED":
+      return UpdateStatus_State.COMPLETED;
+    case 4:
+    case "ROLLBACK_STARTED":
+      return UpdateStatus_State.ROLLBACK_STARTED;
+    case 5:
+    case "ROLLBACK_PAUSED":
+      return UpdateStatus_State.ROLLBACK_PAUSED;
+    case 6:
+    case "ROLLBACK_COMPLETED":
+      return UpdateStatus_State.ROLLBACK_COMPLETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return UpdateStatus_State.UNRECOGNIZED;
+  }
+}
+
+export function updateStatus_StateToJSON(object: UpdateStatus_State): string {
+  switch (object) {
+    case UpdateStatus_State.NONE:
+      return "NONE";
+    case UpdateStatus_State.UPDATING:
+      return "UPDATING";
+    case UpdateStatus_State.PAUSED:
+      return "PAUSED";
+    case UpdateStatus_State.COMPLETED:
+      return "COMPLETED";
+    case UpdateStatus_State.ROLLBACK_STARTED:
+      return "ROLLBACK_STARTED";
+    case UpdateStatus_State.ROLLBACK_PAUSED:
+      return "ROLLBACK_PAUSED";
+    case UpdateStatus_State.ROLLBACK_COMPLETED:
+      return "ROLLBACK_COMPLETED";
+    case UpdateStatus_State.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** One version of a service's spec, kept for `service history` and `rollback --to-version`. */
+export interface ServiceRevision {
+  version: bigint;
+  spec: ServiceSpec | undefined;
+  createdAt: Date | undefined;
 }
 
 /**
@@ -560,6 +746,11 @@ export interface Service {
   rebalanceDone: bigint;
   /** allocated by the allocator: one per network (and on ingress when it publishes) */
   vips: VirtualIP[];
+  /** bumped by every change of the spec; an update names the version it read */
+  version: bigint;
+  /** the spec before the last change (what a rollback goes back to) */
+  previousSpec: ServiceSpec | undefined;
+  updateStatus: UpdateStatus | undefined;
 }
 
 export interface TaskStatus {
@@ -602,6 +793,10 @@ export interface Task {
   networks: NetworkAttachment[];
   /** ports the service publishes in host mode (mapped by Docker) */
   hostPorts: PortConfig[];
+  /** copied from the service's spec */
+  forceUpdate: bigint;
+  /** first time it ran and, with a health check, was healthy (set by the managers) */
+  readyAt: Date | undefined;
 }
 
 /** A task's place on a network: its address there (allocated in etcd). */
@@ -730,12 +925,26 @@ export interface RemoveServiceResponse {
 /** Changes a service; unset fields are left as they are. */
 export interface UpdateServiceRequest {
   ref: string;
-  replicas?:
-    | number
+  /** the version the caller read: refused if the service has moved on */
+  version: bigint;
+  /** the whole new spec */
+  spec:
+    | ServiceSpec
     | undefined;
   /** even the spread once now */
   rebalance: boolean;
-  autoRebalance?: boolean | undefined;
+}
+
+export interface RollbackServiceRequest {
+  ref: string;
+  /** the version the caller read (0: whatever it is now) */
+  version: bigint;
+  /** 0: the previous spec */
+  toVersion: bigint;
+}
+
+export interface ServiceHistoryResponse {
+  revisions: ServiceRevision[];
 }
 
 export interface UpdateNodeRequest {
@@ -1718,6 +1927,9 @@ function createBaseServiceSpec(): ServiceSpec {
     autoRebalance: false,
     networks: [],
     endpoint: undefined,
+    updateConfig: undefined,
+    rollbackConfig: undefined,
+    forceUpdate: 0n,
   };
 }
 
@@ -1752,6 +1964,18 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     }
     if (message.endpoint !== undefined) {
       EndpointSpec.encode(message.endpoint, writer.uint32(82).fork()).join();
+    }
+    if (message.updateConfig !== undefined) {
+      UpdateConfig.encode(message.updateConfig, writer.uint32(90).fork()).join();
+    }
+    if (message.rollbackConfig !== undefined) {
+      UpdateConfig.encode(message.rollbackConfig, writer.uint32(98).fork()).join();
+    }
+    if (message.forceUpdate !== 0n) {
+      if (BigInt.asUintN(64, message.forceUpdate) !== message.forceUpdate) {
+        throw new globalThis.Error("value provided for field message.forceUpdate of type uint64 too large");
+      }
+      writer.uint32(104).uint64(message.forceUpdate);
     }
     return writer;
   },
@@ -1852,6 +2076,30 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
             message.endpoint = EndpointSpec.decode(reader, reader.uint32());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.updateConfig = UpdateConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.rollbackConfig = UpdateConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.forceUpdate = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1893,6 +2141,21 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
         : false,
       networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => globalThis.String(e)) : [],
       endpoint: isSet(object.endpoint) ? EndpointSpec.fromJSON(object.endpoint) : undefined,
+      updateConfig: isSet(object.updateConfig)
+        ? UpdateConfig.fromJSON(object.updateConfig)
+        : isSet(object.update_config)
+        ? UpdateConfig.fromJSON(object.update_config)
+        : undefined,
+      rollbackConfig: isSet(object.rollbackConfig)
+        ? UpdateConfig.fromJSON(object.rollbackConfig)
+        : isSet(object.rollback_config)
+        ? UpdateConfig.fromJSON(object.rollback_config)
+        : undefined,
+      forceUpdate: isSet(object.forceUpdate)
+        ? BigInt(object.forceUpdate)
+        : isSet(object.force_update)
+        ? BigInt(object.force_update)
+        : 0n,
     };
   },
 
@@ -1934,6 +2197,15 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     if (message.endpoint !== undefined) {
       obj.endpoint = EndpointSpec.toJSON(message.endpoint);
     }
+    if (message.updateConfig !== undefined) {
+      obj.updateConfig = UpdateConfig.toJSON(message.updateConfig);
+    }
+    if (message.rollbackConfig !== undefined) {
+      obj.rollbackConfig = UpdateConfig.toJSON(message.rollbackConfig);
+    }
+    if (message.forceUpdate !== 0n) {
+      obj.forceUpdate = message.forceUpdate.toString();
+    }
     return obj;
   },
 
@@ -1968,6 +2240,15 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
       ? EndpointSpec.fromPartial(object.endpoint)
       : undefined;
+    message.updateConfig = (object.updateConfig !== undefined && object.updateConfig !== null)
+      ? UpdateConfig.fromPartial(object.updateConfig)
+      : undefined;
+    message.rollbackConfig = (object.rollbackConfig !== undefined && object.rollbackConfig !== null)
+      ? UpdateConfig.fromPartial(object.rollbackConfig)
+      : undefined;
+    message.forceUpdate = (object.forceUpdate !== undefined && object.forceUpdate !== null)
+      ? BigInt(object.forceUpdate)
+      : 0n;
     return message;
   },
 };
@@ -2053,6 +2334,466 @@ export const ServiceSpec_LabelsEntry: MessageFns<ServiceSpec_LabelsEntry> = {
     const message = createBaseServiceSpec_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateConfig(): UpdateConfig {
+  return {
+    parallelism: 0,
+    delayMs: 0,
+    failureAction: 0,
+    monitorMs: 0,
+    maxFailureRatio: 0,
+    order: 0,
+    progressDeadlineMs: 0,
+  };
+}
+
+export const UpdateConfig: MessageFns<UpdateConfig> = {
+  encode(message: UpdateConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.parallelism !== 0) {
+      writer.uint32(8).uint32(message.parallelism);
+    }
+    if (message.delayMs !== 0) {
+      writer.uint32(16).uint32(message.delayMs);
+    }
+    if (message.failureAction !== 0) {
+      writer.uint32(24).int32(message.failureAction);
+    }
+    if (message.monitorMs !== 0) {
+      writer.uint32(32).uint32(message.monitorMs);
+    }
+    if (message.maxFailureRatio !== 0) {
+      writer.uint32(45).float(message.maxFailureRatio);
+    }
+    if (message.order !== 0) {
+      writer.uint32(48).int32(message.order);
+    }
+    if (message.progressDeadlineMs !== 0) {
+      writer.uint32(56).uint32(message.progressDeadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.parallelism = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.delayMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failureAction = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.monitorMs = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 45) {
+              break;
+            }
+
+            message.maxFailureRatio = reader.float();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.order = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.progressDeadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateConfig {
+    return {
+      parallelism: isSet(object.parallelism) ? globalThis.Number(object.parallelism) : 0,
+      delayMs: isSet(object.delayMs)
+        ? globalThis.Number(object.delayMs)
+        : isSet(object.delay_ms)
+        ? globalThis.Number(object.delay_ms)
+        : 0,
+      failureAction: isSet(object.failureAction)
+        ? updateConfig_FailureActionFromJSON(object.failureAction)
+        : isSet(object.failure_action)
+        ? updateConfig_FailureActionFromJSON(object.failure_action)
+        : 0,
+      monitorMs: isSet(object.monitorMs)
+        ? globalThis.Number(object.monitorMs)
+        : isSet(object.monitor_ms)
+        ? globalThis.Number(object.monitor_ms)
+        : 0,
+      maxFailureRatio: isSet(object.maxFailureRatio)
+        ? globalThis.Number(object.maxFailureRatio)
+        : isSet(object.max_failure_ratio)
+        ? globalThis.Number(object.max_failure_ratio)
+        : 0,
+      order: isSet(object.order) ? updateConfig_OrderFromJSON(object.order) : 0,
+      progressDeadlineMs: isSet(object.progressDeadlineMs)
+        ? globalThis.Number(object.progressDeadlineMs)
+        : isSet(object.progress_deadline_ms)
+        ? globalThis.Number(object.progress_deadline_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: UpdateConfig): unknown {
+    const obj: any = {};
+    if (message.parallelism !== 0) {
+      obj.parallelism = Math.round(message.parallelism);
+    }
+    if (message.delayMs !== 0) {
+      obj.delayMs = Math.round(message.delayMs);
+    }
+    if (message.failureAction !== 0) {
+      obj.failureAction = updateConfig_FailureActionToJSON(message.failureAction);
+    }
+    if (message.monitorMs !== 0) {
+      obj.monitorMs = Math.round(message.monitorMs);
+    }
+    if (message.maxFailureRatio !== 0) {
+      obj.maxFailureRatio = floatToJson(message.maxFailureRatio);
+    }
+    if (message.order !== 0) {
+      obj.order = updateConfig_OrderToJSON(message.order);
+    }
+    if (message.progressDeadlineMs !== 0) {
+      obj.progressDeadlineMs = Math.round(message.progressDeadlineMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateConfig>): UpdateConfig {
+    return UpdateConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateConfig>): UpdateConfig {
+    const message = createBaseUpdateConfig();
+    message.parallelism = object.parallelism ?? 0;
+    message.delayMs = object.delayMs ?? 0;
+    message.failureAction = object.failureAction ?? 0;
+    message.monitorMs = object.monitorMs ?? 0;
+    message.maxFailureRatio = object.maxFailureRatio ?? 0;
+    message.order = object.order ?? 0;
+    message.progressDeadlineMs = object.progressDeadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseUpdateStatus(): UpdateStatus {
+  return { state: 0, startedAt: undefined, completedAt: undefined, message: "", updated: 0, total: 0 };
+}
+
+export const UpdateStatus: MessageFns<UpdateStatus> = {
+  encode(message: UpdateStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== 0) {
+      writer.uint32(8).int32(message.state);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(18).fork()).join();
+    }
+    if (message.completedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.completedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    if (message.updated !== 0) {
+      writer.uint32(40).uint32(message.updated);
+    }
+    if (message.total !== 0) {
+      writer.uint32(48).uint32(message.total);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.completedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.updated = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.total = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateStatus {
+    return {
+      state: isSet(object.state) ? updateStatus_StateFromJSON(object.state) : 0,
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+        ? fromJsonTimestamp(object.started_at)
+        : undefined,
+      completedAt: isSet(object.completedAt)
+        ? fromJsonTimestamp(object.completedAt)
+        : isSet(object.completed_at)
+        ? fromJsonTimestamp(object.completed_at)
+        : undefined,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      updated: isSet(object.updated) ? globalThis.Number(object.updated) : 0,
+      total: isSet(object.total) ? globalThis.Number(object.total) : 0,
+    };
+  },
+
+  toJSON(message: UpdateStatus): unknown {
+    const obj: any = {};
+    if (message.state !== 0) {
+      obj.state = updateStatus_StateToJSON(message.state);
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.completedAt !== undefined) {
+      obj.completedAt = message.completedAt.toISOString();
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.updated !== 0) {
+      obj.updated = Math.round(message.updated);
+    }
+    if (message.total !== 0) {
+      obj.total = Math.round(message.total);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateStatus>): UpdateStatus {
+    return UpdateStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateStatus>): UpdateStatus {
+    const message = createBaseUpdateStatus();
+    message.state = object.state ?? 0;
+    message.startedAt = object.startedAt ?? undefined;
+    message.completedAt = object.completedAt ?? undefined;
+    message.message = object.message ?? "";
+    message.updated = object.updated ?? 0;
+    message.total = object.total ?? 0;
+    return message;
+  },
+};
+
+function createBaseServiceRevision(): ServiceRevision {
+  return { version: 0n, spec: undefined, createdAt: undefined };
+}
+
+export const ServiceRevision: MessageFns<ServiceRevision> = {
+  encode(message: ServiceRevision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      ServiceSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceRevision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceRevision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = ServiceSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceRevision {
+    return {
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+      spec: isSet(object.spec) ? ServiceSpec.fromJSON(object.spec) : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ServiceRevision): unknown {
+    const obj: any = {};
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ServiceSpec.toJSON(message.spec);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ServiceRevision>): ServiceRevision {
+    return ServiceRevision.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServiceRevision>): ServiceRevision {
+    const message = createBaseServiceRevision();
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ServiceSpec.fromPartial(object.spec)
+      : undefined;
+    message.createdAt = object.createdAt ?? undefined;
     return message;
   },
 };
@@ -2389,6 +3130,9 @@ function createBaseService(): Service {
     rebalanceRequested: 0n,
     rebalanceDone: 0n,
     vips: [],
+    version: 0n,
+    previousSpec: undefined,
+    updateStatus: undefined,
   };
 }
 
@@ -2420,6 +3164,18 @@ export const Service: MessageFns<Service> = {
     }
     for (const v of message.vips) {
       VirtualIP.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.version);
+    }
+    if (message.previousSpec !== undefined) {
+      ServiceSpec.encode(message.previousSpec, writer.uint32(74).fork()).join();
+    }
+    if (message.updateStatus !== undefined) {
+      UpdateStatus.encode(message.updateStatus, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2493,6 +3249,30 @@ export const Service: MessageFns<Service> = {
             message.vips.push(VirtualIP.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.previousSpec = ServiceSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.updateStatus = UpdateStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2532,6 +3312,17 @@ export const Service: MessageFns<Service> = {
       vips: globalThis.Array.isArray(object?.vips)
         ? object.vips.map((e: any) => VirtualIP.fromJSON(e))
         : [],
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+      previousSpec: isSet(object.previousSpec)
+        ? ServiceSpec.fromJSON(object.previousSpec)
+        : isSet(object.previous_spec)
+        ? ServiceSpec.fromJSON(object.previous_spec)
+        : undefined,
+      updateStatus: isSet(object.updateStatus)
+        ? UpdateStatus.fromJSON(object.updateStatus)
+        : isSet(object.update_status)
+        ? UpdateStatus.fromJSON(object.update_status)
+        : undefined,
     };
   },
 
@@ -2558,6 +3349,15 @@ export const Service: MessageFns<Service> = {
     if (message.vips?.length) {
       obj.vips = message.vips.map((e) => VirtualIP.toJSON(e));
     }
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    if (message.previousSpec !== undefined) {
+      obj.previousSpec = ServiceSpec.toJSON(message.previousSpec);
+    }
+    if (message.updateStatus !== undefined) {
+      obj.updateStatus = UpdateStatus.toJSON(message.updateStatus);
+    }
     return obj;
   },
 
@@ -2579,6 +3379,13 @@ export const Service: MessageFns<Service> = {
       ? BigInt(object.rebalanceDone)
       : 0n;
     message.vips = object.vips?.map((e) => VirtualIP.fromPartial(e)) || [];
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.previousSpec = (object.previousSpec !== undefined && object.previousSpec !== null)
+      ? ServiceSpec.fromPartial(object.previousSpec)
+      : undefined;
+    message.updateStatus = (object.updateStatus !== undefined && object.updateStatus !== null)
+      ? UpdateStatus.fromPartial(object.updateStatus)
+      : undefined;
     return message;
   },
 };
@@ -2773,6 +3580,8 @@ function createBaseTask(): Task {
     replaces: "",
     networks: [],
     hostPorts: [],
+    forceUpdate: 0n,
+    readyAt: undefined,
   };
 }
 
@@ -2822,6 +3631,15 @@ export const Task: MessageFns<Task> = {
     }
     for (const v of message.hostPorts) {
       PortConfig.encode(v!, writer.uint32(122).fork()).join();
+    }
+    if (message.forceUpdate !== 0n) {
+      if (BigInt.asUintN(64, message.forceUpdate) !== message.forceUpdate) {
+        throw new globalThis.Error("value provided for field message.forceUpdate of type uint64 too large");
+      }
+      writer.uint32(128).uint64(message.forceUpdate);
+    }
+    if (message.readyAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.readyAt), writer.uint32(138).fork()).join();
     }
     return writer;
   },
@@ -2959,6 +3777,22 @@ export const Task: MessageFns<Task> = {
             message.hostPorts.push(PortConfig.decode(reader, reader.uint32()));
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.forceUpdate = reader.uint64() as bigint;
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.readyAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3018,6 +3852,16 @@ export const Task: MessageFns<Task> = {
         : globalThis.Array.isArray(object?.host_ports)
         ? object.host_ports.map((e: any) => PortConfig.fromJSON(e))
         : [],
+      forceUpdate: isSet(object.forceUpdate)
+        ? BigInt(object.forceUpdate)
+        : isSet(object.force_update)
+        ? BigInt(object.force_update)
+        : 0n,
+      readyAt: isSet(object.readyAt)
+        ? fromJsonTimestamp(object.readyAt)
+        : isSet(object.ready_at)
+        ? fromJsonTimestamp(object.ready_at)
+        : undefined,
     };
   },
 
@@ -3068,6 +3912,12 @@ export const Task: MessageFns<Task> = {
     if (message.hostPorts?.length) {
       obj.hostPorts = message.hostPorts.map((e) => PortConfig.toJSON(e));
     }
+    if (message.forceUpdate !== 0n) {
+      obj.forceUpdate = message.forceUpdate.toString();
+    }
+    if (message.readyAt !== undefined) {
+      obj.readyAt = message.readyAt.toISOString();
+    }
     return obj;
   },
 
@@ -3097,6 +3947,10 @@ export const Task: MessageFns<Task> = {
     message.replaces = object.replaces ?? "";
     message.networks = object.networks?.map((e) => NetworkAttachment.fromPartial(e)) || [];
     message.hostPorts = object.hostPorts?.map((e) => PortConfig.fromPartial(e)) || [];
+    message.forceUpdate = (object.forceUpdate !== undefined && object.forceUpdate !== null)
+      ? BigInt(object.forceUpdate)
+      : 0n;
+    message.readyAt = object.readyAt ?? undefined;
     return message;
   },
 };
@@ -5082,7 +5936,7 @@ export const RemoveServiceResponse: MessageFns<RemoveServiceResponse> = {
 };
 
 function createBaseUpdateServiceRequest(): UpdateServiceRequest {
-  return { ref: "", replicas: undefined, rebalance: false, autoRebalance: undefined };
+  return { ref: "", version: 0n, spec: undefined, rebalance: false };
 }
 
 export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
@@ -5090,14 +5944,17 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
     if (message.ref !== "") {
       writer.uint32(10).string(message.ref);
     }
-    if (message.replicas !== undefined) {
-      writer.uint32(16).uint32(message.replicas);
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.spec !== undefined) {
+      ServiceSpec.encode(message.spec, writer.uint32(26).fork()).join();
     }
     if (message.rebalance !== false) {
-      writer.uint32(24).bool(message.rebalance);
-    }
-    if (message.autoRebalance !== undefined) {
-      writer.uint32(32).bool(message.autoRebalance);
+      writer.uint32(32).bool(message.rebalance);
     }
     return writer;
   },
@@ -5128,15 +5985,15 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
               break;
             }
 
-            message.replicas = reader.uint32();
+            message.version = reader.uint64() as bigint;
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
               break;
             }
 
-            message.rebalance = reader.bool();
+            message.spec = ServiceSpec.decode(reader, reader.uint32());
             continue;
           }
           case 4: {
@@ -5144,7 +6001,7 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
               break;
             }
 
-            message.autoRebalance = reader.bool();
+            message.rebalance = reader.bool();
             continue;
           }
         }
@@ -5162,13 +6019,9 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
   fromJSON(object: any): UpdateServiceRequest {
     return {
       ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
-      replicas: isSet(object.replicas) ? globalThis.Number(object.replicas) : undefined,
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+      spec: isSet(object.spec) ? ServiceSpec.fromJSON(object.spec) : undefined,
       rebalance: isSet(object.rebalance) ? globalThis.Boolean(object.rebalance) : false,
-      autoRebalance: isSet(object.autoRebalance)
-        ? globalThis.Boolean(object.autoRebalance)
-        : isSet(object.auto_rebalance)
-        ? globalThis.Boolean(object.auto_rebalance)
-        : undefined,
     };
   },
 
@@ -5177,14 +6030,14 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
     if (message.ref !== "") {
       obj.ref = message.ref;
     }
-    if (message.replicas !== undefined) {
-      obj.replicas = Math.round(message.replicas);
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ServiceSpec.toJSON(message.spec);
     }
     if (message.rebalance !== false) {
       obj.rebalance = message.rebalance;
-    }
-    if (message.autoRebalance !== undefined) {
-      obj.autoRebalance = message.autoRebalance;
     }
     return obj;
   },
@@ -5195,9 +6048,193 @@ export const UpdateServiceRequest: MessageFns<UpdateServiceRequest> = {
   fromPartial(object: DeepPartial<UpdateServiceRequest>): UpdateServiceRequest {
     const message = createBaseUpdateServiceRequest();
     message.ref = object.ref ?? "";
-    message.replicas = object.replicas ?? undefined;
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ServiceSpec.fromPartial(object.spec)
+      : undefined;
     message.rebalance = object.rebalance ?? false;
-    message.autoRebalance = object.autoRebalance ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRollbackServiceRequest(): RollbackServiceRequest {
+  return { ref: "", version: 0n, toVersion: 0n };
+}
+
+export const RollbackServiceRequest: MessageFns<RollbackServiceRequest> = {
+  encode(message: RollbackServiceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    if (message.version !== 0n) {
+      if (BigInt.asUintN(64, message.version) !== message.version) {
+        throw new globalThis.Error("value provided for field message.version of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.toVersion !== 0n) {
+      if (BigInt.asUintN(64, message.toVersion) !== message.toVersion) {
+        throw new globalThis.Error("value provided for field message.toVersion of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.toVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RollbackServiceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRollbackServiceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.toVersion = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RollbackServiceRequest {
+    return {
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      version: isSet(object.version) ? BigInt(object.version) : 0n,
+      toVersion: isSet(object.toVersion)
+        ? BigInt(object.toVersion)
+        : isSet(object.to_version)
+        ? BigInt(object.to_version)
+        : 0n,
+    };
+  },
+
+  toJSON(message: RollbackServiceRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.version !== 0n) {
+      obj.version = message.version.toString();
+    }
+    if (message.toVersion !== 0n) {
+      obj.toVersion = message.toVersion.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RollbackServiceRequest>): RollbackServiceRequest {
+    return RollbackServiceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RollbackServiceRequest>): RollbackServiceRequest {
+    const message = createBaseRollbackServiceRequest();
+    message.ref = object.ref ?? "";
+    message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.toVersion = (object.toVersion !== undefined && object.toVersion !== null) ? BigInt(object.toVersion) : 0n;
+    return message;
+  },
+};
+
+function createBaseServiceHistoryResponse(): ServiceHistoryResponse {
+  return { revisions: [] };
+}
+
+export const ServiceHistoryResponse: MessageFns<ServiceHistoryResponse> = {
+  encode(message: ServiceHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.revisions) {
+      ServiceRevision.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.revisions.push(ServiceRevision.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceHistoryResponse {
+    return {
+      revisions: globalThis.Array.isArray(object?.revisions)
+        ? object.revisions.map((e: any) => ServiceRevision.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ServiceHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.revisions?.length) {
+      obj.revisions = message.revisions.map((e) => ServiceRevision.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ServiceHistoryResponse>): ServiceHistoryResponse {
+    return ServiceHistoryResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServiceHistoryResponse>): ServiceHistoryResponse {
+    const message = createBaseServiceHistoryResponse();
+    message.revisions = object.revisions?.map((e) => ServiceRevision.fromPartial(e)) || [];
     return message;
   },
 };
@@ -8567,6 +9604,26 @@ export const ControlService = {
     responseSerialize: (value: Service): Buffer => Buffer.from(Service.encode(value).finish()),
     responseDeserialize: (value: Buffer): Service => Service.decode(value),
   },
+  rollbackService: {
+    path: "/orch.v1.Control/RollbackService" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RollbackServiceRequest): Buffer =>
+      Buffer.from(RollbackServiceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RollbackServiceRequest => RollbackServiceRequest.decode(value),
+    responseSerialize: (value: Service): Buffer => Buffer.from(Service.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Service => Service.decode(value),
+  },
+  serviceHistory: {
+    path: "/orch.v1.Control/ServiceHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ServiceRef): Buffer => Buffer.from(ServiceRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ServiceRef => ServiceRef.decode(value),
+    responseSerialize: (value: ServiceHistoryResponse): Buffer =>
+      Buffer.from(ServiceHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ServiceHistoryResponse => ServiceHistoryResponse.decode(value),
+  },
   updateNode: {
     path: "/orch.v1.Control/UpdateNode" as const,
     requestStream: false as const,
@@ -8653,6 +9710,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   listNodes: handleUnaryCall<ListNodesRequest, ListNodesResponse>;
   getNode: handleUnaryCall<NodeRef, Node>;
   updateService: handleUnaryCall<UpdateServiceRequest, Service>;
+  rollbackService: handleUnaryCall<RollbackServiceRequest, Service>;
+  serviceHistory: handleUnaryCall<ServiceRef, ServiceHistoryResponse>;
   updateNode: handleUnaryCall<UpdateNodeRequest, Node>;
   removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
   createNetwork: handleUnaryCall<NetworkSpec, Network>;
@@ -8792,6 +9851,36 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  rollbackService(
+    request: RollbackServiceRequest,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  rollbackService(
+    request: RollbackServiceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  rollbackService(
+    request: RollbackServiceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Service) => void,
+  ): ClientUnaryCall;
+  serviceHistory(
+    request: ServiceRef,
+    callback: (error: ServiceError | null, response: ServiceHistoryResponse) => void,
+  ): ClientUnaryCall;
+  serviceHistory(
+    request: ServiceRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ServiceHistoryResponse) => void,
+  ): ClientUnaryCall;
+  serviceHistory(
+    request: ServiceRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ServiceHistoryResponse) => void,
   ): ClientUnaryCall;
   updateNode(
     request: UpdateNodeRequest,
@@ -9096,6 +10185,10 @@ function base64FromBytes(arr: Uint8Array): string {
     });
     return globalThis.btoa(bin.join(""));
   }
+}
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;

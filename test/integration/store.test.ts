@@ -1,7 +1,7 @@
 // The store against a real etcd: compare-and-put uniqueness under concurrency,
 // the leader fence, elections, and a mirror that survives an etcd restart.
 import test from 'ava';
-import { ServiceSpec } from '../../proto/generated/orch.js';
+import { Service, ServiceSpec } from '../../proto/generated/orch.js';
 import { Election } from '../../manager/election.js';
 import { Cache, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
@@ -97,7 +97,7 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
     await etcd.destroy();
   });
   await cache.start();
-  const svc = (id: string) => ({ id, spec: ServiceSpec.fromPartial({ name: id }), createdAt: undefined, updatedAt: undefined, rebalanceRequested: 0n, rebalanceDone: 0n, vips: [] });
+  const svc = (id: string) => Service.fromPartial({ id, spec: ServiceSpec.fromPartial({ name: id }) });
   await store.txn().put('services', 's1', svc('s1')).commit();
   await until(() => cache.services.has('s1'), 3000);
 

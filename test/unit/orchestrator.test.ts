@@ -3,68 +3,10 @@
 // etcd would (a change whose object moved on meanwhile is refused), then
 // lets time pass and tasks run, fail or lose their node.
 import test from 'ava';
-import { Node, NodeAvailability, NodeState, RestartPolicy_Condition, Service, TaskState, type Task } from '../../proto/generated/orch.js';
-import { planOrchestration, planReaping } from '../../manager/orchestrator/index.js';
-import type { Change, Snapshot, Versioned } from '../../manager/store/index.js';
-
-class Harness {
-  readonly snap: Snapshot = { nodes: new Map(), services: new Map(), tasks: new Map(), networks: new Map() };
-  /** Every plan, in order. */
-  readonly plans: Change[][] = [];
-  private rev = 1;
-  now = 1_000_000;
-
-  node(id: string, state = NodeState.NODE_READY): void {
-    this.set('nodes', id, Node.fromPartial({ id, state, availability: NodeAvailability.ACTIVE, description: { hostname: id } }));
-  }
-
-  service(id: string, replicas: number, delayMs = 0): void {
-    this.set('services', id, Service.fromPartial({ id, spec: { name: id, replicas, container: { image: 'img' }, restart: { condition: RestartPolicy_Condition.RESTART_ANY, delayMs, maxAttempts: 0, windowMs: 0 } } }));
-  }
-
-  /** One orchestration pass: recorded, applied; returns its plan. */
-  orchestrate(): { changes: Change[]; wakeAt: number | undefined } {
-    const plan = planOrchestration(this.snap, this.now);
-    this.record(plan.changes);
-    return plan;
-  }
-
-  reap(): Change[] {
-    const changes = planReaping(this.snap);
-    this.record(changes);
-    return changes;
-  }
-
-  /** Tasks of a service that are wanted running, by slot. */
-  live(serviceId: string): Task[] {
-    return this.tasks(serviceId).filter((t) => t.desiredState === TaskState.RUNNING).sort((a, b) => a.slot - b.slot);
-  }
-
-  tasks(serviceId: string): Task[] {
-    return [...this.snap.tasks.values()].map((v) => v.value).filter((t) => t.serviceId === serviceId);
-  }
-
-  /** What an agent reports: the task is placed on `node` and in `state`. */
-  report(t: Task, state: TaskState, node = t.nodeId || 'n1'): void {
-    this.set('tasks', t.id, { ...t, nodeId: node, status: { ...t.status!, state, timestamp: new Date(this.now) } });
-  }
-
-  set<K extends keyof Snapshot>(kind: K, id: string, value: Snapshot[K] extends Map<string, Versioned<infer V>> ? V : never): void {
-    (this.snap[kind] as Map<string, Versioned<unknown>>).set(id, { value, modRevision: ++this.rev });
-  }
-
-  private record(changes: Change[]): void {
-    this.plans.push(changes);
-    for (const c of changes) {
-      const table = this.snap[c.kind] as Map<string, Versioned<unknown>>;
-      if ((table.get(c.id)?.modRevision ?? 0) !== c.modRevision) continue; // etcd would refuse it
-      if (c.value === undefined) table.delete(c.id);
-      else table.set(c.id, { value: c.value, modRevision: ++this.rev });
-    }
-  }
-}
-
-const desired = (changes: Change[]) => changes.map((c) => (c.kind === 'tasks' ? `${c.modRevision === 0 ? 'create' : c.value === undefined ? 'delete' : TaskState[c.value.desiredState]} ${c.value?.slot ?? ''}`.trim() : c.kind));
+import { NodeState, Service, TaskState, type Task } from '../../proto/generated/orch.js';
+import { planOrchestration } from '../../manager/orchestrator/index.js';
+import type { Change } from '../../manager/store/index.js';
+import { desired, Harness } from '../helpers/harness.js';
 
 test('a new service gets one task per slot; the next pass plans nothing', (t) => {
   const h = new Harness();

@@ -1,7 +1,7 @@
 // Placement inputs: constraint syntax, sizes and CPUs, rebalancing moves, and
 // when a global service or a rebalance counts as converged.
 import test from 'ava';
-import { NodeAvailability, NodeState, ServiceSpec, Task as TaskMsg, TaskState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
+import { NodeAvailability, NodeState, ServiceSpec, Task as TaskMsg, TaskState, type Node, Service, type Task } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { parseConstraint, satisfies } from '../../shared/constraints.js';
 import { parseBytes, parseCpus } from '../../shared/units.js';
@@ -18,9 +18,8 @@ const task = (id: string, slot: number, nodeId: string, state = TaskState.RUNNIN
   createdAt: undefined, attempt: 0, status: { state, message: '', err: '', timestamp: undefined, containerId: '', exitCode: 0, health: '' }, ...over,
 });
 
-const service = (constraints: string[] = []): Service => ({
-  id: 's', spec: ServiceSpec.fromPartial({ name: 's', replicas: 6, placement: { constraints } }), createdAt: undefined, updatedAt: undefined, rebalanceRequested: 1n, rebalanceDone: 0n, vips: [],
-});
+const service = (constraints: string[] = []): Service =>
+  Service.fromPartial({ id: 's', spec: ServiceSpec.fromPartial({ name: 's', replicas: 6, placement: { constraints } }), rebalanceRequested: 1n, rebalanceDone: 0n });
 
 test('constraints: Docker syntax, every key, == and !=', (t) => {
   const n = node('abc', { labels: { zone: 'a' }, role: 'manager' });

@@ -3,7 +3,7 @@ import test from 'ava';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { formatDuration, parseDuration } from '../../shared/duration.js';
 import { parseReplicas, validateName } from '../../shared/spec.js';
-import { CREATE_DEFAULTS, specFromFlags, type CreateFlags } from '../../cli/commands/service.js';
+import { CREATE_DEFAULTS, specFromFlags, type CreateFlags } from '../../cli/spec-flags.js';
 import { RestartPolicy_Condition } from '../../proto/generated/orch.js';
 
 const flags = (over: Partial<CreateFlags> = {}): CreateFlags => ({ ...CREATE_DEFAULTS, name: 'web', ...over });
