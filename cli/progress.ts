@@ -3,7 +3,8 @@
 //   3/3: no suitable node (1 node not ready)
 // On a terminal the lines are redrawn in place; otherwise a line is printed
 // whenever what it says changes (so logs of scripted runs stay readable).
-import { ServiceSpec_Mode, TaskState, UpdateStatus_State, updateStatus_StateToJSON, type Service, type Task, type UpdateStatus } from '../proto/generated/orch.js';
+import { isDeepStrictEqual } from 'node:util';
+import { ContainerSpec, ServiceSpec_Mode, TaskState, UpdateStatus_State, updateStatus_StateToJSON, type Service, type Task, type UpdateStatus } from '../proto/generated/orch.js';
 import { formatDuration } from '../shared/duration.js';
 import { OrchError } from '../shared/errors.js';
 import { isReady, isTerminal, rollingOut, stateName } from '../shared/states.js';
@@ -95,7 +96,8 @@ export function rolloutLines(service: Service, tasks: Task[]): string[] {
   return [...bySlot.entries()]
     .sort(([a], [b]) => Number(a) - Number(b) || a.localeCompare(b))
     .map(([k, t]) => {
-      const fresh = (t.createdAt?.getTime() ?? 0) >= since;
+      // Made for this rollout, or already running what it rolls out to (a slot a rollback leaves alone).
+      const fresh = (t.createdAt?.getTime() ?? 0) >= since || isDeepStrictEqual(ContainerSpec.toJSON(t.spec!), ContainerSpec.toJSON(service.spec!.container!));
       const what = fresh ? (isReady(t.status) ? 'updated' : stateName(t.status?.state ?? TaskState.NEW)) : 'not yet updated';
       return `${k}/${total}: ${what}${t.status?.err ? ` (${t.status.err})` : ''}`;
     });
@@ -118,9 +120,9 @@ export async function waitForRollout(ctl: Control, started: Service, out: NodeJS
     const { tasks } = await ctl.listTasks({ service: service.id });
     const s = service.updateStatus;
     const rollingBack = s?.state === UpdateStatus_State.ROLLBACK_STARTED || s?.state === UpdateStatus_State.ROLLBACK_PAUSED || s?.state === UpdateStatus_State.ROLLBACK_COMPLETED;
-    if (!wasRollback && rollingBack && said !== s!.message) {
+    if (!wasRollback && rollingBack && !said) {
       said = s!.message;
-      out.write(`rollback: ${s!.message}\n`);
+      out.write(`rollback: ${said}\n`);
     }
     draw([`overall progress: ${s?.updated ?? 0} out of ${s?.total ?? 0} tasks`, ...rolloutLines(service, tasks)].join('\n'));
     if (s?.state === UpdateStatus_State.PAUSED || s?.state === UpdateStatus_State.ROLLBACK_PAUSED) {

@@ -3,15 +3,17 @@
 # (no registry is reachable here). Idempotent: existing images are kept.
 #   orch-test/httpd  serves HTTP on :80; the page is the container's hostname, and
 #                    /cgi-bin/peer the address the request came from; echoes UDP on :7
+#   orch-test/httpd:2  the same server, another image (a new version to roll out)
 #   orch-test/sleep  sleeps (for tasks that only need to run)
+#   orch-test/broken exits with status 1 at once (a bad release)
 # Usage: build-test-images.sh [DOCKER_HOST]   (default: the local engine)
 set -euo pipefail
 export DOCKER_HOST="${1:-${DOCKER_HOST:-unix:///var/run/docker.sock}}"
 
 # Bumped whenever the images change, so a host with older ones rebuilds them.
-VERSION=3
+VERSION=4
 have() { [ "$(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" 2>/dev/null | grep -c "^ORCH_TEST_IMAGE=$VERSION$")" = 1 ]; }
-if have orch-test/httpd:latest && have orch-test/sleep:latest; then exit 0; fi
+if have orch-test/httpd:latest && have orch-test/httpd:2 && have orch-test/sleep:latest && have orch-test/broken:latest; then exit 0; fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(mktemp -d)
@@ -30,6 +32,12 @@ tar -C "$root" -c . | docker import \
   -c 'CMD ["/bin/sh", "-c", "hostname > /www/index.html; trap \"exit 0\" TERM; udp-echo 7 & httpd -f -p 80 -h /www & wait"]' \
   -c 'ENV PATH=/bin' -c "ENV ORCH_TEST_IMAGE=$VERSION" - orch-test/httpd:latest >/dev/null
 tar -C "$root" -c . | docker import \
+  -c 'CMD ["/bin/sh", "-c", "hostname > /www/index.html; trap \"exit 0\" TERM; udp-echo 7 & httpd -f -p 80 -h /www & wait"]' \
+  -c 'ENV PATH=/bin' -c "ENV ORCH_TEST_IMAGE=$VERSION" -c 'ENV ORCH_TEST_RELEASE=2' - orch-test/httpd:2 >/dev/null
+tar -C "$root" -c . | docker import \
   -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 2147483647 & wait"]' \
   -c 'ENV PATH=/bin' -c "ENV ORCH_TEST_IMAGE=$VERSION" - orch-test/sleep:latest >/dev/null
-echo "==> built test images orch-test/httpd and orch-test/sleep"
+tar -C "$root" -c . | docker import \
+  -c 'CMD ["/bin/false"]' \
+  -c 'ENV PATH=/bin' -c "ENV ORCH_TEST_IMAGE=$VERSION" - orch-test/broken:latest >/dev/null
+echo "==> built test images orch-test/httpd, orch-test/httpd:2, orch-test/sleep and orch-test/broken"
