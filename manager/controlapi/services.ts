@@ -147,7 +147,8 @@ async function write(store: Store, cache: Cache, next: Service, cur: Versioned<S
   const wanted = new Set(ports.map(portKey));
   for (const p of ports) if (!held.has(portKey(p))) txn.expectKey(portKey(p), 0).putKey(portKey(p), next.id);
   for (const k of held) if (!wanted.has(k)) txn.deleteKey(k);
-  const revision = revisionKeys(next, Date.now());
+  // A new version joins the history (a rebalance alone is no new version).
+  const revision = !cur || next.version !== cur.value.version ? revisionKeys(next, Date.now()) : {};
   for (const [k, v] of Object.entries(revision.claim ?? {})) txn.expectKey(k, 0).putKey(k, v);
   for (const k of revision.release ?? []) txn.deleteKey(k);
   try {

@@ -48,8 +48,8 @@ test.serial('lab up makes the lab current; lab exec runs on a host; lab down rem
   // On h2: its own address, and its own engine (the test images are there).
   const addr = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'ip', '-o', '-4', 'addr', 'show', 'eth0');
   t.regex(addr.stdout, /198\.18\.253\.12\/24/);
-  const images = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'docker', 'images', '--format', '{{.Repository}}');
-  t.deepEqual(images.stdout.trim().split('\n').sort(), ['orch-test/httpd', 'orch-test/sleep']);
+  const images = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'docker', 'images', '--format', '{{.Repository}}:{{.Tag}}');
+  t.deepEqual(images.stdout.trim().split('\n').sort(), ['orch-test/broken:latest', 'orch-test/httpd:2', 'orch-test/httpd:latest', 'orch-test/sleep:latest']);
   const failing = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'false');
   t.is(failing.code, 1, 'the command\'s exit code is passed on');
 
