@@ -6,4 +6,4 @@ export { HISTORY_PER_SLOT } from './slot.js';
 export { planReaping, reapPass } from './reaper.js';
 export { restartDecision, type RestartDecision } from './restart.js';
 export { readHistory, REVISIONS_KEPT, revisionKeys } from './history.js';
-export { sameTemplate, serviceTemplate } from './rollout.js';
+export { sameTemplate, serviceTemplate } from './template.js';

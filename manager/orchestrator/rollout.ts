@@ -20,9 +20,6 @@
 // times), so a new leader carries on where the old one stopped.
 import { isDeepStrictEqual } from 'node:util';
 import {
-  ContainerSpec,
-  Placement,
-  PortConfig,
   TaskState,
   UpdateConfig_FailureAction,
   UpdateConfig_Order,
@@ -35,47 +32,10 @@ import { formatDuration } from '../../shared/duration.js';
 import { shortId } from '../../shared/ids.js';
 import { DEFAULT_UPDATE } from '../../shared/spec.js';
 import { isReady, isTerminal, rollingOut } from '../../shared/states.js';
-import { serviceNetworks } from '../networks.js';
 import { portKey, put, type Change, type Snapshot, type Versioned } from '../store/index.js';
-import { createTask, hostPorts, setDesired, slotView, type SlotKey } from './slot.js';
+import { createTask, setDesired, slotView, type SlotKey } from './slot.js';
+import { sameTemplate, serviceTemplate, taskTemplate } from './template.js';
 import { revisionKeys } from './history.js';
-
-/** The part of a service every task is made from: a task that differs is out of date. */
-export interface TaskTemplate {
-  container: unknown;
-  placement: unknown;
-  networks: string[];
-  hostPorts: unknown[];
-  forceUpdate: string;
-}
-
-/** The template a new task of `service` gets. */
-export function serviceTemplate(cache: Snapshot, service: Service): TaskTemplate {
-  const spec = service.spec!;
-  return {
-    container: ContainerSpec.toJSON(spec.container ?? ContainerSpec.fromPartial({})),
-    placement: Placement.toJSON(spec.placement ?? Placement.fromPartial({})),
-    networks: serviceNetworks(cache, service),
-    hostPorts: hostPorts(service).map((p) => PortConfig.toJSON(p)),
-    forceUpdate: String(spec.forceUpdate),
-  };
-}
-
-/** The template a task was made from. */
-export function taskTemplate(t: Task): TaskTemplate {
-  return {
-    container: ContainerSpec.toJSON(t.spec ?? ContainerSpec.fromPartial({})),
-    placement: Placement.toJSON(t.placement ?? Placement.fromPartial({})),
-    networks: t.networks.map((a) => a.networkId),
-    hostPorts: t.hostPorts.map((p) => PortConfig.toJSON(p)),
-    forceUpdate: String(t.forceUpdate),
-  };
-}
-
-/** Whether two templates make the same tasks (the one rule for "out of date"). */
-export function sameTemplate(a: TaskTemplate, b: TaskTemplate): boolean {
-  return isDeepStrictEqual(a, b);
-}
 
 /** One slot as the rollout sees it. */
 export interface RolloutSlot {

@@ -20,13 +20,14 @@
 //    replacement starts; a slot whose task orch stopped is refilled at once,
 //    outside the restart policy;
 //  - history beyond HISTORY_PER_SLOT is removed.
-import { PortConfig_PublishMode, TaskState, type PortConfig, type Service, type Task } from '../../proto/generated/orch.js';
+import { TaskState, type Service, type Task } from '../../proto/generated/orch.js';
 import { newId } from '../../shared/ids.js';
 import { isReady, isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { serviceNetworks } from '../networks.js';
 import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
 import { restartDecision } from './restart.js';
+import { hostPorts, sameTemplate, taskTemplate } from './template.js';
 
 /** Ended tasks kept per slot for `service ps` history (Swarm keeps 5 per slot). */
 export const HISTORY_PER_SLOT = 3;
@@ -83,8 +84,8 @@ export function reconcileSlot(
   for (const t of ended) setDesired(changes, t, TaskState.SHUTDOWN);
 
   if (keeper) {
-    // One that ran stays as history; one that never started simply goes.
-    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(changes, t, t.value.status!.state >= TaskState.RUNNING ? TaskState.SHUTDOWN : TaskState.REMOVE);
+    // A task a start-first update replaced stays as history (another template); any other duplicate goes.
+    for (const t of live) if (t !== keeper && !movingIn(t, keeper)) setDesired(changes, t, sameTemplate(taskTemplate(t.value), taskTemplate(keeper.value)) ? TaskState.REMOVE : TaskState.SHUTDOWN);
     if (keeper.value.status!.state === TaskState.RUNNING) for (const t of lost) setDesired(changes, t, TaskState.REMOVE);
     trimHistory(newestFirst, changes);
     return undefined;
@@ -157,11 +158,6 @@ export function createTask(cache: Snapshot, service: Service, key: SlotKey, atte
     readyAt: undefined,
   };
   return put('tasks', id, 0, task);
-}
-
-/** The ports a service publishes in host mode: each of its tasks maps them itself. */
-export function hostPorts(service: Service): PortConfig[] {
-  return (service.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PortConfig_PublishMode.HOST);
 }
 
 function created(t: Task): number {
