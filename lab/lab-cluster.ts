@@ -1,7 +1,7 @@
 // A lab seen from a test or benchmark: brings one up under its own name and
 // underlay, runs the CLI against its managers (never touching the user's CLI
 // context), and reads what each host's engine really runs.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -56,6 +56,20 @@ export class LabCluster {
   async hostnames(): Promise<Map<string, string>> {
     const nodes = JSON.parse(await this.ok('node', 'ls', '--format', 'json')) as Array<{ id: string; description?: { hostname?: string } }>;
     return new Map(nodes.map((n) => [n.id, n.description?.hostname ?? n.id]));
+  }
+
+  /** The last `lines` lines of every host's manager and agent logs, headed by host and daemon (for a failed test's report). */
+  logTails(lines = 20): string {
+    const out: string[] = [];
+    for (const h of this.state.hosts) {
+      for (const daemon of ['manager', 'agent']) {
+        const file = join(h.dir, `${daemon}.log`);
+        if (!existsSync(file)) continue;
+        const tail = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines);
+        if (tail.join('') !== '') out.push(`--- ${h.name} ${daemon}.log`, ...tail);
+      }
+    }
+    return out.join('\n');
   }
 
   /** Running tasks (desired running) per host, as the managers see them. */

@@ -6,9 +6,11 @@ import test from 'ava';
 import { Service, TaskState, UpdateStatus_State } from '../../proto/generated/orch.js';
 import { clientLoop } from '../../lab/client-loop.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { StaleVersionError } from '../../shared/errors.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 
 test.before(async () => {
   lab = await LabCluster.up({ name: 'tdeploy', index: 242, hosts: 3, managers: 1 });

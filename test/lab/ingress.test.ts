@@ -8,9 +8,11 @@ import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
 import { clientLoop } from '../../lab/client-loop.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { httpGet, udpAsk } from '../../lab/run.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 let hosts: string[] = [];
 /** Where the tests' own requests come from: the lab bridge's address. */
 let client = '';

@@ -8,12 +8,14 @@ import test from 'ava';
 import { NodeState, TaskState } from '../../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { alive } from '../../lab/processes.js';
 import { certIdentity } from '../../shared/tls/pki.js';
 import { runOrch } from '../../lab/run.js';
 import { labAdminDir } from '../../lab/state.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 
 test.before(async () => {
   lab = await LabCluster.up({ name: 'tha', index: 247, hosts: 5, managers: 3 });

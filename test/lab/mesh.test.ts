@@ -5,10 +5,12 @@
 import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { httpGet } from '../../lab/run.js';
 import { clientLoop } from '../../lab/client-loop.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 let hosts: string[] = [];
 
 test.before(async () => {

@@ -6,11 +6,13 @@
 import test from 'ava';
 import { TaskState, type Task } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { Netlink } from '../../agent/network/netlink/index.js';
 import { netnsPath, listNetns } from '../../agent/network/netns.js';
 import { hostKeyOfInode } from '../../agent/host.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 let front = '';
 
 test.before(async () => {

@@ -5,8 +5,10 @@
 import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 
 test.before(async () => {
   lab = await LabCluster.up({ name: 'trecov', index: 252, hosts: 3, managers: 1 });

@@ -8,11 +8,13 @@ import test from 'ava';
 import { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { ControlClient } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { hostStateDir } from '../../lab/state.js';
 import { MANAGER_NAME } from '../../shared/tls/pki.js';
 import { connectEtcd, keys } from '../../manager/store/index.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 let scratch: string;
 
 test.before(async () => {

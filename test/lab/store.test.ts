@@ -11,6 +11,7 @@ import test from 'ava';
 import { StoreStatus, TaskState } from '../../proto/generated/orch.js';
 import { HTTP_IMAGE, SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
 import { runOrch } from '../../lab/run.js';
 import { labAdminDir } from '../../lab/state.js';
 import { connectEtcd } from '../../manager/store/index.js';
@@ -18,6 +19,7 @@ import { connect } from '../../client/control.js';
 import { loadTls } from '../../shared/tls/credentials.js';
 
 let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
 const dir = mkdtempSync(join(tmpdir(), 'orch-store-test-'));
 const QUOTA = 24 * 1024 * 1024;
 
