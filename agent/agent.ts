@@ -74,7 +74,7 @@ export class Agent {
       {
         describe: () => this.engine.describe(opts.addr ?? '', opts.hostname, opts.capacity),
         onAssignments: (tasks) => this.apply(tasks),
-        onNetworks: (state) => this.applyNetworks(state),
+        onNetworks: (state, applied) => this.applyNetworks(state, applied),
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
           saveTls(opts.stateDir, { caPem: tls.ca.toString(), keyPem: tls.key.toString(), certPem: c.certPem });
@@ -165,10 +165,15 @@ export class Agent {
     }
   }
 
-  /** Applies the manager's network state, then drops Docker networks this host no longer needs. */
-  private applyNetworks(state: NetworkState): void {
-    if (!this.overlay) return;
+  /**
+   * Applies the manager's network state and, once its rules are in the
+   * kernel, says so (the manager then lets stopping tasks it left out stop);
+   * then drops Docker networks this host no longer needs.
+   */
+  private applyNetworks(state: NetworkState, applied: () => void): void {
+    if (!this.overlay) return applied();
     this.overlay.apply(state);
+    void this.overlay.rulesApplied().then(applied);
     const keep = new Set(state.networks.map((n) => n.id));
     this.networksApplied = this.networksApplied.then(() =>
       this.engine.removeNetworksExcept(keep).catch((err) => this.log.warn({ err: String(err) }, 'removing unused docker networks failed')),

@@ -14,7 +14,8 @@ import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
   onAssignments(tasks: Task[]): void;
-  onNetworks(state: NetworkState): void;
+  /** Applies a network state; calls `applied` once its rules are in the kernel (the manager is told, on that same session only). */
+  onNetworks(state: NetworkState, applied: () => void): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
   /** Saves a certificate for a new role and returns the material to connect with from now on. */
   onCertificate(c: NodeCertificate): TlsMaterial;
@@ -113,7 +114,12 @@ export class Session {
         this.log.info({ role: msg.certificate.role }, 'new certificate; reconnecting with it');
         return lost('certificate replaced');
       }
-      if (msg.networks) this.handlers.onNetworks(msg.networks);
+      if (msg.networks) {
+        const generation = msg.networks.generation;
+        this.handlers.onNetworks(msg.networks, () => {
+          if (this.stream === stream && this.connected) stream.write({ networksApplied: { generation } });
+        });
+      }
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
     });
     const lost = (why: string, silent = false) => {

@@ -1,7 +1,10 @@
 // The dispatcher: one bidirectional session per agent (DESIGN.md §4).
 // Agent → manager: Register first, then heartbeats and task status.
-// Manager → agent: SessionAccepted, then the node's complete assignment set
-// whenever it changes. Runs only on the leader; its writes are fenced.
+// Manager → agent: SessionAccepted, then the node's network state and its
+// complete assignment set whenever they change; the agent acknowledges each
+// network state it has applied, which is how a task leaves the pools before
+// it stops (drain.ts). Task status goes to etcd through status.ts. Runs only
+// on the leader; its writes are fenced.
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
@@ -14,18 +17,19 @@ import {
   type Node,
   type Register,
   type Task,
-  type TaskStatusUpdate,
 } from '../../proto/generated/orch.js';
-import { ConflictError, NotLeaderError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
+import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import { canAdvance, isReady, isTerminal } from '../../shared/states.js';
+import { isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
 import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
 import type { Reissue } from '../ca/join.js';
 import type { JoinRole } from '../ca/secrets.js';
 import { keys, type Cache, type Store } from '../store/index.js';
+import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
+import { StatusWriter } from './status.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -40,17 +44,19 @@ interface Session {
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
+  /** The drain's view: generations of the network state last pushed and the newest the agent applied. */
+  peer: Peer;
 }
 
 /** How long after winning an election known nodes get to reconnect before they count as down. */
 const ELECTION_GRACE_MS = 3000;
-const STATUS_RETRIES = 5;
+const REGISTER_RETRIES = 5;
 /** How long to wait before issuing a certificate for a new role again after a failure (etcd away). */
 const REISSUE_RETRY_MS = 1000;
+/** While a stopping task is held back for the pools to drop it, how often to look again (time releases it too). */
+const DRAIN_RECHECK_MS = 250;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
-/** Status updates per transaction (etcd allows 128 operations: a compare and a put each). */
-const STATUS_BATCH = 64;
 
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
@@ -58,8 +64,9 @@ export class Dispatcher {
   private active = false;
   private timer: NodeJS.Timeout | undefined;
   private pushScheduled = false;
-  private statusQueue: TaskStatusUpdate[] = [];
-  private flushing: Promise<void> | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly drain = new Drain();
+  private readonly status: StatusWriter;
   private readonly onChange = () => this.schedulePush();
 
   constructor(
@@ -71,11 +78,13 @@ export class Dispatcher {
     readonly opts: LivenessOptions,
   ) {
     this.liveness = new Liveness(opts);
+    this.status = new StatusWriter(cache, store, log);
   }
 
   /** Starts serving sessions and watching liveness (on becoming leader). */
   start(): void {
     this.active = true;
+    this.status.start();
     const graceFrom = Date.now() + ELECTION_GRACE_MS - this.opts.closedGraceMs;
     for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
     this.cache.on('change', this.onChange);
@@ -86,10 +95,11 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.active = false;
     clearInterval(this.timer);
+    clearTimeout(this.drainTimer);
     this.cache.off('change', this.onChange);
     for (const s of this.sessions.values()) endSession(s.stream, grpcStatus.UNAVAILABLE, 'this manager is no longer the leader');
     this.sessions.clear();
-    await this.flushing;
+    await this.status.stop();
   }
 
   /** gRPC handler for Dispatcher.Session. */
@@ -115,7 +125,11 @@ export class Dispatcher {
       }
       this.liveness.alive(session.nodeId, Date.now());
       if (msg.heartbeat) stream.write({ heartbeat: {} });
-      if (msg.status) this.enqueueStatus(session.nodeId, msg.status);
+      if (msg.status) this.status.enqueue(session.nodeId, msg.status);
+      if (msg.networksApplied) {
+        session.peer.applied = Math.max(session.peer.applied, Number(msg.networksApplied.generation));
+        if (this.drain.waiting) this.schedulePush();
+      }
     });
     const end = () => {
       if (session && this.sessions.get(session.nodeId) === session) {
@@ -156,17 +170,28 @@ export class Dispatcher {
         await this.store.txn({ fenced: true }).expectKey(keys.revoked(nodeId), 0).expect('nodes', nodeId, cur?.modRevision ?? 0).put('nodes', nodeId, node).commit();
         break;
       } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= STATUS_RETRIES) throw err;
+        if (!(err instanceof ConflictError) || attempt >= REGISTER_RETRIES) throw err;
       }
     }
     const old = this.sessions.get(nodeId);
     if (old) endSession(old.stream, grpcStatus.CANCELLED, 'superseded by a newer session');
-    const session: Session = { id: randomUUID(), nodeId, role, publicKeyPem, reissued: false, stream, pushed: undefined, pushedNetworks: undefined };
+    const session: Session = {
+      id: randomUUID(),
+      nodeId,
+      role,
+      publicKeyPem,
+      reissued: false,
+      stream,
+      pushed: undefined,
+      pushedNetworks: undefined,
+      peer: { nodeId, pushed: 0, applied: 0 },
+    };
     this.sessions.set(nodeId, session);
     this.liveness.alive(nodeId, Date.now());
     stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.opts.heartbeatMs } });
     this.log.info({ node: nodeId, hostname: reg.description?.hostname }, 'node registered');
-    this.push(session);
+    // Its first push comes with everyone's: a drain decides on all sessions' states of one generation.
+    this.schedulePush();
     return session;
   }
 
@@ -176,13 +201,45 @@ export class Dispatcher {
     setImmediate(() => {
       this.pushScheduled = false;
       for (const s of this.sessions.values()) {
-        if (this.cache.revoked.has(s.nodeId)) {
-          this.sessions.delete(s.nodeId);
-          endSession(s.stream, grpcStatus.PERMISSION_DENIED, `node ${s.nodeId} was removed from the cluster: its certificate is revoked`);
-          this.log.warn({ node: s.nodeId }, 'session of a removed node ended');
-        } else this.push(s);
+        if (!this.cache.revoked.has(s.nodeId)) continue;
+        this.sessions.delete(s.nodeId);
+        endSession(s.stream, grpcStatus.PERMISSION_DENIED, `node ${s.nodeId} was removed from the cluster: its certificate is revoked`);
+        this.log.warn({ node: s.nodeId }, 'session of a removed node ended');
       }
+      this.pushAll();
     });
+  }
+
+  /**
+   * One push to every session, all from the same mirror: network states
+   * first (a task's container joins its network at start, and the drain
+   * compares every node's state of this generation), then certificates and
+   * assignment sets.
+   */
+  private pushAll(): void {
+    const generation = this.drain.nextGeneration();
+    const byNode = new Map<string, Task[]>();
+    for (const { value: t } of this.cache.tasks.values()) {
+      if (!this.sessions.has(t.nodeId)) continue;
+      const list = byNode.get(t.nodeId) ?? [];
+      list.push(t);
+      byNode.set(t.nodeId, list);
+    }
+    for (const s of this.sessions.values()) this.pushNetworks(s, byNode.get(s.nodeId) ?? [], generation);
+    const peers = [...this.sessions.values()].map((s) => s.peer);
+    const now = Date.now();
+    for (const s of this.sessions.values()) {
+      this.pushCertificate(s);
+      this.pushAssignments(s, (byNode.get(s.nodeId) ?? []).map((t) => this.drain.view(t, peers, now, (late) => this.lateDrain(t, late))));
+    }
+    this.drain.prune((id) => this.cache.tasks.has(id));
+    // Held back tasks are released by acks (each schedules a push) or, failing those, by time.
+    clearTimeout(this.drainTimer);
+    if (this.drain.waiting) this.drainTimer = setTimeout(() => this.schedulePush(), DRAIN_RECHECK_MS);
+  }
+
+  private lateDrain(t: Task, nodes: string[]): void {
+    this.log.warn({ task: t.id, nodes }, 'nodes did not confirm that they stopped sending traffic to a stopping task in time; stopping it anyway');
   }
 
   /**
@@ -190,20 +247,11 @@ export class Dispatcher {
    * push. Only what the agent acts on counts as a change (which tasks, and
    * their desired state): the status it reported itself does not.
    */
-  private push(s: Session): void {
-    const tasks: Task[] = [];
-    const sig: string[] = [];
-    const networkIds = new Set<string>();
-    for (const { value: t } of this.cache.tasks.values()) {
-      if (t.nodeId !== s.nodeId) continue;
-      tasks.push(t);
-      sig.push(`${t.id}:${t.desiredState}`);
-      if (!isTerminal(t.status?.state ?? TaskState.NEW)) for (const a of t.networks) networkIds.add(a.networkId);
-    }
-    this.pushCertificate(s);
-    // Networks before assignments: a task's container joins its network at start.
-    this.pushNetworks(s, networkIds);
-    const signature = sig.sort().join(',');
+  private pushAssignments(s: Session, tasks: Task[]): void {
+    const signature = tasks
+      .map((t) => `${t.id}:${t.desiredState}`)
+      .sort()
+      .join(',');
     if (signature === s.pushed) return;
     s.pushed = signature;
     s.stream.write({ assignments: { tasks } });
@@ -229,13 +277,16 @@ export class Dispatcher {
     );
   }
 
-  /** Sends the node its network state (network-state.ts), if it changed. */
-  private pushNetworks(s: Session, networkIds: Set<string>): void {
+  /** Sends the node its network state (network-state.ts) for its tasks, if it changed, numbered `generation`. */
+  private pushNetworks(s: Session, tasks: Task[], generation: number): void {
+    const networkIds = new Set<string>();
+    for (const t of tasks) if (!isTerminal(t.status?.state ?? TaskState.NEW)) for (const a of t.networks) networkIds.add(a.networkId);
     const state = networkState(this.cache, s.nodeId, networkIds);
     const signature = JSON.stringify(NetworkState.toJSON(state));
     if (signature === s.pushedNetworks) return;
     s.pushedNetworks = signature;
-    s.stream.write({ networks: state });
+    s.peer.pushed = generation;
+    s.stream.write({ networks: { ...state, generation: BigInt(generation) } });
   }
 
   private async checkLiveness(): Promise<void> {
@@ -257,68 +308,6 @@ export class Dispatcher {
         .catch((err) => this.log.warn({ node: node.id, err: String(err) }, 'marking node down failed; will retry'));
     }
   }
-
-  private enqueueStatus(nodeId: string, update: TaskStatusUpdate): void {
-    const task = this.cache.tasks.get(update.taskId)?.value;
-    if (!task || task.nodeId !== nodeId) return; // unknown or not this node's: ignore
-    this.statusQueue.push(update);
-    if (!this.flushing) this.flushing = this.flushStatus().finally(() => (this.flushing = undefined));
-  }
-
-  /**
-   * Writes queued status updates, each only if it moves the task forward: the
-   * newest update per task, a batch per transaction. If the batch loses a
-   * compare (a task changed meanwhile), each update is retried on its own.
-   */
-  private async flushStatus(): Promise<void> {
-    while (this.statusQueue.length > 0 && this.active) {
-      const newest = new Map<string, TaskStatusUpdate>();
-      for (const u of this.statusQueue.splice(0, STATUS_BATCH)) newest.set(u.taskId, u);
-      const txn = this.store.txn({ fenced: true });
-      let writes = 0;
-      for (const u of newest.values()) {
-        const cur = this.cache.tasks.get(u.taskId);
-        const next = cur && advanced(cur.value, u);
-        if (!next) continue;
-        txn.expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next);
-        writes++;
-      }
-      if (writes === 0) continue;
-      try {
-        await txn.commit();
-      } catch (err) {
-        if (err instanceof NotLeaderError) return;
-        if (!(err instanceof ConflictError)) this.log.warn({ err: String(err) }, 'status batch failed; retrying one by one');
-        for (const u of newest.values()) await this.writeStatus(u);
-      }
-    }
-  }
-
-  /** Writes one update from a fresh read, again on a conflict (a few times at most). */
-  private async writeStatus(u: TaskStatusUpdate): Promise<void> {
-    for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
-      const cur = await this.store.get('tasks', u.taskId);
-      const next = cur && advanced(cur.value, u);
-      if (!next) return;
-      try {
-        await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next).commit();
-        return;
-      } catch (err) {
-        if (err instanceof NotLeaderError) return;
-        if (!(err instanceof ConflictError)) {
-          this.log.warn({ task: u.taskId, err: String(err) }, 'status write failed');
-          return;
-        }
-      }
-    }
-  }
-}
-
-/** The task with the reported status, if the report moves it forward (or adds detail); otherwise undefined. */
-function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
-  if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
-  // The first moment it was ready is kept: a rollout's delay and monitor count from it.
-  return { ...cur, status: u.status, readyAt: cur.readyAt ?? (isReady(u.status) ? u.status.timestamp : undefined) };
 }
 
 /** The caller's public key (PEM), from its certificate. */
@@ -330,10 +319,4 @@ function publicKeyOf(stream: Stream): string {
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */
 function endSession(stream: Stream, code: grpcStatus, message: string): void {
   stream.emit('error', Object.assign(new Error(message), { code, details: message }));
-}
-
-function sameStatus(t: Task, u: TaskStatusUpdate): boolean {
-  const a = t.status;
-  const b = u.status!;
-  return !!a && a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.health === b.health && a.exitCode === b.exitCode;
 }

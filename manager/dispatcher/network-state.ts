@@ -6,7 +6,7 @@ import type { Network, NetworkState, ServiceEndpoint } from '../../proto/generat
 import { ingressEndpoints, ingressNetwork, joinsIngress, networkEndpoints, serviceNetworks } from '../networks.js';
 import type { Cache } from '../store/index.js';
 
-/** The network state of `nodeId`, whose tasks join `networkIds`. */
+/** The network state of `nodeId`, whose tasks join `networkIds` (generation 0: the dispatcher numbers its pushes). */
 export function networkState(cache: Cache, nodeId: string, networkIds: ReadonlySet<string>): NetworkState {
   const ids = new Set(networkIds);
   const ingress = ingressNetwork(cache);
@@ -22,5 +22,5 @@ export function networkState(cache: Cache, nodeId: string, networkIds: ReadonlyS
       services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [] });
     }
   }
-  return { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: cache.nodes.get(nodeId)?.value.ingressAddr ?? '' };
+  return { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: cache.nodes.get(nodeId)?.value.ingressAddr ?? '', generation: 0n };
 }

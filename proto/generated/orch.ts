@@ -1103,10 +1103,19 @@ export interface TaskStatusUpdate {
   status: TaskStatus | undefined;
 }
 
+/**
+ * The network state of that generation is in this host's kernel (its rules
+ * included): the host no longer sends traffic to what that state left out.
+ */
+export interface NetworksApplied {
+  generation: bigint;
+}
+
 export interface AgentMessage {
   register?: Register | undefined;
   heartbeat?: Heartbeat | undefined;
   status?: TaskStatusUpdate | undefined;
+  networksApplied?: NetworksApplied | undefined;
 }
 
 export interface SessionAccepted {
@@ -1158,6 +1167,8 @@ export interface NetworkState {
   ingressNetworkId: string;
   /** this node's address on the ingress network */
   ingressAddr: string;
+  /** grows with each push; the agent answers NetworksApplied with it */
+  generation: bigint;
 }
 
 export interface ManagerMessage {
@@ -8473,8 +8484,80 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
   },
 };
 
+function createBaseNetworksApplied(): NetworksApplied {
+  return { generation: 0n };
+}
+
+export const NetworksApplied: MessageFns<NetworksApplied> = {
+  encode(message: NetworksApplied, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.generation !== 0n) {
+      if (BigInt.asUintN(64, message.generation) !== message.generation) {
+        throw new globalThis.Error("value provided for field message.generation of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.generation);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworksApplied {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworksApplied();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.generation = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworksApplied {
+    return { generation: isSet(object.generation) ? BigInt(object.generation) : 0n };
+  },
+
+  toJSON(message: NetworksApplied): unknown {
+    const obj: any = {};
+    if (message.generation !== 0n) {
+      obj.generation = message.generation.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworksApplied>): NetworksApplied {
+    return NetworksApplied.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworksApplied>): NetworksApplied {
+    const message = createBaseNetworksApplied();
+    message.generation = (object.generation !== undefined && object.generation !== null)
+      ? BigInt(object.generation)
+      : 0n;
+    return message;
+  },
+};
+
 function createBaseAgentMessage(): AgentMessage {
-  return { register: undefined, heartbeat: undefined, status: undefined };
+  return { register: undefined, heartbeat: undefined, status: undefined, networksApplied: undefined };
 }
 
 export const AgentMessage: MessageFns<AgentMessage> = {
@@ -8487,6 +8570,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.status !== undefined) {
       TaskStatusUpdate.encode(message.status, writer.uint32(26).fork()).join();
+    }
+    if (message.networksApplied !== undefined) {
+      NetworksApplied.encode(message.networksApplied, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -8528,6 +8614,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.status = TaskStatusUpdate.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.networksApplied = NetworksApplied.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8545,6 +8639,11 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       register: isSet(object.register) ? Register.fromJSON(object.register) : undefined,
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
       status: isSet(object.status) ? TaskStatusUpdate.fromJSON(object.status) : undefined,
+      networksApplied: isSet(object.networksApplied)
+        ? NetworksApplied.fromJSON(object.networksApplied)
+        : isSet(object.networks_applied)
+        ? NetworksApplied.fromJSON(object.networks_applied)
+        : undefined,
     };
   },
 
@@ -8558,6 +8657,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.status !== undefined) {
       obj.status = TaskStatusUpdate.toJSON(message.status);
+    }
+    if (message.networksApplied !== undefined) {
+      obj.networksApplied = NetworksApplied.toJSON(message.networksApplied);
     }
     return obj;
   },
@@ -8575,6 +8677,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
       : undefined;
     message.status = (object.status !== undefined && object.status !== null)
       ? TaskStatusUpdate.fromPartial(object.status)
+      : undefined;
+    message.networksApplied = (object.networksApplied !== undefined && object.networksApplied !== null)
+      ? NetworksApplied.fromPartial(object.networksApplied)
       : undefined;
     return message;
   },
@@ -9117,7 +9222,7 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
 };
 
 function createBaseNetworkState(): NetworkState {
-  return { networks: [], endpoints: [], services: [], ingressNetworkId: "", ingressAddr: "" };
+  return { networks: [], endpoints: [], services: [], ingressNetworkId: "", ingressAddr: "", generation: 0n };
 }
 
 export const NetworkState: MessageFns<NetworkState> = {
@@ -9136,6 +9241,12 @@ export const NetworkState: MessageFns<NetworkState> = {
     }
     if (message.ingressAddr !== "") {
       writer.uint32(42).string(message.ingressAddr);
+    }
+    if (message.generation !== 0n) {
+      if (BigInt.asUintN(64, message.generation) !== message.generation) {
+        throw new globalThis.Error("value provided for field message.generation of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.generation);
     }
     return writer;
   },
@@ -9193,6 +9304,14 @@ export const NetworkState: MessageFns<NetworkState> = {
             message.ingressAddr = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.generation = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9224,6 +9343,7 @@ export const NetworkState: MessageFns<NetworkState> = {
         : isSet(object.ingress_addr)
         ? globalThis.String(object.ingress_addr)
         : "",
+      generation: isSet(object.generation) ? BigInt(object.generation) : 0n,
     };
   },
 
@@ -9244,6 +9364,9 @@ export const NetworkState: MessageFns<NetworkState> = {
     if (message.ingressAddr !== "") {
       obj.ingressAddr = message.ingressAddr;
     }
+    if (message.generation !== 0n) {
+      obj.generation = message.generation.toString();
+    }
     return obj;
   },
 
@@ -9257,6 +9380,9 @@ export const NetworkState: MessageFns<NetworkState> = {
     message.services = object.services?.map((e) => ServiceEndpoint.fromPartial(e)) || [];
     message.ingressNetworkId = object.ingressNetworkId ?? "";
     message.ingressAddr = object.ingressAddr ?? "";
+    message.generation = (object.generation !== undefined && object.generation !== null)
+      ? BigInt(object.generation)
+      : 0n;
     return message;
   },
 };

@@ -11,7 +11,11 @@ import { runOrch } from '../../lab/run.js';
 const dir = mkdtempSync(join(tmpdir(), 'orch-chaos-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
+// A run is a lab, 20 s of faults, up to 45 s of convergence and the checks: longer than ava's 90 s of silence.
+const RUN_TIMEOUT_MS = 240_000;
+
 test.serial('worker-restart passes: every invariant holds, and the report says so with the replay command', async (t) => {
+  t.timeout(RUN_TIMEOUT_MS);
   const report = join(dir, 'ok');
   const r = await runOrch({}, ['chaos', 'run', '--scenario', 'worker-restart', '--seed', '7', '--duration', '20s', '--hosts', '3', '--report', report]);
   t.is(r.code, 0, r.stdout + r.stderr);
@@ -26,6 +30,7 @@ test.serial('worker-restart passes: every invariant holds, and the report says s
 });
 
 test.serial('a scheduler that places on down nodes makes the harness fail, naming the violation', async (t) => {
+  t.timeout(RUN_TIMEOUT_MS);
   const report = join(dir, 'broken');
   const r = await runOrch({ ORCH_TEST_BREAK: 'scheduler-ignores-down-nodes' }, ['chaos', 'run', '--scenario', 'worker-restart', '--seed', '7', '--duration', '20s', '--hosts', '3', '--report', report]);
   t.is(r.code, 1, r.stdout + r.stderr);

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { NodeState, TaskState } from '../../proto/generated/orch.js';
+import { NodeState, Service, TaskState, UpdateStatus_State } from '../../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
@@ -31,6 +31,10 @@ async function slotsOnce(service: string, n: number): Promise<boolean> {
   const seen = new Map<string, number>();
   for (const list of Object.values(await lab.running(service))) for (const c of list) seen.set(c.Labels['orch.slot']!, (seen.get(c.Labels['orch.slot']!) ?? 0) + 1);
   return seen.size === n && [...seen.values()].every((k) => k === 1);
+}
+
+async function inspect(name: string): Promise<Service> {
+  return Service.fromJSON((JSON.parse(await lab.ok('service', 'inspect', name)) as unknown[])[0]);
 }
 
 async function newLeader(other: string): Promise<string> {
@@ -124,4 +128,28 @@ test.serial('promote a worker: it gets a manager certificate and the cluster key
   await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')), 30_000, 'a worker certificate again, the cluster key gone');
   await lab.waitFor(async () => !alive(lab.host(host.name).pids.manager), 30_000, 'its manager stopped');
   await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "worker"'), 30_000, 'registered again as a worker');
+});
+
+test.serial("the leader's host killed in the middle of a rolling update: the new leader finishes it; no slot runs twice, none is skipped", async (t) => {
+  t.timeout(150_000);
+  await lab.ok('service', 'create', '--name', 'roll', '--replicas', '6', '--stop-grace-period', '1s', '--update-delay', '1s', '--update-monitor', '1s', SLEEP_IMAGE);
+  await lab.waitFor(() => slotsOnce('roll', 6), 30_000, 'roll running');
+  await lab.ok('service', 'update', '--env-add', 'RELEASE=2', '--detach', 'roll');
+  await lab.waitFor(async () => {
+    const u = (await inspect('roll')).updateStatus;
+    return u?.state === UpdateStatus_State.UPDATING && u.updated >= 2;
+  }, 30_000, 'two slots updated');
+  const old = (await lab.leaderHost())!;
+  await lab.kill(old);
+  await newLeader(old);
+  await lab.waitFor(async () => (await inspect('roll')).updateStatus?.state === UpdateStatus_State.COMPLETED, 90_000, 'the update completed under the new leader');
+  await lab.waitFor(() => slotsOnce('roll', 6), 30_000, 'every slot once on the live engines');
+  const tasks = await lab.tasks('roll');
+  const wanted = tasks.filter((x) => x.desiredState === TaskState.RUNNING);
+  t.deepEqual(new Set(wanted.map((x) => x.slot)).size, 6, 'six slots, none skipped');
+  t.true(wanted.every((x) => x.spec?.env.includes('RELEASE=2')), 'every slot runs the new spec');
+  const ids = new Set(wanted.map((x) => x.id));
+  for (const list of Object.values(await lab.running('roll'))) for (const c of list) t.true(ids.has(c.Labels['orch.task']!), `container of task ${c.Labels['orch.task']} is one of the wanted tasks`);
+  t.is((await inspect('roll')).version, 2n);
+  await lab.restart(old);
 });

@@ -1,0 +1,102 @@
+// Task status from the agents into etcd: each report is written only if it
+// moves the task forward (or adds detail), the newest per task, many per
+// transaction. Fenced: a manager that lost the lead writes nothing.
+import { TaskState, type Task, type TaskStatusUpdate } from '../../proto/generated/orch.js';
+import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import { canAdvance, isReady } from '../../shared/states.js';
+import type { Cache, Store } from '../store/index.js';
+
+const STATUS_RETRIES = 5;
+/** Status updates per transaction (etcd allows 128 operations: a compare and a put each). */
+const STATUS_BATCH = 64;
+
+export class StatusWriter {
+  private queue: TaskStatusUpdate[] = [];
+  private flushing: Promise<void> | undefined;
+  private active = false;
+
+  constructor(
+    private readonly cache: Cache,
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.active = true;
+  }
+
+  /** Stops writing; resolves once the batch in flight is done. */
+  async stop(): Promise<void> {
+    this.active = false;
+    await this.flushing;
+  }
+
+  /** Queues a node's report about one of its tasks (a task that is not the node's is ignored). */
+  enqueue(nodeId: string, update: TaskStatusUpdate): void {
+    const task = this.cache.tasks.get(update.taskId)?.value;
+    if (!task || task.nodeId !== nodeId) return;
+    this.queue.push(update);
+    if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
+  }
+
+  /**
+   * Writes queued updates, a batch per transaction. If the batch loses a
+   * compare (a task changed meanwhile), each update is retried on its own.
+   */
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0 && this.active) {
+      const newest = new Map<string, TaskStatusUpdate>();
+      for (const u of this.queue.splice(0, STATUS_BATCH)) newest.set(u.taskId, u);
+      const txn = this.store.txn({ fenced: true });
+      let writes = 0;
+      for (const u of newest.values()) {
+        const cur = this.cache.tasks.get(u.taskId);
+        const next = cur && advanced(cur.value, u);
+        if (!next) continue;
+        txn.expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next);
+        writes++;
+      }
+      if (writes === 0) continue;
+      try {
+        await txn.commit();
+      } catch (err) {
+        if (err instanceof NotLeaderError) return;
+        if (!(err instanceof ConflictError)) this.log.warn({ err: String(err) }, 'status batch failed; retrying one by one');
+        for (const u of newest.values()) await this.writeOne(u);
+      }
+    }
+  }
+
+  /** Writes one update from a fresh read, again on a conflict (a few times at most). */
+  private async writeOne(u: TaskStatusUpdate): Promise<void> {
+    for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
+      const cur = await this.store.get('tasks', u.taskId);
+      const next = cur && advanced(cur.value, u);
+      if (!next) return;
+      try {
+        await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next).commit();
+        return;
+      } catch (err) {
+        if (err instanceof NotLeaderError) return;
+        if (!(err instanceof ConflictError)) {
+          this.log.warn({ task: u.taskId, err: String(err) }, 'status write failed');
+          return;
+        }
+      }
+    }
+  }
+}
+
+/** The task with the reported status, if the report moves it forward (or adds detail); otherwise undefined. */
+function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
+  if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
+  // The first moment it was ready is kept: a rollout's delay and monitor count from it.
+  return { ...cur, status: u.status, readyAt: cur.readyAt ?? (isReady(u.status) ? u.status.timestamp : undefined) };
+}
+
+function sameStatus(t: Task, u: TaskStatusUpdate): boolean {
+  const a = t.status;
+  const b = u.status!;
+  return !!a && a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.health === b.health && a.exitCode === b.exitCode;
+}
