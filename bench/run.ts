@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster, managers, mesh, overlay, soak) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,6 +8,7 @@ import { benchLabCluster, labClusterMarkdown } from './lab-cluster.js';
 import { benchManagers, managersMarkdown } from './managers.js';
 import { benchMesh, meshMarkdown } from './mesh.js';
 import { benchOverlay, overlayMarkdown } from './overlay.js';
+import { benchRollingUpdate, rollingUpdateMarkdown } from './rolling-update.js';
 import { benchServiceStart, serviceStartMarkdown } from './service-start.js';
 import { benchSoak, soakCharts, soakMarkdown } from './soak.js';
 
@@ -40,6 +41,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
     const r = await benchOverlay((line) => process.stderr.write(`overlay: ${line}\n`));
     return write('overlay', machine, r, overlayMarkdown(r, machine));
   },
+  'rolling-update': async (machine) => {
+    const r = await benchRollingUpdate((line) => process.stderr.write(`rolling-update: ${line}\n`));
+    return write('rolling-update', machine, r, rollingUpdateMarkdown(r, machine));
+  },
 };
 
 async function main(): Promise<void> {
@@ -56,12 +61,6 @@ function write(name: string, machine: string, result: object, md: string): strin
   writeFileSync(join(OUT, `${name}.md`), md);
   return md;
 }
-
-
-
-
-
-
 
 main().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -1,18 +1,22 @@
-// Fault injection on a lab: each fault kind as one action on a host (or, for
-// a burst, on the control API: scale calls, and a service created and removed).
+// Fault injection on a lab: each fault kind as one action on a host (or, on
+// the control API, a burst: scale calls, and a service created and removed;
+// or a rolling update of one service, started and left to run on).
 import type { Control } from '../client/control.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { ServiceSpec } from '../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { sh } from '../shared/sh.js';
-import type { FaultKind } from './scenario.js';
+import type { Step, UpdateKind } from './scenario.js';
 
 /** The service a scale burst shakes, and the count it returns to. */
 export const BURST = { service: 'web', replicas: 6 };
 
-export async function inject(lab: LabCluster, ctl: Control, fault: FaultKind, host: string | undefined): Promise<void> {
-  const h = host ?? '';
-  switch (fault) {
+/** The service rolling updates change: between two good images, or to one whose containers exit at once. */
+export const ROLLED = { service: 'api', images: ['orch-test/httpd', 'orch-test/httpd:2'], broken: 'orch-test/broken' };
+
+export async function inject(lab: LabCluster, ctl: Control, step: Step): Promise<void> {
+  const h = step.host ?? '';
+  switch (step.fault) {
     case 'kill-host':
     case 'kill-leader-host':
       return lab.kill(h);
@@ -58,7 +62,20 @@ export async function inject(lab: LabCluster, ctl: Control, fault: FaultKind, ho
       await ctl.removeService({ ref: extra });
       return;
     }
+    case 'rolling-update':
+      return rollingUpdate(ctl, step.update ?? 'image');
   }
+}
+
+/** Starts a rolling update of ROLLED (its update config, set at create, rolls a failure back by itself); does not wait for it. */
+async function rollingUpdate(ctl: Control, kind: UpdateKind): Promise<void> {
+  const s = await ctl.getService({ ref: ROLLED.service });
+  const c = s.spec!.container!;
+  const container =
+    kind === 'env'
+      ? { ...c, env: [...c.env.filter((e) => !e.startsWith('RELEASE=')), `RELEASE=${Date.now().toString(36)}`] }
+      : { ...c, image: kind === 'broken' ? ROLLED.broken : (ROLLED.images.find((i) => i !== c.image) ?? ROLLED.images[0]!) };
+  await ctl.updateService({ ref: s.id, version: s.version, spec: { ...s.spec!, container }, rebalance: false });
 }
 
 function signal(lab: LabCluster, host: string, sig: NodeJS.Signals): void {

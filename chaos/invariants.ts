@@ -1,16 +1,18 @@
 // What must hold after a chaos run (and what a person reads when it does not):
 // every service back at its desired count, no address held twice, no slot
 // running twice on the engines, nothing in etcd pointing at what is gone,
-// every spec as it was made, each host's kernel overlay state as etcd says,
-// and the published port answering everywhere.
-import { NodeState, ServiceSpec_Mode, TaskState, type Network, type Node, type Service, type Task } from '../proto/generated/orch.js';
+// every spec as it was made, every rolling update ended (completed or rolled
+// back) with every task on its service's spec, each host's kernel overlay
+// state as etcd says, and the published port answering everywhere.
+import { isDeepStrictEqual } from 'node:util';
+import { ContainerSpec, NodeState, ServiceSpec_Mode, TaskState, UpdateStatus_State, type Network, type Node, type Service, type Task } from '../proto/generated/orch.js';
 import type { Control } from '../client/control.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import type { HostState } from '../lab/state.js';
 import { addrIp, macFor } from '../shared/ipam.js';
 import { Netlink } from '../agent/network/netlink/index.js';
 import { sh, systemTool } from '../shared/sh.js';
-import { servesTraffic } from '../shared/states.js';
+import { rollingOut, servesTraffic } from '../shared/states.js';
 import { listNetns, netnsPath } from '../agent/network/netns.js';
 import { hostKeyOfInode } from '../agent/host.js';
 import { isIngress } from '../shared/ingress.js';
@@ -21,8 +23,8 @@ export interface Violation {
   detail: string;
 }
 
-/** Per service: tasks running on nodes that are up (a dead node's tasks do not count), and what it wants. */
-export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number }>> {
+/** Per service: tasks running on nodes that are up (a dead node's tasks do not count), what it wants, and whether a rollout is under way. */
+export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number; rollingOut: boolean }>> {
   const [{ services }, { tasks }, { nodes }] = await Promise.all([ctl.listServices({}), ctl.listTasks({ service: '' }), ctl.listNodes({})]);
   const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
   return services.map((s) => ({
@@ -30,6 +32,7 @@ export async function convergence(ctl: Control): Promise<Array<{ name: string; g
     global: s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL,
     running: tasks.filter((t) => t.serviceId === s.service!.id && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && up.has(t.nodeId)).length,
     desired: s.desired,
+    rollingOut: rollingOut(s.service!.updateStatus),
   }));
 }
 
@@ -51,6 +54,7 @@ export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: 
     }
   }
 
+  v.push(...updatesEnded(tasks, services.map((s) => s.service!)));
   v.push(...addressesOnce(tasks, services.map((s) => s.service!), nodes));
   v.push(...references(tasks, services.map((s) => s.service!), nodes, networks.map((n) => n.id)));
   v.push(...(await slotsOnce(lab, services.map((s) => s.service!))));
@@ -148,6 +152,20 @@ function kernelMatches(lab: LabCluster, tasks: Task[], nodes: Node[], networks: 
     } finally {
       nl.close();
     }
+  }
+  return v;
+}
+
+/** Every rollout ended, completed or rolled back (not under way, not paused), and every task wanted running is made from its service's spec. */
+function updatesEnded(tasks: Task[], services: Service[]): Violation[] {
+  const v: Violation[] = [];
+  const ended = [UpdateStatus_State.NONE, UpdateStatus_State.COMPLETED, UpdateStatus_State.ROLLBACK_COMPLETED];
+  for (const s of services) {
+    const u = s.updateStatus;
+    if (u && !ended.includes(u.state)) v.push({ invariant: 'updates end', detail: `${s.spec!.name}: update ${UpdateStatus_State[u.state]?.toLowerCase()} (${u.message || 'no message'})` });
+    const want = ContainerSpec.toJSON(s.spec!.container!);
+    const stale = tasks.filter((t) => t.serviceId === s.id && t.desiredState === TaskState.RUNNING && !isDeepStrictEqual(ContainerSpec.toJSON(t.spec!), want));
+    if (stale.length) v.push({ invariant: 'updates end', detail: `${s.spec!.name}: ${stale.length} task(s) wanted running are not on the service's spec (${[...new Set(stale.map((t) => t.spec?.image))].join(', ')})` });
   }
   return v;
 }

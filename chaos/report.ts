@@ -23,7 +23,7 @@ export interface Report {
   durationMs: number;
   steps: Array<Step & { doneAt: number }>;
   /** Per fault: how long after it every service ran its desired count again. */
-  recoveries: Array<{ fault: string; host?: string; at: number; replicatedAfterMs: number | null; convergedAfterMs: number | null; failedRequests: number; failedServiceRequests: number }>;
+  recoveries: Array<{ fault: string; host?: string; update?: string; at: number; replicatedAfterMs: number | null; convergedAfterMs: number | null; failedRequests: number; failedServiceRequests: number }>;
   samples: Sample[];
   /** Through the published port, from outside. */
   requests: Requests;
@@ -75,7 +75,7 @@ function markdown(r: Report): string {
     '',
     '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...r.recoveries.map((x) => `| ${(x.at / 1000).toFixed(1)} s | ${x.fault} | ${x.host ?? ''} | ${s(x.replicatedAfterMs)} | ${s(x.convergedAfterMs)} | ${x.failedRequests} / ${x.failedServiceRequests} |`),
+    ...r.recoveries.map((x) => `| ${(x.at / 1000).toFixed(1)} s | ${x.fault}${x.update ? ` (${x.update})` : ''} | ${x.host ?? ''} | ${s(x.replicatedAfterMs)} | ${s(x.convergedAfterMs)} | ${x.failedRequests} / ${x.failedServiceRequests} |`),
     '',
     '### By fault kind',
     '',
@@ -89,7 +89,7 @@ function markdown(r: Report): string {
     '',
     '## Invariants',
     '',
-    r.violations.length ? r.violations.map((v) => `- **${v.invariant}**: ${v.detail}`).join('\n') : 'All held: every service converged, no address held twice, no slot running twice, no dangling reference in etcd, every spec intact, the published port answering on every host.',
+    r.violations.length ? r.violations.map((v) => `- **${v.invariant}**: ${v.detail}`).join('\n') : 'All held: every service converged, every rolling update ended (completed or rolled back) with its tasks on the spec, no address held twice, no slot running twice, no dangling reference in etcd, every spec intact, the published port answering on every host.',
     '',
   ].join('\n');
 }
@@ -135,7 +135,7 @@ function svg(r: Report): string {
   const replicas = r.samples.map((s) => [s.at, s.desired ? Math.min(1, s.running / s.desired) : 1] as [number, number]);
   const rate = (q: Requests) => q.buckets.map((b) => [b.at, b.ok + b.failed ? b.ok / (b.ok + b.failed) : 1] as [number, number]);
   const faults = r.steps.map(
-    (st) => `<line x1="${x(st.at)}" x2="${x(st.at)}" y1="${pad}" y2="${H - pad}" stroke="#c33" stroke-dasharray="3,3"/><text x="${x(st.at) + 2}" y="${pad - 4}" font-size="9" fill="#c33" transform="rotate(-30 ${x(st.at) + 2} ${pad - 4})">${st.fault}${st.host ? ` ${st.host}` : ''}</text>`,
+    (st) => `<line x1="${x(st.at)}" x2="${x(st.at)}" y1="${pad}" y2="${H - pad}" stroke="#c33" stroke-dasharray="3,3"/><text x="${x(st.at) + 2}" y="${pad - 4}" font-size="9" fill="#c33" transform="rotate(-30 ${x(st.at) + 2} ${pad - 4})">${st.fault}${st.host ? ` ${st.host}` : ''}${st.update ? ` ${st.update}` : ''}</text>`,
   );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,

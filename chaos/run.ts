@@ -77,16 +77,16 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       }
       say(`${(since() / 1000).toFixed(1)}s ${st.fault} ${st.host ?? ''}`);
       if (isAway(st)) away.add(st.host!);
-      await inject(lab, ctl, st.fault, st.host);
+      await inject(lab, ctl, st);
       if (isBack(st)) away.delete(st.host!);
       done.push({ ...st, doneAt: since() });
     }
     const rest = o.durationMs - since();
     if (rest > 0) await new Promise((r) => setTimeout(r, rest));
 
-    // Convergence after the last fault, then the invariants.
+    // Convergence (every count reached, every rollout ended) after the last fault, then the invariants.
     const deadline = Date.now() + CONVERGE_DEADLINE_MS;
-    while (Date.now() < deadline && (await convergence(ctl)).some((s) => s.running !== s.desired)) await new Promise((r) => setTimeout(r, 250));
+    while (Date.now() < deadline && (await convergence(ctl)).some((s) => s.running !== s.desired || s.rollingOut)) await new Promise((r) => setTimeout(r, 250));
     await new Promise((r) => setTimeout(r, 1000)); // every host applies its last rules
     sampling = false;
     await sampler;
@@ -108,7 +108,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       const convergedAfterMs = backAfter((s) => s.running, (s) => s.desired);
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
       const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
-      return { fault: st.fault, host: st.host, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
+      return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
     });
     for (const x of recoveries) {
       if (!TAKES_HOST_AWAY.includes(x.fault as FaultKind)) continue;

@@ -18,7 +18,12 @@ export type FaultKind =
   | 'freeze-agent'
   | 'thaw-agent'
   | 'flap-link'
-  | 'scale-burst';
+  | 'scale-burst'
+  | 'rolling-update';
+
+/** What a rolling-update step changes: the image (to the other good one), an environment variable, or the image to one whose containers exit at once (rolled back by itself). */
+export type UpdateKind = 'image' | 'env' | 'broken';
+const UPDATE_KINDS: readonly UpdateKind[] = ['image', 'env', 'broken'];
 
 /** Stands for the host the leader runs on when the step is injected (its replay names the host it hit). */
 export const LEADER = '@leader';
@@ -27,8 +32,10 @@ export interface Step {
   /** Milliseconds after the workload started. */
   at: number;
   fault: FaultKind;
-  /** The lab host it hits (none for bursts; LEADER until injected). */
+  /** The lab host it hits (none for bursts and updates; LEADER until injected). */
   host?: string;
+  /** For a rolling update: what it changes. */
+  update?: UpdateKind;
 }
 
 /** A small, seeded PRNG (mulberry32): the same seed, the same run. */
@@ -67,7 +74,7 @@ const MANAGER_EPISODES: Episode[] = [
 /** Faults after which the replicated services must be whole again while the host is still away. */
 export const TAKES_HOST_AWAY: readonly FaultKind[] = ['kill-host', 'kill-leader-host', 'kill-agent', 'partition', 'freeze-agent'];
 
-export const SCENARIOS = ['worker-restart', 'all'] as const;
+export const SCENARIOS = ['worker-restart', 'rolling-update', 'all'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /**
@@ -86,19 +93,34 @@ export function plan(name: string, seed: number, durationMs: number, workers: st
       { at: 16_000, fault: 'restart-host', host },
     ];
   }
+  if (name === 'rolling-update') {
+    // Three updates of every kind while a worker host is killed and comes back.
+    const host = pick(workers);
+    return [
+      { at: 3000, fault: 'kill-host', host },
+      { at: 4000, fault: 'rolling-update', update: 'image' },
+      { at: 10_000, fault: 'rolling-update', update: 'broken' },
+      { at: 16_000, fault: 'restart-host', host },
+      { at: 18_000, fault: 'rolling-update', update: 'env' },
+    ];
+  }
   if (name !== 'all') throw new InvalidArgumentError(`no scenario "${name}"; there are ${SCENARIOS.join(', ')}`);
   const episodes = managers.length >= 3 ? [...WORKER_EPISODES, ...MANAGER_EPISODES] : WORKER_EPISODES;
   // One episode at a time, a pause between, until the duration is used up;
-  // a link flap and a burst of control calls thrown in between episodes.
+  // a rolling update in the middle of half of them; a link flap, a burst of
+  // control calls or a rolling update thrown in between episodes.
   const steps: Step[] = [];
   let t = 3000;
   while (t < durationMs - 10_000) {
     const e = pick(episodes);
     const host = e.down === 'kill-leader-host' ? LEADER : e.down === 'kill-etcd' ? pick(managers) : pick(workers);
-    steps.push({ at: t, fault: e.down, host }, { at: t + e.forMs, fault: e.up, host });
+    steps.push({ at: t, fault: e.down, host });
+    if (random() < 0.5) steps.push({ at: t + Math.round(e.forMs / 3), fault: 'rolling-update', update: pick(UPDATE_KINDS) });
+    steps.push({ at: t + e.forMs, fault: e.up, host });
     t += e.forMs + 4000;
     if (random() < 0.5 && t < durationMs - 10_000) {
-      steps.push({ at: t, fault: random() < 0.5 ? 'flap-link' : 'scale-burst', host: pick(workers) });
+      const extra = pick(['flap-link', 'scale-burst', 'rolling-update'] as const);
+      steps.push(extra === 'rolling-update' ? { at: t, fault: extra, update: pick(UPDATE_KINDS) } : { at: t, fault: extra, host: pick(workers) });
       t += 4000;
     }
   }

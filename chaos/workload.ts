@@ -6,7 +6,7 @@
 // and time; and the callers' outcomes, read from their engines' logs.
 import { LABEL } from '../agent/exec/labels.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
-import { BURST } from './faults.js';
+import { BURST, ROLLED } from './faults.js';
 import { clientLoop, type ClientLoop } from '../lab/client-loop.js';
 
 export const PUBLISHED_PORT = 8080;
@@ -30,7 +30,10 @@ const CALLER_LOOP = [
 /** What the run created, as it must still be at the end (specs intact). */
 export const SERVICES = [
   { name: BURST.service, args: ['--replicas', String(BURST.replicas), '--network', 'chaos', '-p', `${PUBLISHED_PORT}:80`, '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/httpd'] },
-  { name: 'api', args: ['--replicas', '3', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/httpd'] },
+  {
+    name: ROLLED.service,
+    args: ['--replicas', '3', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', '--update-failure-action', 'rollback', '--update-monitor', '2s', '--rollback-failure-action', 'continue', ROLLED.images[0]!],
+  },
   { name: 'agentd', args: ['--mode', 'global', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/sleep'] },
   { name: 'caller', args: ['--replicas', '2', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/sleep', 'sh', '-c', CALLER_LOOP] },
 ];

@@ -3,13 +3,14 @@ import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { fail } from './common.js';
+import { SCENARIOS } from '../../chaos/scenario.js';
 
 export function chaosCommand(): Command {
   const cmd = new Command('chaos').description('Prove the cluster heals: inject faults into a lab under load and check invariants');
   cmd
     .command('run')
     .description('Run a chaos scenario on a fresh lab; exits non-zero on any violated invariant')
-    .option('--scenario <name>', 'worker-restart or all', 'worker-restart')
+    .option('--scenario <name>', SCENARIOS.join(', '), 'worker-restart')
     .option('--seed <n>', 'seed of the fault schedule (the same seed replays the same run)', '1')
     .option('--duration <duration>', 'how long faults are injected', '30s')
     .option('--hosts <n>', 'lab hosts (the first runs the manager and takes no faults)', '3')

@@ -1,11 +1,12 @@
 // The chaos harness itself: a short scenario (kill a worker host, restart it)
-// passes and writes its report; a deliberately broken build (a scheduler that
+// passes and writes its report; rolling updates in the middle of it end
+// completed or rolled back; a deliberately broken build (a scheduler that
 // places on down nodes, behind a test-only switch) makes it fail with the
 // right violation — the harness must be able to fail.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { runOrch } from '../../lab/run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'orch-chaos-'));
@@ -14,12 +15,18 @@ test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 // A run is a lab, 20 s of faults, up to 45 s of convergence and the checks: longer than ava's 90 s of silence.
 const RUN_TIMEOUT_MS = 240_000;
 
-test.serial('worker-restart passes: every invariant holds, and the report says so with the replay command', async (t) => {
+/** `orch chaos run` of a scenario on 3 hosts, seed 7, its report in dir/NAME. */
+async function chaosRun(t: ExecutionContext, scenario: string, duration: string, name: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; report: string }> {
   t.timeout(RUN_TIMEOUT_MS);
-  const report = join(dir, 'ok');
-  const r = await runOrch({}, ['chaos', 'run', '--scenario', 'worker-restart', '--seed', '7', '--duration', '20s', '--hosts', '3', '--report', report]);
-  t.is(r.code, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /PASSED: 0 violation\(s\)/);
+  const report = join(dir, name);
+  const r = await runOrch(env, ['chaos', 'run', '--scenario', scenario, '--seed', '7', '--duration', duration, '--hosts', '3', '--report', report]);
+  return { code: r.code, stdout: r.stdout + r.stderr, report };
+}
+
+test.serial('worker-restart passes: every invariant holds, and the report says so with the replay command', async (t) => {
+  const { code, stdout, report } = await chaosRun(t, 'worker-restart', '20s', 'ok');
+  t.is(code, 0, stdout);
+  t.regex(stdout, /PASSED: 0 violation\(s\)/);
   const json = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as { passed: boolean; steps: Array<{ fault: string }>; recoveries: Array<{ replicatedAfterMs: number | null }>; command: string };
   t.true(json.passed);
   t.deepEqual(json.steps.map((s) => s.fault), ['kill-host', 'restart-host']);
@@ -29,12 +36,19 @@ test.serial('worker-restart passes: every invariant holds, and the report says s
   t.regex(readFileSync(join(report, 'report.md'), 'utf8'), /PASSED[\s\S]*\| kill-host \| h\d/);
 });
 
+test.serial('rolling updates during a host kill (an image, an image that fails, an environment variable): each ends completed or rolled back, no slot twice', async (t) => {
+  const { code, stdout, report } = await chaosRun(t, 'rolling-update', '25s', 'updates');
+  t.is(code, 0, stdout);
+  t.regex(stdout, /PASSED: 0 violation\(s\)/);
+  const json = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as { steps: Array<{ fault: string; update?: string }> };
+  t.deepEqual(json.steps.filter((s) => s.fault === 'rolling-update').map((s) => s.update), ['image', 'broken', 'env']);
+  t.regex(readFileSync(join(report, 'report.md'), 'utf8'), /\| rolling-update \(broken\) \|/);
+});
+
 test.serial('a scheduler that places on down nodes makes the harness fail, naming the violation', async (t) => {
-  t.timeout(RUN_TIMEOUT_MS);
-  const report = join(dir, 'broken');
-  const r = await runOrch({ ORCH_TEST_BREAK: 'scheduler-ignores-down-nodes' }, ['chaos', 'run', '--scenario', 'worker-restart', '--seed', '7', '--duration', '20s', '--hosts', '3', '--report', report]);
-  t.is(r.code, 1, r.stdout + r.stderr);
-  t.regex(r.stdout, /FAILED: [1-9]\d* violation\(s\)/);
-  t.regex(r.stdout, /heals while a host is away: after kill-host h\d at 3\.0s the replicated services were (never|only after [\d.]+s) whole again/);
+  const { code, stdout, report } = await chaosRun(t, 'worker-restart', '20s', 'broken', { ORCH_TEST_BREAK: 'scheduler-ignores-down-nodes' });
+  t.is(code, 1, stdout);
+  t.regex(stdout, /FAILED: [1-9]\d* violation\(s\)/);
+  t.regex(stdout, /heals while a host is away: after kill-host h\d at 3\.0s the replicated services were (never|only after [\d.]+s) whole again/);
   t.false((JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as { passed: boolean }).passed);
 });
