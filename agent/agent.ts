@@ -7,7 +7,7 @@
 // this host made (namespaces, the plugin's name) and removes what an earlier
 // node of this host left (its containers, its Docker networks); `leave`
 // removes everything it made, for a host that stops being a node.
-import { networkInterfaces } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
@@ -66,7 +66,7 @@ export class Agent {
     this.managers = managers;
     const tag = { node: this.nodeId.slice(0, 12) };
     this.log = logger('agent', tag);
-    this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId }, logger('engine', tag));
+    this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId, hostname: opts.hostname ?? hostname() }, logger('engine', tag));
     this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
     this.session = new Session(
       managers,

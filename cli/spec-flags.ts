@@ -3,8 +3,8 @@
 // changes a spec it read, one given flag at a time, so every field create
 // takes can be changed and nothing not named is touched.
 import { Command, Option } from 'commander';
-import { parse as parseShell } from 'shell-quote';
 import {
+  ContainerSpec,
   EndpointSpec_Mode,
   RestartPolicy_Condition,
   ServiceSpec_Mode,
@@ -21,6 +21,8 @@ import { parsePublish, portName } from '../shared/ports.js';
 import { DEFAULT_UPDATE, parseReplicas, validateServiceSpec } from '../shared/spec.js';
 import { parseBytes, parseCpus } from '../shared/units.js';
 import { collect, keyValues } from './commands/common.js';
+import { applyContainerCreate, applyContainerUpdate, CONTAINER_CREATE_DEFAULTS, containerUpdateOptions, type ContainerCreateFlags, type ContainerUpdateFlags } from './container-flags.js';
+import { edit, pick, shellWords } from './flag-values.js';
 
 const CONDITIONS: Record<string, RestartPolicy_Condition> = {
   any: RestartPolicy_Condition.RESTART_ANY,
@@ -63,7 +65,7 @@ type RolloutKnob = 'Parallelism' | 'Delay' | 'FailureAction' | 'Monitor' | 'MaxF
 /** --update-* and --rollback-*, as commander names them. */
 type RolloutFlags = { [K in `${'update' | 'rollback'}${RolloutKnob}`]?: string };
 
-export interface CreateFlags extends CommonFlags, RolloutFlags {
+export interface CreateFlags extends CommonFlags, RolloutFlags, ContainerCreateFlags {
   name?: string;
   mode: string;
   constraint: string[];
@@ -75,7 +77,7 @@ export interface CreateFlags extends CommonFlags, RolloutFlags {
   containerLabel: string[];
 }
 
-export interface UpdateFlags extends CommonFlags, RolloutFlags {
+export interface UpdateFlags extends CommonFlags, RolloutFlags, ContainerUpdateFlags {
   image?: string;
   args?: string;
   envAdd: string[];
@@ -98,6 +100,7 @@ export interface UpdateFlags extends CommonFlags, RolloutFlags {
 
 /** The flags of `service create` as commander fills them when none is given. */
 export const CREATE_DEFAULTS: CreateFlags = {
+  ...CONTAINER_CREATE_DEFAULTS,
   mode: 'replicated', constraint: [], network: [], publish: [], endpointMode: 'vip', env: [], label: [], containerLabel: [], restartCondition: 'any', restartDelay: '5s',
   restartMaxAttempts: '0', restartWindow: '0s', stopGracePeriod: '10s', timeout: '5m', healthcheck: true,
 };
@@ -141,7 +144,7 @@ export function commonOptions(cmd: Command, defaults: boolean): Command {
 
 /** Adds update's own flags. */
 export function updateOptions(cmd: Command): Command {
-  return cmd
+  return containerUpdateOptions(cmd)
     .option('--image <image>', 'image to run')
     .option('--args <command>', 'command and arguments, in shell quoting ("" for the image\'s own)')
     .option('--env-add <KEY=VALUE>', 'add or change an environment variable (repeatable)', collect, [])
@@ -175,20 +178,19 @@ export function specFromFlags(image: string, command: string[], f: CreateFlags):
     autoRebalance: f.autoRebalance ?? false,
     networks: f.network,
     endpoint: { mode: EndpointSpec_Mode.VIP, ports: f.publish.flatMap(parsePublish) },
-    container: {
+    container: ContainerSpec.fromPartial({
       image,
       command,
       env: f.env,
       labels: keyValues(f.containerLabel, '--container-label'),
-      stopGracePeriodMs: 0,
-      resources: { limits: { nanoCpus: 0n, memoryBytes: 0n }, reservations: { nanoCpus: 0n, memoryBytes: 0n } },
-      healthcheck: undefined,
-    },
+      resources: { limits: { nanoCpus: 0n, memoryBytes: 0n, pids: 0n }, reservations: { nanoCpus: 0n, memoryBytes: 0n, pids: 0n } },
+    }),
     restart: { condition: RestartPolicy_Condition.RESTART_ANY, delayMs: 0, maxAttempts: 0, windowMs: 0 },
     updateConfig: { ...DEFAULT_UPDATE },
     rollbackConfig: { ...DEFAULT_UPDATE },
     forceUpdate: 0n,
   };
+  applyContainerCreate(spec.container!, f);
   applyCommon(spec, f);
   validateServiceSpec(spec);
   return spec;
@@ -200,11 +202,12 @@ export function updatedSpec(cur: ServiceSpec, f: UpdateFlags): ServiceSpec {
   const c = spec.container!;
   const name = spec.name;
   if (f.image !== undefined) c.image = f.image;
-  if (f.args !== undefined) c.command = shellWords(f.args);
-  c.env = edit(c.env, f.envAdd, f.envRm, '--env', name, (e) => e.slice(0, Math.max(e.indexOf('='), 0)) || e);
+  if (f.args !== undefined) c.command = shellWords(f.args, '--args');
+  c.env = edit(c.env, f.envAdd, f.envRm, (e) => e.slice(0, Math.max(e.indexOf('='), 0)) || e, notSet('--env-rm', name));
+  applyContainerUpdate(c, f, name);
   spec.labels = editMap(spec.labels, f.labelAdd, f.labelRm, '--label', name);
   c.labels = editMap(c.labels, f.containerLabelAdd, f.containerLabelRm, '--container-label', name);
-  spec.placement = { ...spec.placement, constraints: edit(spec.placement?.constraints ?? [], f.constraintAdd, f.constraintRm, '--constraint', name, (x) => x) };
+  spec.placement = { ...spec.placement, constraints: edit(spec.placement?.constraints ?? [], f.constraintAdd, f.constraintRm, (x) => x, notSet('--constraint-rm', name)) };
   spec.networks = removeNetworks(spec.networks, f.networkRm, name).concat(f.networkAdd);
   const ports = removePorts(spec.endpoint?.ports ?? [], f.publishRm, name).concat(f.publishAdd.flatMap(parsePublish));
   spec.endpoint = { mode: spec.endpoint?.mode ?? EndpointSpec_Mode.VIP, ports };
@@ -291,15 +294,9 @@ function healthFromFlags(f: CommonFlags, cur: HealthConfig | undefined): HealthC
   };
 }
 
-/** Removes (by key) then adds; removing what is not there is an error. */
-function edit(list: string[], add: string[], rm: string[], flag: string, service: string, keyOf: (x: string) => string): string[] {
-  let out = [...list];
-  for (const k of rm) {
-    if (!out.some((x) => keyOf(x) === k)) throw new InvalidArgumentError(`${flag}-rm: ${k} is not set on service ${service}`);
-    out = out.filter((x) => keyOf(x) !== k);
-  }
-  for (const x of add) out = [...out.filter((y) => keyOf(y) !== keyOf(x)), x];
-  return out;
+/** The error for removing what a service does not have. */
+function notSet(flag: string, service: string): (key: string) => Error {
+  return (key) => new InvalidArgumentError(`${flag}: ${key} is not set on service ${service}`);
 }
 
 function editMap(map: Record<string, string>, add: string[], rm: string[], flag: string, service: string): Record<string, string> {
@@ -334,19 +331,6 @@ function removePorts(ports: PortConfig[], rm: string[], service: string): PortCo
     }
   }
   return out;
-}
-
-function shellWords(text: string): string[] {
-  return parseShell(text).map((w) => {
-    if (typeof w !== 'string') throw new InvalidArgumentError(`--args: "${text}" holds shell operators; quote them`);
-    return w;
-  });
-}
-
-function pick<T>(table: Record<string, T>, value: string, flag: string): T {
-  const v = table[value];
-  if (v === undefined) throw new InvalidArgumentError(`${flag}: "${value}" is not one of ${Object.keys(table).join(', ')}`);
-  return v;
 }
 
 function zeroOrDuration(text: string, flag: string): number {

@@ -31,6 +31,9 @@ import {
   type RemoveNetworkResponse,
   type JoinTokenRequest,
   type JoinTokenResponse,
+  type ClusterSettings,
+  type GetClusterSettingsRequest,
+  type UpdateClusterSettingsRequest,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
@@ -67,6 +70,8 @@ export interface Control {
   getNetwork(req: NetworkRef): Promise<NetworkInfo>;
   removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
   getJoinToken(req: JoinTokenRequest): Promise<JoinTokenResponse>;
+  getClusterSettings(req: GetClusterSettingsRequest): Promise<ClusterSettings>;
+  updateClusterSettings(req: UpdateClusterSettingsRequest): Promise<ClusterSettings>;
   close(): void;
 }
 
@@ -84,7 +89,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'getClusterSettings', 'updateClusterSettings'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

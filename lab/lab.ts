@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, UnavailableError } from '../shared/errors.js';
 import { waitForPort } from './etcd.js';
+import { memberStatuses } from '../manager/store/members.js';
 import { loadTls } from '../shared/tls/credentials.js';
 import { alive, killAndWait } from './processes.js';
 import { sh } from '../shared/sh.js';
@@ -205,6 +206,14 @@ async function startEtcdCluster(state: LabState): Promise<void> {
   for (const h of members) {
     if (!(await waitForPort(h.addr, ETCD_CLIENT_PORT, 15_000))) throw new UnavailableError(`etcd on ${h.name} did not start; see ${join(h.dir, 'etcd.log')}`);
   }
+  // Listening is not serving: every member answers and knows its leader before anyone is let at it.
+  const endpoints = members.map((h) => `http://${h.addr}:${ETCD_CLIENT_PORT}`).join(',');
+  for (let i = 0; i < 60; i++) {
+    const statuses = await memberStatuses(endpoints, undefined);
+    if (statuses.every((m) => m.answering && m.hasLeader)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new UnavailableError(`the lab's etcd did not elect a leader within 15 s; see each manager host's etcd.log`);
 }
 
 /** Loses the store for good, as a restore drill starts: kills every etcd member, removes its data, and starts a new, empty etcd cluster. */

@@ -4,6 +4,7 @@ import { RestartPolicy_Condition, ServiceSpec_Mode, UpdateConfig_FailureAction, 
 import { parseConstraint } from './constraints.js';
 import { validatePorts } from './ports.js';
 import { InvalidArgumentError } from './errors.js';
+import { validateContainer } from './container.js';
 
 /** Service names become DNS labels later: lower-case letters, digits, '-'; 1–63 long. */
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -98,6 +99,7 @@ export function validateServiceSpec(spec: ServiceSpec): void {
   if (spec.rollbackConfig?.failureAction === UpdateConfig_FailureAction.ROLLBACK) {
     throw new InvalidArgumentError('--rollback-failure-action: a rollback cannot roll back; use pause or continue');
   }
+  if (spec.container) validateContainer(spec.container);
   for (const [k] of Object.entries({ ...spec.labels, ...spec.container?.labels })) {
     if (!k || k.startsWith('orch.')) throw new InvalidArgumentError(`invalid label key "${k}": it must be non-empty and not start with "orch." (reserved)`);
   }

@@ -5,17 +5,19 @@
 // the events stream ends when dockerd restarts (we reconnect with `since`).
 import { hostname as osHostname } from 'node:os';
 import Docker from 'dockerode';
-import { PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
+import { Mount_Type, PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
 import { isIngress } from '../../shared/ingress.js';
 import { addrIp } from '../../shared/ipam.js';
 import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
 import { LABEL } from './labels.js';
+import { containerOptions, mountSource, templateContext } from './container-config.js';
 
-/** Identity stamped on, and required of, every container this agent manages. */
+/** Identity stamped on, and required of, every container this agent manages; `hostname` fills {{.Node.Hostname}}. */
 export interface Owner {
   cluster: string;
   node: string;
+  hostname: string;
 }
 
 /** A container event the executor cares about. */
@@ -54,6 +56,7 @@ export class Engine {
       resources: {
         nanoCpus: capacity?.nanoCpus ?? BigInt(info.NCPU ?? 0) * 1_000_000_000n,
         memoryBytes: capacity?.memoryBytes ?? BigInt(info.MemTotal ?? 0),
+        pids: 0n,
       },
       addr,
     };
@@ -94,7 +97,11 @@ export class Engine {
     const addr = (n: Network) => addrIp(task.networks.find((a) => a.networkId === n.id)!.addr);
     const [first, ...rest] = networks;
     const dockerMaps = first ? [] : task.hostPorts;
+    const ctx = templateContext(task, this.owner.hostname);
+    for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.ensureVolume(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
+    const options = containerOptions(spec, ctx);
     const c = await this.docker.createContainer({
+      ...options,
       name: `${task.serviceName}.${task.slot}.${task.id}`,
       Image: spec.image,
       Cmd: spec.command.length ? spec.command : undefined,
@@ -110,9 +117,7 @@ export class Engine {
       },
       Healthcheck: spec.healthcheck ? healthcheck(spec.healthcheck) : undefined,
       HostConfig: {
-        Init: false,
-        NanoCpus: Number(spec.resources?.limits?.nanoCpus ?? 0n) || undefined,
-        Memory: Number(spec.resources?.limits?.memoryBytes ?? 0n) || undefined,
+        ...options.HostConfig,
         NetworkMode: first?.dockerName,
         // orch's resolver for service names listens on a network's gateway; Docker's embedded one forwards to it.
         // Not ingress's, which knows no names: ingress may come first only to carry the default route.
@@ -126,6 +131,23 @@ export class Engine {
     // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
     for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
     return c.id;
+  }
+
+  /**
+   * Makes sure a named volume exists, labelled as orch's (cluster, node, and
+   * the service and slot that asked for it first). One that is there is
+   * used as it is: a volume outlives its tasks, and data is never replaced.
+   */
+  private async ensureVolume(name: string, task: Task, labels: Record<string, string>): Promise<void> {
+    const found = await this.docker.getVolume(name).inspect().then(() => true, (err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return false;
+      throw err;
+    });
+    if (found) return;
+    await this.docker.createVolume({
+      Name: name,
+      Labels: { ...labels, [LABEL.cluster]: this.owner.cluster, [LABEL.node]: this.owner.node, [LABEL.service]: task.serviceId, [LABEL.serviceName]: task.serviceName, [LABEL.slot]: String(task.slot) },
+    });
   }
 
   /**

@@ -9,6 +9,7 @@ import { shortId } from '../../shared/ids.js';
 import { parseReplicas } from '../../shared/spec.js';
 import { rollingOut, stateName } from '../../shared/states.js';
 import { updateState, waitForRollout, waitForService } from '../progress.js';
+import { containerCreateOptions } from '../container-flags.js';
 import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
@@ -31,7 +32,7 @@ export function serviceCommand(globals: Globals): Command {
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
     .option('-l, --label <k=v>', 'service label (repeatable)', collect, [])
     .option('--container-label <k=v>', 'container label (repeatable)', collect, []);
-  commonOptions(create, true).action((image: string, command: string[], flags: CreateFlags) =>
+  commonOptions(containerCreateOptions(create), true).action((image: string, command: string[], flags: CreateFlags) =>
     withControl(globals, async (ctl) => {
       const spec = specFromFlags(image, command, flags);
       const timeoutMs = parseDuration(flags.timeout, '--timeout');

@@ -1,19 +1,42 @@
 // `orch cluster …`: the store that holds the cluster. status (etcd's members,
 // sizes and alarms), maintain (compact, defragment, disarm a full etcd),
 // backup FILE (through a manager) and restore FILE (straight into a new etcd,
-// before the managers start).
+// before the managers start); and the cluster's settings: inspect, update.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { connectMaintenance, type Maintenance } from '../../client/maintenance.js';
-import { StoreStatus, type StoreMember } from '../../proto/generated/orch.js';
+import { ClusterSettings, StoreStatus, type StoreMember } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { loadTls } from '../../shared/tls/credentials.js';
 import { formatBytes } from '../../shared/units.js';
 import { table } from '../table.js';
-import { etcdTls, etcdTlsOptions, fail, formatOption, print, withClient, type Globals } from './common.js';
+import { etcdTls, etcdTlsOptions, fail, formatOption, print, withClient, withControl, type Globals } from './common.js';
+import { parseBool } from '../flag-values.js';
 
 export function clusterCommand(globals: Globals): Command {
-  const cmd = new Command('cluster').description("Look after the cluster's store (etcd): status, maintenance, backup and restore");
+  const cmd = new Command('cluster').description("Look after the cluster: its settings, and its store (etcd): status, maintenance, backup and restore");
+  cmd
+    .command('inspect')
+    .description('What the cluster allows (its settings)')
+    .addOption(formatOption())
+    .action((f: { format: string }) =>
+      withControl(globals, async (ctl) => {
+        const s = await ctl.getClusterSettings({});
+        print(f.format, ClusterSettings.toJSON(s), () => settingsText(s));
+      }),
+    );
+  cmd
+    .command('update')
+    .description('Change what the cluster allows')
+    .option('--allow-privileged [bool]', 'let services ask for --privileged and --device (true|false; alone: true)')
+    .addOption(formatOption())
+    .action((f: { allowPrivileged?: string | boolean; format: string }) =>
+      withControl(globals, async (ctl) => {
+        if (f.allowPrivileged === undefined) throw new InvalidArgumentError('nothing to update: give --allow-privileged [true|false]');
+        const s = await ctl.updateClusterSettings({ allowPrivileged: parseBool(f.allowPrivileged, '--allow-privileged') });
+        print(f.format, ClusterSettings.toJSON(s), () => settingsText(s));
+      }),
+    );
   cmd
     .command('status')
     .description("etcd's members, their database sizes, the last compaction and any alarm")
@@ -103,4 +126,8 @@ function describe(s: StoreStatus): string {
   lines.push(`revision ${s.revision}; ${s.compactedRevision ? `compacted up to ${s.compactedRevision} at ${s.compactedAt?.toISOString()}` : 'no compaction recorded'}`);
   lines.push(s.alarms.length ? `ALARMS: ${s.alarms.join('; ')}` : 'no alarms');
   return `${lines.join('\n')}\n`;
+}
+
+function settingsText(s: ClusterSettings): string {
+  return `privileged services (--privileged, --device): ${s.allowPrivileged ? 'allowed' : 'not allowed'}\n`;
 }

@@ -25,6 +25,7 @@ import { resolveNode, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
+import { readSettings, updateSettings } from './settings.js';
 import { managerAddrs } from '../ca/join.js';
 import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
 import type { Role } from '../../shared/tls/pki.js';
@@ -173,6 +174,9 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       if (req.rotate) log.info({ role }, 'join token rotated');
       return { token: secrets.tokens[role], managers: await managerAddrs(store) };
     }),
+
+    getClusterSettings: unary(async () => (await readSettings(store)).settings),
+    updateClusterSettings: unary(async (req) => updateSettings(store, log, req)),
   };
 }
 

@@ -16,6 +16,7 @@ import { REVISIONS_KEPT, readHistory, revisionKeys, sameTemplate, serviceTemplat
 import { keys, portKey, type Cache, type Store, type Versioned } from '../store/index.js';
 import { resolveNetwork, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
+import { checkPrivileges } from './settings.js';
 
 /** Where a port asked for without a published number comes from (Swarm's range). */
 const AUTO_PORTS = { first: 30000, last: 32767 };
@@ -141,6 +142,7 @@ async function write(store: Store, cache: Cache, next: Service, cur: Versioned<S
   spec.endpoint = { mode: spec.endpoint?.mode ?? 0, ports };
   const name = keys.serviceName(spec.name);
   const txn = store.txn().expect('services', next.id, cur?.modRevision ?? 0).put('services', next.id, next);
+  await checkPrivileges(store, spec, txn);
   if (!cur) txn.expectKey(name, 0).putKey(name, next.id);
   // Rewritten unchanged: a concurrent `network rm` (which compares it) cannot pass meanwhile.
   for (const n of networks) txn.expect('networks', n.value.id, n.modRevision).put('networks', n.value.id, n.value);

@@ -27,6 +27,8 @@ export const keys = {
   clusterCa: () => `${PREFIX}cluster/ca`,
   /** The CA key and the join tokens, sealed under the cluster key (never stored here in clear). */
   clusterSecrets: () => `${PREFIX}cluster/secrets`,
+  /** What the cluster allows (ClusterSettings as JSON); absent: the defaults. */
+  clusterSettings: () => `${PREFIX}cluster/settings`,
   /** A removed node: its certificate is refused from then on. */
   revoked: (nodeId: string) => `${PREFIX}revoked/${nodeId}`,
   revokedPrefix: () => `${PREFIX}revoked/`,

@@ -292,12 +292,143 @@ export interface ContainerSpec {
     | ResourceRequirements
     | undefined;
   /** unset: the image's own healthcheck */
-  healthcheck: HealthConfig | undefined;
+  healthcheck:
+    | HealthConfig
+    | undefined;
+  /** Docker's own names below (its ServiceSpec's ContainerSpec, one to one). */
+  entrypoint: string[];
+  /** may use {{.Node.Hostname}}, {{.Service.Name}}, {{.Task.Slot}} (also {{.Node.ID}}, {{.Service.ID}}, {{.Task.ID}}) */
+  hostname: string;
+  /** working directory (--workdir) */
+  dir: string;
+  /** user[:group] (--user) */
+  user: string;
+  /** supplementary groups (--group) */
+  groups: string[];
+  /** an init as PID 1 (--init); unset: the engine's default */
+  init?:
+    | boolean
+    | undefined;
+  /** e.g. SIGINT; empty: the image's */
+  stopSignal: string;
+  tty: boolean;
+  /** the root filesystem is read-only (--read-only) */
+  readOnly: boolean;
+  mounts: Mount[];
+  /** extra /etc/hosts entries, "IP HOSTNAME" (--host HOSTNAME:IP) */
+  hosts: string[];
+  /** the resolver stays orch's; search domains and options are the service's */
+  dnsConfig: DNSConfig | undefined;
+  sysctls: { [key: string]: string };
+  capabilityAdd: string[];
+  capabilityDrop: string[];
+  ulimits: Ulimit[];
+  /** only on a cluster that allows it (orch cluster update --allow-privileged) */
+  privileged: boolean;
+  /** the same */
+  devices: Device[];
 }
 
 export interface ContainerSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+export interface ContainerSpec_SysctlsEntry {
+  key: string;
+  value: string;
+}
+
+/** A filesystem mounted into the container (--mount, Docker's spelling). */
+export interface Mount {
+  type: Mount_Type;
+  /** volume name (templates allowed, e.g. data-{{.Task.Slot}}) or absolute host path */
+  source: string;
+  /** absolute path in the container */
+  target: string;
+  readOnly: boolean;
+  volumeOptions: VolumeOptions | undefined;
+  tmpfsOptions: TmpfsOptions | undefined;
+}
+
+export enum Mount_Type {
+  /** VOLUME - a named volume on the task's node (made there, labelled orch's) */
+  VOLUME = 0,
+  /** BIND - a path of the node */
+  BIND = 1,
+  /** TMPFS - memory, empty at every start */
+  TMPFS = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function mount_TypeFromJSON(object: any): Mount_Type {
+  switch (object) {
+    case 0:
+    case "VOLUME":
+      return Mount_Type.VOLUME;
+    case 1:
+    case "BIND":
+      return Mount_Type.BIND;
+    case 2:
+    case "TMPFS":
+      return Mount_Type.TMPFS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Mount_Type.UNRECOGNIZED;
+  }
+}
+
+export function mount_TypeToJSON(object: Mount_Type): string {
+  switch (object) {
+    case Mount_Type.VOLUME:
+      return "VOLUME";
+    case Mount_Type.BIND:
+      return "BIND";
+    case Mount_Type.TMPFS:
+      return "TMPFS";
+    case Mount_Type.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export interface VolumeOptions {
+  /** do not copy the image's files into a new volume (volume-nocopy) */
+  noCopy: boolean;
+  /** volume-label */
+  labels: { [key: string]: string };
+}
+
+export interface VolumeOptions_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface TmpfsOptions {
+  /** 0: no limit */
+  sizeBytes: bigint;
+  /** 0: the kernel's default (1777) */
+  mode: number;
+}
+
+export interface DNSConfig {
+  search: string[];
+  options: string[];
+}
+
+export interface Ulimit {
+  /** e.g. nofile */
+  name: string;
+  soft: bigint;
+  hard: bigint;
+}
+
+export interface Device {
+  pathOnHost: string;
+  pathInContainer: string;
+  /** some of r, w, m */
+  cgroupPermissions: string;
 }
 
 /**
@@ -836,6 +967,8 @@ export interface Network {
 export interface Resources {
   nanoCpus: bigint;
   memoryBytes: bigint;
+  /** limits only: the most processes (--limit-pids); 0: no limit */
+  pids: bigint;
 }
 
 export interface NodeDescription {
@@ -988,6 +1121,20 @@ export interface NetworkInfo {
 
 export interface RemoveNetworkResponse {
   id: string;
+}
+
+/** What the whole cluster allows; changed only by `orch cluster update`. */
+export interface ClusterSettings {
+  /** services may ask for --privileged and --device */
+  allowPrivileged: boolean;
+}
+
+export interface GetClusterSettingsRequest {
+}
+
+export interface UpdateClusterSettingsRequest {
+  /** unset: unchanged */
+  allowPrivileged?: boolean | undefined;
 }
 
 /** Managers ask the leader whether it is alive (a dead one is replaced before its lease runs out). */
@@ -1334,6 +1481,24 @@ function createBaseContainerSpec(): ContainerSpec {
     stopGracePeriodMs: 0,
     resources: undefined,
     healthcheck: undefined,
+    entrypoint: [],
+    hostname: "",
+    dir: "",
+    user: "",
+    groups: [],
+    init: undefined,
+    stopSignal: "",
+    tty: false,
+    readOnly: false,
+    mounts: [],
+    hosts: [],
+    dnsConfig: undefined,
+    sysctls: {},
+    capabilityAdd: [],
+    capabilityDrop: [],
+    ulimits: [],
+    privileged: false,
+    devices: [],
   };
 }
 
@@ -1359,6 +1524,60 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     }
     if (message.healthcheck !== undefined) {
       HealthConfig.encode(message.healthcheck, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.entrypoint) {
+      writer.uint32(66).string(v!);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(74).string(message.hostname);
+    }
+    if (message.dir !== "") {
+      writer.uint32(82).string(message.dir);
+    }
+    if (message.user !== "") {
+      writer.uint32(90).string(message.user);
+    }
+    for (const v of message.groups) {
+      writer.uint32(98).string(v!);
+    }
+    if (message.init !== undefined) {
+      writer.uint32(104).bool(message.init);
+    }
+    if (message.stopSignal !== "") {
+      writer.uint32(114).string(message.stopSignal);
+    }
+    if (message.tty !== false) {
+      writer.uint32(120).bool(message.tty);
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(128).bool(message.readOnly);
+    }
+    for (const v of message.mounts) {
+      Mount.encode(v!, writer.uint32(138).fork()).join();
+    }
+    for (const v of message.hosts) {
+      writer.uint32(146).string(v!);
+    }
+    if (message.dnsConfig !== undefined) {
+      DNSConfig.encode(message.dnsConfig, writer.uint32(154).fork()).join();
+    }
+    globalThis.Object.entries(message.sysctls).forEach(([key, value]: [string, string]) => {
+      ContainerSpec_SysctlsEntry.encode({ key: key as any, value }, writer.uint32(162).fork()).join();
+    });
+    for (const v of message.capabilityAdd) {
+      writer.uint32(170).string(v!);
+    }
+    for (const v of message.capabilityDrop) {
+      writer.uint32(178).string(v!);
+    }
+    for (const v of message.ulimits) {
+      Ulimit.encode(v!, writer.uint32(186).fork()).join();
+    }
+    if (message.privileged !== false) {
+      writer.uint32(192).bool(message.privileged);
+    }
+    for (const v of message.devices) {
+      Device.encode(v!, writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -1435,6 +1654,153 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
             message.healthcheck = HealthConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.entrypoint.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.dir = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.groups.push(reader.string());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.init = reader.bool();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.stopSignal = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.tty = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.mounts.push(Mount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.hosts.push(reader.string());
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.dnsConfig = DNSConfig.decode(reader, reader.uint32());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            const entry20 = ContainerSpec_SysctlsEntry.decode(reader, reader.uint32());
+            if (entry20.value !== undefined) {
+              message.sysctls[entry20.key] = entry20.value;
+            }
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.capabilityAdd.push(reader.string());
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.capabilityDrop.push(reader.string());
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.ulimits.push(Ulimit.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 24: {
+            if (tag !== 192) {
+              break;
+            }
+
+            message.privileged = reader.bool();
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.devices.push(Device.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1473,6 +1839,63 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
         : 0,
       resources: isSet(object.resources) ? ResourceRequirements.fromJSON(object.resources) : undefined,
       healthcheck: isSet(object.healthcheck) ? HealthConfig.fromJSON(object.healthcheck) : undefined,
+      entrypoint: globalThis.Array.isArray(object?.entrypoint)
+        ? object.entrypoint.map((e: any) => globalThis.String(e))
+        : [],
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      dir: isSet(object.dir) ? globalThis.String(object.dir) : "",
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => globalThis.String(e)) : [],
+      init: isSet(object.init) ? globalThis.Boolean(object.init) : undefined,
+      stopSignal: isSet(object.stopSignal)
+        ? globalThis.String(object.stopSignal)
+        : isSet(object.stop_signal)
+        ? globalThis.String(object.stop_signal)
+        : "",
+      tty: isSet(object.tty) ? globalThis.Boolean(object.tty) : false,
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+      mounts: globalThis.Array.isArray(object?.mounts)
+        ? object.mounts.map((e: any) => Mount.fromJSON(e))
+        : [],
+      hosts: globalThis.Array.isArray(object?.hosts)
+        ? object.hosts.map((e: any) => globalThis.String(e))
+        : [],
+      dnsConfig: isSet(object.dnsConfig)
+        ? DNSConfig.fromJSON(object.dnsConfig)
+        : isSet(object.dns_config)
+        ? DNSConfig.fromJSON(object.dns_config)
+        : undefined,
+      sysctls: isObject(object.sysctls)
+        ? (globalThis.Object.entries(object.sysctls) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      capabilityAdd: globalThis.Array.isArray(object?.capabilityAdd)
+        ? object.capabilityAdd.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.capability_add)
+        ? object.capability_add.map((e: any) => globalThis.String(e))
+        : [],
+      capabilityDrop: globalThis.Array.isArray(object?.capabilityDrop)
+        ? object.capabilityDrop.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.capability_drop)
+        ? object.capability_drop.map((e: any) => globalThis.String(e))
+        : [],
+      ulimits: globalThis.Array.isArray(object?.ulimits) ? object.ulimits.map((e: any) => Ulimit.fromJSON(e)) : [],
+      privileged: isSet(object.privileged) ? globalThis.Boolean(object.privileged) : false,
+      devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => Device.fromJSON(e)) : [],
     };
   },
 
@@ -1505,6 +1928,66 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     if (message.healthcheck !== undefined) {
       obj.healthcheck = HealthConfig.toJSON(message.healthcheck);
     }
+    if (message.entrypoint?.length) {
+      obj.entrypoint = message.entrypoint;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.dir !== "") {
+      obj.dir = message.dir;
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.groups?.length) {
+      obj.groups = message.groups;
+    }
+    if (message.init !== undefined) {
+      obj.init = message.init;
+    }
+    if (message.stopSignal !== "") {
+      obj.stopSignal = message.stopSignal;
+    }
+    if (message.tty !== false) {
+      obj.tty = message.tty;
+    }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    if (message.mounts?.length) {
+      obj.mounts = message.mounts.map((e) => Mount.toJSON(e));
+    }
+    if (message.hosts?.length) {
+      obj.hosts = message.hosts;
+    }
+    if (message.dnsConfig !== undefined) {
+      obj.dnsConfig = DNSConfig.toJSON(message.dnsConfig);
+    }
+    if (message.sysctls) {
+      const entries = globalThis.Object.entries(message.sysctls) as [string, string][];
+      if (entries.length > 0) {
+        obj.sysctls = {};
+        entries.forEach(([k, v]) => {
+          obj.sysctls[k] = v;
+        });
+      }
+    }
+    if (message.capabilityAdd?.length) {
+      obj.capabilityAdd = message.capabilityAdd;
+    }
+    if (message.capabilityDrop?.length) {
+      obj.capabilityDrop = message.capabilityDrop;
+    }
+    if (message.ulimits?.length) {
+      obj.ulimits = message.ulimits.map((e) => Ulimit.toJSON(e));
+    }
+    if (message.privileged !== false) {
+      obj.privileged = message.privileged;
+    }
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => Device.toJSON(e));
+    }
     return obj;
   },
 
@@ -1532,6 +2015,34 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     message.healthcheck = (object.healthcheck !== undefined && object.healthcheck !== null)
       ? HealthConfig.fromPartial(object.healthcheck)
       : undefined;
+    message.entrypoint = object.entrypoint?.map((e) => e) || [];
+    message.hostname = object.hostname ?? "";
+    message.dir = object.dir ?? "";
+    message.user = object.user ?? "";
+    message.groups = object.groups?.map((e) => e) || [];
+    message.init = object.init ?? undefined;
+    message.stopSignal = object.stopSignal ?? "";
+    message.tty = object.tty ?? false;
+    message.readOnly = object.readOnly ?? false;
+    message.mounts = object.mounts?.map((e) => Mount.fromPartial(e)) || [];
+    message.hosts = object.hosts?.map((e) => e) || [];
+    message.dnsConfig = (object.dnsConfig !== undefined && object.dnsConfig !== null)
+      ? DNSConfig.fromPartial(object.dnsConfig)
+      : undefined;
+    message.sysctls = (globalThis.Object.entries(object.sysctls ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.capabilityAdd = object.capabilityAdd?.map((e) => e) || [];
+    message.capabilityDrop = object.capabilityDrop?.map((e) => e) || [];
+    message.ulimits = object.ulimits?.map((e) => Ulimit.fromPartial(e)) || [];
+    message.privileged = object.privileged ?? false;
+    message.devices = object.devices?.map((e) => Device.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1617,6 +2128,857 @@ export const ContainerSpec_LabelsEntry: MessageFns<ContainerSpec_LabelsEntry> = 
     const message = createBaseContainerSpec_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerSpec_SysctlsEntry(): ContainerSpec_SysctlsEntry {
+  return { key: "", value: "" };
+}
+
+export const ContainerSpec_SysctlsEntry: MessageFns<ContainerSpec_SysctlsEntry> = {
+  encode(message: ContainerSpec_SysctlsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerSpec_SysctlsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerSpec_SysctlsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerSpec_SysctlsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ContainerSpec_SysctlsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ContainerSpec_SysctlsEntry>): ContainerSpec_SysctlsEntry {
+    return ContainerSpec_SysctlsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ContainerSpec_SysctlsEntry>): ContainerSpec_SysctlsEntry {
+    const message = createBaseContainerSpec_SysctlsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseMount(): Mount {
+  return { type: 0, source: "", target: "", readOnly: false, volumeOptions: undefined, tmpfsOptions: undefined };
+}
+
+export const Mount: MessageFns<Mount> = {
+  encode(message: Mount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== 0) {
+      writer.uint32(8).int32(message.type);
+    }
+    if (message.source !== "") {
+      writer.uint32(18).string(message.source);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.readOnly !== false) {
+      writer.uint32(32).bool(message.readOnly);
+    }
+    if (message.volumeOptions !== undefined) {
+      VolumeOptions.encode(message.volumeOptions, writer.uint32(42).fork()).join();
+    }
+    if (message.tmpfsOptions !== undefined) {
+      TmpfsOptions.encode(message.tmpfsOptions, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Mount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.readOnly = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.volumeOptions = VolumeOptions.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tmpfsOptions = TmpfsOptions.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Mount {
+    return {
+      type: isSet(object.type) ? mount_TypeFromJSON(object.type) : 0,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      readOnly: isSet(object.readOnly)
+        ? globalThis.Boolean(object.readOnly)
+        : isSet(object.read_only)
+        ? globalThis.Boolean(object.read_only)
+        : false,
+      volumeOptions: isSet(object.volumeOptions)
+        ? VolumeOptions.fromJSON(object.volumeOptions)
+        : isSet(object.volume_options)
+        ? VolumeOptions.fromJSON(object.volume_options)
+        : undefined,
+      tmpfsOptions: isSet(object.tmpfsOptions)
+        ? TmpfsOptions.fromJSON(object.tmpfsOptions)
+        : isSet(object.tmpfs_options)
+        ? TmpfsOptions.fromJSON(object.tmpfs_options)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Mount): unknown {
+    const obj: any = {};
+    if (message.type !== 0) {
+      obj.type = mount_TypeToJSON(message.type);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.readOnly !== false) {
+      obj.readOnly = message.readOnly;
+    }
+    if (message.volumeOptions !== undefined) {
+      obj.volumeOptions = VolumeOptions.toJSON(message.volumeOptions);
+    }
+    if (message.tmpfsOptions !== undefined) {
+      obj.tmpfsOptions = TmpfsOptions.toJSON(message.tmpfsOptions);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Mount>): Mount {
+    return Mount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Mount>): Mount {
+    const message = createBaseMount();
+    message.type = object.type ?? 0;
+    message.source = object.source ?? "";
+    message.target = object.target ?? "";
+    message.readOnly = object.readOnly ?? false;
+    message.volumeOptions = (object.volumeOptions !== undefined && object.volumeOptions !== null)
+      ? VolumeOptions.fromPartial(object.volumeOptions)
+      : undefined;
+    message.tmpfsOptions = (object.tmpfsOptions !== undefined && object.tmpfsOptions !== null)
+      ? TmpfsOptions.fromPartial(object.tmpfsOptions)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVolumeOptions(): VolumeOptions {
+  return { noCopy: false, labels: {} };
+}
+
+export const VolumeOptions: MessageFns<VolumeOptions> = {
+  encode(message: VolumeOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.noCopy !== false) {
+      writer.uint32(8).bool(message.noCopy);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      VolumeOptions_LabelsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.noCopy = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = VolumeOptions_LabelsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.labels[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeOptions {
+    return {
+      noCopy: isSet(object.noCopy)
+        ? globalThis.Boolean(object.noCopy)
+        : isSet(object.no_copy)
+        ? globalThis.Boolean(object.no_copy)
+        : false,
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: VolumeOptions): unknown {
+    const obj: any = {};
+    if (message.noCopy !== false) {
+      obj.noCopy = message.noCopy;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeOptions>): VolumeOptions {
+    return VolumeOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeOptions>): VolumeOptions {
+    const message = createBaseVolumeOptions();
+    message.noCopy = object.noCopy ?? false;
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseVolumeOptions_LabelsEntry(): VolumeOptions_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const VolumeOptions_LabelsEntry: MessageFns<VolumeOptions_LabelsEntry> = {
+  encode(message: VolumeOptions_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeOptions_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeOptions_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeOptions_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: VolumeOptions_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeOptions_LabelsEntry>): VolumeOptions_LabelsEntry {
+    return VolumeOptions_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeOptions_LabelsEntry>): VolumeOptions_LabelsEntry {
+    const message = createBaseVolumeOptions_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseTmpfsOptions(): TmpfsOptions {
+  return { sizeBytes: 0n, mode: 0 };
+}
+
+export const TmpfsOptions: MessageFns<TmpfsOptions> = {
+  encode(message: TmpfsOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sizeBytes !== 0n) {
+      if (BigInt.asIntN(64, message.sizeBytes) !== message.sizeBytes) {
+        throw new globalThis.Error("value provided for field message.sizeBytes of type int64 too large");
+      }
+      writer.uint32(8).int64(message.sizeBytes);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(16).uint32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TmpfsOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTmpfsOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sizeBytes = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TmpfsOptions {
+    return {
+      sizeBytes: isSet(object.sizeBytes)
+        ? BigInt(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? BigInt(object.size_bytes)
+        : 0n,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: TmpfsOptions): unknown {
+    const obj: any = {};
+    if (message.sizeBytes !== 0n) {
+      obj.sizeBytes = message.sizeBytes.toString();
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TmpfsOptions>): TmpfsOptions {
+    return TmpfsOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TmpfsOptions>): TmpfsOptions {
+    const message = createBaseTmpfsOptions();
+    message.sizeBytes = (object.sizeBytes !== undefined && object.sizeBytes !== null) ? BigInt(object.sizeBytes) : 0n;
+    message.mode = object.mode ?? 0;
+    return message;
+  },
+};
+
+function createBaseDNSConfig(): DNSConfig {
+  return { search: [], options: [] };
+}
+
+export const DNSConfig: MessageFns<DNSConfig> = {
+  encode(message: DNSConfig, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.search) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.options) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DNSConfig {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDNSConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.search.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.options.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DNSConfig {
+    return {
+      search: globalThis.Array.isArray(object?.search) ? object.search.map((e: any) => globalThis.String(e)) : [],
+      options: globalThis.Array.isArray(object?.options) ? object.options.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: DNSConfig): unknown {
+    const obj: any = {};
+    if (message.search?.length) {
+      obj.search = message.search;
+    }
+    if (message.options?.length) {
+      obj.options = message.options;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DNSConfig>): DNSConfig {
+    return DNSConfig.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DNSConfig>): DNSConfig {
+    const message = createBaseDNSConfig();
+    message.search = object.search?.map((e) => e) || [];
+    message.options = object.options?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseUlimit(): Ulimit {
+  return { name: "", soft: 0n, hard: 0n };
+}
+
+export const Ulimit: MessageFns<Ulimit> = {
+  encode(message: Ulimit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.soft !== 0n) {
+      if (BigInt.asIntN(64, message.soft) !== message.soft) {
+        throw new globalThis.Error("value provided for field message.soft of type int64 too large");
+      }
+      writer.uint32(16).int64(message.soft);
+    }
+    if (message.hard !== 0n) {
+      if (BigInt.asIntN(64, message.hard) !== message.hard) {
+        throw new globalThis.Error("value provided for field message.hard of type int64 too large");
+      }
+      writer.uint32(24).int64(message.hard);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Ulimit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUlimit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.soft = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hard = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Ulimit {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      soft: isSet(object.soft) ? BigInt(object.soft) : 0n,
+      hard: isSet(object.hard) ? BigInt(object.hard) : 0n,
+    };
+  },
+
+  toJSON(message: Ulimit): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.soft !== 0n) {
+      obj.soft = message.soft.toString();
+    }
+    if (message.hard !== 0n) {
+      obj.hard = message.hard.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Ulimit>): Ulimit {
+    return Ulimit.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Ulimit>): Ulimit {
+    const message = createBaseUlimit();
+    message.name = object.name ?? "";
+    message.soft = (object.soft !== undefined && object.soft !== null) ? BigInt(object.soft) : 0n;
+    message.hard = (object.hard !== undefined && object.hard !== null) ? BigInt(object.hard) : 0n;
+    return message;
+  },
+};
+
+function createBaseDevice(): Device {
+  return { pathOnHost: "", pathInContainer: "", cgroupPermissions: "" };
+}
+
+export const Device: MessageFns<Device> = {
+  encode(message: Device, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pathOnHost !== "") {
+      writer.uint32(10).string(message.pathOnHost);
+    }
+    if (message.pathInContainer !== "") {
+      writer.uint32(18).string(message.pathInContainer);
+    }
+    if (message.cgroupPermissions !== "") {
+      writer.uint32(26).string(message.cgroupPermissions);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Device {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDevice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pathOnHost = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pathInContainer = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cgroupPermissions = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Device {
+    return {
+      pathOnHost: isSet(object.pathOnHost)
+        ? globalThis.String(object.pathOnHost)
+        : isSet(object.path_on_host)
+        ? globalThis.String(object.path_on_host)
+        : "",
+      pathInContainer: isSet(object.pathInContainer)
+        ? globalThis.String(object.pathInContainer)
+        : isSet(object.path_in_container)
+        ? globalThis.String(object.path_in_container)
+        : "",
+      cgroupPermissions: isSet(object.cgroupPermissions)
+        ? globalThis.String(object.cgroupPermissions)
+        : isSet(object.cgroup_permissions)
+        ? globalThis.String(object.cgroup_permissions)
+        : "",
+    };
+  },
+
+  toJSON(message: Device): unknown {
+    const obj: any = {};
+    if (message.pathOnHost !== "") {
+      obj.pathOnHost = message.pathOnHost;
+    }
+    if (message.pathInContainer !== "") {
+      obj.pathInContainer = message.pathInContainer;
+    }
+    if (message.cgroupPermissions !== "") {
+      obj.cgroupPermissions = message.cgroupPermissions;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Device>): Device {
+    return Device.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Device>): Device {
+    const message = createBaseDevice();
+    message.pathOnHost = object.pathOnHost ?? "";
+    message.pathInContainer = object.pathInContainer ?? "";
+    message.cgroupPermissions = object.cgroupPermissions ?? "";
     return message;
   },
 };
@@ -4459,7 +5821,7 @@ export const Network: MessageFns<Network> = {
 };
 
 function createBaseResources(): Resources {
-  return { nanoCpus: 0n, memoryBytes: 0n };
+  return { nanoCpus: 0n, memoryBytes: 0n, pids: 0n };
 }
 
 export const Resources: MessageFns<Resources> = {
@@ -4475,6 +5837,12 @@ export const Resources: MessageFns<Resources> = {
         throw new globalThis.Error("value provided for field message.memoryBytes of type int64 too large");
       }
       writer.uint32(16).int64(message.memoryBytes);
+    }
+    if (message.pids !== 0n) {
+      if (BigInt.asIntN(64, message.pids) !== message.pids) {
+        throw new globalThis.Error("value provided for field message.pids of type int64 too large");
+      }
+      writer.uint32(24).int64(message.pids);
     }
     return writer;
   },
@@ -4508,6 +5876,14 @@ export const Resources: MessageFns<Resources> = {
             message.memoryBytes = reader.int64() as bigint;
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pids = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4532,6 +5908,7 @@ export const Resources: MessageFns<Resources> = {
         : isSet(object.memory_bytes)
         ? BigInt(object.memory_bytes)
         : 0n,
+      pids: isSet(object.pids) ? BigInt(object.pids) : 0n,
     };
   },
 
@@ -4542,6 +5919,9 @@ export const Resources: MessageFns<Resources> = {
     }
     if (message.memoryBytes !== 0n) {
       obj.memoryBytes = message.memoryBytes.toString();
+    }
+    if (message.pids !== 0n) {
+      obj.pids = message.pids.toString();
     }
     return obj;
   },
@@ -4555,6 +5935,7 @@ export const Resources: MessageFns<Resources> = {
     message.memoryBytes = (object.memoryBytes !== undefined && object.memoryBytes !== null)
       ? BigInt(object.memoryBytes)
       : 0n;
+    message.pids = (object.pids !== undefined && object.pids !== null) ? BigInt(object.pids) : 0n;
     return message;
   },
 };
@@ -6956,6 +8337,204 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   fromPartial(object: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
     const message = createBaseRemoveNetworkResponse();
     message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseClusterSettings(): ClusterSettings {
+  return { allowPrivileged: false };
+}
+
+export const ClusterSettings: MessageFns<ClusterSettings> = {
+  encode(message: ClusterSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.allowPrivileged !== false) {
+      writer.uint32(8).bool(message.allowPrivileged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.allowPrivileged = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterSettings {
+    return {
+      allowPrivileged: isSet(object.allowPrivileged)
+        ? globalThis.Boolean(object.allowPrivileged)
+        : isSet(object.allow_privileged)
+        ? globalThis.Boolean(object.allow_privileged)
+        : false,
+    };
+  },
+
+  toJSON(message: ClusterSettings): unknown {
+    const obj: any = {};
+    if (message.allowPrivileged !== false) {
+      obj.allowPrivileged = message.allowPrivileged;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClusterSettings>): ClusterSettings {
+    return ClusterSettings.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterSettings>): ClusterSettings {
+    const message = createBaseClusterSettings();
+    message.allowPrivileged = object.allowPrivileged ?? false;
+    return message;
+  },
+};
+
+function createBaseGetClusterSettingsRequest(): GetClusterSettingsRequest {
+  return {};
+}
+
+export const GetClusterSettingsRequest: MessageFns<GetClusterSettingsRequest> = {
+  encode(_: GetClusterSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetClusterSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetClusterSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): GetClusterSettingsRequest {
+    return {};
+  },
+
+  toJSON(_: GetClusterSettingsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetClusterSettingsRequest>): GetClusterSettingsRequest {
+    return GetClusterSettingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<GetClusterSettingsRequest>): GetClusterSettingsRequest {
+    const message = createBaseGetClusterSettingsRequest();
+    return message;
+  },
+};
+
+function createBaseUpdateClusterSettingsRequest(): UpdateClusterSettingsRequest {
+  return { allowPrivileged: undefined };
+}
+
+export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsRequest> = {
+  encode(message: UpdateClusterSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.allowPrivileged !== undefined) {
+      writer.uint32(8).bool(message.allowPrivileged);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateClusterSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateClusterSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.allowPrivileged = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateClusterSettingsRequest {
+    return {
+      allowPrivileged: isSet(object.allowPrivileged)
+        ? globalThis.Boolean(object.allowPrivileged)
+        : isSet(object.allow_privileged)
+        ? globalThis.Boolean(object.allow_privileged)
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateClusterSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.allowPrivileged !== undefined) {
+      obj.allowPrivileged = message.allowPrivileged;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpdateClusterSettingsRequest>): UpdateClusterSettingsRequest {
+    return UpdateClusterSettingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpdateClusterSettingsRequest>): UpdateClusterSettingsRequest {
+    const message = createBaseUpdateClusterSettingsRequest();
+    message.allowPrivileged = object.allowPrivileged ?? undefined;
     return message;
   },
 };
@@ -9824,6 +11403,26 @@ export const ControlService = {
     responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
   },
+  getClusterSettings: {
+    path: "/orch.v1.Control/GetClusterSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetClusterSettingsRequest): Buffer =>
+      Buffer.from(GetClusterSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetClusterSettingsRequest => GetClusterSettingsRequest.decode(value),
+    responseSerialize: (value: ClusterSettings): Buffer => Buffer.from(ClusterSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterSettings => ClusterSettings.decode(value),
+  },
+  updateClusterSettings: {
+    path: "/orch.v1.Control/UpdateClusterSettings" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateClusterSettingsRequest): Buffer =>
+      Buffer.from(UpdateClusterSettingsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateClusterSettingsRequest => UpdateClusterSettingsRequest.decode(value),
+    responseSerialize: (value: ClusterSettings): Buffer => Buffer.from(ClusterSettings.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterSettings => ClusterSettings.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -9846,6 +11445,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
   getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
   ping: handleUnaryCall<PingRequest, PingResponse>;
+  getClusterSettings: handleUnaryCall<GetClusterSettingsRequest, ClusterSettings>;
+  updateClusterSettings: handleUnaryCall<UpdateClusterSettingsRequest, ClusterSettings>;
 }
 
 export interface ControlClient extends Client {
@@ -10124,6 +11725,36 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  getClusterSettings(
+    request: GetClusterSettingsRequest,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  getClusterSettings(
+    request: GetClusterSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  getClusterSettings(
+    request: GetClusterSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  updateClusterSettings(
+    request: UpdateClusterSettingsRequest,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  updateClusterSettings(
+    request: UpdateClusterSettingsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  updateClusterSettings(
+    request: UpdateClusterSettingsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClusterSettings) => void,
   ): ClientUnaryCall;
 }
 

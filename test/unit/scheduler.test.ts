@@ -62,7 +62,7 @@ test('does not mutate its inputs', (t) => {
 
 const GiB = 1n << 30n;
 const withMemory = (id: string, gib: bigint) =>
-  node(id, { description: { hostname: id, os: 'linux', arch: 'x86_64', engineVersion: '', addr: '', resources: { nanoCpus: 2_000_000_000n, memoryBytes: gib * GiB } } });
+  node(id, { description: { hostname: id, os: 'linux', arch: 'x86_64', engineVersion: '', addr: '', resources: { nanoCpus: 2_000_000_000n, memoryBytes: gib * GiB, pids: 0n } } });
 const reserving = (gib: bigint) => ContainerSpec.fromPartial({ image: 'x', resources: { reservations: { nanoCpus: 0n, memoryBytes: gib * GiB } } });
 
 test('constraints: only matching nodes; none matching says so', (t) => {

@@ -1,0 +1,156 @@
+// What a real application needs, on a real lab: volumes that outlive their
+// tasks (one per slot with a placeholder), bind mounts and tmpfs, Docker's
+// container options as the engine sees them (and rolled out by an update),
+// privileged services only where the cluster allows them, and bad input
+// refused with nothing changed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import type Docker from 'dockerode';
+import { LabCluster } from '../../lab/lab-cluster.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
+
+let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
+const dir = mkdtempSync(join(tmpdir(), 'orch-apps-'));
+
+test.before(async () => {
+  lab = await LabCluster.up({ name: 'tapps', index: 239, hosts: 2, managers: 1 });
+});
+
+test.after.always(async () => {
+  await lab?.down();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** The one running container of a service on h1 (waits for it, and for it to be another than `not`). */
+async function runningOn(service: string, not?: string): Promise<Docker.ContainerInfo> {
+  let found: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => {
+    const list = (await lab.containers('h1', service)).filter((c) => c.Id !== not);
+    found = list.length === 1 ? list[0] : undefined;
+    return !!found;
+  }, 30_000, `a running container of ${service}${not ? ' other than the killed one' : ''}`);
+  return found!;
+}
+
+const onH1 = ['--constraint', 'node.hostname==h1', '--restart-delay', '0s', '--stop-grace-period', '1s'];
+const sleeper = ['orch-test/sleep', 'sleep', '100000'];
+
+test.serial('a named volume outlives its task: the replacement of a killed task on the same node reads what it wrote', async (t) => {
+  await lab.ok('service', 'create', '--name', 'db', ...onH1, '--mount', 'type=volume,source=dbdata,target=/data,volume-label=team=db', ...sleeper);
+  const first = await runningOn('db');
+  await lab.exec('h1', first.Id, 'echo written-by-the-first > /data/f');
+  await lab.engine('h1').getContainer(first.Id).kill();
+  const second = await runningOn('db', first.Id);
+  t.is((await lab.exec('h1', second.Id, 'cat /data/f')).trim(), 'written-by-the-first');
+  const vol = await lab.engine('h1').getVolume('dbdata').inspect();
+  t.is(vol.Labels['orch.service.name'], 'db');
+  t.is(vol.Labels.team, 'db', 'volume-label is on the volume');
+});
+
+test.serial('source=data-{{.Task.Slot}}: each replica has its own volume', async (t) => {
+  await lab.ok('service', 'create', '--name', 'kv', '--replicas', '2', ...onH1, '--mount', 'type=volume,source=kv-{{.Task.Slot}},target=/data', ...sleeper);
+  await lab.waitFor(async () => (await lab.containers('h1', 'kv')).length === 2, 30_000, 'two replicas');
+  const { Volumes } = await lab.engine('h1').listVolumes({ filters: { label: ['orch.service.name=kv'] } });
+  t.deepEqual(Volumes.map((v) => [v.Name, v.Labels['orch.slot']]).sort(), [['kv-1', '1'], ['kv-2', '2']]);
+  for (const c of await lab.containers('h1', 'kv')) {
+    const mount = (await lab.engine('h1').getContainer(c.Id).inspect()).Mounts.find((m) => m.Destination === '/data');
+    t.is(mount?.Name, `kv-${c.Labels['orch.slot']}`);
+  }
+});
+
+test.serial('a bind mount shows the host file, readonly refuses writes; a tmpfs is empty at each start', async (t) => {
+  writeFileSync(join(dir, 'greeting'), 'hello from the host\n');
+  await lab.ok('service', 'create', '--name', 'files', ...onH1, '--mount', `type=bind,source=${dir},target=/host,readonly`, '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=8m', ...sleeper);
+  const first = await runningOn('files');
+  t.is((await lab.exec('h1', first.Id, 'cat /host/greeting')).trim(), 'hello from the host');
+  await t.throwsAsync(lab.exec('h1', first.Id, 'touch /host/new'), { message: /Read-only file system/ });
+  t.regex(await lab.exec('h1', first.Id, 'grep " /scratch " /proc/mounts'), /tmpfs \/scratch tmpfs .*size=8192k/);
+  await lab.exec('h1', first.Id, 'echo x > /scratch/left-behind');
+  await lab.engine('h1').getContainer(first.Id).kill();
+  const second = await runningOn('files', first.Id);
+  t.is((await lab.exec('h1', second.Id, 'ls -A /scratch')).trim(), '', 'the new task starts with an empty tmpfs');
+});
+
+test.serial("Docker's container options are on the engine, and an update rolls a change out", async (t) => {
+  await lab.ok(
+    'service', 'create', '--name', 'opts', ...onH1, '--workdir', '/tmp', '--user', '65534:65534', '--group', '20', '--hostname', '{{.Service.Name}}-{{.Task.Slot}}',
+    '--entrypoint', 'sh -c', '--cap-add', 'NET_ADMIN', '--cap-drop', 'MKNOD', '--read-only', '--init', '--stop-signal', 'SIGINT', '--sysctl', 'net.ipv4.ip_forward=1',
+    '--ulimit', 'nofile=512:1024', '--dns-search', 'example.internal', '--host', 'db.local:10.1.2.3', '--limit-pids', '64', '-t', 'orch-test/sleep', 'sleep 100000',
+  );
+  const c = await runningOn('opts');
+  const i = await lab.engine('h1').getContainer(c.Id).inspect();
+  t.is(i.Config.WorkingDir, '/tmp');
+  t.is(i.Config.User, '65534:65534');
+  t.is(i.Config.Hostname, 'opts-1');
+  t.deepEqual(i.Config.Entrypoint, ['sh', '-c']);
+  t.deepEqual(i.Config.Cmd, ['sleep 100000']);
+  t.is((i.Config as { StopSignal?: string }).StopSignal, 'SIGINT');
+  t.true(i.Config.Tty);
+  t.deepEqual(i.HostConfig.GroupAdd, ['20']);
+  t.deepEqual(i.HostConfig.CapAdd, ['NET_ADMIN']);
+  t.deepEqual(i.HostConfig.CapDrop, ['MKNOD']);
+  t.true(i.HostConfig.ReadonlyRootfs);
+  t.true(i.HostConfig.Init);
+  t.deepEqual(i.HostConfig.Sysctls, { 'net.ipv4.ip_forward': '1' });
+  t.deepEqual(i.HostConfig.Ulimits, [{ Name: 'nofile', Soft: 512, Hard: 1024 }]);
+  t.deepEqual(i.HostConfig.DnsSearch, ['example.internal']);
+  t.deepEqual(i.HostConfig.ExtraHosts, ['db.local:10.1.2.3']);
+  t.is(i.HostConfig.PidsLimit, 64);
+  t.is((await lab.exec('h1', c.Id, 'id -u')).trim(), '65534');
+  t.regex(await lab.exec('h1', c.Id, 'cat /etc/hosts'), /10\.1\.2\.3\s+db\.local/);
+
+  const out = await lab.ok('service', 'update', '--cap-add', 'SYS_TIME', '--hostname', 'renamed', '--ulimit-add', 'nofile=256', '--read-only=false', 'opts');
+  t.regex(out, /verify: Service converged/);
+  const next = await runningOn('opts', c.Id);
+  const j = await lab.engine('h1').getContainer(next.Id).inspect();
+  t.deepEqual(j.HostConfig.CapAdd, ['NET_ADMIN', 'SYS_TIME']);
+  t.is(j.Config.Hostname, 'renamed');
+  t.deepEqual(j.HostConfig.Ulimits, [{ Name: 'nofile', Soft: 256, Hard: 256 }]);
+  t.false(j.HostConfig.ReadonlyRootfs);
+  t.is(j.Config.WorkingDir, '/tmp', 'what the update did not name stays');
+});
+
+test.serial('--privileged and --device only where the cluster allows them', async (t) => {
+  const refused = await lab.orch('service', 'create', '--name', 'priv', ...onH1, '--privileged', ...sleeper);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, /service priv asks for --privileged, which this cluster does not allow; an admin can allow it with `orch cluster update --allow-privileged`/);
+  t.is(refused.stderr.trim().split('\n').length, 1);
+  t.false((await lab.ok('service', 'ls')).includes('priv'), 'nothing was created');
+  t.regex(await lab.ok('cluster', 'update', '--allow-privileged'), /allowed/);
+  await lab.ok('service', 'create', '--name', 'dev', ...onH1, '--device', '/dev/null:/dev/orch-null:rw', ...sleeper);
+  const c = await runningOn('dev');
+  t.deepEqual((await lab.engine('h1').getContainer(c.Id).inspect()).HostConfig.Devices, [{ PathOnHost: '/dev/null', PathInContainer: '/dev/orch-null', CgroupPermissions: 'rw' }]);
+  t.regex(await lab.exec('h1', c.Id, 'ls -l /dev/orch-null'), /^c/);
+  // This machine's kernel keeps CAP_SYS_RESOURCE out of every bounding set, so a privileged container cannot start
+  // here ("unable to apply caps"); that it reached the engine privileged is what can be seen.
+  await lab.ok('service', 'create', '--name', 'priv', '--detach', ...onH1, '--privileged', ...sleeper);
+  let made: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => !!(made = (await lab.containers('h1', 'priv', true))[0]), 30_000, 'the privileged container made');
+  t.true((await lab.engine('h1').getContainer(made!.Id).inspect()).HostConfig.Privileged);
+  await lab.ok('service', 'rm', 'priv');
+  await lab.ok('cluster', 'update', '--allow-privileged=false');
+  const update = await lab.orch('service', 'update', '--env-add', 'X=1', 'dev');
+  t.is(update.code, 1);
+  t.regex(update.stderr, /does not allow/);
+  t.regex(await lab.ok('cluster', 'inspect'), /not allowed/);
+});
+
+test.serial('bad input: a one-line error, exit 1, and nothing changed', async (t) => {
+  const before = await lab.ok('service', 'ls', '--format', 'json');
+  for (const [args, why] of [
+    [['service', 'create', '--name', 'bad', '--mount', 'type=nfs,target=/x', ...sleeper], /--mount: unknown type "nfs"/],
+    [['service', 'create', '--name', 'bad', '--mount', 'type=volume,source=x', ...sleeper], /every mount needs target=/],
+    [['service', 'create', '--name', 'bad', '--mount', 'type=bind,source=rel,target=/x', ...sleeper], /absolute host path/],
+    [['service', 'create', '--name', 'bad', '--ulimit', 'nofile=abc', ...sleeper], /--ulimit: "nofile=abc"/],
+    [['service', 'update', '--mount-rm', '/nope', 'db'], /--mount-rm: a mount at \/nope is not set on service db/],
+  ] as const) {
+    const r = await lab.orch(...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, why);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  t.is(await lab.ok('service', 'ls', '--format', 'json'), before);
+});
