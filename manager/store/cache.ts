@@ -9,11 +9,15 @@ import { EventEmitter } from 'node:events';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
 import { within } from '../../shared/timeout.js';
+import { UnavailableError } from '../../shared/errors.js';
 import { decode, type KindType } from './codec.js';
 import { KINDS, keys, PREFIX, parseObjectKey, prefixEnd, type Kind } from './keys.js';
 import type { Store, Versioned } from './store.js';
 
 type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
+
+/** How long a new watch may take to connect before the re-list is tried again. */
+const WATCH_CREATE_MS = 5000;
 
 export interface CacheOptions {
   /** Re-list this often even when the watch looks healthy. */
@@ -95,7 +99,13 @@ export class Cache extends EventEmitter {
     for (const kv of res.kvs) this.applyPut(kv);
     this.revision = Number(res.header.revision);
     if (this.stopped) return;
-    const watcher = await this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
+    // Bounded: a watch that does not connect in time (its stream on a member that just died, say) must not hold every later re-list up.
+    const creating = this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
+    const watcher = await within(creating, WATCH_CREATE_MS, undefined);
+    if (!watcher) {
+      void creating.then((w) => w.cancel()).catch(() => undefined);
+      throw new UnavailableError(`the etcd watch did not start within ${WATCH_CREATE_MS} ms`);
+    }
     if (this.stopped) {
       // stop() ran while the watch was being created: it must not outlive us.
       await within(watcher.cancel().catch(() => undefined), 1000, undefined);
