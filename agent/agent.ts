@@ -8,11 +8,13 @@
 // node of this host left (its containers, its Docker networks); `leave`
 // removes everything it made, for a host that stops being a node.
 import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
 import { loadManagers, loadTls, removeClusterKey, saveClusterKey, saveTls } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
+import { FILES_ROOT, TaskFiles } from './exec/files.js';
 import { HostLock, hostKey } from './host.js';
 import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
@@ -66,7 +68,8 @@ export class Agent {
     this.managers = managers;
     const tag = { node: this.nodeId.slice(0, 12) };
     this.log = logger('agent', tag);
-    this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId, hostname: opts.hostname ?? hostname() }, logger('engine', tag));
+    const files = new TaskFiles(join(FILES_ROOT, this.hostKey), logger('files', tag));
+    this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId, hostname: opts.hostname ?? hostname() }, logger('engine', tag), files);
     this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
     this.session = new Session(
       managers,
@@ -75,6 +78,7 @@ export class Agent {
         describe: () => this.engine.describe(opts.addr ?? '', opts.hostname, opts.capacity),
         onAssignments: (tasks) => this.apply(tasks),
         onNetworks: (state, applied) => this.applyNetworks(state, applied),
+        onFiles: (values) => files.set(values),
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
           saveTls(opts.stateDir, { caPem: tls.ca.toString(), keyPem: tls.key.toString(), certPem: c.certPem });

@@ -7,7 +7,7 @@
 // After a silence longer than the manager waits (this process frozen, say),
 // nothing more from that session is applied: it is stale; a new one starts.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { DispatcherClient, type AgentMessage, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { DispatcherClient, type AgentMessage, type FileValue, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
@@ -16,6 +16,8 @@ export interface SessionHandlers {
   onAssignments(tasks: Task[]): void;
   /** Applies a network state; calls `applied` once its rules are in the kernel (the manager is told, on that same session only). */
   onNetworks(state: NetworkState, applied: () => void): void;
+  /** Takes the complete set of secret and config values this node's tasks use. */
+  onFiles(values: FileValue[]): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
   /** Saves a certificate for a new role and returns the material to connect with from now on. */
   onCertificate(c: NodeCertificate): TlsMaterial;
@@ -120,6 +122,7 @@ export class Session {
           if (this.stream === stream && this.connected) stream.write({ networksApplied: { generation } });
         });
       }
+      if (msg.files) this.handlers.onFiles(msg.files.values);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
     });
     const lost = (why: string, silent = false) => {

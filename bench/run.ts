@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -9,6 +9,7 @@ import { benchManagers, managersMarkdown } from './managers.js';
 import { benchMesh, meshMarkdown } from './mesh.js';
 import { benchOverlay, overlayMarkdown } from './overlay.js';
 import { benchRollingUpdate, rollingUpdateMarkdown } from './rolling-update.js';
+import { benchSecrets, secretsMarkdown } from './secrets.js';
 import { benchServiceStart, serviceStartMarkdown } from './service-start.js';
 import { benchSoak, soakCharts, soakMarkdown } from './soak.js';
 
@@ -40,6 +41,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
   overlay: async (machine) => {
     const r = await benchOverlay((line) => process.stderr.write(`overlay: ${line}\n`));
     return write('overlay', machine, r, overlayMarkdown(r, machine));
+  },
+  secrets: async (machine) => {
+    const r = await benchSecrets((line) => process.stderr.write(`secrets: ${line}\n`));
+    return write('secrets', machine, r, secretsMarkdown(r, machine));
   },
   'rolling-update': async (machine) => {
     const r = await benchRollingUpdate((line) => process.stderr.write(`rolling-update: ${line}\n`));

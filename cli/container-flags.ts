@@ -6,7 +6,7 @@
 // leaves whatever is not named as it was.
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { Mount_Type, type ContainerSpec, type Device, type Mount, type Ulimit } from '../proto/generated/orch.js';
+import { Mount_Type, type ConfigReference, type ContainerSpec, type Device, type FileTarget, type Mount, type SecretReference, type Ulimit } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { parseBytes } from '../shared/units.js';
 import { collect, keyValues } from './commands/common.js';
@@ -35,6 +35,8 @@ export interface ContainerCreateFlags {
   limitPids?: string;
   privileged?: boolean;
   device: string[];
+  secret: string[];
+  config: string[];
 }
 
 /** The container flags of `service update`: lists edited with -add/-rm, booleans given as true/false. */
@@ -67,11 +69,17 @@ export interface ContainerUpdateFlags {
   privileged?: string;
   deviceAdd: string[];
   deviceRm: string[];
+  secretAdd: string[];
+  secretRm: string[];
+  configAdd: string[];
+  configRm: string[];
 }
 
 export const CONTAINER_CREATE_DEFAULTS: ContainerCreateFlags = {
-  mount: [], group: [], envFile: [], capAdd: [], capDrop: [], sysctl: [], ulimit: [], dnsSearch: [], dnsOption: [], host: [], device: [],
+  mount: [], group: [], envFile: [], capAdd: [], capDrop: [], sysctl: [], ulimit: [], dnsSearch: [], dnsOption: [], host: [], device: [], secret: [], config: [],
 };
+
+const FILE_HELP = 'source=NAME[,target=PATH][,uid=N][,gid=N][,mode=0444], or NAME';
 
 const MOUNT_HELP = 'type=volume|bind|tmpfs,source=…,target=/path[,readonly][,volume-label=K=V][,volume-nocopy][,tmpfs-size=64m][,tmpfs-mode=1777]';
 
@@ -97,7 +105,9 @@ export function containerCreateOptions(cmd: Command): Command {
     .option('--host <host:ip>', 'add an /etc/hosts entry (repeatable)', collect, [])
     .option('--limit-pids <n>', 'most processes in the container (0: no limit)')
     .option('--privileged', 'give the container every privilege (only on a cluster that allows it)')
-    .option('--device <device>', 'a host device: /dev/x[:/dev/y][:rwm] (only on a cluster that allows it; repeatable)', collect, []);
+    .option('--device <device>', 'a host device: /dev/x[:/dev/y][:rwm] (only on a cluster that allows it; repeatable)', collect, [])
+    .option('--secret <secret>', `mount a secret (default /run/secrets/NAME): ${FILE_HELP} (repeatable)`, collect, [])
+    .option('--config <config>', `mount a config (default /NAME): ${FILE_HELP} (repeatable)`, collect, []);
 }
 
 export function containerUpdateOptions(cmd: Command): Command {
@@ -130,7 +140,11 @@ export function containerUpdateOptions(cmd: Command): Command {
     .option('--limit-pids <n>', 'most processes in the container (0: no limit)')
     .option('--privileged <bool>', `every privilege (only on a cluster that allows it) ${bool}`)
     .option('--device-add <device>', 'add a host device: /dev/x[:/dev/y][:rwm] (repeatable)', collect, [])
-    .option('--device-rm <path>', 'remove the device at this host path (repeatable)', collect, []);
+    .option('--device-rm <path>', 'remove the device at this host path (repeatable)', collect, [])
+    .option('--secret-add <secret>', `add or replace (by name) a secret: ${FILE_HELP} (repeatable)`, collect, [])
+    .option('--secret-rm <name>', 'stop mounting a secret (repeatable)', collect, [])
+    .option('--config-add <config>', `add or replace (by name) a config: ${FILE_HELP} (repeatable)`, collect, [])
+    .option('--config-rm <name>', 'stop mounting a config (repeatable)', collect, []);
 }
 
 /** Sets create's container options on `c`, and the variables of --env-file before those of --env. */
@@ -154,6 +168,8 @@ export function applyContainerCreate(c: ContainerSpec, f: ContainerCreateFlags):
   c.hosts = f.host.map((h) => parseHost(h, '--host'));
   c.privileged = !!f.privileged;
   c.devices = f.device.map((d) => parseDevice(d, '--device'));
+  c.secrets = f.secret.map((x) => secretRef(parseFileRef(x, '--secret')));
+  c.configs = f.config.map((x) => configRef(parseFileRef(x, '--config')));
   if (f.limitPids !== undefined) c.resources = { ...c.resources!, limits: { ...c.resources!.limits!, pids: parsePids(f.limitPids) } };
 }
 
@@ -190,7 +206,35 @@ export function applyContainerUpdate(c: ContainerSpec, f: ContainerUpdateFlags, 
   if (f.limitPids !== undefined) c.resources = { ...c.resources!, limits: { ...c.resources!.limits!, pids: parsePids(f.limitPids) } };
   if (f.privileged !== undefined) c.privileged = parseBool(f.privileged, '--privileged');
   c.devices = edit(c.devices, f.deviceAdd.map((x) => parseDevice(x, '--device-add')), f.deviceRm, (d) => d.pathOnHost, (p) => missing('--device-rm', `device ${p}`));
+  c.secrets = edit(c.secrets, f.secretAdd.map((x) => secretRef(parseFileRef(x, '--secret-add'))), f.secretRm, (r) => r.secretName, (n) => missing('--secret-rm', `secret ${n}`));
+  c.configs = edit(c.configs, f.configAdd.map((x) => configRef(parseFileRef(x, '--config-add'))), f.configRm, (r) => r.configName, (n) => missing('--config-rm', `config ${n}`));
 }
+
+/** `--secret`/`--config`: NAME, or source=NAME[,target=PATH][,uid=N][,gid=N][,mode=OCTAL] (the manager fills in the default target). */
+export function parseFileRef(text: string, flag: string): { name: string; file: FileTarget } {
+  if (!text.includes('=')) return { name: text.trim(), file: { name: '', uid: 0, gid: 0, mode: 0 } };
+  const out = { name: '', file: { name: '', uid: 0, gid: 0, mode: 0 } };
+  for (const field of text.split(',')) {
+    const eq = field.indexOf('=');
+    const key = field.slice(0, Math.max(eq, 0)).trim().toLowerCase();
+    const value = field.slice(eq + 1).trim();
+    if (eq < 0 || !value) throw new InvalidArgumentError(`${flag}: "${field}" is not KEY=VALUE in "${text}"; use ${FILE_HELP}`);
+    if (key === 'source' || key === 'src') out.name = value;
+    else if (key === 'target') out.file.name = value;
+    else if (key === 'uid' || key === 'gid') {
+      if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${flag}: ${key} "${value}" is not a number`);
+      out.file[key] = Number(value);
+    } else if (key === 'mode') {
+      if (!/^0?[0-7]{3}$/.test(value)) throw new InvalidArgumentError(`${flag}: mode "${value}" is not an octal mode such as 0444`);
+      out.file.mode = parseInt(value, 8);
+    } else throw new InvalidArgumentError(`${flag}: unknown field "${key}"; use ${FILE_HELP}`);
+  }
+  if (!out.name) throw new InvalidArgumentError(`${flag}: "${text}" names no source; use ${FILE_HELP}`);
+  return out;
+}
+
+const secretRef = (r: { name: string; file: FileTarget }): SecretReference => ({ secretId: '', secretName: r.name, file: r.file });
+const configRef = (r: { name: string; file: FileTarget }): ConfigReference => ({ configId: '', configName: r.name, file: r.file });
 
 /**
  * `--mount` in Docker's CSV spelling. Keys: type (volume, the default; bind;

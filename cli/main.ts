@@ -10,6 +10,7 @@ import { managerAddr, tlsDir } from './commands/common.js';
 import { initCommand, joinCommand, joinTokenCommand } from './commands/cluster.js';
 import { agentCommand, managerCommand } from './commands/daemons.js';
 import { networkCommand } from './commands/network.js';
+import { configCommand, secretCommand } from './commands/files.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 import { clusterCommand } from './commands/store.js';
@@ -31,6 +32,8 @@ const globals = {
 program.addCommand(serviceCommand(globals));
 program.addCommand(nodeCommand(globals));
 program.addCommand(networkCommand(globals));
+program.addCommand(secretCommand(globals));
+program.addCommand(configCommand(globals));
 program.addCommand(initCommand());
 program.addCommand(joinCommand());
 program.addCommand(joinTokenCommand(globals));

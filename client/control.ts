@@ -32,6 +32,16 @@ import {
   type JoinTokenRequest,
   type JoinTokenResponse,
   type ClusterSettings,
+  type Config,
+  type ConfigSpec,
+  type FileObjectRef,
+  type ListConfigsRequest,
+  type ListConfigsResponse,
+  type ListSecretsRequest,
+  type ListSecretsResponse,
+  type RemoveFileObjectResponse,
+  type Secret,
+  type SecretSpec,
   type GetClusterSettingsRequest,
   type UpdateClusterSettingsRequest,
 } from '../proto/generated/orch.js';
@@ -70,6 +80,14 @@ export interface Control {
   getNetwork(req: NetworkRef): Promise<NetworkInfo>;
   removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
   getJoinToken(req: JoinTokenRequest): Promise<JoinTokenResponse>;
+  createSecret(req: SecretSpec): Promise<Secret>;
+  listSecrets(req: ListSecretsRequest): Promise<ListSecretsResponse>;
+  getSecret(req: FileObjectRef): Promise<Secret>;
+  removeSecret(req: FileObjectRef): Promise<RemoveFileObjectResponse>;
+  createConfig(req: ConfigSpec): Promise<Config>;
+  listConfigs(req: ListConfigsRequest): Promise<ListConfigsResponse>;
+  getConfig(req: FileObjectRef): Promise<Config>;
+  removeConfig(req: FileObjectRef): Promise<RemoveFileObjectResponse>;
   getClusterSettings(req: GetClusterSettingsRequest): Promise<ClusterSettings>;
   updateClusterSettings(req: UpdateClusterSettingsRequest): Promise<ClusterSettings>;
   close(): void;
@@ -89,7 +107,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'getClusterSettings', 'updateClusterSettings'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLUGIN_DIR } from '../agent/network/plugin.js';
+import { FILES_ROOT } from '../agent/exec/files.js';
 import { hostKeyOfInode, hostLockPath } from '../agent/host.js';
 import { alive, cgroupPids, netnsInodePids, netnsPids, removeCgroups, terminate } from './processes.js';
 import { sh, shQuiet } from '../shared/sh.js';
@@ -47,6 +48,12 @@ export async function labDown(name: string, progress?: (line: string) => void): 
     const names = [h.netnsInode ? hostKeyOfInode(h.netnsInode) : '', readNodeId(h)?.slice(0, 12) ?? ''].filter(Boolean);
     for (const ns of made) if (names.some((k) => ns.startsWith(`orchnet.${k}.`) || ns.startsWith(`orchnet-${k}-`))) await shQuiet('ip', ['netns', 'del', ns]);
     for (const k of names) rmSync(join(PLUGIN_DIR, `orch-${k}.sock`), { force: true });
+    // The tmpfs of its tasks' secrets and configs.
+    if (h.netnsInode) {
+      const files = join(FILES_ROOT, hostKeyOfInode(h.netnsInode));
+      unmountUnder(files);
+      rmSync(files, { recursive: true, force: true });
+    }
     if (h.netnsInode) rmSync(hostLockPath(hostKeyOfInode(h.netnsInode)), { force: true });
   }
   unmountUnder(labDir(name));

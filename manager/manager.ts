@@ -25,6 +25,7 @@ import { schedulePass } from './scheduler/index.js';
 import { Cache, keys, Store, type EtcdTls } from './store/index.js';
 import { DEFAULT_UPKEEP, type UpkeepPolicy } from './upkeep/plan.js';
 import { Upkeep } from './upkeep/upkeep.js';
+import { secretValue } from './controlapi/files.js';
 
 export interface ManagerOptions {
   /** etcd endpoints, comma-separated (http://127.0.0.1:2379). */
@@ -85,7 +86,7 @@ export class Manager {
     this.cache = new Cache(this.store, logger('cache', tag));
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness });
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
     this.probe = new LeaderProbe(this.tls);
     this.raftApart = new RaftApart(opts.etcd, opts.etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {

@@ -53,5 +53,14 @@ export function validateContainer(c: ContainerSpec): void {
     if (!CAPABILITY_RE.test(cap)) throw new InvalidArgumentError(`--cap-add/--cap-drop: "${cap}" is not a capability name (e.g. NET_ADMIN or CAP_NET_ADMIN, or ALL)`);
   }
   if (c.stopSignal && !SIGNAL_RE.test(c.stopSignal)) throw new InvalidArgumentError(`--stop-signal: "${c.stopSignal}" is not a signal (e.g. SIGINT or 2)`);
+  for (const [flag, names] of [['--secret', c.secrets.map((r) => r.secretName || r.secretId)], ['--config', c.configs.map((r) => r.configName || r.configId)]] as const) {
+    if (names.some((n) => !n)) throw new InvalidArgumentError(`${flag}: every reference needs source=NAME`);
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice) throw new InvalidArgumentError(`${flag} ${twice}: mounted twice; give it once (a second target needs another ${flag.slice(2)})`);
+  }
+  for (const r of [...c.secrets, ...c.configs]) {
+    if (r.file?.name === '/') throw new InvalidArgumentError(`target=/ is not a file path`);
+    if ((r.file?.mode ?? 0) > 0o777) throw new InvalidArgumentError(`mode ${r.file!.mode.toString(8)} is not a file mode such as 0444`);
+  }
   if ((c.resources?.limits?.pids ?? 0n) < 0n) throw new InvalidArgumentError('--limit-pids cannot be negative');
 }

@@ -132,6 +132,7 @@ export class TaskController {
     if (this.removed) return false;
     if (!isTerminal(this.status.state)) await this.shutdown();
     if (this.containerId) await this.engine.remove(this.containerId);
+    this.engine.files.release(this.task.id);
     this.removed = true;
     return true;
   }

@@ -12,6 +12,7 @@ import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
 import { LABEL } from './labels.js';
 import { containerOptions, mountSource, templateContext } from './container-config.js';
+import type { TaskFiles } from './files.js';
 
 /** Identity stamped on, and required of, every container this agent manages; `hostname` fills {{.Node.Hostname}}. */
 export interface Owner {
@@ -41,6 +42,8 @@ export class Engine {
     socketPath: string,
     private readonly owner: Owner,
     private readonly log: Logger,
+    /** Where the tasks' secrets and configs are written (tmpfs). */
+    readonly files: TaskFiles,
   ) {
     this.docker = new Docker({ socketPath });
   }
@@ -100,6 +103,7 @@ export class Engine {
     const ctx = templateContext(task, this.owner.hostname);
     for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.ensureVolume(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
     const options = containerOptions(spec, ctx);
+    const fileMounts = this.files.prepare(task);
     const c = await this.docker.createContainer({
       ...options,
       name: `${task.serviceName}.${task.slot}.${task.id}`,
@@ -118,6 +122,7 @@ export class Engine {
       Healthcheck: spec.healthcheck ? healthcheck(spec.healthcheck) : undefined,
       HostConfig: {
         ...options.HostConfig,
+        Mounts: [...(options.HostConfig?.Mounts ?? []), ...fileMounts] as Docker.MountConfig,
         NetworkMode: first?.dockerName,
         // orch's resolver for service names listens on a network's gateway; Docker's embedded one forwards to it.
         // Not ingress's, which knows no names: ingress may come first only to carry the default route.

@@ -71,6 +71,8 @@ export class Executor {
         await this.engine.remove(containerId).catch((err) => this.log.warn({ err: String(err) }, 'remove failed'));
       }
     }
+    // Secrets and configs of tasks gone from here (an earlier run's included) leave memory too.
+    this.engine.files.prune(new Set([...this.assigned, ...this.controllers.keys()]));
     this.synced = true;
   }
 

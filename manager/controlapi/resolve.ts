@@ -1,5 +1,5 @@
 // Resolving what a user typed (a name, an id, or a unique id prefix) to an object.
-import type { Network, Node, Service } from '../../proto/generated/orch.js';
+import type { Config, Network, Node, Secret, Service } from '../../proto/generated/orch.js';
 import { InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { keys, type Cache, type Store, type Versioned } from '../store/index.js';
 
@@ -20,6 +20,16 @@ export async function resolveNetwork(store: Store, cache: Cache, ref: string): P
   const found = id ? await store.get('networks', id) : undefined;
   if (!found) throw new NotFoundError(`network "${ref}" not found; \`orch network ls\` lists the networks`);
   return found;
+}
+
+/** Finds a secret or a config by name, id or unique id prefix, reading etcd (fresh, for writes). */
+export async function resolveFile<K extends 'secrets' | 'configs'>(store: Store, cache: Cache, kind: K, ref: string): Promise<Versioned<K extends 'secrets' ? Secret : Config>> {
+  const what = kind === 'secrets' ? 'secret' : 'config';
+  if (!ref) throw new InvalidArgumentError(`name the ${what}: a name, an id or an id prefix`);
+  const id = (await store.getRaw(kind === 'secrets' ? keys.secretName(ref) : keys.configName(ref))) ?? uniquePrefix(ref, [...cache[kind].keys()], what);
+  const found = id ? await store.get(kind, id) : undefined;
+  if (!found) throw new NotFoundError(`${what} "${ref}" not found; \`orch ${what} ls\` lists them, \`orch ${what} create\` makes one`);
+  return found as Versioned<K extends 'secrets' ? Secret : Config>;
 }
 
 /** Finds a node by id, unique id prefix or hostname, in the mirror. */

@@ -21,7 +21,8 @@ import { changeService, createService, removeService, rollbackTarget } from './s
 import { keys, type Cache, type Store } from '../store/index.js';
 import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
-import { resolveNode, resolveService } from './resolve.js';
+import { resolveFile, resolveNode, resolveService } from './resolve.js';
+import { createConfig, createSecret, removeFile } from './files.js';
 import { retryConflicts } from './retry.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
@@ -175,6 +176,15 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       return { token: secrets.tokens[role], managers: await managerAddrs(store) };
     }),
 
+    createSecret: unary(async (spec) => createSecret(store, log, clusterKey, spec)),
+    listSecrets: unary(async () => ({ secrets: [...cache.secrets.values()].map((v) => v.value).sort(byName) })),
+    getSecret: unary(async (req) => (await resolveFile(store, cache, 'secrets', req.ref)).value),
+    removeSecret: unary(async (req) => removeFile(store, cache, log, 'secrets', req.ref)),
+    createConfig: unary(async (spec) => createConfig(store, log, spec)),
+    listConfigs: unary(async () => ({ configs: [...cache.configs.values()].map((v) => v.value).sort(byName) })),
+    getConfig: unary(async (req) => (await resolveFile(store, cache, 'configs', req.ref)).value),
+    removeConfig: unary(async (req) => removeFile(store, cache, log, 'configs', req.ref)),
+
     getClusterSettings: unary(async () => (await readSettings(store)).settings),
     updateClusterSettings: unary(async (req) => updateSettings(store, log, req)),
   };
@@ -187,3 +197,5 @@ function desired(cache: Cache, s: Service): number {
   for (const { value: t } of cache.tasks.values()) if (t.serviceId === s.id && t.desiredState === TaskState.RUNNING) nodes.add(t.targetNode);
   return nodes.size;
 }
+
+const byName = (a: { spec?: { name: string } }, b: { spec?: { name: string } }) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '');

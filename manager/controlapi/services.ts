@@ -17,6 +17,7 @@ import { keys, portKey, type Cache, type Store, type Versioned } from '../store/
 import { resolveNetwork, resolveService } from './resolve.js';
 import { retryConflicts } from './retry.js';
 import { checkPrivileges } from './settings.js';
+import { resolveFiles } from './files.js';
 
 /** Where a port asked for without a published number comes from (Swarm's range). */
 const AUTO_PORTS = { first: 30000, last: 32767 };
@@ -140,9 +141,11 @@ async function write(store: Store, cache: Cache, next: Service, cur: Versioned<S
   const held = new Set(heldPorts.map(portKey));
   const ports = await choosePorts(store, spec.endpoint?.ports ?? [], held);
   spec.endpoint = { mode: spec.endpoint?.mode ?? 0, ports };
+  const files = await resolveFiles(store, cache, spec);
   const name = keys.serviceName(spec.name);
   const txn = store.txn().expect('services', next.id, cur?.modRevision ?? 0).put('services', next.id, next);
   await checkPrivileges(store, spec, txn);
+  for (const f of files) txn.expect(f.kind, f.id, f.modRevision);
   if (!cur) txn.expectKey(name, 0).putKey(name, next.id);
   // Rewritten unchanged: a concurrent `network rm` (which compares it) cannot pass meanwhile.
   for (const n of networks) txn.expect('networks', n.value.id, n.modRevision).put('networks', n.value.id, n.value);

@@ -16,6 +16,7 @@ import {
   NetworkState,
   type Node,
   type Register,
+  type FileValue,
   type Task,
 } from '../../proto/generated/orch.js';
 import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
@@ -30,6 +31,7 @@ import { keys, type Cache, type Store } from '../store/index.js';
 import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
+import { FileValues } from './files.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -44,6 +46,7 @@ interface Session {
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
+  pushedFiles: string | undefined; // the same for the secret and config values
   /** The drain's view: generations of the network state last pushed and the newest the agent applied. */
   peer: Peer;
 }
@@ -67,6 +70,7 @@ export class Dispatcher {
   private drainTimer: NodeJS.Timeout | undefined;
   private readonly drain = new Drain();
   private readonly status: StatusWriter;
+  private readonly files: FileValues;
   private readonly onChange = () => this.schedulePush();
 
   constructor(
@@ -76,9 +80,11 @@ export class Dispatcher {
     private readonly gate: Gate,
     private readonly reissue: Reissue,
     readonly opts: LivenessOptions,
+    loadSecret: (secretId: string) => Promise<Uint8Array>,
   ) {
     this.liveness = new Liveness(opts);
     this.status = new StatusWriter(cache, store, log);
+    this.files = new FileValues(cache, loadSecret, () => this.schedulePush(), log);
   }
 
   /** Starts serving sessions and watching liveness (on becoming leader). */
@@ -184,6 +190,7 @@ export class Dispatcher {
       stream,
       pushed: undefined,
       pushedNetworks: undefined,
+      pushedFiles: undefined,
       peer: { nodeId, pushed: 0, applied: 0 },
     };
     this.sessions.set(nodeId, session);
@@ -230,9 +237,15 @@ export class Dispatcher {
     const now = Date.now();
     for (const s of this.sessions.values()) {
       this.pushCertificate(s);
-      this.pushAssignments(s, (byNode.get(s.nodeId) ?? []).map((t) => this.drain.view(t, peers, now, (late) => this.lateDrain(t, late))));
+      const tasks = byNode.get(s.nodeId) ?? [];
+      // The values its tasks mount go first; while one is still being read, its assignments wait.
+      const values = this.files.valuesFor(tasks);
+      if (!values) continue;
+      this.pushFiles(s, values);
+      this.pushAssignments(s, tasks.map((t) => this.drain.view(t, peers, now, (late) => this.lateDrain(t, late))));
     }
     this.drain.prune((id) => this.cache.tasks.has(id));
+    this.files.prune();
     // Held back tasks are released by acks (each schedules a push) or, failing those, by time.
     clearTimeout(this.drainTimer);
     if (this.drain.waiting) this.drainTimer = setTimeout(() => this.schedulePush(), DRAIN_RECHECK_MS);
@@ -255,6 +268,14 @@ export class Dispatcher {
     if (signature === s.pushed) return;
     s.pushed = signature;
     s.stream.write({ assignments: { tasks } });
+  }
+
+  /** Sends the node the secret and config values its tasks use, if the set changed (values never change under an id). */
+  private pushFiles(s: Session, values: FileValue[]): void {
+    const signature = values.map((v) => v.id).join(',');
+    if (signature === s.pushedFiles) return;
+    s.pushedFiles = signature;
+    s.stream.write({ files: { values } });
   }
 
   /** After a promote or demote: sends the node a certificate for its new role, once per session. */

@@ -33,6 +33,9 @@ export class Cache extends EventEmitter {
   readonly services: Tables['services'] = new Map();
   readonly tasks: Tables['tasks'] = new Map();
   readonly networks: Tables['networks'] = new Map();
+  /** Secrets' metadata (their values are not mirrored) and configs. */
+  readonly secrets: Tables['secrets'] = new Map();
+  readonly configs: Tables['configs'] = new Map();
   /** Ids of removed nodes, whose certificates are refused. */
   readonly revoked = new Set<string>();
   /** The etcd revision the mirror reflects. */

@@ -2,9 +2,9 @@
 export const PREFIX = '/orch/v1/';
 
 /** Kinds of objects, each a folder of JSON values keyed by id. */
-export type Kind = 'nodes' | 'services' | 'tasks' | 'networks';
+export type Kind = 'nodes' | 'services' | 'tasks' | 'networks' | 'secrets' | 'configs';
 
-export const KINDS: readonly Kind[] = ['nodes', 'services', 'tasks', 'networks'];
+export const KINDS: readonly Kind[] = ['nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'];
 
 export const keys = {
   object: (kind: Kind, id: string) => `${PREFIX}${kind}/${id}`,
@@ -13,6 +13,11 @@ export const keys = {
   serviceName: (name: string) => `${PREFIX}names/services/${name}`,
   /** Name → id index that makes network names unique. */
   networkName: (name: string) => `${PREFIX}names/networks/${name}`,
+  /** Name → id indexes of secrets and configs. */
+  secretName: (name: string) => `${PREFIX}names/secrets/${name}`,
+  configName: (name: string) => `${PREFIX}names/configs/${name}`,
+  /** A secret's value, sealed under the cluster key (the object under secrets/ holds no value). */
+  secretData: (id: string) => `${PREFIX}secret-data/${id}`,
   /** One address of a network, held by a task (created with Create == 0: never handed out twice). */
   ipam: (networkId: string, ip: string) => `${PREFIX}ipam/${networkId}/${ip}`,
   /**

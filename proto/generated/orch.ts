@@ -327,6 +327,8 @@ export interface ContainerSpec {
   privileged: boolean;
   /** the same */
   devices: Device[];
+  secrets: SecretReference[];
+  configs: ConfigReference[];
 }
 
 export interface ContainerSpec_LabelsEntry {
@@ -337,6 +339,31 @@ export interface ContainerSpec_LabelsEntry {
 export interface ContainerSpec_SysctlsEntry {
   key: string;
   value: string;
+}
+
+/**
+ * A secret or a config as a file in the container (Docker's SecretReference,
+ * ConfigReference). Secrets default to /run/secrets/NAME, configs to /NAME.
+ */
+export interface SecretReference {
+  secretId: string;
+  secretName: string;
+  file: FileTarget | undefined;
+}
+
+export interface ConfigReference {
+  configId: string;
+  configName: string;
+  file: FileTarget | undefined;
+}
+
+export interface FileTarget {
+  /** the path in the container */
+  name: string;
+  uid: number;
+  gid: number;
+  /** default 0444 */
+  mode: number;
 }
 
 /** A filesystem mounted into the container (--mount, Docker's spelling). */
@@ -1123,6 +1150,73 @@ export interface RemoveNetworkResponse {
   id: string;
 }
 
+/**
+ * A secret (Docker's): its value is sealed with the cluster key in etcd, sent
+ * only to a node that runs a task using it, and never returned by the API.
+ */
+export interface SecretSpec {
+  name: string;
+  labels: { [key: string]: string };
+  /** only in CreateSecret */
+  data: Uint8Array;
+}
+
+export interface SecretSpec_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Secret {
+  id: string;
+  /** without data */
+  spec: SecretSpec | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** bytes of the value */
+  size: bigint;
+}
+
+/** A config: the same model for files that are not secret, stored in clear. */
+export interface ConfigSpec {
+  name: string;
+  labels: { [key: string]: string };
+  data: Uint8Array;
+}
+
+export interface ConfigSpec_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface Config {
+  id: string;
+  spec: ConfigSpec | undefined;
+  createdAt: Date | undefined;
+}
+
+export interface FileObjectRef {
+  ref: string;
+}
+
+export interface ListSecretsRequest {
+}
+
+export interface ListSecretsResponse {
+  secrets: Secret[];
+}
+
+export interface ListConfigsRequest {
+}
+
+export interface ListConfigsResponse {
+  configs: Config[];
+}
+
+export interface RemoveFileObjectResponse {
+  id: string;
+}
+
 /** What the whole cluster allows; changed only by `orch cluster update`. */
 export interface ClusterSettings {
   /** services may ask for --privileged and --device */
@@ -1329,7 +1423,25 @@ export interface ManagerMessage {
     | Heartbeat
     | undefined;
   /** a new certificate after a promote or demote */
-  certificate?: NodeCertificate | undefined;
+  certificate?:
+    | NodeCertificate
+    | undefined;
+  /** the values of the secrets and configs this node's tasks use (before the assignments that need them) */
+  files?: FileValues | undefined;
+}
+
+/**
+ * Secret and config values for one node: every one its tasks use, each push
+ * the complete set. The agent keeps them in memory and in tmpfs only.
+ */
+export interface FileValues {
+  values: FileValue[];
+}
+
+export interface FileValue {
+  /** a secret's or config's id */
+  id: string;
+  data: Uint8Array;
 }
 
 /**
@@ -1499,6 +1611,8 @@ function createBaseContainerSpec(): ContainerSpec {
     ulimits: [],
     privileged: false,
     devices: [],
+    secrets: [],
+    configs: [],
   };
 }
 
@@ -1578,6 +1692,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     }
     for (const v of message.devices) {
       Device.encode(v!, writer.uint32(202).fork()).join();
+    }
+    for (const v of message.secrets) {
+      SecretReference.encode(v!, writer.uint32(210).fork()).join();
+    }
+    for (const v of message.configs) {
+      ConfigReference.encode(v!, writer.uint32(218).fork()).join();
     }
     return writer;
   },
@@ -1801,6 +1921,22 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
             message.devices.push(Device.decode(reader, reader.uint32()));
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.secrets.push(SecretReference.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.configs.push(ConfigReference.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1896,6 +2032,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
       ulimits: globalThis.Array.isArray(object?.ulimits) ? object.ulimits.map((e: any) => Ulimit.fromJSON(e)) : [],
       privileged: isSet(object.privileged) ? globalThis.Boolean(object.privileged) : false,
       devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => Device.fromJSON(e)) : [],
+      secrets: globalThis.Array.isArray(object?.secrets)
+        ? object.secrets.map((e: any) => SecretReference.fromJSON(e))
+        : [],
+      configs: globalThis.Array.isArray(object?.configs)
+        ? object.configs.map((e: any) => ConfigReference.fromJSON(e))
+        : [],
     };
   },
 
@@ -1988,6 +2130,12 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     if (message.devices?.length) {
       obj.devices = message.devices.map((e) => Device.toJSON(e));
     }
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => SecretReference.toJSON(e));
+    }
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => ConfigReference.toJSON(e));
+    }
     return obj;
   },
 
@@ -2043,6 +2191,8 @@ export const ContainerSpec: MessageFns<ContainerSpec> = {
     message.ulimits = object.ulimits?.map((e) => Ulimit.fromPartial(e)) || [];
     message.privileged = object.privileged ?? false;
     message.devices = object.devices?.map((e) => Device.fromPartial(e)) || [];
+    message.secrets = object.secrets?.map((e) => SecretReference.fromPartial(e)) || [];
+    message.configs = object.configs?.map((e) => ConfigReference.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2213,6 +2363,345 @@ export const ContainerSpec_SysctlsEntry: MessageFns<ContainerSpec_SysctlsEntry> 
     const message = createBaseContainerSpec_SysctlsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecretReference(): SecretReference {
+  return { secretId: "", secretName: "", file: undefined };
+}
+
+export const SecretReference: MessageFns<SecretReference> = {
+  encode(message: SecretReference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.secretId !== "") {
+      writer.uint32(10).string(message.secretId);
+    }
+    if (message.secretName !== "") {
+      writer.uint32(18).string(message.secretName);
+    }
+    if (message.file !== undefined) {
+      FileTarget.encode(message.file, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecretReference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecretReference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secretId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.secretName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.file = FileTarget.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecretReference {
+    return {
+      secretId: isSet(object.secretId)
+        ? globalThis.String(object.secretId)
+        : isSet(object.secret_id)
+        ? globalThis.String(object.secret_id)
+        : "",
+      secretName: isSet(object.secretName)
+        ? globalThis.String(object.secretName)
+        : isSet(object.secret_name)
+        ? globalThis.String(object.secret_name)
+        : "",
+      file: isSet(object.file) ? FileTarget.fromJSON(object.file) : undefined,
+    };
+  },
+
+  toJSON(message: SecretReference): unknown {
+    const obj: any = {};
+    if (message.secretId !== "") {
+      obj.secretId = message.secretId;
+    }
+    if (message.secretName !== "") {
+      obj.secretName = message.secretName;
+    }
+    if (message.file !== undefined) {
+      obj.file = FileTarget.toJSON(message.file);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecretReference>): SecretReference {
+    return SecretReference.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecretReference>): SecretReference {
+    const message = createBaseSecretReference();
+    message.secretId = object.secretId ?? "";
+    message.secretName = object.secretName ?? "";
+    message.file = (object.file !== undefined && object.file !== null)
+      ? FileTarget.fromPartial(object.file)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseConfigReference(): ConfigReference {
+  return { configId: "", configName: "", file: undefined };
+}
+
+export const ConfigReference: MessageFns<ConfigReference> = {
+  encode(message: ConfigReference, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.configId !== "") {
+      writer.uint32(10).string(message.configId);
+    }
+    if (message.configName !== "") {
+      writer.uint32(18).string(message.configName);
+    }
+    if (message.file !== undefined) {
+      FileTarget.encode(message.file, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigReference {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigReference();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.configName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.file = FileTarget.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigReference {
+    return {
+      configId: isSet(object.configId)
+        ? globalThis.String(object.configId)
+        : isSet(object.config_id)
+        ? globalThis.String(object.config_id)
+        : "",
+      configName: isSet(object.configName)
+        ? globalThis.String(object.configName)
+        : isSet(object.config_name)
+        ? globalThis.String(object.config_name)
+        : "",
+      file: isSet(object.file) ? FileTarget.fromJSON(object.file) : undefined,
+    };
+  },
+
+  toJSON(message: ConfigReference): unknown {
+    const obj: any = {};
+    if (message.configId !== "") {
+      obj.configId = message.configId;
+    }
+    if (message.configName !== "") {
+      obj.configName = message.configName;
+    }
+    if (message.file !== undefined) {
+      obj.file = FileTarget.toJSON(message.file);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigReference>): ConfigReference {
+    return ConfigReference.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigReference>): ConfigReference {
+    const message = createBaseConfigReference();
+    message.configId = object.configId ?? "";
+    message.configName = object.configName ?? "";
+    message.file = (object.file !== undefined && object.file !== null)
+      ? FileTarget.fromPartial(object.file)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFileTarget(): FileTarget {
+  return { name: "", uid: 0, gid: 0, mode: 0 };
+}
+
+export const FileTarget: MessageFns<FileTarget> = {
+  encode(message: FileTarget, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.uid !== 0) {
+      writer.uint32(16).uint32(message.uid);
+    }
+    if (message.gid !== 0) {
+      writer.uint32(24).uint32(message.gid);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(32).uint32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileTarget {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileTarget();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.uid = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.gid = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mode = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileTarget {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      uid: isSet(object.uid) ? globalThis.Number(object.uid) : 0,
+      gid: isSet(object.gid) ? globalThis.Number(object.gid) : 0,
+      mode: isSet(object.mode) ? globalThis.Number(object.mode) : 0,
+    };
+  },
+
+  toJSON(message: FileTarget): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.uid !== 0) {
+      obj.uid = Math.round(message.uid);
+    }
+    if (message.gid !== 0) {
+      obj.gid = Math.round(message.gid);
+    }
+    if (message.mode !== 0) {
+      obj.mode = Math.round(message.mode);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileTarget>): FileTarget {
+    return FileTarget.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileTarget>): FileTarget {
+    const message = createBaseFileTarget();
+    message.name = object.name ?? "";
+    message.uid = object.uid ?? 0;
+    message.gid = object.gid ?? 0;
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
@@ -8341,6 +8830,1047 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   },
 };
 
+function createBaseSecretSpec(): SecretSpec {
+  return { name: "", labels: {}, data: new Uint8Array(0) };
+}
+
+export const SecretSpec: MessageFns<SecretSpec> = {
+  encode(message: SecretSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      SecretSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecretSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecretSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = SecretSpec_LabelsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.labels[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecretSpec {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: SecretSpec): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecretSpec>): SecretSpec {
+    return SecretSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecretSpec>): SecretSpec {
+    const message = createBaseSecretSpec();
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseSecretSpec_LabelsEntry(): SecretSpec_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const SecretSpec_LabelsEntry: MessageFns<SecretSpec_LabelsEntry> = {
+  encode(message: SecretSpec_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SecretSpec_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecretSpec_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SecretSpec_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SecretSpec_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SecretSpec_LabelsEntry>): SecretSpec_LabelsEntry {
+    return SecretSpec_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SecretSpec_LabelsEntry>): SecretSpec_LabelsEntry {
+    const message = createBaseSecretSpec_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSecret(): Secret {
+  return { id: "", spec: undefined, createdAt: undefined, size: 0n };
+}
+
+export const Secret: MessageFns<Secret> = {
+  encode(message: Secret, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.spec !== undefined) {
+      SecretSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(26).fork()).join();
+    }
+    if (message.size !== 0n) {
+      if (BigInt.asUintN(64, message.size) !== message.size) {
+        throw new globalThis.Error("value provided for field message.size of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.size);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Secret {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSecret();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = SecretSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.size = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Secret {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      spec: isSet(object.spec) ? SecretSpec.fromJSON(object.spec) : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      size: isSet(object.size) ? BigInt(object.size) : 0n,
+    };
+  },
+
+  toJSON(message: Secret): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.spec !== undefined) {
+      obj.spec = SecretSpec.toJSON(message.spec);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    if (message.size !== 0n) {
+      obj.size = message.size.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Secret>): Secret {
+    return Secret.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Secret>): Secret {
+    const message = createBaseSecret();
+    message.id = object.id ?? "";
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? SecretSpec.fromPartial(object.spec)
+      : undefined;
+    message.createdAt = object.createdAt ?? undefined;
+    message.size = (object.size !== undefined && object.size !== null) ? BigInt(object.size) : 0n;
+    return message;
+  },
+};
+
+function createBaseConfigSpec(): ConfigSpec {
+  return { name: "", labels: {}, data: new Uint8Array(0) };
+}
+
+export const ConfigSpec: MessageFns<ConfigSpec> = {
+  encode(message: ConfigSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      ConfigSpec_LabelsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.data.length !== 0) {
+      writer.uint32(26).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = ConfigSpec_LabelsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.labels[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigSpec {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: ConfigSpec): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigSpec>): ConfigSpec {
+    return ConfigSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigSpec>): ConfigSpec {
+    const message = createBaseConfigSpec();
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseConfigSpec_LabelsEntry(): ConfigSpec_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const ConfigSpec_LabelsEntry: MessageFns<ConfigSpec_LabelsEntry> = {
+  encode(message: ConfigSpec_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfigSpec_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfigSpec_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfigSpec_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ConfigSpec_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfigSpec_LabelsEntry>): ConfigSpec_LabelsEntry {
+    return ConfigSpec_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfigSpec_LabelsEntry>): ConfigSpec_LabelsEntry {
+    const message = createBaseConfigSpec_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseConfig(): Config {
+  return { id: "", spec: undefined, createdAt: undefined };
+}
+
+export const Config: MessageFns<Config> = {
+  encode(message: Config, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.spec !== undefined) {
+      ConfigSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Config {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfig();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = ConfigSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Config {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      spec: isSet(object.spec) ? ConfigSpec.fromJSON(object.spec) : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Config): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.spec !== undefined) {
+      obj.spec = ConfigSpec.toJSON(message.spec);
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Config>): Config {
+    return Config.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Config>): Config {
+    const message = createBaseConfig();
+    message.id = object.id ?? "";
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ConfigSpec.fromPartial(object.spec)
+      : undefined;
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseFileObjectRef(): FileObjectRef {
+  return { ref: "" };
+}
+
+export const FileObjectRef: MessageFns<FileObjectRef> = {
+  encode(message: FileObjectRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileObjectRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileObjectRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileObjectRef {
+    return { ref: isSet(object.ref) ? globalThis.String(object.ref) : "" };
+  },
+
+  toJSON(message: FileObjectRef): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileObjectRef>): FileObjectRef {
+    return FileObjectRef.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileObjectRef>): FileObjectRef {
+    const message = createBaseFileObjectRef();
+    message.ref = object.ref ?? "";
+    return message;
+  },
+};
+
+function createBaseListSecretsRequest(): ListSecretsRequest {
+  return {};
+}
+
+export const ListSecretsRequest: MessageFns<ListSecretsRequest> = {
+  encode(_: ListSecretsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSecretsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSecretsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSecretsRequest {
+    return {};
+  },
+
+  toJSON(_: ListSecretsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSecretsRequest>): ListSecretsRequest {
+    return ListSecretsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListSecretsRequest>): ListSecretsRequest {
+    const message = createBaseListSecretsRequest();
+    return message;
+  },
+};
+
+function createBaseListSecretsResponse(): ListSecretsResponse {
+  return { secrets: [] };
+}
+
+export const ListSecretsResponse: MessageFns<ListSecretsResponse> = {
+  encode(message: ListSecretsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.secrets) {
+      Secret.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSecretsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSecretsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.secrets.push(Secret.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSecretsResponse {
+    return {
+      secrets: globalThis.Array.isArray(object?.secrets) ? object.secrets.map((e: any) => Secret.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSecretsResponse): unknown {
+    const obj: any = {};
+    if (message.secrets?.length) {
+      obj.secrets = message.secrets.map((e) => Secret.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListSecretsResponse>): ListSecretsResponse {
+    return ListSecretsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListSecretsResponse>): ListSecretsResponse {
+    const message = createBaseListSecretsResponse();
+    message.secrets = object.secrets?.map((e) => Secret.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListConfigsRequest(): ListConfigsRequest {
+  return {};
+}
+
+export const ListConfigsRequest: MessageFns<ListConfigsRequest> = {
+  encode(_: ListConfigsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListConfigsRequest {
+    return {};
+  },
+
+  toJSON(_: ListConfigsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListConfigsRequest>): ListConfigsRequest {
+    return ListConfigsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListConfigsRequest>): ListConfigsRequest {
+    const message = createBaseListConfigsRequest();
+    return message;
+  },
+};
+
+function createBaseListConfigsResponse(): ListConfigsResponse {
+  return { configs: [] };
+}
+
+export const ListConfigsResponse: MessageFns<ListConfigsResponse> = {
+  encode(message: ListConfigsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.configs) {
+      Config.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListConfigsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListConfigsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.configs.push(Config.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListConfigsResponse {
+    return {
+      configs: globalThis.Array.isArray(object?.configs) ? object.configs.map((e: any) => Config.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListConfigsResponse): unknown {
+    const obj: any = {};
+    if (message.configs?.length) {
+      obj.configs = message.configs.map((e) => Config.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListConfigsResponse>): ListConfigsResponse {
+    return ListConfigsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListConfigsResponse>): ListConfigsResponse {
+    const message = createBaseListConfigsResponse();
+    message.configs = object.configs?.map((e) => Config.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRemoveFileObjectResponse(): RemoveFileObjectResponse {
+  return { id: "" };
+}
+
+export const RemoveFileObjectResponse: MessageFns<RemoveFileObjectResponse> = {
+  encode(message: RemoveFileObjectResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveFileObjectResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveFileObjectResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveFileObjectResponse {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RemoveFileObjectResponse): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveFileObjectResponse>): RemoveFileObjectResponse {
+    return RemoveFileObjectResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveFileObjectResponse>): RemoveFileObjectResponse {
+    const message = createBaseRemoveFileObjectResponse();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
 function createBaseClusterSettings(): ClusterSettings {
   return { allowPrivileged: false };
 }
@@ -10973,6 +12503,7 @@ function createBaseManagerMessage(): ManagerMessage {
     networks: undefined,
     heartbeat: undefined,
     certificate: undefined,
+    files: undefined,
   };
 }
 
@@ -10992,6 +12523,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.certificate !== undefined) {
       NodeCertificate.encode(message.certificate, writer.uint32(42).fork()).join();
+    }
+    if (message.files !== undefined) {
+      FileValues.encode(message.files, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -11049,6 +12583,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.certificate = NodeCertificate.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.files = FileValues.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -11068,6 +12610,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       networks: isSet(object.networks) ? NetworkState.fromJSON(object.networks) : undefined,
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
       certificate: isSet(object.certificate) ? NodeCertificate.fromJSON(object.certificate) : undefined,
+      files: isSet(object.files) ? FileValues.fromJSON(object.files) : undefined,
     };
   },
 
@@ -11087,6 +12630,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.certificate !== undefined) {
       obj.certificate = NodeCertificate.toJSON(message.certificate);
+    }
+    if (message.files !== undefined) {
+      obj.files = FileValues.toJSON(message.files);
     }
     return obj;
   },
@@ -11111,6 +12657,163 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     message.certificate = (object.certificate !== undefined && object.certificate !== null)
       ? NodeCertificate.fromPartial(object.certificate)
       : undefined;
+    message.files = (object.files !== undefined && object.files !== null)
+      ? FileValues.fromPartial(object.files)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFileValues(): FileValues {
+  return { values: [] };
+}
+
+export const FileValues: MessageFns<FileValues> = {
+  encode(message: FileValues, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.values) {
+      FileValue.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileValues {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileValues();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.values.push(FileValue.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileValues {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => FileValue.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: FileValues): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => FileValue.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileValues>): FileValues {
+    return FileValues.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileValues>): FileValues {
+    const message = createBaseFileValues();
+    message.values = object.values?.map((e) => FileValue.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseFileValue(): FileValue {
+  return { id: "", data: new Uint8Array(0) };
+}
+
+export const FileValue: MessageFns<FileValue> = {
+  encode(message: FileValue, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FileValue {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFileValue();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FileValue {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: FileValue): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FileValue>): FileValue {
+    return FileValue.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FileValue>): FileValue {
+    const message = createBaseFileValue();
+    message.id = object.id ?? "";
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -11403,6 +13106,80 @@ export const ControlService = {
     responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
   },
+  createSecret: {
+    path: "/orch.v1.Control/CreateSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SecretSpec): Buffer => Buffer.from(SecretSpec.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SecretSpec => SecretSpec.decode(value),
+    responseSerialize: (value: Secret): Buffer => Buffer.from(Secret.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Secret => Secret.decode(value),
+  },
+  listSecrets: {
+    path: "/orch.v1.Control/ListSecrets" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSecretsRequest): Buffer => Buffer.from(ListSecretsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSecretsRequest => ListSecretsRequest.decode(value),
+    responseSerialize: (value: ListSecretsResponse): Buffer => Buffer.from(ListSecretsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSecretsResponse => ListSecretsResponse.decode(value),
+  },
+  getSecret: {
+    path: "/orch.v1.Control/GetSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FileObjectRef): Buffer => Buffer.from(FileObjectRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileObjectRef => FileObjectRef.decode(value),
+    responseSerialize: (value: Secret): Buffer => Buffer.from(Secret.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Secret => Secret.decode(value),
+  },
+  removeSecret: {
+    path: "/orch.v1.Control/RemoveSecret" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FileObjectRef): Buffer => Buffer.from(FileObjectRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileObjectRef => FileObjectRef.decode(value),
+    responseSerialize: (value: RemoveFileObjectResponse): Buffer =>
+      Buffer.from(RemoveFileObjectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveFileObjectResponse => RemoveFileObjectResponse.decode(value),
+  },
+  createConfig: {
+    path: "/orch.v1.Control/CreateConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfigSpec): Buffer => Buffer.from(ConfigSpec.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfigSpec => ConfigSpec.decode(value),
+    responseSerialize: (value: Config): Buffer => Buffer.from(Config.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Config => Config.decode(value),
+  },
+  listConfigs: {
+    path: "/orch.v1.Control/ListConfigs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListConfigsRequest): Buffer => Buffer.from(ListConfigsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListConfigsRequest => ListConfigsRequest.decode(value),
+    responseSerialize: (value: ListConfigsResponse): Buffer => Buffer.from(ListConfigsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListConfigsResponse => ListConfigsResponse.decode(value),
+  },
+  getConfig: {
+    path: "/orch.v1.Control/GetConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FileObjectRef): Buffer => Buffer.from(FileObjectRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileObjectRef => FileObjectRef.decode(value),
+    responseSerialize: (value: Config): Buffer => Buffer.from(Config.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Config => Config.decode(value),
+  },
+  removeConfig: {
+    path: "/orch.v1.Control/RemoveConfig" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FileObjectRef): Buffer => Buffer.from(FileObjectRef.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FileObjectRef => FileObjectRef.decode(value),
+    responseSerialize: (value: RemoveFileObjectResponse): Buffer =>
+      Buffer.from(RemoveFileObjectResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveFileObjectResponse => RemoveFileObjectResponse.decode(value),
+  },
   getClusterSettings: {
     path: "/orch.v1.Control/GetClusterSettings" as const,
     requestStream: false as const,
@@ -11445,6 +13222,14 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
   getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
   ping: handleUnaryCall<PingRequest, PingResponse>;
+  createSecret: handleUnaryCall<SecretSpec, Secret>;
+  listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
+  getSecret: handleUnaryCall<FileObjectRef, Secret>;
+  removeSecret: handleUnaryCall<FileObjectRef, RemoveFileObjectResponse>;
+  createConfig: handleUnaryCall<ConfigSpec, Config>;
+  listConfigs: handleUnaryCall<ListConfigsRequest, ListConfigsResponse>;
+  getConfig: handleUnaryCall<FileObjectRef, Config>;
+  removeConfig: handleUnaryCall<FileObjectRef, RemoveFileObjectResponse>;
   getClusterSettings: handleUnaryCall<GetClusterSettingsRequest, ClusterSettings>;
   updateClusterSettings: handleUnaryCall<UpdateClusterSettingsRequest, ClusterSettings>;
 }
@@ -11725,6 +13510,114 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  createSecret(request: SecretSpec, callback: (error: ServiceError | null, response: Secret) => void): ClientUnaryCall;
+  createSecret(
+    request: SecretSpec,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Secret) => void,
+  ): ClientUnaryCall;
+  createSecret(
+    request: SecretSpec,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Secret) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  listSecrets(
+    request: ListSecretsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSecretsResponse) => void,
+  ): ClientUnaryCall;
+  getSecret(request: FileObjectRef, callback: (error: ServiceError | null, response: Secret) => void): ClientUnaryCall;
+  getSecret(
+    request: FileObjectRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Secret) => void,
+  ): ClientUnaryCall;
+  getSecret(
+    request: FileObjectRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Secret) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: FileObjectRef,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: FileObjectRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
+  ): ClientUnaryCall;
+  removeSecret(
+    request: FileObjectRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
+  ): ClientUnaryCall;
+  createConfig(request: ConfigSpec, callback: (error: ServiceError | null, response: Config) => void): ClientUnaryCall;
+  createConfig(
+    request: ConfigSpec,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Config) => void,
+  ): ClientUnaryCall;
+  createConfig(
+    request: ConfigSpec,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Config) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  listConfigs(
+    request: ListConfigsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListConfigsResponse) => void,
+  ): ClientUnaryCall;
+  getConfig(request: FileObjectRef, callback: (error: ServiceError | null, response: Config) => void): ClientUnaryCall;
+  getConfig(
+    request: FileObjectRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Config) => void,
+  ): ClientUnaryCall;
+  getConfig(
+    request: FileObjectRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Config) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: FileObjectRef,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: FileObjectRef,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
+  ): ClientUnaryCall;
+  removeConfig(
+    request: FileObjectRef,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveFileObjectResponse) => void,
   ): ClientUnaryCall;
   getClusterSettings(
     request: GetClusterSettingsRequest,

@@ -85,7 +85,7 @@ export class Harness {
   private record(changes: Change[]): void {
     this.plans.push(changes);
     for (const c of changes) {
-      const table = this.snap[c.kind] as Map<string, Versioned<unknown>>;
+      const table = this.snap[c.kind as keyof Snapshot] as Map<string, Versioned<unknown>>;
       if ((table.get(c.id)?.modRevision ?? 0) !== c.modRevision) continue; // etcd would refuse it
       if (c.value === undefined) table.delete(c.id);
       else table.set(c.id, { value: c.value, modRevision: ++this.rev });

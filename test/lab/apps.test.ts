@@ -1,15 +1,20 @@
 // What a real application needs, on a real lab: volumes that outlive their
 // tasks (one per slot with a placeholder), bind mounts and tmpfs, Docker's
 // container options as the engine sees them (and rolled out by an update),
-// privileged services only where the cluster allows them, and bad input
+// privileged services only where the cluster allows them, secrets (never in
+// clear anywhere but the container's tmpfs) and configs, and bad input
 // refused with nothing changed.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type Docker from 'dockerode';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
+import { FILES_ROOT } from '../../agent/exec/files.js';
+import { hostKeyOfInode } from '../../agent/host.js';
+import { connectEtcd } from '../../manager/store/index.js';
 
 let lab: LabCluster;
 reportLogsOnFailure(test, () => lab);
@@ -138,6 +143,80 @@ test.serial('--privileged and --device only where the cluster allows them', asyn
   t.regex(await lab.ok('cluster', 'inspect'), /not allowed/);
 });
 
+/** Files under `root` whose bytes hold `needle` (sockets, devices and unreadable files skipped). */
+function filesHolding(root: string, needle: Buffer): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile() && statSync(path).size < 64 * 1024 * 1024) {
+        try {
+          if (readFileSync(path).includes(needle)) found.push(path);
+        } catch {
+          // gone meanwhile, or not readable: nothing to find in it
+        }
+      }
+    }
+  };
+  if (existsSync(root)) walk(root);
+  return found;
+}
+
+test.serial('a secret: read at its target with its mode and owner; nowhere in clear on disk, in logs, in docker inspect or in etcd; only on the node that uses it; rm refused while used', async (t) => {
+  const value = `s3cret-${randomBytes(12).toString('hex')}`;
+  writeFileSync(join(dir, 'pw'), value);
+  await lab.ok('secret', 'create', '--label', 'app=db', 'db-pass', join(dir, 'pw'));
+  t.false((await lab.ok('secret', 'inspect', 'db-pass')).includes(value), 'inspect shows no value');
+  await lab.ok('service', 'create', '--name', 'uses-secret', ...onH1, '--secret', 'source=db-pass,target=/etc/app/pw,uid=65534,gid=65534,mode=0400', '--secret', 'db-pass', ...sleeper);
+  const c = await runningOn('uses-secret');
+  t.is((await lab.exec('h1', c.Id, 'cat /etc/app/pw')).trim(), value);
+  t.is((await lab.exec('h1', c.Id, 'cat /run/secrets/db-pass')).trim(), value, 'the default target');
+  t.regex(await lab.exec('h1', c.Id, 'ls -ln /etc/app/pw'), /^-r-------- +1 65534 +65534 /);
+  t.regex(await lab.exec('h1', c.Id, 'grep " /etc/app/pw " /proc/mounts'), /^tmpfs /, 'on a tmpfs');
+
+  const needle = Buffer.from(value);
+  t.false(JSON.stringify(await lab.engine('h1').getContainer(c.Id).inspect()).includes(value), 'not in docker inspect');
+  for (const h of lab.state.hosts) {
+    t.deepEqual(filesHolding(h.dir, needle), [], `nothing under ${h.name}'s data (docker data root, orch state, logs)`);
+  }
+  const h2files = join(FILES_ROOT, hostKeyOfInode(lab.host('h2').netnsInode!));
+  t.true(!existsSync(h2files) || readdirSync(h2files).length === 0, 'h2, which runs no task using it, holds none');
+  const etcd = connectEtcd(lab.state.etcd.join(','));
+  try {
+    const all = await etcd.getAll().prefix('').buffers();
+    t.false(Object.values(all).some((v) => v.includes(needle)), 'not in clear in etcd');
+  } finally {
+    etcd.close();
+  }
+
+  const rm = await lab.orch('secret', 'rm', 'db-pass');
+  t.is(rm.code, 1);
+  t.regex(rm.stderr, /secret db-pass is used by service uses-secret; remove it from them first/);
+  await lab.ok('service', 'update', '--secret-rm', 'db-pass', '--secret-add', 'source=db-pass,target=/etc/app/pw2', 'uses-secret');
+  const next = await runningOn('uses-secret', c.Id);
+  t.is((await lab.exec('h1', next.Id, 'cat /etc/app/pw2')).trim(), value);
+  await lab.ok('service', 'rm', 'uses-secret');
+  await lab.waitFor(async () => (await lab.containers('h1', 'uses-secret', true)).length === 0, 30_000, 'its containers gone');
+  await lab.ok('secret', 'rm', 'db-pass');
+  t.false((await lab.ok('secret', 'ls')).includes('db-pass'));
+  const left = join(FILES_ROOT, hostKeyOfInode(lab.host('h1').netnsInode!));
+  t.true(!existsSync(left) || readdirSync(left).length === 0, "the task's tmpfs went with it");
+});
+
+test.serial('a config is mounted at its target with its mode and content; inspect shows it', async (t) => {
+  writeFileSync(join(dir, 'app.conf'), 'listen = 8080\n');
+  await lab.ok('config', 'create', 'app-conf', join(dir, 'app.conf'));
+  t.regex(await lab.ok('config', 'inspect', 'app-conf'), new RegExp(Buffer.from('listen = 8080\n').toString('base64')));
+  await lab.ok('service', 'create', '--name', 'uses-config', ...onH1, '--config', 'source=app-conf,target=/etc/app.conf,mode=0440', ...sleeper);
+  const c = await runningOn('uses-config');
+  t.is(await lab.exec('h1', c.Id, 'cat /etc/app.conf'), 'listen = 8080\n');
+  t.regex(await lab.exec('h1', c.Id, 'ls -ln /etc/app.conf'), /^-r--r----- /);
+  const missing = await lab.orch('service', 'update', '--config-add', 'nope', 'uses-config');
+  t.is(missing.code, 1);
+  t.regex(missing.stderr, /config "nope" not found/);
+});
+
 test.serial('bad input: a one-line error, exit 1, and nothing changed', async (t) => {
   const before = await lab.ok('service', 'ls', '--format', 'json');
   for (const [args, why] of [
@@ -146,6 +225,9 @@ test.serial('bad input: a one-line error, exit 1, and nothing changed', async (t
     [['service', 'create', '--name', 'bad', '--mount', 'type=bind,source=rel,target=/x', ...sleeper], /absolute host path/],
     [['service', 'create', '--name', 'bad', '--ulimit', 'nofile=abc', ...sleeper], /--ulimit: "nofile=abc"/],
     [['service', 'update', '--mount-rm', '/nope', 'db'], /--mount-rm: a mount at \/nope is not set on service db/],
+    [['service', 'create', '--name', 'bad', '--secret', 'nope', ...sleeper], /secret "nope" not found/],
+    [['secret', 'create', 'bad name', join(dir, 'pw')], /invalid secret name "bad name"/],
+    [['secret', 'create', 'empty', '/nonexistent/file'], /cannot read the secret's value from \/nonexistent\/file \(ENOENT\)/],
   ] as const) {
     const r = await lab.orch(...args);
     t.is(r.code, 1, args.join(' '));

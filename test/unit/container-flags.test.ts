@@ -18,7 +18,7 @@ const create = (over: Partial<CreateFlags>) => specFromFlags('orch-test/httpd', 
 function update(cur: ServiceSpec, over: Partial<UpdateFlags>): ServiceSpec {
   const lists = ['envAdd', 'envRm', 'labelAdd', 'labelRm', 'containerLabelAdd', 'containerLabelRm', 'publishAdd', 'publishRm', 'networkAdd', 'networkRm', 'constraintAdd', 'constraintRm',
     'mountAdd', 'mountRm', 'groupAdd', 'groupRm', 'capAdd', 'capDrop', 'sysctlAdd', 'sysctlRm', 'ulimitAdd', 'ulimitRm', 'dnsSearchAdd', 'dnsSearchRm', 'dnsOptionAdd', 'dnsOptionRm',
-    'hostAdd', 'hostRm', 'deviceAdd', 'deviceRm'] as const;
+    'hostAdd', 'hostRm', 'deviceAdd', 'deviceRm', 'secretAdd', 'secretRm', 'configAdd', 'configRm'] as const;
   const empty = Object.fromEntries(lists.map((k) => [k, []])) as unknown as UpdateFlags;
   return updatedSpec(cur, { ...empty, healthcheck: true, timeout: '5m', ...over });
 }
