@@ -39,6 +39,8 @@ export interface AgentOptions {
   capacity?: { nanoCpus?: bigint; memoryBytes?: bigint };
 }
 
+/** How often this node's orch volumes are looked at (and reported to the manager when they changed). */
+const VOLUMES_MS = 2000;
 /** How often the overlay is compared with the kernel even without news from the manager. */
 const RECONCILE_MS = 10_000;
 
@@ -56,6 +58,7 @@ export class Agent {
   private plugin: NetworkPlugin | undefined;
   private overlayProblem = '';
   private reconcileTimer: NodeJS.Timeout | undefined;
+  private volumesTimer: NodeJS.Timeout | undefined;
   private networksApplied: Promise<void> = Promise.resolve();
   private readonly hostKey = hostKey();
   private lock: HostLock | undefined;
@@ -99,6 +102,7 @@ export class Agent {
     await this.clearPredecessors().catch((err) => this.log.warn({ err: String(err) }, 'removing what an earlier node of this host left failed'));
     this.executor.start();
     this.session.start();
+    this.volumesTimer = setInterval(() => void this.reportVolumes(), VOLUMES_MS);
     this.log.info({ managers: this.managers, host: this.hostKey, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }
 
@@ -111,6 +115,7 @@ export class Agent {
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.session.stop();
     clearInterval(this.reconcileTimer);
+    clearInterval(this.volumesTimer);
     await this.applying;
     await this.executor.stop();
     if (opts.leave) await this.leave().catch((err) => this.log.warn({ err: String(err) }, 'removing this host\'s networks failed'));
@@ -166,6 +171,15 @@ export class Agent {
       this.overlay = undefined;
       this.plugin = undefined;
       this.log.warn({ err: this.overlayProblem }, 'overlay networking unavailable on this host');
+    }
+  }
+
+  /** Reports this node's orch volumes (the session sends only a change). */
+  private async reportVolumes(): Promise<void> {
+    try {
+      this.session.sendVolumes(await this.engine.volumes());
+    } catch (err) {
+      this.log.debug({ err: String(err) }, 'listing volumes failed (is dockerd up?)');
     }
   }
 

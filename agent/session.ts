@@ -7,7 +7,7 @@
 // After a silence longer than the manager waits (this process frozen, say),
 // nothing more from that session is applied: it is stale; a new one starts.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { DispatcherClient, type AgentMessage, type FileValue, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 
@@ -38,6 +38,7 @@ export class Session {
   private stopped = false;
   private backoff = BACKOFF_MIN_MS;
   private connected = false;
+  private volumesSent: string | undefined;
 
   constructor(
     private readonly managers: readonly string[],
@@ -53,6 +54,14 @@ export class Session {
   stop(): void {
     this.stopped = true;
     this.teardown();
+  }
+
+  /** Reports this node's orch volumes if they changed since the last report on this session (each new session gets one). */
+  sendVolumes(volumes: VolumeInfo[]): void {
+    const signature = JSON.stringify(volumes.map((v) => VolumeInfo.toJSON(v)));
+    if (!this.connected || signature === this.volumesSent) return;
+    this.volumesSent = signature;
+    this.stream?.write({ volumes: { volumes } });
   }
 
   /** Sends a status now, if connected (otherwise it is re-sent on reconnect). */
@@ -148,6 +157,7 @@ export class Session {
 
   private teardown(): void {
     this.connected = false;
+    this.volumesSent = undefined;
     clearInterval(this.heartbeat);
     clearInterval(this.watchdog);
     const s = this.stream;

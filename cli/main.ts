@@ -11,6 +11,7 @@ import { initCommand, joinCommand, joinTokenCommand } from './commands/cluster.j
 import { agentCommand, managerCommand } from './commands/daemons.js';
 import { networkCommand } from './commands/network.js';
 import { configCommand, secretCommand } from './commands/files.js';
+import { volumeCommand } from './commands/volume.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 import { clusterCommand } from './commands/store.js';
@@ -32,6 +33,7 @@ const globals = {
 program.addCommand(serviceCommand(globals));
 program.addCommand(nodeCommand(globals));
 program.addCommand(networkCommand(globals));
+program.addCommand(volumeCommand(globals));
 program.addCommand(secretCommand(globals));
 program.addCommand(configCommand(globals));
 program.addCommand(initCommand());

@@ -38,6 +38,8 @@ import {
   type ListConfigsRequest,
   type ListConfigsResponse,
   type ListSecretsRequest,
+  type ListVolumesRequest,
+  type ListVolumesResponse,
   type ListSecretsResponse,
   type RemoveFileObjectResponse,
   type Secret,
@@ -80,6 +82,7 @@ export interface Control {
   getNetwork(req: NetworkRef): Promise<NetworkInfo>;
   removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
   getJoinToken(req: JoinTokenRequest): Promise<JoinTokenResponse>;
+  listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse>;
   createSecret(req: SecretSpec): Promise<Secret>;
   listSecrets(req: ListSecretsRequest): Promise<ListSecretsResponse>;
   getSecret(req: FileObjectRef): Promise<Secret>;
@@ -107,7 +110,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

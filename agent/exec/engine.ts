@@ -5,7 +5,7 @@
 // the events stream ends when dockerd restarts (we reconnect with `since`).
 import { hostname as osHostname } from 'node:os';
 import Docker from 'dockerode';
-import { Mount_Type, PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
+import { Mount_Type, PortConfig_Protocol, type HealthConfig, type VolumeInfo, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
 import { isIngress } from '../../shared/ingress.js';
 import { addrIp } from '../../shared/ipam.js';
 import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
@@ -136,6 +136,23 @@ export class Engine {
     // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
     for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
     return c.id;
+  }
+
+  /** The named volumes this node made, with the tasks whose containers mount each now. */
+  async volumes(): Promise<VolumeInfo[]> {
+    const mine = [`${LABEL.cluster}=${this.owner.cluster}`, `${LABEL.node}=${this.owner.node}`];
+    const { Volumes } = await this.docker.listVolumes({ filters: { label: mine } });
+    const users = new Map<string, string[]>();
+    for (const c of await this.docker.listContainers({ all: true, filters: { label: mine } })) {
+      for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) users.set(m.Name, [...(users.get(m.Name) ?? []), c.Labels[LABEL.task] ?? '']);
+    }
+    return (Volumes ?? []).map((v) => ({
+      name: v.Name,
+      serviceId: v.Labels?.[LABEL.service] ?? '',
+      serviceName: v.Labels?.[LABEL.serviceName] ?? '',
+      slot: Number(v.Labels?.[LABEL.slot] ?? 0),
+      tasks: (users.get(v.Name) ?? []).sort(),
+    })).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**

@@ -176,6 +176,11 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       return { token: secrets.tokens[role], managers: await managerAddrs(store) };
     }),
 
+    listVolumes: unary(async () => ({
+      volumes: [...cache.nodes.values()]
+        .flatMap(({ value: n }) => n.volumes.map((volume) => ({ nodeId: n.id, hostname: n.description?.hostname ?? '', volume })))
+        .sort((a, b) => a.volume.name.localeCompare(b.volume.name) || a.hostname.localeCompare(b.hostname)),
+    })),
     createSecret: unary(async (spec) => createSecret(store, log, clusterKey, spec)),
     listSecrets: unary(async () => ({ secrets: [...cache.secrets.values()].map((v) => v.value).sort(byName) })),
     getSecret: unary(async (req) => (await resolveFile(store, cache, 'secrets', req.ref)).value),

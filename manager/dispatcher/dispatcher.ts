@@ -32,6 +32,7 @@ import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
 import { FileValues } from './files.js';
+import { VolumeRecorder } from './volumes.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -71,6 +72,7 @@ export class Dispatcher {
   private readonly drain = new Drain();
   private readonly status: StatusWriter;
   private readonly files: FileValues;
+  private readonly volumes: VolumeRecorder;
   private readonly onChange = () => this.schedulePush();
 
   constructor(
@@ -85,6 +87,7 @@ export class Dispatcher {
     this.liveness = new Liveness(opts);
     this.status = new StatusWriter(cache, store, log);
     this.files = new FileValues(cache, loadSecret, () => this.schedulePush(), log);
+    this.volumes = new VolumeRecorder(store, log);
   }
 
   /** Starts serving sessions and watching liveness (on becoming leader). */
@@ -132,6 +135,7 @@ export class Dispatcher {
       this.liveness.alive(session.nodeId, Date.now());
       if (msg.heartbeat) stream.write({ heartbeat: {} });
       if (msg.status) this.status.enqueue(session.nodeId, msg.status);
+      if (msg.volumes) this.volumes.report(session.nodeId, msg.volumes.volumes);
       if (msg.networksApplied) {
         session.peer.applied = Math.max(session.peer.applied, Number(msg.networksApplied.generation));
         if (this.drain.waiting) this.schedulePush();
@@ -161,6 +165,7 @@ export class Dispatcher {
         id: nodeId,
         labels: {},
         ingressAddr: '',
+        volumes: [],
         availability: NodeAvailability.ACTIVE,
         createdAt: now,
         desiredRole: '',

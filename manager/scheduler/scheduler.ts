@@ -1,11 +1,14 @@
 // The scheduler as a pure function (Nomad's style): a read-only snapshot and
 // the pending tasks in, a plan out. The leader commits the plan (commit.ts).
 //
-// Placement: every filter must accept the node; among those left, spread:
-// fewest tasks of the same service, then fewest tasks in all, then node id
-// (so that a plan is deterministic and testable). A global-mode task names its
+// Placement: every filter must accept the node; among those left, a node
+// that already holds the task's named volume comes first (its data is
+// there: Swarm would start it empty elsewhere); then spread: fewest tasks of
+// the same service, then fewest tasks in all, then node id (so that a plan
+// is deterministic and testable). A global-mode task names its
 // node (`targetNode`) and is only ever checked against that one.
-import type { Node, Task } from '../../proto/generated/orch.js';
+import { Mount_Type, type Node, type Task } from '../../proto/generated/orch.js';
+import { expandTemplate } from '../../shared/templates.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 
 /** What the scheduler may look at. Never mutated. */
@@ -52,7 +55,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
   for (const task of [...pending].sort(byServiceThenSlot)) {
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
     let best: Node | undefined;
-    let bestKey: [number, number] = [Infinity, Infinity];
+    let bestKey: number[] = [Infinity, Infinity, Infinity];
     const rejected = new Map<Filter, number>();
     for (const node of candidates) {
       const l = load.get(node.id)!;
@@ -61,8 +64,9 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
         rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
         continue;
       }
-      const key: [number, number] = [l.perService.get(task.serviceId) ?? 0, l.total];
-      if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && node.id < best!.id)))) {
+      const key = [holdsVolume(node, task) ? 0 : 1, l.perService.get(task.serviceId) ?? 0, l.total];
+      const order = key.findIndex((k, i) => k !== bestKey[i]);
+      if (order >= 0 ? key[order]! < bestKey[order]! : node.id < best!.id) {
         best = node;
         bestKey = key;
       }
@@ -75,6 +79,14 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
   }
   return plan;
+}
+
+/** Whether the node has a named volume the task mounts (its name as the task would make it there). */
+function holdsVolume(node: Node, task: Task): boolean {
+  if (!node.volumes.length) return false;
+  const ctx = { node: { id: node.id, hostname: node.description?.hostname ?? '' }, service: { id: task.serviceId, name: task.serviceName }, task: { id: task.id, slot: task.slot } };
+  const names = new Set(node.volumes.map((v) => v.name));
+  return (task.spec?.mounts ?? []).some((m) => m.type === Mount_Type.VOLUME && m.source && names.has(expandTemplate(m.source, ctx)));
 }
 
 /** Swarm's wording: "no suitable node (1 node not ready; insufficient resources on 2 nodes)". */

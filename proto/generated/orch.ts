@@ -1024,11 +1024,24 @@ export interface Node {
   ingressAddr: string;
   /** set by promote/demote; the leader re-issues its certificate to match */
   desiredRole: string;
+  /** orch's named volumes on it, as its agent last reported them */
+  volumes: VolumeInfo[];
 }
 
 export interface Node_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** A named volume orch made on a node, and who uses it. */
+export interface VolumeInfo {
+  name: string;
+  /** the service (and slot) it was made for */
+  serviceId: string;
+  serviceName: string;
+  slot: number;
+  /** tasks whose containers mount it now */
+  tasks: string[];
 }
 
 export interface ServiceRef {
@@ -1195,6 +1208,19 @@ export interface Config {
   createdAt: Date | undefined;
 }
 
+export interface ListVolumesRequest {
+}
+
+export interface NodeVolume {
+  nodeId: string;
+  hostname: string;
+  volume: VolumeInfo | undefined;
+}
+
+export interface ListVolumesResponse {
+  volumes: NodeVolume[];
+}
+
 export interface FileObjectRef {
   ref: string;
 }
@@ -1357,6 +1383,12 @@ export interface AgentMessage {
   heartbeat?: Heartbeat | undefined;
   status?: TaskStatusUpdate | undefined;
   networksApplied?: NetworksApplied | undefined;
+  volumes?: VolumesReport | undefined;
+}
+
+/** The agent's orch volumes, whenever they change (the complete set). */
+export interface VolumesReport {
+  volumes: VolumeInfo[];
 }
 
 export interface SessionAccepted {
@@ -6597,6 +6629,7 @@ function createBaseNode(): Node {
     updatedAt: undefined,
     ingressAddr: "",
     desiredRole: "",
+    volumes: [],
   };
 }
 
@@ -6634,6 +6667,9 @@ export const Node: MessageFns<Node> = {
     }
     if (message.desiredRole !== "") {
       writer.uint32(90).string(message.desiredRole);
+    }
+    for (const v of message.volumes) {
+      VolumeInfo.encode(v!, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -6742,6 +6778,14 @@ export const Node: MessageFns<Node> = {
             message.desiredRole = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.volumes.push(VolumeInfo.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6800,6 +6844,9 @@ export const Node: MessageFns<Node> = {
         : isSet(object.desired_role)
         ? globalThis.String(object.desired_role)
         : "",
+      volumes: globalThis.Array.isArray(object?.volumes)
+        ? object.volumes.map((e: any) => VolumeInfo.fromJSON(e))
+        : [],
     };
   },
 
@@ -6844,6 +6891,9 @@ export const Node: MessageFns<Node> = {
     if (message.desiredRole !== "") {
       obj.desiredRole = message.desiredRole;
     }
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => VolumeInfo.toJSON(e));
+    }
     return obj;
   },
 
@@ -6873,6 +6923,7 @@ export const Node: MessageFns<Node> = {
     message.updatedAt = object.updatedAt ?? undefined;
     message.ingressAddr = object.ingressAddr ?? "";
     message.desiredRole = object.desiredRole ?? "";
+    message.volumes = object.volumes?.map((e) => VolumeInfo.fromPartial(e)) || [];
     return message;
   },
 };
@@ -6958,6 +7009,147 @@ export const Node_LabelsEntry: MessageFns<Node_LabelsEntry> = {
     const message = createBaseNode_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseVolumeInfo(): VolumeInfo {
+  return { name: "", serviceId: "", serviceName: "", slot: 0, tasks: [] };
+}
+
+export const VolumeInfo: MessageFns<VolumeInfo> = {
+  encode(message: VolumeInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.serviceId !== "") {
+      writer.uint32(18).string(message.serviceId);
+    }
+    if (message.serviceName !== "") {
+      writer.uint32(26).string(message.serviceName);
+    }
+    if (message.slot !== 0) {
+      writer.uint32(32).uint32(message.slot);
+    }
+    for (const v of message.tasks) {
+      writer.uint32(42).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.serviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.serviceName = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.slot = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.tasks.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeInfo {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      serviceId: isSet(object.serviceId)
+        ? globalThis.String(object.serviceId)
+        : isSet(object.service_id)
+        ? globalThis.String(object.service_id)
+        : "",
+      serviceName: isSet(object.serviceName)
+        ? globalThis.String(object.serviceName)
+        : isSet(object.service_name)
+        ? globalThis.String(object.service_name)
+        : "",
+      slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: VolumeInfo): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.serviceId !== "") {
+      obj.serviceId = message.serviceId;
+    }
+    if (message.serviceName !== "") {
+      obj.serviceName = message.serviceName;
+    }
+    if (message.slot !== 0) {
+      obj.slot = Math.round(message.slot);
+    }
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeInfo>): VolumeInfo {
+    return VolumeInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeInfo>): VolumeInfo {
+    const message = createBaseVolumeInfo();
+    message.name = object.name ?? "";
+    message.serviceId = object.serviceId ?? "";
+    message.serviceName = object.serviceName ?? "";
+    message.slot = object.slot ?? 0;
+    message.tasks = object.tasks?.map((e) => e) || [];
     return message;
   },
 };
@@ -9495,6 +9687,234 @@ export const Config: MessageFns<Config> = {
   },
 };
 
+function createBaseListVolumesRequest(): ListVolumesRequest {
+  return {};
+}
+
+export const ListVolumesRequest: MessageFns<ListVolumesRequest> = {
+  encode(_: ListVolumesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListVolumesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListVolumesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListVolumesRequest {
+    return {};
+  },
+
+  toJSON(_: ListVolumesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListVolumesRequest>): ListVolumesRequest {
+    return ListVolumesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListVolumesRequest>): ListVolumesRequest {
+    const message = createBaseListVolumesRequest();
+    return message;
+  },
+};
+
+function createBaseNodeVolume(): NodeVolume {
+  return { nodeId: "", hostname: "", volume: undefined };
+}
+
+export const NodeVolume: MessageFns<NodeVolume> = {
+  encode(message: NodeVolume, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(18).string(message.hostname);
+    }
+    if (message.volume !== undefined) {
+      VolumeInfo.encode(message.volume, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeVolume {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeVolume();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.volume = VolumeInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NodeVolume {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      volume: isSet(object.volume) ? VolumeInfo.fromJSON(object.volume) : undefined,
+    };
+  },
+
+  toJSON(message: NodeVolume): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.volume !== undefined) {
+      obj.volume = VolumeInfo.toJSON(message.volume);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NodeVolume>): NodeVolume {
+    return NodeVolume.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeVolume>): NodeVolume {
+    const message = createBaseNodeVolume();
+    message.nodeId = object.nodeId ?? "";
+    message.hostname = object.hostname ?? "";
+    message.volume = (object.volume !== undefined && object.volume !== null)
+      ? VolumeInfo.fromPartial(object.volume)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListVolumesResponse(): ListVolumesResponse {
+  return { volumes: [] };
+}
+
+export const ListVolumesResponse: MessageFns<ListVolumesResponse> = {
+  encode(message: ListVolumesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.volumes) {
+      NodeVolume.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListVolumesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListVolumesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volumes.push(NodeVolume.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListVolumesResponse {
+    return {
+      volumes: globalThis.Array.isArray(object?.volumes) ? object.volumes.map((e: any) => NodeVolume.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListVolumesResponse): unknown {
+    const obj: any = {};
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => NodeVolume.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListVolumesResponse>): ListVolumesResponse {
+    return ListVolumesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListVolumesResponse>): ListVolumesResponse {
+    const message = createBaseListVolumesResponse();
+    message.volumes = object.volumes?.map((e) => NodeVolume.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseFileObjectRef(): FileObjectRef {
   return { ref: "" };
 }
@@ -11666,7 +12086,13 @@ export const NetworksApplied: MessageFns<NetworksApplied> = {
 };
 
 function createBaseAgentMessage(): AgentMessage {
-  return { register: undefined, heartbeat: undefined, status: undefined, networksApplied: undefined };
+  return {
+    register: undefined,
+    heartbeat: undefined,
+    status: undefined,
+    networksApplied: undefined,
+    volumes: undefined,
+  };
 }
 
 export const AgentMessage: MessageFns<AgentMessage> = {
@@ -11682,6 +12108,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.networksApplied !== undefined) {
       NetworksApplied.encode(message.networksApplied, writer.uint32(34).fork()).join();
+    }
+    if (message.volumes !== undefined) {
+      VolumesReport.encode(message.volumes, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -11731,6 +12160,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.networksApplied = NetworksApplied.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.volumes = VolumesReport.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -11753,6 +12190,7 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         : isSet(object.networks_applied)
         ? NetworksApplied.fromJSON(object.networks_applied)
         : undefined,
+      volumes: isSet(object.volumes) ? VolumesReport.fromJSON(object.volumes) : undefined,
     };
   },
 
@@ -11769,6 +12207,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.networksApplied !== undefined) {
       obj.networksApplied = NetworksApplied.toJSON(message.networksApplied);
+    }
+    if (message.volumes !== undefined) {
+      obj.volumes = VolumesReport.toJSON(message.volumes);
     }
     return obj;
   },
@@ -11790,6 +12231,78 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     message.networksApplied = (object.networksApplied !== undefined && object.networksApplied !== null)
       ? NetworksApplied.fromPartial(object.networksApplied)
       : undefined;
+    message.volumes = (object.volumes !== undefined && object.volumes !== null)
+      ? VolumesReport.fromPartial(object.volumes)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVolumesReport(): VolumesReport {
+  return { volumes: [] };
+}
+
+export const VolumesReport: MessageFns<VolumesReport> = {
+  encode(message: VolumesReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.volumes) {
+      VolumeInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumesReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumesReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.volumes.push(VolumeInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumesReport {
+    return {
+      volumes: globalThis.Array.isArray(object?.volumes) ? object.volumes.map((e: any) => VolumeInfo.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: VolumesReport): unknown {
+    const obj: any = {};
+    if (message.volumes?.length) {
+      obj.volumes = message.volumes.map((e) => VolumeInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumesReport>): VolumesReport {
+    return VolumesReport.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumesReport>): VolumesReport {
+    const message = createBaseVolumesReport();
+    message.volumes = object.volumes?.map((e) => VolumeInfo.fromPartial(e)) || [];
     return message;
   },
 };
@@ -13106,6 +13619,15 @@ export const ControlService = {
     responseSerialize: (value: PingResponse): Buffer => Buffer.from(PingResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PingResponse => PingResponse.decode(value),
   },
+  listVolumes: {
+    path: "/orch.v1.Control/ListVolumes" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListVolumesRequest): Buffer => Buffer.from(ListVolumesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListVolumesRequest => ListVolumesRequest.decode(value),
+    responseSerialize: (value: ListVolumesResponse): Buffer => Buffer.from(ListVolumesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListVolumesResponse => ListVolumesResponse.decode(value),
+  },
   createSecret: {
     path: "/orch.v1.Control/CreateSecret" as const,
     requestStream: false as const,
@@ -13222,6 +13744,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeNetwork: handleUnaryCall<NetworkRef, RemoveNetworkResponse>;
   getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
   ping: handleUnaryCall<PingRequest, PingResponse>;
+  listVolumes: handleUnaryCall<ListVolumesRequest, ListVolumesResponse>;
   createSecret: handleUnaryCall<SecretSpec, Secret>;
   listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
   getSecret: handleUnaryCall<FileObjectRef, Secret>;
@@ -13510,6 +14033,21 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PingResponse) => void,
+  ): ClientUnaryCall;
+  listVolumes(
+    request: ListVolumesRequest,
+    callback: (error: ServiceError | null, response: ListVolumesResponse) => void,
+  ): ClientUnaryCall;
+  listVolumes(
+    request: ListVolumesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListVolumesResponse) => void,
+  ): ClientUnaryCall;
+  listVolumes(
+    request: ListVolumesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListVolumesResponse) => void,
   ): ClientUnaryCall;
   createSecret(request: SecretSpec, callback: (error: ServiceError | null, response: Secret) => void): ClientUnaryCall;
   createSecret(

@@ -66,6 +66,43 @@ test.serial('source=data-{{.Task.Slot}}: each replica has its own volume', async
   }
 });
 
+test.serial('volume ls shows node, slot and user; a replacement goes back to the node holding its volume, though another is emptier', async (t) => {
+  await lab.ok('service', 'create', '--name', 'sticky', '--restart-delay', '0s', '--stop-grace-period', '1s', '--mount', 'type=volume,source=st-{{.Task.Slot}},target=/data', ...sleeper);
+  let host = '';
+  let first: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => {
+    for (const h of ['h1', 'h2']) {
+      [first] = await lab.containers(h, 'sticky');
+      if (first) {
+        host = h;
+        return true;
+      }
+    }
+    return false;
+  }, 30_000, 'sticky running');
+  const other = host === 'h1' ? 'h2' : 'h1';
+  type Row = { hostname: string; volume: { name: string; slot: number; tasks: string[] } };
+  await lab.waitFor(async () => {
+    const rows = JSON.parse(await lab.ok('volume', 'ls', '--format', 'json')) as Row[];
+    return rows.some((r) => r.volume.name === 'st-1' && r.hostname === host && r.volume.slot === 1 && r.volume.tasks.includes(first!.Labels['orch.task']!));
+  }, 15_000, `volume ls shows st-1 on ${host}, slot 1, used by its task`);
+  t.regex(await lab.ok('volume', 'ls'), new RegExp(`st-1\\s+${host}\\s+sticky\\s+1\\s`));
+  await lab.exec(host, first!.Id, 'echo kept > /data/f');
+  // Make the volume's host the busier one: by spread alone, the replacement would go to the other.
+  await lab.ok('service', 'create', '--name', 'filler', '--replicas', '3', '--constraint', `node.hostname==${host}`, ...sleeper);
+  await lab.engine(host).getContainer(first!.Id).kill();
+  let next: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => {
+    const mine = (await lab.containers(host, 'sticky')).filter((c) => c.Id !== first!.Id);
+    const elsewhere = await lab.containers(other, 'sticky');
+    t.deepEqual(elsewhere, [], `never started on ${other}`);
+    next = mine[0];
+    return !!next;
+  }, 30_000, `the replacement on ${host}`);
+  t.is((await lab.exec(host, next!.Id, 'cat /data/f')).trim(), 'kept');
+  await lab.ok('service', 'rm', 'filler', 'sticky');
+});
+
 test.serial('a bind mount shows the host file, readonly refuses writes; a tmpfs is empty at each start', async (t) => {
   writeFileSync(join(dir, 'greeting'), 'hello from the host\n');
   await lab.ok('service', 'create', '--name', 'files', ...onH1, '--mount', `type=bind,source=${dir},target=/host,readonly`, '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=8m', ...sleeper);

@@ -1,10 +1,10 @@
 // The scheduler is a pure function: these tests drive it with fake snapshots.
 import test from 'ava';
-import { ContainerSpec, NodeAvailability, NodeState, TaskState, type Node, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
+import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, TaskState, type Node, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
 import { schedule } from '../../manager/scheduler/index.js';
 
 function node(id: string, over: Partial<Node> = {}): Node {
-  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', ...over };
+  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], ...over };
 }
 
 function task(id: string, serviceId: string, slot: number, nodeId = '', over: Partial<Task> = {}): Task {
@@ -93,4 +93,17 @@ test('a global task is only ever placed on its own node', (t) => {
   const plan = schedule({ nodes, placed: [] }, [task('ga', 'g', 0, '', { targetNode: 'a' }), task('gb', 'g', 0, '', { targetNode: 'b' })]);
   t.deepEqual(plan.placements, [{ taskId: 'ga', nodeId: 'a' }]);
   t.deepEqual(plan.unplaced, [{ taskId: 'gb', reason: 'no suitable node (1 node not available for new tasks (paused or drained))' }]);
+});
+
+test("a slot goes back to the node that holds its volume, while that node can take it; otherwise it spreads", (t) => {
+  const spec = ContainerSpec.fromPartial({ image: 'x', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }] });
+  const vol = (name: string) => ({ name, serviceId: 'db', serviceName: 'db', slot: 1, tasks: [] });
+  // b is busier, but holds data-1: slot 1 goes there; slot 2 has no volume anywhere and spreads.
+  const nodes = [node('a'), node('b', { volumes: [vol('data-1')] })];
+  const placed = [task('x1', 'other', 1, 'b'), task('x2', 'other', 2, 'b')];
+  const plan = schedule({ nodes, placed }, [task('d1', 'db', 1, '', { spec }), task('d2', 'db', 2, '', { spec })]);
+  t.deepEqual(plan.placements, [{ taskId: 'd1', nodeId: 'b' }, { taskId: 'd2', nodeId: 'a' }]);
+  // Drained, b cannot take it: the slot starts elsewhere.
+  const drained = [node('a'), node('b', { volumes: [vol('data-1')], availability: NodeAvailability.DRAIN })];
+  t.deepEqual(schedule({ nodes: drained, placed: [] }, [task('d1', 'db', 1, '', { spec })]).placements, [{ taskId: 'd1', nodeId: 'a' }]);
 });

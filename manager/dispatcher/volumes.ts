@@ -1,0 +1,55 @@
+// The orch volumes an agent reports go onto its node in etcd: what `orch
+// volume ls` lists and what the scheduler reads to send a slot back to the
+// node that holds its volume. Fenced, compared, retried on a conflict.
+import { isDeepStrictEqual } from 'node:util';
+import { VolumeInfo } from '../../proto/generated/orch.js';
+import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import type { Logger } from '../../shared/log.js';
+import type { Store } from '../store/index.js';
+
+const RETRIES = 5;
+
+/** Writes each node's newest report, one write at a time per node (an older report never lands over a newer one). */
+export class VolumeRecorder {
+  private readonly latest = new Map<string, VolumeInfo[]>();
+  private readonly writing = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  report(nodeId: string, volumes: VolumeInfo[]): void {
+    this.latest.set(nodeId, volumes);
+    if (this.writing.has(nodeId)) return;
+    this.writing.add(nodeId);
+    void (async () => {
+      for (let v = this.latest.get(nodeId); v; v = this.latest.get(nodeId)) {
+        this.latest.delete(nodeId);
+        await recordVolumes(this.store, this.log, nodeId, v);
+      }
+      this.writing.delete(nodeId);
+    })();
+  }
+}
+
+/** Writes the node's volumes if they changed (sorted by name, so the same set is the same value). */
+async function recordVolumes(store: Store, log: Logger, nodeId: string, reported: VolumeInfo[]): Promise<void> {
+  const volumes = [...reported].sort((a, b) => a.name.localeCompare(b.name)).map((v) => ({ ...v, tasks: [...v.tasks].sort() }));
+  for (let attempt = 0; attempt < RETRIES; attempt++) {
+    const cur = await store.get('nodes', nodeId);
+    if (!cur) return;
+    const json = (list: VolumeInfo[]) => list.map((v) => VolumeInfo.toJSON(v));
+    if (isDeepStrictEqual(json(cur.value.volumes), json(volumes))) return;
+    try {
+      await store.txn({ fenced: true }).expect('nodes', nodeId, cur.modRevision).put('nodes', nodeId, { ...cur.value, volumes }).commit();
+      return;
+    } catch (err) {
+      if (err instanceof NotLeaderError) return;
+      if (!(err instanceof ConflictError)) {
+        log.warn({ node: nodeId, err: String(err) }, 'recording the node\'s volumes failed');
+        return;
+      }
+    }
+  }
+}
