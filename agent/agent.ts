@@ -39,8 +39,8 @@ export interface AgentOptions {
   capacity?: { nanoCpus?: bigint; memoryBytes?: bigint };
 }
 
-/** How often this node's orch volumes are looked at (and reported to the manager when they changed). */
-const VOLUMES_MS = 2000;
+/** How often this node's orch volumes are looked at besides each container made or removed (reported when they changed). */
+const VOLUMES_MS = 30_000;
 /** How often the overlay is compared with the kernel even without news from the manager. */
 const RECONCILE_MS = 10_000;
 
@@ -102,6 +102,8 @@ export class Agent {
     await this.clearPredecessors().catch((err) => this.log.warn({ err: String(err) }, 'removing what an earlier node of this host left failed'));
     this.executor.start();
     this.session.start();
+    // On each change, and now and then for one missed (a volume removed by hand, say).
+    this.engine.volumesChanged = () => void this.reportVolumes();
     this.volumesTimer = setInterval(() => void this.reportVolumes(), VOLUMES_MS);
     this.log.info({ managers: this.managers, host: this.hostKey, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }

@@ -11,6 +11,11 @@ export interface TemplateContext {
   task: { id: string; slot: number };
 }
 
+/** The placeholders' values for `task` on `node` (where it runs, or where the scheduler weighs putting it). */
+export function templateContext(task: { id: string; slot: number; serviceId: string; serviceName: string }, node: { id: string; hostname: string }): TemplateContext {
+  return { node, service: { id: task.serviceId, name: task.serviceName }, task: { id: task.id, slot: task.slot } };
+}
+
 const FIELDS: Record<string, (c: TemplateContext) => string> = {
   'Node.ID': (c) => c.node.id,
   'Node.Hostname': (c) => c.node.hostname,

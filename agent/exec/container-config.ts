@@ -3,17 +3,8 @@
 // for this task), capabilities, limits, and the rest of Docker's service
 // container spec. Pure: engine.ts adds networks, ports and orch's labels.
 import type Docker from 'dockerode';
-import { Mount_Type, type ContainerSpec, type Mount, type Task } from '../../proto/generated/orch.js';
+import { Mount_Type, type ContainerSpec, type Mount } from '../../proto/generated/orch.js';
 import { expandTemplate, type TemplateContext } from '../../shared/templates.js';
-
-/** The placeholders' values for a task on this node. */
-export function templateContext(task: Task, nodeHostname: string): TemplateContext {
-  return {
-    node: { id: task.nodeId, hostname: nodeHostname },
-    service: { id: task.serviceId, name: task.serviceName },
-    task: { id: task.id, slot: task.slot },
-  };
-}
 
 /** A mount's source for this task (a volume's name with its placeholders filled in). */
 export function mountSource(m: Mount, ctx: TemplateContext): string {

@@ -11,7 +11,8 @@ import { addrIp } from '../../shared/ipam.js';
 import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
 import { LABEL } from './labels.js';
-import { containerOptions, mountSource, templateContext } from './container-config.js';
+import { containerOptions, mountSource } from './container-config.js';
+import { templateContext } from '../../shared/templates.js';
 import type { TaskFiles } from './files.js';
 
 /** Identity stamped on, and required of, every container this agent manages; `hostname` fills {{.Node.Hostname}}. */
@@ -35,6 +36,8 @@ export class Engine {
   private readonly ensuring = new Map<string, Promise<string>>();
   /** Called with a container's addresses on orch networks before it is stopped or removed (the agent refuses them from then on). */
   beforeStop: ((addrs: Array<{ networkId: string; ip: string }>) => Promise<void>) | undefined;
+  /** Called after a container that may use a named volume was made or removed (the agent reports its volumes). */
+  volumesChanged: (() => void) | undefined;
   /** Containers announced as leaving and not yet removed. */
   private readonly left = new Set<string>();
 
@@ -100,7 +103,7 @@ export class Engine {
     const addr = (n: Network) => addrIp(task.networks.find((a) => a.networkId === n.id)!.addr);
     const [first, ...rest] = networks;
     const dockerMaps = first ? [] : task.hostPorts;
-    const ctx = templateContext(task, this.owner.hostname);
+    const ctx = templateContext(task, { id: task.nodeId, hostname: this.owner.hostname });
     for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.ensureVolume(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
     const options = containerOptions(spec, ctx);
     const fileMounts = this.files.prepare(task);
@@ -133,6 +136,7 @@ export class Engine {
       ExposedPorts: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), {}])) : undefined,
       NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) }, DriverOpts: { [GATEWAY_OPTION]: '1' } } } } : undefined,
     });
+    if (spec.mounts.some((m) => m.type === Mount_Type.VOLUME)) this.volumesChanged?.();
     // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
     for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
     return c.id;
@@ -313,6 +317,7 @@ export class Engine {
       if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
     }
     this.left.delete(id);
+    this.volumesChanged?.();
   }
 
   /** Our containers on this engine: task id → container id. */

@@ -10,7 +10,7 @@ import type { Logger } from '../../shared/log.js';
 import { seal, unseal } from '../../shared/tls/sealed.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { resolveFile } from './resolve.js';
-import { retryConflicts } from './retry.js';
+import { retryConflicts } from '../store/index.js';
 
 /** Docker's limit on a secret's or a config's value. */
 export const MAX_FILE_BYTES = 500 * 1024;

@@ -14,7 +14,7 @@ import { isIngress } from '../../shared/ingress.js';
 import { networkEndpoints } from '../networks.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { resolveNetwork } from './resolve.js';
-import { retryConflicts } from './retry.js';
+import { retryConflicts } from '../store/index.js';
 
 /** Where networks created without --subnet get a /24 from. */
 export const DEFAULT_POOL = '10.10.0.0/16';

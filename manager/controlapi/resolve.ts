@@ -1,36 +1,32 @@
 // Resolving what a user typed (a name, an id, or a unique id prefix) to an object.
-import type { Config, Network, Node, Secret, Service } from '../../proto/generated/orch.js';
+import type { Network, Node, Service } from '../../proto/generated/orch.js';
+import type { KindType } from '../store/codec.js';
 import { InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { keys, type Cache, type Store, type Versioned } from '../store/index.js';
 
-/** Finds a service by name, id or unique id prefix, reading etcd (fresh, for writes). */
-export async function resolveService(store: Store, cache: Cache, ref: string): Promise<Versioned<Service>> {
-  if (!ref) throw new InvalidArgumentError('name the service: a name, an id or an id prefix');
-  const byName = await store.getRaw(keys.serviceName(ref));
-  const id = byName ?? uniquePrefix(ref, [...cache.services.keys()], 'service');
-  const found = id ? await store.get('services', id) : undefined;
-  if (!found) throw new NotFoundError(`service "${ref}" not found; \`orch service ls\` lists the services`);
-  return found;
-}
+/** What is named by a name index and listed by `orch WHAT ls`. */
+const NAMED = {
+  services: { what: 'service', nameKey: keys.serviceName, hint: '`orch service ls` lists the services' },
+  networks: { what: 'network', nameKey: keys.networkName, hint: '`orch network ls` lists the networks' },
+  secrets: { what: 'secret', nameKey: keys.secretName, hint: '`orch secret ls` lists them, `orch secret create` makes one' },
+  configs: { what: 'config', nameKey: keys.configName, hint: '`orch config ls` lists them, `orch config create` makes one' },
+} as const;
+type Named = keyof typeof NAMED;
 
-/** Finds a network by name, id or unique id prefix, reading etcd (fresh, for writes). */
-export async function resolveNetwork(store: Store, cache: Cache, ref: string): Promise<Versioned<Network>> {
-  if (!ref) throw new InvalidArgumentError('name the network: a name, an id or an id prefix');
-  const id = (await store.getRaw(keys.networkName(ref))) ?? uniquePrefix(ref, [...cache.networks.keys()], 'network');
-  const found = id ? await store.get('networks', id) : undefined;
-  if (!found) throw new NotFoundError(`network "${ref}" not found; \`orch network ls\` lists the networks`);
-  return found;
-}
-
-/** Finds a secret or a config by name, id or unique id prefix, reading etcd (fresh, for writes). */
-export async function resolveFile<K extends 'secrets' | 'configs'>(store: Store, cache: Cache, kind: K, ref: string): Promise<Versioned<K extends 'secrets' ? Secret : Config>> {
-  const what = kind === 'secrets' ? 'secret' : 'config';
+/** Finds an object by name, id or unique id prefix, reading etcd (fresh, for writes). */
+async function resolveNamed<K extends Named>(store: Store, cache: Cache, kind: K, ref: string): Promise<Versioned<KindType[K]>> {
+  const { what, nameKey, hint } = NAMED[kind];
   if (!ref) throw new InvalidArgumentError(`name the ${what}: a name, an id or an id prefix`);
-  const id = (await store.getRaw(kind === 'secrets' ? keys.secretName(ref) : keys.configName(ref))) ?? uniquePrefix(ref, [...cache[kind].keys()], what);
+  const id = (await store.getRaw(nameKey(ref))) ?? uniquePrefix(ref, [...cache[kind].keys()], what);
   const found = id ? await store.get(kind, id) : undefined;
-  if (!found) throw new NotFoundError(`${what} "${ref}" not found; \`orch ${what} ls\` lists them, \`orch ${what} create\` makes one`);
-  return found as Versioned<K extends 'secrets' ? Secret : Config>;
+  if (!found) throw new NotFoundError(`${what} "${ref}" not found; ${hint}`);
+  return found;
 }
+
+export const resolveService = (store: Store, cache: Cache, ref: string): Promise<Versioned<Service>> => resolveNamed(store, cache, 'services', ref);
+export const resolveNetwork = (store: Store, cache: Cache, ref: string): Promise<Versioned<Network>> => resolveNamed(store, cache, 'networks', ref);
+/** A secret or a config. */
+export const resolveFile = <K extends 'secrets' | 'configs'>(store: Store, cache: Cache, kind: K, ref: string): Promise<Versioned<KindType[K]>> => resolveNamed(store, cache, kind, ref);
 
 /** Finds a node by id, unique id prefix or hostname, in the mirror. */
 export function resolveNode(cache: Cache, ref: string): Node {

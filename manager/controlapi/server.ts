@@ -23,7 +23,7 @@ import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveFile, resolveNode, resolveService } from './resolve.js';
 import { createConfig, createSecret, removeFile } from './files.js';
-import { retryConflicts } from './retry.js';
+import { retryConflicts } from '../store/index.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
 import { readSettings, updateSettings } from './settings.js';

@@ -15,7 +15,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { REVISIONS_KEPT, readHistory, revisionKeys, sameTemplate, serviceTemplate } from '../orchestrator/index.js';
 import { keys, portKey, type Cache, type Store, type Versioned } from '../store/index.js';
 import { resolveNetwork, resolveService } from './resolve.js';
-import { retryConflicts } from './retry.js';
+import { retryConflicts } from '../store/index.js';
 import { checkPrivileges } from './settings.js';
 import { resolveFiles } from './files.js';
 

@@ -5,7 +5,7 @@ import { ClusterSettings, type ServiceSpec, type UpdateClusterSettingsRequest } 
 import { FailedPreconditionError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { keys, type Store, type Txn } from '../store/index.js';
-import { retryConflicts } from './retry.js';
+import { retryConflicts } from '../store/index.js';
 
 /** The settings and the mod revision of their key (0: never set, the defaults). */
 export async function readSettings(store: Store): Promise<{ settings: ClusterSettings; modRevision: number }> {

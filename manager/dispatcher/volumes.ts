@@ -3,11 +3,9 @@
 // node that holds its volume. Fenced, compared, retried on a conflict.
 import { isDeepStrictEqual } from 'node:util';
 import { VolumeInfo } from '../../proto/generated/orch.js';
-import { ConflictError, NotLeaderError } from '../../shared/errors.js';
+import { NotLeaderError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
-import type { Store } from '../store/index.js';
-
-const RETRIES = 5;
+import { retryConflicts, type Store } from '../store/index.js';
 
 /** Writes each node's newest report, one write at a time per node (an older report never lands over a newer one). */
 export class VolumeRecorder {
@@ -36,20 +34,14 @@ export class VolumeRecorder {
 /** Writes the node's volumes if they changed (sorted by name, so the same set is the same value). */
 async function recordVolumes(store: Store, log: Logger, nodeId: string, reported: VolumeInfo[]): Promise<void> {
   const volumes = [...reported].sort((a, b) => a.name.localeCompare(b.name)).map((v) => ({ ...v, tasks: [...v.tasks].sort() }));
-  for (let attempt = 0; attempt < RETRIES; attempt++) {
-    const cur = await store.get('nodes', nodeId);
-    if (!cur) return;
-    const json = (list: VolumeInfo[]) => list.map((v) => VolumeInfo.toJSON(v));
-    if (isDeepStrictEqual(json(cur.value.volumes), json(volumes))) return;
-    try {
+  const json = (list: VolumeInfo[]) => list.map((v) => VolumeInfo.toJSON(v));
+  try {
+    await retryConflicts(async () => {
+      const cur = await store.get('nodes', nodeId);
+      if (!cur || isDeepStrictEqual(json(cur.value.volumes), json(volumes))) return;
       await store.txn({ fenced: true }).expect('nodes', nodeId, cur.modRevision).put('nodes', nodeId, { ...cur.value, volumes }).commit();
-      return;
-    } catch (err) {
-      if (err instanceof NotLeaderError) return;
-      if (!(err instanceof ConflictError)) {
-        log.warn({ node: nodeId, err: String(err) }, 'recording the node\'s volumes failed');
-        return;
-      }
-    }
+    });
+  } catch (err) {
+    if (!(err instanceof NotLeaderError)) log.warn({ node: nodeId, err: String(err) }, "recording the node's volumes failed");
   }
 }

@@ -8,7 +8,7 @@
 // is deterministic and testable). A global-mode task names its
 // node (`targetNode`) and is only ever checked against that one.
 import { Mount_Type, type Node, type Task } from '../../proto/generated/orch.js';
-import { expandTemplate } from '../../shared/templates.js';
+import { expandTemplate, templateContext } from '../../shared/templates.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 
 /** What the scheduler may look at. Never mutated. */
@@ -84,7 +84,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
 /** Whether the node has a named volume the task mounts (its name as the task would make it there). */
 function holdsVolume(node: Node, task: Task): boolean {
   if (!node.volumes.length) return false;
-  const ctx = { node: { id: node.id, hostname: node.description?.hostname ?? '' }, service: { id: task.serviceId, name: task.serviceName }, task: { id: task.id, slot: task.slot } };
+  const ctx = templateContext(task, { id: node.id, hostname: node.description?.hostname ?? '' });
   const names = new Set(node.volumes.map((v) => v.name));
   return (task.spec?.mounts ?? []).some((m) => m.type === Mount_Type.VOLUME && m.source && names.has(expandTemplate(m.source, ctx)));
 }

@@ -4,3 +4,4 @@ export { commitChanges, put, type Change, type ChangeOf } from './changes.js';
 export { connectEtcd, connectMember, etcdFailure, type EtcdTls } from './etcd.js';
 export { keys, portKey, PREFIX, type Kind } from './keys.js';
 export { MAX_TXN_OPS, Store, Txn, type Fence, type Versioned } from './store.js';
+export { retryConflicts } from './retry.js';

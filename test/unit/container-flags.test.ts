@@ -8,7 +8,8 @@ import test from 'ava';
 import { Mount_Type, Task, type ServiceSpec } from '../../proto/generated/orch.js';
 import { parseMount } from '../../cli/container-flags.js';
 import { CREATE_DEFAULTS, specFromFlags, updatedSpec, type CreateFlags, type UpdateFlags } from '../../cli/spec-flags.js';
-import { containerOptions, templateContext } from '../../agent/exec/container-config.js';
+import { containerOptions } from '../../agent/exec/container-config.js';
+import { templateContext } from '../../shared/templates.js';
 import { validateServiceSpec } from '../../shared/spec.js';
 
 const flags = (over: Partial<CreateFlags> = {}): CreateFlags => ({ ...CREATE_DEFAULTS, name: 'web', ...over });
@@ -69,13 +70,13 @@ test('the container flags of create become the spec', (t) => {
   t.deepEqual(c.dnsConfig, { search: ['example.internal'], options: ['ndots:2'] });
   t.deepEqual(c.hosts, ['10.0.0.5 db.local']);
   t.is(c.resources?.limits?.pids, 100n);
-  const engine = containerOptions(c, templateContext(Task.fromPartial({ id: 'tid', nodeId: 'nid', serviceId: 'sid', serviceName: 'web', slot: 3 }), 'h1'));
+  const engine = containerOptions(c, templateContext(Task.fromPartial({ id: 'tid', serviceId: 'sid', serviceName: 'web', slot: 3 }), { id: 'nid', hostname: 'h1' }));
   t.is(engine.Hostname, 'web-3', 'placeholders filled in for the task');
   t.deepEqual(engine.HostConfig?.ExtraHosts, ['db.local:10.0.0.5'], "the Engine's HOST:IP");
   t.deepEqual(engine.HostConfig?.Ulimits, [{ Name: 'nofile', Soft: 1024, Hard: 2048 }, { Name: 'nproc', Soft: 64, Hard: 64 }]);
   t.is(engine.HostConfig?.PidsLimit, 100);
   t.is(engine.HostConfig?.Init, true);
-  t.is(containerOptions(create({}).container!, templateContext(Task.fromPartial({ id: 't', nodeId: 'n', serviceId: 's', serviceName: 'web', slot: 1 }), 'h1')).HostConfig?.Init, undefined, "no --init: the engine's default");
+  t.is(containerOptions(create({}).container!, templateContext(Task.fromPartial({ id: 't', serviceId: 's', serviceName: 'web', slot: 1 }), { id: 'n', hostname: 'h1' })).HostConfig?.Init, undefined, "no --init: the engine's default");
 });
 
 test('bad container flags are refused with the flag named', (t) => {
