@@ -60,6 +60,8 @@ export class Agent {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private volumesTimer: NodeJS.Timeout | undefined;
   private networksApplied: Promise<void> = Promise.resolve();
+  /** Volume removals being carried out (a set pushed again meanwhile does not start one twice). */
+  private readonly removing = new Set<string>();
   private readonly hostKey = hostKey();
   private lock: HostLock | undefined;
 
@@ -82,6 +84,7 @@ export class Agent {
         onAssignments: (tasks) => this.apply(tasks),
         onNetworks: (state, applied) => this.applyNetworks(state, applied),
         onFiles: (values) => files.set(values),
+        onRemoveVolumes: (names) => this.removeVolumes(names),
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
           saveTls(opts.stateDir, { caPem: tls.ca.toString(), keyPem: tls.key.toString(), certPem: c.certPem });
@@ -103,7 +106,7 @@ export class Agent {
     this.executor.start();
     this.session.start();
     // On each change, and now and then for one missed (a volume removed by hand, say).
-    this.engine.volumesChanged = () => void this.reportVolumes();
+    this.engine.volumes.changed = () => void this.reportVolumes();
     this.volumesTimer = setInterval(() => void this.reportVolumes(), VOLUMES_MS);
     this.log.info({ managers: this.managers, host: this.hostKey, overlay: this.overlay ? 'on' : `off (${this.overlayProblem})` }, 'agent started');
   }
@@ -179,9 +182,24 @@ export class Agent {
   /** Reports this node's orch volumes (the session sends only a change). */
   private async reportVolumes(): Promise<void> {
     try {
-      this.session.sendVolumes(await this.engine.volumes());
+      this.session.sendVolumes(await this.engine.volumes.list());
     } catch (err) {
       this.log.debug({ err: String(err) }, 'listing volumes failed (is dockerd up?)');
+    }
+  }
+
+  /** Removes each volume asked for, then reports the node's volumes and answers (so the manager sees it gone first). */
+  private removeVolumes(names: string[]): void {
+    for (const name of names) {
+      if (this.removing.has(name)) continue;
+      this.removing.add(name);
+      void (async () => {
+        const error = await this.engine.volumes.remove(name, this.latest ?? []).catch((err: Error) => `removing volume ${name} failed: ${err.message}`);
+        this.log.info({ volume: name, error: error || undefined }, error ? 'volume not removed' : 'volume removed');
+        await this.reportVolumes();
+        this.session.sendVolumeRemoved(name, error);
+        this.removing.delete(name);
+      })();
     }
   }
 

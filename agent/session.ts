@@ -18,6 +18,8 @@ export interface SessionHandlers {
   onNetworks(state: NetworkState, applied: () => void): void;
   /** Takes the complete set of secret and config values this node's tasks use. */
   onFiles(values: FileValue[]): void;
+  /** Removes these volumes (the complete set of pending removals); each is answered with sendVolumeRemoved. */
+  onRemoveVolumes(names: string[]): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
   /** Saves a certificate for a new role and returns the material to connect with from now on. */
   onCertificate(c: NodeCertificate): TlsMaterial;
@@ -62,6 +64,11 @@ export class Session {
     if (!this.connected || signature === this.volumesSent) return;
     this.volumesSent = signature;
     this.stream?.write({ volumes: { volumes } });
+  }
+
+  /** Answers a volume removal: done (no error), or why not. Unanswered (not connected), it is asked again on the next session. */
+  sendVolumeRemoved(name: string, error: string): void {
+    if (this.connected) this.stream?.write({ volumeRemoved: { name, error } });
   }
 
   /** Sends a status now, if connected (otherwise it is re-sent on reconnect). */
@@ -132,6 +139,7 @@ export class Session {
         });
       }
       if (msg.files) this.handlers.onFiles(msg.files.values);
+      if (msg.removeVolumes) this.handlers.onRemoveVolumes(msg.removeVolumes.names);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
     });
     const lost = (why: string, silent = false) => {

@@ -40,6 +40,8 @@ import {
   type ListSecretsRequest,
   type ListVolumesRequest,
   type ListVolumesResponse,
+  type RemoveVolumeRequest,
+  type RemoveVolumeResponse,
   type ListSecretsResponse,
   type RemoveFileObjectResponse,
   type Secret,
@@ -83,6 +85,7 @@ export interface Control {
   removeNetwork(req: NetworkRef): Promise<RemoveNetworkResponse>;
   getJoinToken(req: JoinTokenRequest): Promise<JoinTokenResponse>;
   listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse>;
+  removeVolume(req: RemoveVolumeRequest): Promise<RemoveVolumeResponse>;
   createSecret(req: SecretSpec): Promise<Secret>;
   listSecrets(req: ListSecretsRequest): Promise<ListSecretsResponse>;
   getSecret(req: FileObjectRef): Promise<Secret>;
@@ -110,7 +113,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

@@ -2,6 +2,7 @@
 // (`--hostname "{{.Node.Hostname}}"`, `source=data-{{.Task.Slot}}`): the
 // agent fills them in for each task. Only these fields exist, as in Docker's
 // service templates; anything else in braces is refused at validation.
+import { Mount_Type, type Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from './errors.js';
 
 /** What a task's placeholders stand for. */
@@ -38,4 +39,10 @@ export function validateTemplate(text: string, where: string): void {
 /** `text` with its placeholders filled in for one task. */
 export function expandTemplate(text: string, c: TemplateContext): string {
   return text.replace(PLACEHOLDER, (whole, field: string) => FIELDS[field]?.(c) ?? whole);
+}
+
+/** The names of the named volumes `task` mounts when it runs on `node` (placeholders filled in). */
+export function volumeNames(task: Task, node: { id: string; hostname: string }): string[] {
+  const ctx = templateContext(task, node);
+  return (task.spec?.mounts ?? []).filter((m) => m.type === Mount_Type.VOLUME && m.source).map((m) => expandTemplate(m.source, ctx));
 }

@@ -5,22 +5,16 @@
 // the events stream ends when dockerd restarts (we reconnect with `since`).
 import { hostname as osHostname } from 'node:os';
 import Docker from 'dockerode';
-import { Mount_Type, PortConfig_Protocol, type HealthConfig, type VolumeInfo, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
+import { Mount_Type, PortConfig_Protocol, type HealthConfig, type Network, type NodeDescription, type PortConfig, type Resources, type Task } from '../../proto/generated/orch.js';
 import { isIngress } from '../../shared/ingress.js';
 import { addrIp } from '../../shared/ipam.js';
 import { GATEWAY_OPTION, NETWORK_OPTION } from '../network/plugin.js';
 import type { Logger } from '../../shared/log.js';
-import { LABEL } from './labels.js';
+import { LABEL, type Owner } from './labels.js';
 import { containerOptions, mountSource } from './container-config.js';
 import { templateContext } from '../../shared/templates.js';
 import type { TaskFiles } from './files.js';
-
-/** Identity stamped on, and required of, every container this agent manages; `hostname` fills {{.Node.Hostname}}. */
-export interface Owner {
-  cluster: string;
-  node: string;
-  hostname: string;
-}
+import { NodeVolumes } from './volumes.js';
 
 /** A container event the executor cares about. */
 export interface EngineEvent {
@@ -36,8 +30,8 @@ export class Engine {
   private readonly ensuring = new Map<string, Promise<string>>();
   /** Called with a container's addresses on orch networks before it is stopped or removed (the agent refuses them from then on). */
   beforeStop: ((addrs: Array<{ networkId: string; ip: string }>) => Promise<void>) | undefined;
-  /** Called after a container that may use a named volume was made or removed (the agent reports its volumes). */
-  volumesChanged: (() => void) | undefined;
+  /** This node's orch volumes. */
+  readonly volumes: NodeVolumes;
   /** Containers announced as leaving and not yet removed. */
   private readonly left = new Set<string>();
 
@@ -49,6 +43,7 @@ export class Engine {
     readonly files: TaskFiles,
   ) {
     this.docker = new Docker({ socketPath });
+    this.volumes = new NodeVolumes(this.docker, owner);
   }
 
   /** What this node has, as reported to the manager on register. */
@@ -104,7 +99,7 @@ export class Engine {
     const [first, ...rest] = networks;
     const dockerMaps = first ? [] : task.hostPorts;
     const ctx = templateContext(task, { id: task.nodeId, hostname: this.owner.hostname });
-    for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.ensureVolume(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
+    for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.volumes.ensure(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
     const options = containerOptions(spec, ctx);
     const fileMounts = this.files.prepare(task);
     const c = await this.docker.createContainer({
@@ -136,44 +131,10 @@ export class Engine {
       ExposedPorts: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), {}])) : undefined,
       NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) }, DriverOpts: { [GATEWAY_OPTION]: '1' } } } } : undefined,
     });
-    if (spec.mounts.some((m) => m.type === Mount_Type.VOLUME)) this.volumesChanged?.();
+    if (spec.mounts.some((m) => m.type === Mount_Type.VOLUME)) this.volumes.changed?.();
     // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
     for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
     return c.id;
-  }
-
-  /** The named volumes this node made, with the tasks whose containers mount each now. */
-  async volumes(): Promise<VolumeInfo[]> {
-    const mine = [`${LABEL.cluster}=${this.owner.cluster}`, `${LABEL.node}=${this.owner.node}`];
-    const { Volumes } = await this.docker.listVolumes({ filters: { label: mine } });
-    const users = new Map<string, string[]>();
-    for (const c of await this.docker.listContainers({ all: true, filters: { label: mine } })) {
-      for (const m of c.Mounts ?? []) if (m.Type === 'volume' && m.Name) users.set(m.Name, [...(users.get(m.Name) ?? []), c.Labels[LABEL.task] ?? '']);
-    }
-    return (Volumes ?? []).map((v) => ({
-      name: v.Name,
-      serviceId: v.Labels?.[LABEL.service] ?? '',
-      serviceName: v.Labels?.[LABEL.serviceName] ?? '',
-      slot: Number(v.Labels?.[LABEL.slot] ?? 0),
-      tasks: (users.get(v.Name) ?? []).sort(),
-    })).sort((a, b) => a.name.localeCompare(b.name));
-  }
-
-  /**
-   * Makes sure a named volume exists, labelled as orch's (cluster, node, and
-   * the service and slot that asked for it first). One that is there is
-   * used as it is: a volume outlives its tasks, and data is never replaced.
-   */
-  private async ensureVolume(name: string, task: Task, labels: Record<string, string>): Promise<void> {
-    const found = await this.docker.getVolume(name).inspect().then(() => true, (err: { statusCode?: number }) => {
-      if (err.statusCode === 404) return false;
-      throw err;
-    });
-    if (found) return;
-    await this.docker.createVolume({
-      Name: name,
-      Labels: { ...labels, [LABEL.cluster]: this.owner.cluster, [LABEL.node]: this.owner.node, [LABEL.service]: task.serviceId, [LABEL.serviceName]: task.serviceName, [LABEL.slot]: String(task.slot) },
-    });
   }
 
   /**
@@ -317,7 +278,7 @@ export class Engine {
       if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
     }
     this.left.delete(id);
-    this.volumesChanged?.();
+    this.volumes.changed?.();
   }
 
   /** Our containers on this engine: task id → container id. */

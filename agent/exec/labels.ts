@@ -9,3 +9,10 @@ export const LABEL = {
   slot: 'orch.slot',
   network: 'orch.network',
 } as const;
+
+/** Identity stamped on, and required of, every container this agent manages; `hostname` fills {{.Node.Hostname}}. */
+export interface Owner {
+  cluster: string;
+  node: string;
+  hostname: string;
+}

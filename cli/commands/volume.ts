@@ -1,10 +1,11 @@
 // `orch volume ls`: every named volume orch made, on which node, for which
 // service and slot, and which tasks mount it now (as the agents report them).
+// `orch volume rm`: removes one no task uses, from its node.
 import { Command } from 'commander';
 import { NodeVolume } from '../../proto/generated/orch.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
-import { formatOption, print, withControl, type Globals } from './common.js';
+import { formatOption, print, removeCommand, withControl, type Globals } from './common.js';
 
 export function volumeCommand(globals: Globals): Command {
   const cmd = new Command('volume').description("List the named volumes orch made on the nodes");
@@ -23,5 +24,12 @@ export function volumeCommand(globals: Globals): Command {
         );
       }),
     );
+  removeCommand<{ node?: string }>(
+    cmd,
+    globals,
+    'Remove volumes no task uses (and their data), each from the node that holds it',
+    (ctl, name, f) => ctl.removeVolume({ name, node: f.node ?? '' }),
+    (c) => c.option('--node <node>', 'the node whose copy to remove, when several nodes hold one of that name'),
+  );
   return cmd;
 }

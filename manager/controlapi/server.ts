@@ -23,6 +23,7 @@ import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveFile, resolveNode, resolveService } from './resolve.js';
 import { createConfig, createSecret, removeFile } from './files.js';
+import { listVolumes, removeVolume } from './volumes.js';
 import { retryConflicts } from '../store/index.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
@@ -159,6 +160,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
           .expect('nodes', cur.value.id, cur.modRevision)
           .delete('nodes', cur.value.id)
           .putKey(keys.revoked(cur.value.id), JSON.stringify({ removedAt: new Date().toISOString() }));
+        // Its pending volume removals go with it: nobody will answer them.
+        txn.deletePrefix(`${keys.kindPrefix('volumeRemovals')}${cur.value.id}.`);
         const ingress = ingressNetwork(cache);
         if (ingress && cur.value.ingressAddr) txn.deleteKey(keys.ipam(ingress.id, addrIp(cur.value.ingressAddr)));
         await txn.commit();
@@ -176,11 +179,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       return { token: secrets.tokens[role], managers: await managerAddrs(store) };
     }),
 
-    listVolumes: unary(async () => ({
-      volumes: [...cache.nodes.values()]
-        .flatMap(({ value: n }) => n.volumes.map((volume) => ({ nodeId: n.id, hostname: n.description?.hostname ?? '', volume })))
-        .sort((a, b) => a.volume.name.localeCompare(b.volume.name) || a.hostname.localeCompare(b.hostname)),
-    })),
+    listVolumes: unary(async () => listVolumes(cache)),
+    removeVolume: unary(async (req) => removeVolume(store, cache, log, req)),
     createSecret: unary(async (spec) => createSecret(store, log, clusterKey, spec)),
     listSecrets: unary(async () => ({ secrets: [...cache.secrets.values()].map((v) => v.value).sort(byName) })),
     getSecret: unary(async (req) => (await resolveFile(store, cache, 'secrets', req.ref)).value),

@@ -3,8 +3,9 @@
 // Manager → agent: SessionAccepted, then the node's network state and its
 // complete assignment set whenever they change; the agent acknowledges each
 // network state it has applied, which is how a task leaves the pools before
-// it stops (drain.ts). Task status goes to etcd through status.ts. Runs only
-// on the leader; its writes are fenced.
+// it stops (drain.ts). Task status goes to etcd through status.ts, the
+// node's volumes and its answers to volume removals through volumes.ts.
+// Runs only on the leader; its writes are fenced.
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
@@ -48,6 +49,7 @@ interface Session {
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
   pushedFiles: string | undefined; // the same for the secret and config values
+  pushedRemovals: string | undefined; // the same for the volumes to remove
   /** The drain's view: generations of the network state last pushed and the newest the agent applied. */
   peer: Peer;
 }
@@ -136,6 +138,7 @@ export class Dispatcher {
       if (msg.heartbeat) stream.write({ heartbeat: {} });
       if (msg.status) this.status.enqueue(session.nodeId, msg.status);
       if (msg.volumes) this.volumes.report(session.nodeId, msg.volumes.volumes);
+      if (msg.volumeRemoved) this.volumes.removed(session.nodeId, msg.volumeRemoved);
       if (msg.networksApplied) {
         session.peer.applied = Math.max(session.peer.applied, Number(msg.networksApplied.generation));
         if (this.drain.waiting) this.schedulePush();
@@ -196,6 +199,7 @@ export class Dispatcher {
       pushed: undefined,
       pushedNetworks: undefined,
       pushedFiles: undefined,
+      pushedRemovals: undefined,
       peer: { nodeId, pushed: 0, applied: 0 },
     };
     this.sessions.set(nodeId, session);
@@ -240,8 +244,11 @@ export class Dispatcher {
     for (const s of this.sessions.values()) this.pushNetworks(s, byNode.get(s.nodeId) ?? [], generation);
     const peers = [...this.sessions.values()].map((s) => s.peer);
     const now = Date.now();
+    const removals = new Map<string, string[]>();
+    for (const { value: r } of this.cache.volumeRemovals.values()) if (!r.error) removals.set(r.nodeId, [...(removals.get(r.nodeId) ?? []), r.name]);
     for (const s of this.sessions.values()) {
       this.pushCertificate(s);
+      this.pushRemovals(s, removals.get(s.nodeId) ?? []);
       const tasks = byNode.get(s.nodeId) ?? [];
       // The values its tasks mount go first; while one is still being read, its assignments wait.
       const values = this.files.valuesFor(tasks);
@@ -281,6 +288,14 @@ export class Dispatcher {
     if (signature === s.pushedFiles) return;
     s.pushedFiles = signature;
     s.stream.write({ files: { values } });
+  }
+
+  /** Sends the node the volumes to remove, if that set changed (an empty set goes out only to clear a non-empty one). */
+  private pushRemovals(s: Session, names: string[]): void {
+    const signature = names.sort().join(',');
+    if (signature === (s.pushedRemovals ?? '')) return;
+    s.pushedRemovals = signature;
+    s.stream.write({ removeVolumes: { names } });
   }
 
   /** After a promote or demote: sends the node a certificate for its new role, once per session. */

@@ -1,13 +1,15 @@
 // The orch volumes an agent reports go onto its node in etcd: what `orch
 // volume ls` lists and what the scheduler reads to send a slot back to the
-// node that holds its volume. Fenced, compared, retried on a conflict.
+// node that holds its volume. So does its answer to a volume removal. Fenced,
+// compared, retried on a conflict.
 import { isDeepStrictEqual } from 'node:util';
-import { VolumeInfo } from '../../proto/generated/orch.js';
+import { VolumeInfo, type VolumeRemoved } from '../../proto/generated/orch.js';
 import { NotLeaderError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
+import { volumeRemovalId } from '../store/keys.js';
 import { retryConflicts, type Store } from '../store/index.js';
 
-/** Writes each node's newest report, one write at a time per node (an older report never lands over a newer one). */
+/** Writes each node's newest report, one write at a time per node (an older report never lands over a newer one), and its answers to removals. */
 export class VolumeRecorder {
   private readonly latest = new Map<string, VolumeInfo[]>();
   private readonly writing = new Set<string>();
@@ -28,6 +30,26 @@ export class VolumeRecorder {
       }
       this.writing.delete(nodeId);
     })();
+  }
+
+  /**
+   * Records a node's answer to a removal: done, the request goes and the
+   * volume leaves the node's list in the same write; refused, the request
+   * says why (the manager waiting on it tells the user, then withdraws it).
+   */
+  removed(nodeId: string, answer: VolumeRemoved): void {
+    const id = volumeRemovalId(nodeId, answer.name);
+    void retryConflicts(async () => {
+      const request = await this.store.get('volumeRemovals', id);
+      if (!request || request.value.error) return; // withdrawn meanwhile, or answered already
+      const txn = this.store.txn({ fenced: true }).expect('volumeRemovals', id, request.modRevision);
+      if (answer.error) return void (await txn.put('volumeRemovals', id, { ...request.value, error: answer.error }).commit());
+      const node = await this.store.get('nodes', nodeId);
+      if (node) txn.expect('nodes', nodeId, node.modRevision).put('nodes', nodeId, { ...node.value, volumes: node.value.volumes.filter((v) => v.name !== answer.name) });
+      await txn.delete('volumeRemovals', id).commit();
+    }).catch((err) => {
+      if (!(err instanceof NotLeaderError)) this.log.warn({ node: nodeId, volume: answer.name, err: String(err) }, "recording the node's answer to a volume removal failed");
+    });
   }
 }
 

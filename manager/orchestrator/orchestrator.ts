@@ -2,12 +2,15 @@
 // slot; each mode decides which slots a service has (replicated.ts,
 // global.ts), and slot.ts keeps one live task in each. Tasks of removed
 // services, and of slots a service no longer has, get desired state REMOVE.
-// A service rolling out a new spec then has its next slots replaced (rollout.ts).
+// A service rolling out a new spec then has its next slots replaced (rollout.ts);
+// a settled one may have slots moved: back to their data (homing.ts), or to
+// even it out (rebalance.ts).
 // planOrchestration is pure (snapshot, now → changes); orchestratePass
 // commits what it plans.
 import { ServiceSpec_Mode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
 import { commitChanges, type Change, type Snapshot, type Store, type Versioned } from '../store/index.js';
 import { globalSlots } from './global.js';
+import { homeSlots } from './homing.js';
 import { rebalance } from './rebalance.js';
 import { planRollout, type RolloutSlot } from './rollout.js';
 import { rollingOut } from '../../shared/states.js';
@@ -86,8 +89,13 @@ function reconcileService(cache: Snapshot, versioned: Versioned<Service>, tasks:
     return undefined;
   }
   if (rollout.wakeAt !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, rollout.wakeAt);
-  // Rebalancing looks only at a service whose slots are all settled, and not while it rolls out.
-  if (!changed && !rollingOut(service.updateStatus) && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) rebalance(cache, versioned, tasks, changes, now);
+  // Moves look only at a service whose slots are all settled, and not while it rolls out.
+  if (!changed && !rollingOut(service.updateStatus) && service.spec?.mode !== ServiceSpec_Mode.GLOBAL) {
+    const moves = changes.length;
+    const homingDue = homeSlots(cache, service, tasks, changes, now);
+    const rebalanceDue = changes.length > moves ? undefined : rebalance(cache, versioned, tasks, changes, now);
+    for (const due of [homingDue, rebalanceDue]) if (due !== undefined) wakeAt = Math.min(wakeAt ?? Infinity, due);
+  }
   return wakeAt;
 }
 

@@ -4,33 +4,34 @@
 // it. Each move starts a new task for a slot on the most loaded node, marked
 // as replacing the running one; the scheduler places it by spread (so on the
 // least loaded node) and the slot drops the old task only once the new one
-// runs — the service never goes below its desired count.
-import { NodeAvailability, NodeState, TaskState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
+// runs — the service never goes below its desired count. A service with
+// named volumes stays with its data instead (homing.ts).
+import { NodeAvailability, NodeState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
 import { parseConstraint, satisfies } from '../../shared/constraints.js';
-import { isTerminal } from '../../shared/states.js';
-import { nodeStanding } from '../cluster.js';
+import { mountsVolume } from '../scheduler/index.js';
 import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
-import { createTask } from './slot.js';
+import { createTask, settledTasks } from './slot.js';
 
-/** Queues the moves that even out `service`, and records a manual request as done. */
-export function rebalance(cache: Snapshot, versioned: Versioned<Service>, tasks: Versioned<Task>[], changes: Change[], now: number): void {
+/**
+ * Queues the moves that even out `service`, and records a manual request as
+ * done. Returns when to look again if a failed move holds moves back.
+ */
+export function rebalance(cache: Snapshot, versioned: Versioned<Service>, tasks: Versioned<Task>[], changes: Change[], now: number): number | undefined {
   const service = versioned.value;
   const requested = service.rebalanceRequested > service.rebalanceDone;
-  if (!requested && !service.spec?.autoRebalance) return;
-
-  const live = tasks.filter((t) => t.value.desiredState === TaskState.RUNNING && !isTerminal(t.value.status!.state));
-  const settled =
-    live.length === (service.spec?.replicas ?? 0) &&
-    live.every((t) => t.value.status!.state === TaskState.RUNNING && nodeStanding(cache, t.value.nodeId) === 'ready');
-  if (!settled) return; // a move, a restart or a placement is under way: look again when it is done
+  if (!requested && !service.spec?.autoRebalance) return undefined;
+  const { live, retryAt } = settledTasks(cache, service, tasks, now);
+  if (!live) return retryAt;
 
   const nodes = [...cache.nodes.values()].map((v) => v.value);
-  for (const move of planMoves(nodes, service, live.map((t) => t.value))) {
+  const moves = mountsVolume(service.spec?.container) ? [] : planMoves(nodes, service, live.map((t) => t.value));
+  for (const move of moves) {
     changes.push(createTask(cache, service, { slot: move.slot, targetNode: '' }, move.attempt, now, move.id));
   }
   if (requested) {
     changes.push(put('services', service.id, versioned.modRevision, { ...service, rebalanceDone: service.rebalanceRequested }));
   }
+  return undefined;
 }
 
 /**

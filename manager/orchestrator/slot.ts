@@ -113,6 +113,25 @@ export function reconcileSlot(
   return wakeAt;
 }
 
+/** How long after a move failed (its task ended without taking over) no other move of the service is tried. */
+export const MOVE_RETRY_MS = 30_000;
+
+/**
+ * The service's live tasks, if every slot is settled: as many as it has
+ * replicas, each running on a ready node, and no move failed in the last
+ * MOVE_RETRY_MS (`retryAt` then says when to look again). Only a settled
+ * service is moved (rebalance.ts, homing.ts): a move, a restart or a
+ * placement under way is let finish first.
+ */
+export function settledTasks(cache: Snapshot, service: Service, tasks: Versioned<Task>[], now: number): { live?: Versioned<Task>[]; retryAt?: number } {
+  const live = tasks.filter((t) => t.value.desiredState === TaskState.RUNNING && !isTerminal(t.value.status!.state));
+  const settled = live.length === (service.spec?.replicas ?? 0) && live.every((t) => t.value.status!.state === TaskState.RUNNING && nodeStanding(cache, t.value.nodeId) === 'ready');
+  if (!settled) return {};
+  const failedMoves = tasks.filter((t) => t.value.replaces && (t.value.status!.state === TaskState.FAILED || t.value.status!.state === TaskState.REJECTED));
+  const retryAt = Math.max(...failedMoves.map((t) => (t.value.status!.timestamp?.getTime() ?? 0) + MOVE_RETRY_MS));
+  return retryAt > now ? { retryAt } : { live };
+}
+
 /** A task made to replace the keeper (a move, a start-first update) keeps its place beside it until it is ready. */
 function movingIn(t: Versioned<Task>, keeper: Versioned<Task>): boolean {
   return t.value.replaces === keeper.value.id && !isReady(t.value.status);

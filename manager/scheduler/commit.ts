@@ -4,7 +4,7 @@
 import { TaskState, type Task } from '../../proto/generated/orch.js';
 import { needsAddresses, nodeStanding, occupiesNode } from '../cluster.js';
 import { commitChanges, MAX_TXN_OPS, put, type Change, type Snapshot, type Store } from '../store/index.js';
-import { schedule, type Plan } from './scheduler.js';
+import { schedule, type Plan, type Snapshot as Placement } from './scheduler.js';
 
 /** Tasks waiting for a node. */
 export function pendingTasks(cache: Snapshot): Task[] {
@@ -16,15 +16,18 @@ export function pendingTasks(cache: Snapshot): Task[] {
   return out;
 }
 
+/** What the scheduler sees of the mirror: every node, and the tasks that hold resources on one that is not down. */
+export function placementSnapshot(cache: Snapshot): Placement {
+  const nodes = [...cache.nodes.values()].map((v) => v.value);
+  const placed = [...cache.tasks.values()].map((v) => v.value).filter((t) => occupiesNode(t) && nodeStanding(cache, t.nodeId) !== 'down');
+  return { nodes, placed };
+}
+
 /** One scheduling pass; returns the plan it committed (for tests and logs). */
 export async function schedulePass(cache: Snapshot, store: Store): Promise<Plan> {
   const pending = pendingTasks(cache);
   if (pending.length === 0) return { placements: [], unplaced: [] };
-  const nodes = [...cache.nodes.values()].map((v) => v.value);
-  const placed = [...cache.tasks.values()]
-    .map((v) => v.value)
-    .filter((t) => occupiesNode(t) && nodeStanding(cache, t.nodeId) !== 'down');
-  const plan = schedule({ nodes, placed }, pending);
+  const plan = schedule(placementSnapshot(cache), pending);
 
   const now = new Date();
   const changes: Change[] = [];

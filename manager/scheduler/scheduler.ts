@@ -1,15 +1,15 @@
 // The scheduler as a pure function (Nomad's style): a read-only snapshot and
 // the pending tasks in, a plan out. The leader commits the plan (commit.ts).
 //
-// Placement: every filter must accept the node; among those left, a node
-// that already holds the task's named volume comes first (its data is
-// there: Swarm would start it empty elsewhere); then spread: fewest tasks of
+// Placement: every filter must accept the node; among those left, the node
+// that holds the oldest copy of the task's named volume comes first (its data
+// is there: Swarm would start it empty elsewhere; volumes.ts); then spread: fewest tasks of
 // the same service, then fewest tasks in all, then node id (so that a plan
 // is deterministic and testable). A global-mode task names its
 // node (`targetNode`) and is only ever checked against that one.
-import { Mount_Type, type Node, type Task } from '../../proto/generated/orch.js';
-import { expandTemplate, templateContext } from '../../shared/templates.js';
+import type { Node, Task } from '../../proto/generated/orch.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
+import { volumeAge } from './volumes.js';
 
 /** What the scheduler may look at. Never mutated. */
 export interface Snapshot {
@@ -64,7 +64,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
         rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
         continue;
       }
-      const key = [holdsVolume(node, task) ? 0 : 1, l.perService.get(task.serviceId) ?? 0, l.total];
+      const key = [volumeAge(node, task), l.perService.get(task.serviceId) ?? 0, l.total];
       const order = key.findIndex((k, i) => k !== bestKey[i]);
       if (order >= 0 ? key[order]! < bestKey[order]! : node.id < best!.id) {
         best = node;
@@ -79,14 +79,6 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
   }
   return plan;
-}
-
-/** Whether the node has a named volume the task mounts (its name as the task would make it there). */
-function holdsVolume(node: Node, task: Task): boolean {
-  if (!node.volumes.length) return false;
-  const ctx = templateContext(task, { id: node.id, hostname: node.description?.hostname ?? '' });
-  const names = new Set(node.volumes.map((v) => v.name));
-  return (task.spec?.mounts ?? []).some((m) => m.type === Mount_Type.VOLUME && m.source && names.has(expandTemplate(m.source, ctx)));
 }
 
 /** Swarm's wording: "no suitable node (1 node not ready; insufficient resources on 2 nodes)". */

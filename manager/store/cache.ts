@@ -36,6 +36,8 @@ export class Cache extends EventEmitter {
   /** Secrets' metadata (their values are not mirrored) and configs. */
   readonly secrets: Tables['secrets'] = new Map();
   readonly configs: Tables['configs'] = new Map();
+  /** `orch volume rm` requests waiting for their node's answer. */
+  readonly volumeRemovals: Tables['volumeRemovals'] = new Map();
   /** Ids of removed nodes, whose certificates are refused. */
   readonly revoked = new Set<string>();
   /** The etcd revision the mirror reflects. */

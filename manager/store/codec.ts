@@ -1,6 +1,6 @@
 // Objects are stored as protobuf JSON: readable with etcdctl, and the .proto
 // file stays the one schema for wire and store.
-import { Config, Network, Node, Secret, Service, Task } from '../../proto/generated/orch.js';
+import { Config, Network, Node, Secret, Service, Task, VolumeRemoval } from '../../proto/generated/orch.js';
 import type { Kind } from './keys.js';
 
 /** The TypeScript type stored under each kind. */
@@ -11,6 +11,7 @@ export interface KindType {
   networks: Network;
   secrets: Secret;
   configs: Config;
+  volumeRemovals: VolumeRemoval;
 }
 
 interface JsonCodec<T> {
@@ -18,7 +19,7 @@ interface JsonCodec<T> {
   fromJSON(object: unknown): T;
 }
 
-const CODECS: { [K in Kind]: JsonCodec<KindType[K]> } = { nodes: Node, services: Service, tasks: Task, networks: Network, secrets: Secret, configs: Config };
+const CODECS: { [K in Kind]: JsonCodec<KindType[K]> } = { nodes: Node, services: Service, tasks: Task, networks: Network, secrets: Secret, configs: Config, volumeRemovals: VolumeRemoval };
 
 /** The JSON text stored for a value. */
 export function encode<K extends Kind>(kind: K, value: KindType[K]): string {

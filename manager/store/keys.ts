@@ -2,9 +2,9 @@
 export const PREFIX = '/orch/v1/';
 
 /** Kinds of objects, each a folder of JSON values keyed by id. */
-export type Kind = 'nodes' | 'services' | 'tasks' | 'networks' | 'secrets' | 'configs';
+export type Kind = 'nodes' | 'services' | 'tasks' | 'networks' | 'secrets' | 'configs' | 'volumeRemovals';
 
-export const KINDS: readonly Kind[] = ['nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'];
+export const KINDS: readonly Kind[] = ['nodes', 'services', 'tasks', 'networks', 'secrets', 'configs', 'volumeRemovals'];
 
 export const keys = {
   object: (kind: Kind, id: string) => `${PREFIX}${kind}/${id}`,
@@ -48,6 +48,11 @@ export const keys = {
   /** The leader's key; its create revision is the fence of every leader write. */
   leader: () => `${PREFIX}election/leader`,
 };
+
+/** The id of a volume removal: one per node and volume name (volume names have no '/'; node ids no '.'). */
+export function volumeRemovalId(nodeId: string, name: string): string {
+  return `${nodeId}.${name}`;
+}
 
 const PROTOCOLS = ['tcp', 'udp'];
 

@@ -1042,6 +1042,22 @@ export interface VolumeInfo {
   slot: number;
   /** tasks whose containers mount it now */
   tasks: string[];
+  /** when the node made it: of two copies, the older holds the slot's data */
+  createdAt: Date | undefined;
+}
+
+/**
+ * A request that a node remove one of its orch volumes (`orch volume rm`),
+ * kept until the node's agent answers. Its id is "<node id>.<volume name>".
+ */
+export interface VolumeRemoval {
+  nodeId: string;
+  name: string;
+  requestedAt:
+    | Date
+    | undefined;
+  /** the agent's refusal; empty while it is pending */
+  error: string;
 }
 
 export interface ServiceRef {
@@ -1221,6 +1237,16 @@ export interface ListVolumesResponse {
   volumes: NodeVolume[];
 }
 
+export interface RemoveVolumeRequest {
+  name: string;
+  /** the node's id, hostname or id prefix; needed when several nodes hold the name */
+  node: string;
+}
+
+export interface RemoveVolumeResponse {
+  nodeId: string;
+}
+
 export interface FileObjectRef {
   ref: string;
 }
@@ -1384,6 +1410,13 @@ export interface AgentMessage {
   status?: TaskStatusUpdate | undefined;
   networksApplied?: NetworksApplied | undefined;
   volumes?: VolumesReport | undefined;
+  volumeRemoved?: VolumeRemoved | undefined;
+}
+
+/** The answer to a volume removal: removed (or already gone), or why not. */
+export interface VolumeRemoved {
+  name: string;
+  error: string;
 }
 
 /** The agent's orch volumes, whenever they change (the complete set). */
@@ -1459,7 +1492,16 @@ export interface ManagerMessage {
     | NodeCertificate
     | undefined;
   /** the values of the secrets and configs this node's tasks use (before the assignments that need them) */
-  files?: FileValues | undefined;
+  files?:
+    | FileValues
+    | undefined;
+  /** the volumes to remove from this node (each push the complete set) */
+  removeVolumes?: RemoveVolumes | undefined;
+}
+
+/** The node's pending volume removals; each is answered with VolumeRemoved. */
+export interface RemoveVolumes {
+  names: string[];
 }
 
 /**
@@ -7014,7 +7056,7 @@ export const Node_LabelsEntry: MessageFns<Node_LabelsEntry> = {
 };
 
 function createBaseVolumeInfo(): VolumeInfo {
-  return { name: "", serviceId: "", serviceName: "", slot: 0, tasks: [] };
+  return { name: "", serviceId: "", serviceName: "", slot: 0, tasks: [], createdAt: undefined };
 }
 
 export const VolumeInfo: MessageFns<VolumeInfo> = {
@@ -7033,6 +7075,9 @@ export const VolumeInfo: MessageFns<VolumeInfo> = {
     }
     for (const v of message.tasks) {
       writer.uint32(42).string(v!);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -7090,6 +7135,14 @@ export const VolumeInfo: MessageFns<VolumeInfo> = {
             message.tasks.push(reader.string());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7117,6 +7170,11 @@ export const VolumeInfo: MessageFns<VolumeInfo> = {
         : "",
       slot: isSet(object.slot) ? globalThis.Number(object.slot) : 0,
       tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => globalThis.String(e)) : [],
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
     };
   },
 
@@ -7137,6 +7195,9 @@ export const VolumeInfo: MessageFns<VolumeInfo> = {
     if (message.tasks?.length) {
       obj.tasks = message.tasks;
     }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
     return obj;
   },
 
@@ -7150,6 +7211,132 @@ export const VolumeInfo: MessageFns<VolumeInfo> = {
     message.serviceName = object.serviceName ?? "";
     message.slot = object.slot ?? 0;
     message.tasks = object.tasks?.map((e) => e) || [];
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseVolumeRemoval(): VolumeRemoval {
+  return { nodeId: "", name: "", requestedAt: undefined, error: "" };
+}
+
+export const VolumeRemoval: MessageFns<VolumeRemoval> = {
+  encode(message: VolumeRemoval, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.requestedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.requestedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.error !== "") {
+      writer.uint32(34).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeRemoval {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeRemoval();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeRemoval {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      requestedAt: isSet(object.requestedAt)
+        ? fromJsonTimestamp(object.requestedAt)
+        : isSet(object.requested_at)
+        ? fromJsonTimestamp(object.requested_at)
+        : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: VolumeRemoval): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.requestedAt !== undefined) {
+      obj.requestedAt = message.requestedAt.toISOString();
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeRemoval>): VolumeRemoval {
+    return VolumeRemoval.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeRemoval>): VolumeRemoval {
+    const message = createBaseVolumeRemoval();
+    message.nodeId = object.nodeId ?? "";
+    message.name = object.name ?? "";
+    message.requestedAt = object.requestedAt ?? undefined;
+    message.error = object.error ?? "";
     return message;
   },
 };
@@ -9915,6 +10102,164 @@ export const ListVolumesResponse: MessageFns<ListVolumesResponse> = {
   },
 };
 
+function createBaseRemoveVolumeRequest(): RemoveVolumeRequest {
+  return { name: "", node: "" };
+}
+
+export const RemoveVolumeRequest: MessageFns<RemoveVolumeRequest> = {
+  encode(message: RemoveVolumeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.node !== "") {
+      writer.uint32(18).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveVolumeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveVolumeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveVolumeRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+    };
+  },
+
+  toJSON(message: RemoveVolumeRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveVolumeRequest>): RemoveVolumeRequest {
+    return RemoveVolumeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveVolumeRequest>): RemoveVolumeRequest {
+    const message = createBaseRemoveVolumeRequest();
+    message.name = object.name ?? "";
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveVolumeResponse(): RemoveVolumeResponse {
+  return { nodeId: "" };
+}
+
+export const RemoveVolumeResponse: MessageFns<RemoveVolumeResponse> = {
+  encode(message: RemoveVolumeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveVolumeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveVolumeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveVolumeResponse {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RemoveVolumeResponse): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveVolumeResponse>): RemoveVolumeResponse {
+    return RemoveVolumeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveVolumeResponse>): RemoveVolumeResponse {
+    const message = createBaseRemoveVolumeResponse();
+    message.nodeId = object.nodeId ?? "";
+    return message;
+  },
+};
+
 function createBaseFileObjectRef(): FileObjectRef {
   return { ref: "" };
 }
@@ -12092,6 +12437,7 @@ function createBaseAgentMessage(): AgentMessage {
     status: undefined,
     networksApplied: undefined,
     volumes: undefined,
+    volumeRemoved: undefined,
   };
 }
 
@@ -12111,6 +12457,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.volumes !== undefined) {
       VolumesReport.encode(message.volumes, writer.uint32(42).fork()).join();
+    }
+    if (message.volumeRemoved !== undefined) {
+      VolumeRemoved.encode(message.volumeRemoved, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -12168,6 +12517,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.volumes = VolumesReport.decode(reader, reader.uint32());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.volumeRemoved = VolumeRemoved.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12191,6 +12548,11 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         ? NetworksApplied.fromJSON(object.networks_applied)
         : undefined,
       volumes: isSet(object.volumes) ? VolumesReport.fromJSON(object.volumes) : undefined,
+      volumeRemoved: isSet(object.volumeRemoved)
+        ? VolumeRemoved.fromJSON(object.volumeRemoved)
+        : isSet(object.volume_removed)
+        ? VolumeRemoved.fromJSON(object.volume_removed)
+        : undefined,
     };
   },
 
@@ -12210,6 +12572,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.volumes !== undefined) {
       obj.volumes = VolumesReport.toJSON(message.volumes);
+    }
+    if (message.volumeRemoved !== undefined) {
+      obj.volumeRemoved = VolumeRemoved.toJSON(message.volumeRemoved);
     }
     return obj;
   },
@@ -12234,6 +12599,94 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     message.volumes = (object.volumes !== undefined && object.volumes !== null)
       ? VolumesReport.fromPartial(object.volumes)
       : undefined;
+    message.volumeRemoved = (object.volumeRemoved !== undefined && object.volumeRemoved !== null)
+      ? VolumeRemoved.fromPartial(object.volumeRemoved)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVolumeRemoved(): VolumeRemoved {
+  return { name: "", error: "" };
+}
+
+export const VolumeRemoved: MessageFns<VolumeRemoved> = {
+  encode(message: VolumeRemoved, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeRemoved {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeRemoved();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VolumeRemoved {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: VolumeRemoved): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VolumeRemoved>): VolumeRemoved {
+    return VolumeRemoved.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeRemoved>): VolumeRemoved {
+    const message = createBaseVolumeRemoved();
+    message.name = object.name ?? "";
+    message.error = object.error ?? "";
     return message;
   },
 };
@@ -13017,6 +13470,7 @@ function createBaseManagerMessage(): ManagerMessage {
     heartbeat: undefined,
     certificate: undefined,
     files: undefined,
+    removeVolumes: undefined,
   };
 }
 
@@ -13039,6 +13493,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.files !== undefined) {
       FileValues.encode(message.files, writer.uint32(50).fork()).join();
+    }
+    if (message.removeVolumes !== undefined) {
+      RemoveVolumes.encode(message.removeVolumes, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -13104,6 +13561,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.files = FileValues.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.removeVolumes = RemoveVolumes.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -13124,6 +13589,11 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
       heartbeat: isSet(object.heartbeat) ? Heartbeat.fromJSON(object.heartbeat) : undefined,
       certificate: isSet(object.certificate) ? NodeCertificate.fromJSON(object.certificate) : undefined,
       files: isSet(object.files) ? FileValues.fromJSON(object.files) : undefined,
+      removeVolumes: isSet(object.removeVolumes)
+        ? RemoveVolumes.fromJSON(object.removeVolumes)
+        : isSet(object.remove_volumes)
+        ? RemoveVolumes.fromJSON(object.remove_volumes)
+        : undefined,
     };
   },
 
@@ -13146,6 +13616,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.files !== undefined) {
       obj.files = FileValues.toJSON(message.files);
+    }
+    if (message.removeVolumes !== undefined) {
+      obj.removeVolumes = RemoveVolumes.toJSON(message.removeVolumes);
     }
     return obj;
   },
@@ -13173,6 +13646,76 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     message.files = (object.files !== undefined && object.files !== null)
       ? FileValues.fromPartial(object.files)
       : undefined;
+    message.removeVolumes = (object.removeVolumes !== undefined && object.removeVolumes !== null)
+      ? RemoveVolumes.fromPartial(object.removeVolumes)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRemoveVolumes(): RemoveVolumes {
+  return { names: [] };
+}
+
+export const RemoveVolumes: MessageFns<RemoveVolumes> = {
+  encode(message: RemoveVolumes, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.names) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveVolumes {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveVolumes();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.names.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveVolumes {
+    return { names: globalThis.Array.isArray(object?.names) ? object.names.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: RemoveVolumes): unknown {
+    const obj: any = {};
+    if (message.names?.length) {
+      obj.names = message.names;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveVolumes>): RemoveVolumes {
+    return RemoveVolumes.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveVolumes>): RemoveVolumes {
+    const message = createBaseRemoveVolumes();
+    message.names = object.names?.map((e) => e) || [];
     return message;
   },
 };
@@ -13628,6 +14171,16 @@ export const ControlService = {
     responseSerialize: (value: ListVolumesResponse): Buffer => Buffer.from(ListVolumesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListVolumesResponse => ListVolumesResponse.decode(value),
   },
+  removeVolume: {
+    path: "/orch.v1.Control/RemoveVolume" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveVolumeRequest): Buffer => Buffer.from(RemoveVolumeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveVolumeRequest => RemoveVolumeRequest.decode(value),
+    responseSerialize: (value: RemoveVolumeResponse): Buffer =>
+      Buffer.from(RemoveVolumeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveVolumeResponse => RemoveVolumeResponse.decode(value),
+  },
   createSecret: {
     path: "/orch.v1.Control/CreateSecret" as const,
     requestStream: false as const,
@@ -13745,6 +14298,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   getJoinToken: handleUnaryCall<JoinTokenRequest, JoinTokenResponse>;
   ping: handleUnaryCall<PingRequest, PingResponse>;
   listVolumes: handleUnaryCall<ListVolumesRequest, ListVolumesResponse>;
+  removeVolume: handleUnaryCall<RemoveVolumeRequest, RemoveVolumeResponse>;
   createSecret: handleUnaryCall<SecretSpec, Secret>;
   listSecrets: handleUnaryCall<ListSecretsRequest, ListSecretsResponse>;
   getSecret: handleUnaryCall<FileObjectRef, Secret>;
@@ -14048,6 +14602,21 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListVolumesResponse) => void,
+  ): ClientUnaryCall;
+  removeVolume(
+    request: RemoveVolumeRequest,
+    callback: (error: ServiceError | null, response: RemoveVolumeResponse) => void,
+  ): ClientUnaryCall;
+  removeVolume(
+    request: RemoveVolumeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveVolumeResponse) => void,
+  ): ClientUnaryCall;
+  removeVolume(
+    request: RemoveVolumeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveVolumeResponse) => void,
   ): ClientUnaryCall;
   createSecret(request: SecretSpec, callback: (error: ServiceError | null, response: Secret) => void): ClientUnaryCall;
   createSecret(

@@ -280,3 +280,52 @@ test.serial('bad input: a one-line error, exit 1, and nothing changed', async (t
   }
   t.is(await lab.ok('service', 'ls', '--format', 'json'), before);
 });
+
+test.serial('after its node restarts, a slot goes back to the node that holds its volume; volume rm removes a copy no task uses', async (t) => {
+  t.timeout(180_000);
+  await lab.ok('service', 'create', '--name', 'home', '--replicas', '2', '--restart-delay', '0s', '--stop-grace-period', '1s', '--mount', 'type=volume,source=hm-{{.Task.Slot}},target=/data', ...sleeper);
+  let away: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => {
+    [away] = await lab.containers('h2', 'home');
+    return !!away && (await lab.containers('h1', 'home')).length === 1;
+  }, 30_000, 'one task of home on each host');
+  const slot = away!.Labels['orch.slot']!;
+  const volume = `hm-${slot}`;
+  await lab.exec('h2', away!.Id, 'echo precious > /data/f');
+
+  // h2 dies: its slot starts on h1, on a new, empty copy of the volume.
+  await lab.kill('h2');
+  await lab.waitFor(async () => (await lab.containers('h1', 'home')).length === 2, 60_000, `slot ${slot} started on h1 while h2 is down`);
+  const standIn = (await lab.containers('h1', 'home')).find((c) => c.Labels['orch.slot'] === slot)!;
+  t.is((await lab.exec('h1', standIn.Id, 'ls -A /data')).trim(), '', 'the copy on h1 is new');
+
+  // h2 is back: the slot goes home to its data, and the stand-in goes once it runs there.
+  await lab.restart('h2');
+  let back: Docker.ContainerInfo | undefined;
+  await lab.waitFor(async () => {
+    [back] = (await lab.containers('h2', 'home')).filter((c) => c.Labels['orch.slot'] === slot);
+    return !!back && (await lab.containers('h1', 'home')).length === 1;
+  }, 90_000, `slot ${slot} back on h2 and its stand-in gone from h1`);
+  t.not(back!.Labels['orch.task'], away!.Labels['orch.task'], 'a new task: the one killed with h2 was replaced');
+  t.is((await lab.exec('h2', back!.Id, 'cat /data/f')).trim(), 'precious', 'the slot reads what it wrote before the restart');
+
+  // Two copies now: rm must be told which; the one in use is refused; the other goes.
+  type Row = { hostname: string; volume: { name: string } };
+  const holders = async () => (JSON.parse(await lab.ok('volume', 'ls', '--format', 'json')) as Row[]).filter((r) => r.volume.name === volume).map((r) => r.hostname).sort();
+  await lab.waitFor(async () => (await holders()).join() === 'h1,h2', 40_000, `volume ls lists ${volume} on h1 and h2`);
+  for (const [args, why] of [
+    [['volume', 'rm', volume], new RegExp(`volume "${volume}" is on 2 nodes \\(h1, h2\\): say which with --node`)],
+    [['volume', 'rm', '--node', 'h2', volume], new RegExp(`volume "${volume}" on h2 is in use by task `)],
+    [['volume', 'rm', 'no-such-volume'], /no node has an orch volume "no-such-volume"/],
+  ] as const) {
+    const r = await lab.orch(...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, why);
+    t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  t.is((await lab.ok('volume', 'rm', '--node', 'h1', volume)).trim(), volume);
+  t.deepEqual(await holders(), ['h2'], 'gone from the list as soon as rm returns');
+  await t.throwsAsync(lab.engine('h1').getVolume(volume).inspect(), { message: /no such volume/i }, 'and from the engine');
+  t.is((await lab.exec('h2', back!.Id, 'cat /data/f')).trim(), 'precious', "h2's copy untouched");
+  await lab.ok('service', 'rm', 'home');
+});

@@ -3,7 +3,7 @@
 // etcd would (a change whose object moved on meanwhile is refused), then
 // lets time pass and tasks run, fail or lose their node.
 import test from 'ava';
-import { NodeState, Service, TaskState, type Task } from '../../proto/generated/orch.js';
+import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, Service, TaskState, type Task } from '../../proto/generated/orch.js';
 import { planOrchestration } from '../../manager/orchestrator/index.js';
 import type { Change } from '../../manager/store/index.js';
 import { desired, Harness } from '../helpers/harness.js';
@@ -114,6 +114,88 @@ test('a rebalance asked for: tasks move off the busiest node, each marked as rep
   t.is(moves.length, 2, '4 on n1 and 0 on n2: two move');
   t.true(moves.every((m) => m.replaces !== '' && m.nodeId === ''), 'new tasks replacing running ones, for the scheduler to place');
   t.deepEqual(plan.filter((c) => c.kind === 'services').map((c) => (c.value as Service).rebalanceDone), [1n]);
+});
+
+/** A service whose slots each mount their own volume, data-<slot>. */
+function volumeService(h: Harness, replicas: number): void {
+  h.service('db', replicas, 0, { container: ContainerSpec.fromPartial({ image: 'img', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }] }) });
+}
+
+/** What the node's agent reports: these volumes, each made at the given time. */
+function volumes(h: Harness, nodeId: string, made: Record<string, number>): void {
+  const n = h.snap.nodes.get(nodeId)!.value;
+  h.set('nodes', nodeId, { ...n, volumes: Object.entries(made).map(([name, at]) => ({ name, serviceId: 'db', serviceName: 'db', slot: 0, tasks: [], createdAt: new Date(at) })) });
+}
+
+test('homing: a slot that had to start elsewhere while its node was down goes back to its data, making before breaking', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.node('n2');
+  volumeService(h, 2);
+  h.orchestrate();
+  const [one, two] = h.live('db');
+  h.report(one!, TaskState.RUNNING, 'n1');
+  h.report(two!, TaskState.RUNNING, 'n2');
+  volumes(h, 'n1', { 'data-1': 1000 });
+  volumes(h, 'n2', { 'data-2': 1000 });
+  t.deepEqual(desired(h.orchestrate().changes), [], 'each slot is with its data');
+
+  // n2 goes down: slot 2 starts on n1, on a new copy of its volume.
+  h.now += 10_000;
+  h.node('n2', NodeState.NODE_DOWN);
+  volumes(h, 'n2', { 'data-2': 1000 });
+  t.deepEqual(desired(h.orchestrate().changes), ['create 2']);
+  const stand = h.live('db').find((x) => x.slot === 2 && x.id !== two!.id)!;
+  h.report(stand, TaskState.RUNNING, 'n1');
+  volumes(h, 'n1', { 'data-1': 1000, 'data-2': 5000 });
+  t.deepEqual(desired(h.orchestrate().changes), ['REMOVE 2'], 'the lost task goes once its replacement runs');
+  t.deepEqual(desired(h.orchestrate().changes), [], 'no move while the older copy is on a node that is down');
+
+  // n2 is back, with the older copy: slot 2 moves home, the stand-in staying until the move runs.
+  h.now += 10_000;
+  h.node('n2');
+  volumes(h, 'n2', { 'data-2': 1000 });
+  const plan = h.orchestrate().changes;
+  t.deepEqual(desired(plan), ['create 2']);
+  const move = plan[0]!.value as Task;
+  t.is(move.replaces, stand.id, 'made to replace the stand-in');
+  t.deepEqual(desired(h.orchestrate().changes), [], 'one move at a time: the slot is not settled while it is under way');
+  h.report(move, TaskState.RUNNING, 'n2');
+  t.deepEqual(desired(h.orchestrate().changes), ['REMOVE 2'], 'the stand-in goes once the move runs');
+  t.deepEqual(h.live('db').map((x) => [x.slot, x.nodeId]), [[1, 'n1'], [2, 'n2']]);
+  t.deepEqual(desired(h.orchestrate().changes), [], 'home: nothing more to move');
+});
+
+test('homing: no move for spread, none to a node that may not take the task, and a failed move holds moves back for a while', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.node('n2');
+  volumeService(h, 2);
+  h.orchestrate();
+  for (const x of h.live('db')) h.report(x, TaskState.RUNNING, 'n1');
+  volumes(h, 'n1', { 'data-1': 1000, 'data-2': 1000 });
+  const auto = h.serviceOf('db');
+  h.set('services', 'db', { ...auto, spec: { ...auto.spec!, autoRebalance: true } });
+  t.deepEqual(desired(h.orchestrate().changes), [], 'both slots are with their data on n1: not evened out over n2');
+
+  // Slot 2's older copy is on n2, which is drained: it stays; once active again, it moves.
+  volumes(h, 'n2', { 'data-2': 500 });
+  const n2 = h.snap.nodes.get('n2')!.value;
+  h.set('nodes', 'n2', { ...n2, availability: NodeAvailability.DRAIN });
+  t.deepEqual(desired(h.orchestrate().changes), []);
+  h.set('nodes', 'n2', { ...n2, availability: NodeAvailability.ACTIVE });
+  const plan = h.orchestrate().changes;
+  t.deepEqual(desired(plan), ['create 2']);
+
+  // The move fails: no new move until MOVE_RETRY_MS later, and the plan says when to look again.
+  const move = plan[0]!.value as Task;
+  h.report(move, TaskState.FAILED, 'n2');
+  const after = h.orchestrate();
+  t.deepEqual(desired(after.changes), ['SHUTDOWN 2'], 'the failed move is retired, the slot keeps its task');
+  t.deepEqual(desired(h.orchestrate().changes), []);
+  t.is(h.orchestrate().wakeAt, h.now + 30_000);
+  h.now += 30_000;
+  t.deepEqual(desired(h.orchestrate().changes), ['create 2'], 'tried again');
 });
 
 test('a change refused because its object moved on is planned again from the new state', (t) => {

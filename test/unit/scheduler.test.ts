@@ -97,7 +97,7 @@ test('a global task is only ever placed on its own node', (t) => {
 
 test("a slot goes back to the node that holds its volume, while that node can take it; otherwise it spreads", (t) => {
   const spec = ContainerSpec.fromPartial({ image: 'x', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }] });
-  const vol = (name: string) => ({ name, serviceId: 'db', serviceName: 'db', slot: 1, tasks: [] });
+  const vol = (name: string, at = 1000) => ({ name, serviceId: 'db', serviceName: 'db', slot: 1, tasks: [], createdAt: new Date(at) });
   // b is busier, but holds data-1: slot 1 goes there; slot 2 has no volume anywhere and spreads.
   const nodes = [node('a'), node('b', { volumes: [vol('data-1')] })];
   const placed = [task('x1', 'other', 1, 'b'), task('x2', 'other', 2, 'b')];
@@ -106,4 +106,7 @@ test("a slot goes back to the node that holds its volume, while that node can ta
   // Drained, b cannot take it: the slot starts elsewhere.
   const drained = [node('a'), node('b', { volumes: [vol('data-1')], availability: NodeAvailability.DRAIN })];
   t.deepEqual(schedule({ nodes: drained, placed: [] }, [task('d1', 'db', 1, '', { spec })]).placements, [{ taskId: 'd1', nodeId: 'a' }]);
+  // Both hold a copy (the slot once had to start on a): the older copy, on the busier b, holds the data.
+  const copies = [node('a', { volumes: [vol('data-1', 5000)] }), node('b', { volumes: [vol('data-1', 1000)] })];
+  t.deepEqual(schedule({ nodes: copies, placed }, [task('d1', 'db', 1, '', { spec })]).placements, [{ taskId: 'd1', nodeId: 'b' }]);
 });
