@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
-import { loadManagers, loadTls, removeClusterKey, saveClusterKey, saveTls } from '../shared/tls/credentials.js';
+import { loadManagers, loadTls, removeClusterKey, saveCert, saveClusterKey, saveEtcdClient } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
 import { FILES_ROOT, TaskFiles } from './exec/files.js';
 import { HostLock, hostKey } from './host.js';
@@ -87,10 +87,13 @@ export class Agent {
         onRemoveVolumes: (names) => this.removeVolumes(names),
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
-          saveTls(opts.stateDir, { caPem: tls.ca.toString(), keyPem: tls.key.toString(), certPem: c.certPem });
+          const was = loadTls(opts.stateDir).identity.role;
+          // The key stays: a renewal or a new role is a new certificate for it (one rename).
+          saveCert(opts.stateDir, c.certPem);
           if (c.clusterKey) saveClusterKey(opts.stateDir, Buffer.from(c.clusterKey, 'base64'));
           else removeClusterKey(opts.stateDir);
-          this.log.info({ role: c.role, stateDir: opts.stateDir }, c.role === 'manager' ? 'promoted: this host may now run `orch manager`' : 'demoted: this host is a worker');
+          saveEtcdClient(opts.stateDir, c.etcdCertPem ? { caPem: c.etcdCaPem, certPem: c.etcdCertPem } : undefined);
+          if (c.role !== was) this.log.info({ role: c.role, stateDir: opts.stateDir }, c.role === 'manager' ? 'promoted: this host may now run `orch manager`' : 'demoted: this host is a worker');
           return loadTls(opts.stateDir);
         },
       },

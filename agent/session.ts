@@ -6,10 +6,16 @@
 // does not move a task forward), so no status is lost to a broken stream.
 // After a silence longer than the manager waits (this process frozen, say),
 // nothing more from that session is applied: it is stale; a new one starts.
+// The node's certificate is renewed over the session when it comes due
+// (renewal.ts): the session goes on, and later connections use the new one.
+// With an expired certificate it does not dial at all, and says so once.
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { UnavailableError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
+import { validity } from '../shared/tls/pki.js';
+import { expired, RenewalTimer } from '../shared/tls/renewal.js';
 
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
@@ -21,7 +27,7 @@ export interface SessionHandlers {
   /** Removes these volumes (the complete set of pending removals); each is answered with sendVolumeRemoved. */
   onRemoveVolumes(names: string[]): void;
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
-  /** Saves a certificate for a new role and returns the material to connect with from now on. */
+  /** Saves a certificate (renewed, or for a new role) and returns the material to connect with from now on. */
   onCertificate(c: NodeCertificate): TlsMaterial;
 }
 
@@ -29,6 +35,8 @@ const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 /** A manager silent this long (no acceptance, no answer to heartbeats) is given up for the next one. */
 const SILENCE_MS = 2000;
+/** How long a renewal request waits for its certificate. */
+const RENEWAL_WAIT_MS = 10_000;
 
 export class Session {
   private client: DispatcherClient | undefined;
@@ -41,13 +49,19 @@ export class Session {
   private backoff = BACKOFF_MIN_MS;
   private connected = false;
   private volumesSent: string | undefined;
+  private readonly renewal: RenewalTimer;
+  /** The renewal asked for on this session, waiting for its certificate. */
+  private renewing: ((certPem: string) => void) | undefined;
+  private expiryTold = false;
 
   constructor(
     private readonly managers: readonly string[],
     private tls: TlsMaterial,
     private readonly handlers: SessionHandlers,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.renewal = new RenewalTimer(() => this.tls.cert, () => this.requestRenewal(), log);
+  }
 
   start(): void {
     void this.connect();
@@ -55,7 +69,26 @@ export class Session {
 
   stop(): void {
     this.stopped = true;
+    this.renewal.stop();
     this.teardown();
+  }
+
+  /** Asks the leader for a renewed certificate; resolves once it is saved. */
+  private requestRenewal(): Promise<string> {
+    const stream = this.stream;
+    if (!this.connected || !stream) return Promise.reject(new UnavailableError('no session with the leader'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.renewing = undefined;
+        reject(new UnavailableError(`no certificate within ${RENEWAL_WAIT_MS / 1000}s`));
+      }, RENEWAL_WAIT_MS);
+      this.renewing = (certPem) => {
+        clearTimeout(timer);
+        this.renewing = undefined;
+        resolve(certPem);
+      };
+      stream.write({ renewCertificate: {} });
+    });
   }
 
   /** Reports this node's orch volumes if they changed since the last report on this session (each new session gets one). */
@@ -78,6 +111,12 @@ export class Session {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
+    if (expired(this.tls.cert, Date.now())) {
+      if (!this.expiryTold) this.log.error({ expiredAt: validity(this.tls.cert).notAfter.toISOString() }, `this node's certificate expired at ${validity(this.tls.cert).notAfter.toISOString()}: the managers refuse it; join again with a token (\`orch join --token TOKEN MANAGER\`) and restart the agent`);
+      this.expiryTold = true;
+      this.backoff = BACKOFF_MAX_MS;
+      return this.retry();
+    }
     let description: NodeDescription;
     try {
       description = await this.handlers.describe();
@@ -124,13 +163,22 @@ export class Session {
         limit = Math.max(SILENCE_MS, 3 * period);
         this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), period);
         for (const s of this.handlers.statuses()) stream.write({ status: s });
+        this.renewal.start();
       }
       if (msg.certificate) {
-        // Promoted or demoted: from now on, connect as the new role.
+        const renewed = msg.certificate.role === this.tls.identity.role;
         this.tls = this.handlers.onCertificate(msg.certificate);
+        // Later connections show the new certificate; this one goes on.
         this.clientFor = -1;
-        this.log.info({ role: msg.certificate.role }, 'new certificate; reconnecting with it');
-        return lost('certificate replaced');
+        if (renewed) {
+          // Asked for, or sent unasked (the cluster's lifetime was shortened): the next renewal is reckoned from it.
+          this.renewing?.(msg.certificate.certPem);
+          this.renewal.start();
+        } else {
+          // Promoted or demoted: from now on, connect as the new role.
+          this.log.info({ role: msg.certificate.role }, 'new certificate for a new role; reconnecting with it');
+          return lost('certificate replaced');
+        }
       }
       if (msg.networks) {
         const generation = msg.networks.generation;

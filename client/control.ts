@@ -48,6 +48,8 @@ import {
   type SecretSpec,
   type GetClusterSettingsRequest,
   type UpdateClusterSettingsRequest,
+  type RenewCertificateRequest,
+  type NodeCertificate,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
@@ -96,6 +98,7 @@ export interface Control {
   removeConfig(req: FileObjectRef): Promise<RemoveFileObjectResponse>;
   getClusterSettings(req: GetClusterSettingsRequest): Promise<ClusterSettings>;
   updateClusterSettings(req: UpdateClusterSettingsRequest): Promise<ClusterSettings>;
+  renewCertificate(req: RenewCertificateRequest): Promise<NodeCertificate>;
   close(): void;
 }
 
@@ -113,7 +116,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

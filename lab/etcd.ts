@@ -19,7 +19,7 @@ export interface EtcdOptions {
   initialCluster?: string;
   /** The database's size limit (--quota-backend-bytes; default DEFAULT_QUOTA_BYTES). */
   quotaBytes?: number;
-  /** Serve clients over TLS and demand a client certificate signed by `ca`. */
+  /** Serve clients and peers over TLS with this certificate, and demand of both a certificate signed by `ca`. */
   tls?: { ca: string; cert: string; key: string };
 }
 
@@ -29,9 +29,15 @@ export const DEFAULT_QUOTA_BYTES = 2 * 1024 ** 3;
 /** etcd's command line for one member; a member with data already ignores the initial-* flags. */
 export function etcdArgs(o: EtcdOptions): string[] {
   const host = o.host ?? '127.0.0.1';
-  const client = `${o.tls ? 'https' : 'http'}://${host}:${o.clientPort}`;
-  const peer = `http://${host}:${o.peerPort}`;
-  const tls = o.tls ? ['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--client-cert-auth', '--trusted-ca-file', o.tls.ca] : [];
+  const scheme = o.tls ? 'https' : 'http';
+  const client = `${scheme}://${host}:${o.clientPort}`;
+  const peer = `${scheme}://${host}:${o.peerPort}`;
+  const tls = o.tls
+    ? [
+        ...['--cert-file', o.tls.cert, '--key-file', o.tls.key, '--client-cert-auth', '--trusted-ca-file', o.tls.ca],
+        ...['--peer-cert-file', o.tls.cert, '--peer-key-file', o.tls.key, '--peer-client-cert-auth', '--peer-trusted-ca-file', o.tls.ca],
+      ]
+    : [];
   return [
     ...tls,
     '--name', o.name,

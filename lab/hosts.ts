@@ -18,6 +18,7 @@ import {
   hostStateDir,
   labAdminDir,
   labCliDir,
+  labEtcdPkiDir,
   MANAGER_PORT,
   UNDERLAY_PREFIX,
   type HostState,
@@ -105,8 +106,15 @@ export async function dockerUp(h: HostState, say: (line: string) => void): Promi
   throw new UnavailableError(`dockerd on ${h.name} did not come up (${tail}); see ${join(h.dir, 'dockerd.log')}`);
 }
 
+/** `orch etcd certs` on the host, before etcd runs: etcd's CA in its state directory, a certificate for each member. */
+export async function etcdCertsOn(state: LabState, h: HostState, members: HostState[]): Promise<void> {
+  await orchOn(h, ['etcd', 'certs', '--state-dir', hostStateDir(h), '--out', labEtcdPkiDir(state), ...members.map((m) => `${m.name}=${m.addr}`)]);
+}
+
 export function startEtcdOn(state: LabState, h: HostState, initialCluster: string): number {
-  const args = etcdArgs({ name: h.name, dataDir: join(h.dir, 'etcd'), clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT, host: h.addr, initialCluster: initialCluster || undefined, quotaBytes: state.etcdQuotaBytes });
+  const pki = join(labEtcdPkiDir(state), h.name);
+  const tls = { ca: join(pki, 'ca.crt'), cert: join(pki, 'server.crt'), key: join(pki, 'server.key') };
+  const args = etcdArgs({ name: h.name, dataDir: join(h.dir, 'etcd'), clientPort: ETCD_CLIENT_PORT, peerPort: ETCD_PEER_PORT, host: h.addr, initialCluster: initialCluster || undefined, quotaBytes: state.etcdQuotaBytes, tls });
   mkdirSync(join(h.dir, 'etcd'), { recursive: true });
   return spawnIn(h.netns, 'etcd', args, join(h.dir, 'etcd.log'));
 }

@@ -11,7 +11,7 @@ import { labDown } from './down.js';
 import { readNodeId } from './hosts.js';
 import { labAdd, labKill, labNewEtcd, labPartition, labHeal, labRejoin, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
 import { connectEtcd, keys } from '../manager/store/index.js';
-import { labAdminDir, loadState, type HostState, type LabState } from './state.js';
+import { labAdminDir, labEtcdTls, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../client/control.js';
 import { loadTls } from '../shared/tls/credentials.js';
 import { runOrch, waitFor, type RunResult } from './run.js';
@@ -168,7 +168,7 @@ export class LabCluster {
 
   /** The host whose manager leads, as the leader key in etcd says (undefined: none now). */
   async leaderHost(): Promise<string | undefined> {
-    const etcd = connectEtcd(this.state.etcd.join(','));
+    const etcd = connectEtcd(this.state.etcd.join(','), labEtcdTls(this.state));
     try {
       const raw = await etcd.get(keys.leader()).string();
       if (!raw) return undefined;

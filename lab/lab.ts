@@ -24,6 +24,7 @@ import { labDown } from './down.js';
 import {
   createHost,
   dockerUp,
+  etcdCertsOn,
   forwardRule,
   hostState,
   initOn,
@@ -45,6 +46,7 @@ import {
   findHost,
   hostStateDir,
   labDir,
+  labEtcdTls,
   loadState,
   MANAGER_PORT,
   saveState,
@@ -102,12 +104,14 @@ export async function labUp(o: UpOptions): Promise<LabState> {
   for (let i = 1; i <= o.hosts; i++) state.hosts.push(hostState(state, i, i <= o.managers, o));
   for (const h of state.hosts.filter((x) => x.manager)) {
     state.managers.push(`${h.addr}:${MANAGER_PORT}`);
-    state.etcd.push(`http://${h.addr}:${ETCD_CLIENT_PORT}`);
+    state.etcd.push(`https://${h.addr}:${ETCD_CLIENT_PORT}`);
   }
   saveState(state);
 
   await Promise.all(state.hosts.map((h) => createHost(state, h, say)));
   saveState(state);
+  // What a person does on real hosts: etcd's certificates first, then etcd, locked.
+  await etcdCertsOn(state, state.hosts[0]!, state.hosts.filter((h) => h.manager));
   await startEtcdCluster(state);
   say(`etcd: ${state.etcd.join(', ')}`);
   // What a person does on real hosts: init on the first manager, start it,
@@ -200,16 +204,15 @@ export async function labRejoin(name: string, host: string): Promise<void> {
 /** Starts every manager host's etcd member as one new cluster (on data they already have, the same cluster). */
 async function startEtcdCluster(state: LabState): Promise<void> {
   const members = state.hosts.filter((h) => h.manager);
-  const initialCluster = members.map((h) => `${h.name}=http://${h.addr}:${ETCD_PEER_PORT}`).join(',');
+  const initialCluster = members.map((h) => `${h.name}=https://${h.addr}:${ETCD_PEER_PORT}`).join(',');
   for (const h of members) h.pids.etcd = startEtcdOn(state, h, initialCluster);
   saveState(state);
   for (const h of members) {
     if (!(await waitForPort(h.addr, ETCD_CLIENT_PORT, 15_000))) throw new UnavailableError(`etcd on ${h.name} did not start; see ${join(h.dir, 'etcd.log')}`);
   }
   // Listening is not serving: every member answers and knows its leader before anyone is let at it.
-  const endpoints = members.map((h) => `http://${h.addr}:${ETCD_CLIENT_PORT}`).join(',');
   for (let i = 0; i < 60; i++) {
-    const statuses = await memberStatuses(endpoints, undefined);
+    const statuses = await memberStatuses(state.etcd.join(','), labEtcdTls(state));
     if (statuses.every((m) => m.answering && m.hasLeader)) return;
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -59,6 +59,17 @@ export function labAdminDir(state: LabState): string {
   return join(labCliDir(state), 'certs', 'orch');
 }
 
+/** etcd's certificates, as `orch etcd certs` on the first host wrote them: DIR/hN/ for each member, DIR/client/ for the operator. */
+export function labEtcdPkiDir(state: LabState): string {
+  return join(state.dir, 'etcd-pki');
+}
+
+/** The operator's etcd client certificate (the lab's own checks and tests use it; managers have theirs). */
+export function labEtcdTls(state: LabState): { ca: string; cert: string; key: string } {
+  const dir = join(labEtcdPkiDir(state), 'client');
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key') };
+}
+
 /** A host's state directory: its certificate, the cluster key on managers, the managers' addresses. */
 export function hostStateDir(h: HostState): string {
   return join(h.dir, 'node');

@@ -11,15 +11,18 @@ const PING_DEADLINE_MS = 750;
 export class LeaderProbe {
   private client: ControlClient | undefined;
   private addr = '';
+  private shown: TlsMaterial | undefined;
 
-  constructor(private readonly tls: TlsMaterial) {}
+  /** `tls`: the certificate this manager holds now (renewals replace it). */
+  constructor(private readonly tls: () => TlsMaterial) {}
 
   /** True if the manager at `addr` answers a Ping in time. */
   alive(addr: string): Promise<boolean> {
-    if (addr !== this.addr) {
+    if (addr !== this.addr || this.shown !== this.tls()) {
       this.close();
       this.addr = addr;
-      this.client = new ControlClient(addr, clientCredentials(this.tls), { ...CLIENT_CHANNEL_OPTIONS, 'grpc.max_reconnect_backoff_ms': 250 });
+      this.shown = this.tls();
+      this.client = new ControlClient(addr, clientCredentials(this.shown), { ...CLIENT_CHANNEL_OPTIONS, 'grpc.max_reconnect_backoff_ms': 250 });
     }
     const client = this.client!;
     return new Promise((resolve) => client.ping({}, new Metadata(), { deadline: new Date(Date.now() + PING_DEADLINE_MS) }, (err) => resolve(!err)));

@@ -1,12 +1,21 @@
 // `orch manager`: the control API and dispatcher over gRPC, all state in etcd.
 // Every manager serves the control API; only the elected leader runs the
 // control loop (orchestrate → allocate → schedule → reap) and accepts agent sessions.
+// Its certificate is renewed when it comes due, by itself (it holds the
+// cluster key) or by the agent of its host, whichever is first; either way the
+// server serves the new one from the next connection on.
+import { unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
 import { Server } from '@grpc/grpc-js';
 import { CaService, ControlService, DispatcherService, MaintenanceService } from '../proto/generated/orch.js';
 import { AlreadyExistsError, UnauthenticatedError } from '../shared/errors.js';
-import { loadClusterKey, loadTls, serverCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
+import { etcdClientTls, loadClusterKey, loadTls, saveCert, serverCredentials, type ServingCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
+import { publicKeyOfCert } from '../shared/tls/pki.js';
+import { RenewalTimer } from '../shared/tls/renewal.js';
+import { insecureEtcd } from '../shared/etcd-endpoints.js';
 import { Gate } from './ca/auth.js';
-import { caServer, reissuer } from './ca/join.js';
+import { issuer, type Issue } from './ca/issue.js';
+import { caServer } from './ca/join.js';
 import { loadSecrets } from './ca/secrets.js';
 import { logger, type Logger } from '../shared/log.js';
 import { allocatePass } from './allocator/index.js';
@@ -30,7 +39,7 @@ import { secretValue } from './controlapi/files.js';
 export interface ManagerOptions {
   /** etcd endpoints, comma-separated (http://127.0.0.1:2379). */
   etcd: string;
-  /** A client certificate for an etcd that demands one. */
+  /** A client certificate for an etcd that demands one (default: the one orch issued into the state directory, if any). */
   etcdTls?: EtcdTls;
   /** gRPC listen address, host:port (port 0 picks one). */
   listen: string;
@@ -71,8 +80,13 @@ export class Manager {
   /** The address the gRPC server is bound to, once started. */
   addr = '';
 
-  private readonly tls: TlsMaterial;
+  private tls: TlsMaterial;
   private readonly clusterKey: Buffer;
+  private readonly issue: Issue;
+  private readonly serving: ServingCredentials;
+  private readonly renewal: RenewalTimer;
+  private readonly certFile: string;
+  private readonly onCertFile = () => this.reloadTls();
 
   constructor(private readonly opts: ManagerOptions) {
     this.tls = loadTls(opts.stateDir);
@@ -82,13 +96,18 @@ export class Manager {
     const tag = { manager: this.id.slice(0, 12) };
     this.tag = tag;
     this.log = logger('manager', tag);
-    this.store = new Store(opts.etcd, opts.etcdTls);
+    const etcdTls = opts.etcdTls ?? etcdClientTls(opts.stateDir);
+    this.store = new Store(opts.etcd, etcdTls);
     this.cache = new Cache(this.store, logger('cache', tag));
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, reissuer(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
-    this.probe = new LeaderProbe(this.tls);
-    this.raftApart = new RaftApart(opts.etcd, opts.etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
+    this.issue = issuer(this.store, this.clusterKey);
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
+    this.probe = new LeaderProbe(() => this.tls);
+    this.serving = serverCredentials(this.tls);
+    this.certFile = join(opts.stateDir, 'node.crt');
+    this.renewal = new RenewalTimer(() => this.tls.cert, () => this.renewOwn(), logger('certificate', tag));
+    this.raftApart = new RaftApart(opts.etcd, etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
       ttlSec: opts.electionTtlSec,
       probe: (addr) => this.probe.alive(addr),
@@ -105,13 +124,17 @@ export class Manager {
     }
     await this.cache.start();
     this.cache.on('change', this.checkDemoted);
-    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, { id: this.id, isLeader: () => this.isLeader }));
+    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, this.issue, { id: this.id, isLeader: () => this.isLeader }));
     this.server.addService(DispatcherService, { session: this.dispatcher.session });
     this.server.addService(MaintenanceService, maintenanceServer(this.store, logger('maintenance', this.tag), this.gate, this.tls.identity.clusterId));
-    this.server.addService(CaService, caServer(this.store, this.clusterKey, logger('ca', this.tag)));
+    this.server.addService(CaService, caServer(this.store, this.clusterKey, this.issue, logger('ca', this.tag)));
     const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.opts.listen, serverCredentials(this.tls), (err, p) => (err ? reject(err) : resolve(p))),
+      this.server.bindAsync(this.opts.listen, this.serving.credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
+    watchFile(this.certFile, { interval: 1000 }, this.onCertFile);
+    this.renewal.start();
+    const open = insecureEtcd(this.opts.etcd);
+    if (open.length) this.log.warn({ etcd: open }, 'etcd is reached over plain HTTP with no client certificate: whoever reaches it controls the cluster; lock it with `orch etcd certs` (docs/security.md)');
     this.addr = (this.opts.advertise ?? this.opts.listen).replace(/:\d+$/, `:${port}`);
     // Recorded for joiners (a plain put: it depends on no read).
     await this.store.call(async () => void (await this.store.etcd.put(keys.managerAddr(this.id)).value(this.addr)));
@@ -127,6 +150,8 @@ export class Manager {
 
   /** Stops loops and sessions, resigns leadership, closes the server and etcd. */
   async stop(): Promise<void> {
+    this.renewal.stop();
+    unwatchFile(this.certFile, this.onCertFile);
     await this.follow();
     await this.election.stop();
     this.probe.close();
@@ -153,6 +178,30 @@ export class Manager {
     await this.dispatcher.stop();
     // Last: a defragmentation under way may take a while to finish.
     await this.upkeep.stop();
+  }
+
+  /** Issues itself a new certificate for its key (it holds the CA through the cluster key) and serves it. */
+  private async renewOwn(): Promise<string> {
+    const c = await this.issue(this.id, publicKeyOfCert(this.tls.cert), 'manager');
+    saveCert(this.opts.stateDir, c.certPem);
+    this.reloadTls();
+    return c.certPem;
+  }
+
+  /** Serves the certificate in the state directory if it is a newer one of this manager's (renewed here or by the host's agent). */
+  private reloadTls(): void {
+    let next: TlsMaterial;
+    try {
+      next = loadTls(this.opts.stateDir);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'reading the renewed certificate failed; serving the one held');
+      return;
+    }
+    if (next.cert.equals(this.tls.cert) || next.identity.nodeId !== this.id || next.identity.role !== 'manager') return;
+    this.tls = next;
+    this.serving.update(next);
+    this.renewal.start();
+    this.log.info('serving the renewed certificate');
   }
 
   /** Makes the built-in ingress network if the cluster has none yet. */

@@ -26,5 +26,6 @@ export function parseDuration(text: string, flag: string): number {
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms}ms`;
   if (ms < 60_000) return `${+(ms / 1000).toFixed(2)}s`;
-  return `${Math.floor(ms / 60_000)}m${formatDuration(ms % 60_000).replace(/^0ms$/, '')}`;
+  if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${formatDuration(ms % 60_000).replace(/^0ms$/, '')}`;
+  return `${Math.floor(ms / 3_600_000)}h${formatDuration(ms % 3_600_000).replace(/^0ms$/, '')}`;
 }

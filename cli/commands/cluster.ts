@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { contextTlsDir, useNewContext } from '../context.js';
 import { etcdTls, etcdTlsOptions, fail, withControl, type Globals } from './common.js';
+import { insecureEtcd } from '../../shared/etcd-endpoints.js';
 
 /** Where a host keeps its certificate, the cluster key (managers) and the managers' addresses. */
 export const DEFAULT_STATE_DIR = '/var/lib/orch';
@@ -20,11 +21,19 @@ export function initCommand(): Command {
       try {
         const { initCluster } = await import('../../manager/ca/init.js');
         const adminDir = contextTlsDir(f.context);
-        const r = await initCluster({ etcd: f.etcd, etcdTls: etcdTls(f), stateDir: f.stateDir, adminDir, advertise: f.advertise });
+        const r = await initCluster({ etcd: f.etcd, etcdTls: etcdTls({ ...f, stateDir: undefined }), stateDir: f.stateDir, adminDir, advertise: f.advertise });
         useNewContext(f.context, { managers: [f.advertise], tlsDir: adminDir, description: `cluster ${r.clusterId}` });
+        const etcdNote = {
+          orch: "etcd: reached with this manager's client certificate from etcd's CA (now sealed in etcd); managers that join get theirs.",
+          operator: 'etcd: reached with the client certificate you gave (--etcd-cert); give it to every manager.',
+          none: insecureEtcd(f.etcd).length
+            ? `WARNING: etcd at ${insecureEtcd(f.etcd).join(', ')} is plain HTTP with no client authentication: whoever reaches it controls the cluster. Lock it: \`orch etcd certs\` (docs/security.md).`
+            : 'etcd: plain HTTP on loopback (a single-host cluster).',
+        }[r.etcdAuth];
         process.stdout.write(
           [
             `Cluster ${r.clusterId} initialised; this host is manager node ${r.nodeId}.`,
+            etcdNote,
             `Its certificate and the cluster key are in ${f.stateDir}; the CLI's admin certificate is in ${adminDir} (context "${f.context}", now current).`,
             '',
             'Start this host\'s manager and agent:',

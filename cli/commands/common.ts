@@ -4,7 +4,7 @@ import { Option } from 'commander';
 import { InvalidArgumentError, OrchError } from '../../shared/errors.js';
 import { connect, DEFAULT_MANAGER, type Control } from '../../client/control.js';
 import { currentContext } from '../context.js';
-import { loadTls } from '../../shared/tls/credentials.js';
+import { etcdClientTls, loadTls, type EtcdTls } from '../../shared/tls/credentials.js';
 import type { Command } from 'commander';
 
 export interface Globals {
@@ -126,15 +126,15 @@ export function removeCommand<F extends object>(
 /** The flags that give etcd a client certificate (manager and init). */
 export function etcdTlsOptions(cmd: Command): Command {
   return cmd
-    .option('--etcd-ca <file>', "CA that signed etcd's server certificate (PEM), for https:// endpoints")
+    .option('--etcd-ca <file>', "CA that signed etcd's server certificate (PEM), for an etcd of your own (default: the one orch issued, in the state directory)")
     .option('--etcd-cert <file>', 'client certificate to show etcd (PEM)')
     .option('--etcd-key <file>', "that certificate's key (PEM)");
 }
 
-/** The etcd client certificate from those flags, if any; all three or none. */
-export function etcdTls(f: { etcdCa?: string; etcdCert?: string; etcdKey?: string }): { ca: string; cert: string; key: string } | undefined {
+/** The etcd client certificate: the flags' (all three or none), else the one orch issued into `stateDir` (a manager's), if any. */
+export function etcdTls(f: { etcdCa?: string; etcdCert?: string; etcdKey?: string; stateDir?: string }): EtcdTls | undefined {
   const given = [f.etcdCa, f.etcdCert, f.etcdKey].filter(Boolean).length;
-  if (given === 0) return undefined;
+  if (given === 0) return f.stateDir ? etcdClientTls(f.stateDir) : undefined;
   if (given !== 3) throw new InvalidArgumentError('--etcd-ca, --etcd-cert and --etcd-key go together: give all three or none');
   return { ca: f.etcdCa!, cert: f.etcdCert!, key: f.etcdKey! };
 }

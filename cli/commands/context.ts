@@ -2,12 +2,15 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError } from '../../shared/errors.js';
+import { connect } from '../../client/control.js';
+import { InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
+import { loadTls, saveCert } from '../../shared/tls/credentials.js';
+import { validity } from '../../shared/tls/pki.js';
 import { loadConfig, useContext, useNewContext } from '../context.js';
 import { table } from '../table.js';
-import { fail } from './common.js';
+import { fail, withClient, type Globals } from './common.js';
 
-export function contextCommand(): Command {
+export function contextCommand(globals: Globals): Command {
   const cmd = new Command('context').description('Manage contexts (which cluster the CLI talks to)');
   cmd
     .command('ls')
@@ -35,6 +38,28 @@ export function contextCommand(): Command {
       } catch (err) {
         fail(err);
       }
+    });
+  cmd
+    .command('renew')
+    .description("Renew a context's admin certificate (default: the one the CLI uses now) under the cluster's certificate lifetime")
+    .argument('[name]', 'a context (default: --tls-dir, $ORCH_TLS_DIR or the current context)')
+    .action((name: string | undefined) => {
+      let target: { managers: string; dir: string };
+      try {
+        const ctx = name === undefined ? undefined : loadConfig().contexts[name];
+        if (name !== undefined && !ctx?.tlsDir) throw new NotFoundError(`no context "${name}" with a certificate; \`orch context ls\` lists them`);
+        target = ctx ? { managers: ctx.managers.join(','), dir: ctx.tlsDir! } : { managers: globals.manager(), dir: globals.tlsDir() };
+      } catch (err) {
+        fail(err);
+      }
+      return withClient(
+        () => connect(target.managers, loadTls(target.dir)),
+        async (ctl) => {
+          const c = await ctl.renewCertificate({});
+          saveCert(target.dir, c.certPem);
+          process.stdout.write(`Renewed the certificate in ${target.dir}: valid until ${validity(c.certPem).notAfter.toISOString()}.\n`);
+        },
+      );
     });
   cmd
     .command('use')

@@ -1,10 +1,11 @@
 // `orch node …`: ls, inspect.
 import { Command } from 'commander';
-import { Node, NodeAvailability, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
+import { Node, NodeAvailability, NodeState, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
 import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
+import { formatDuration } from '../../shared/duration.js';
 
 const AVAILABILITY: Record<string, NodeAvailability> = { active: NodeAvailability.ACTIVE, pause: NodeAvailability.PAUSE, drain: NodeAvailability.DRAIN };
 
@@ -20,14 +21,15 @@ export function nodeCommand(globals: Globals): Command {
         if (storeAlarms.length) process.stderr.write(`WARNING: etcd has raised ${storeAlarms.join('; ')}: writes are refused; \`orch cluster maintain\` recovers\n`);
         print(flags.format, nodes.map((n) => Node.toJSON(n)), () =>
           table(
-            ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ENGINE VERSION'],
+            ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ENGINE VERSION', 'CERTIFICATE'],
             nodes.map((n) => [
               shortId(n.id),
               n.description?.hostname ?? '',
-              nodeStateToJSON(n.state).replace('NODE_', '').toLowerCase().replace(/^./, (c) => c.toUpperCase()),
+              nodeStatus(n, Date.now()),
               nodeAvailabilityToJSON(n.availability).toLowerCase().replace(/^./, (c) => c.toUpperCase()),
               n.role,
               n.description?.engineVersion ?? '',
+              certExpiry(n.certExpiresAt, Date.now()),
             ]),
           ),
         );
@@ -80,4 +82,18 @@ export function nodeCommand(globals: Globals): Command {
   );
   inspectCommand(cmd, globals, 'nodes', 'node ids, id prefixes or hostnames', (ctl, ref) => ctl.getNode({ ref }), Node.toJSON);
   return cmd;
+}
+
+/** Ready or Down; a node that is down because its certificate ran out says so. */
+function nodeStatus(n: Node, now: number): string {
+  const state = nodeStateToJSON(n.state).replace('NODE_', '').toLowerCase().replace(/^./, (c) => c.toUpperCase());
+  return n.state !== NodeState.NODE_READY && n.certExpiresAt && n.certExpiresAt.getTime() <= now ? `${state} (certificate expired: join again)` : state;
+}
+
+/** When the node's certificate ends, from now: "expires in 89d23h", "expired 2m ago". */
+function certExpiry(at: Date | undefined, now: number): string {
+  if (!at) return '';
+  const ms = at.getTime() - now;
+  const span = (d: number) => (d >= 86_400_000 ? `${Math.floor(d / 86_400_000)}d${Math.floor((d % 86_400_000) / 3_600_000)}h` : formatDuration(Math.round(d / 1000) * 1000));
+  return ms > 0 ? `expires in ${span(ms)}` : `expired ${span(-ms)} ago`;
 }

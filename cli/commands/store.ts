@@ -12,6 +12,8 @@ import { formatBytes } from '../../shared/units.js';
 import { table } from '../table.js';
 import { etcdTls, etcdTlsOptions, fail, formatOption, print, withClient, withControl, type Globals } from './common.js';
 import { parseBool } from '../flag-values.js';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
+import { DEFAULT_STATE_DIR } from './cluster.js';
 
 export function clusterCommand(globals: Globals): Command {
   const cmd = new Command('cluster').description("Look after the cluster: its settings, and its store (etcd): status, maintenance, backup and restore");
@@ -27,13 +29,17 @@ export function clusterCommand(globals: Globals): Command {
     );
   cmd
     .command('update')
-    .description('Change what the cluster allows')
+    .description('Change what the cluster allows and how long its certificates last')
     .option('--allow-privileged [bool]', 'let services ask for --privileged and --device (true|false; alone: true)')
+    .option('--cert-expiry <duration>', 'lifetime of node certificates issued from now on (default 2160h, 90 days; at least 1m): each node renews its own before it ends')
     .addOption(formatOption())
-    .action((f: { allowPrivileged?: string | boolean; format: string }) =>
+    .action((f: { allowPrivileged?: string | boolean; certExpiry?: string; format: string }) =>
       withControl(globals, async (ctl) => {
-        if (f.allowPrivileged === undefined) throw new InvalidArgumentError('nothing to update: give --allow-privileged [true|false]');
-        const s = await ctl.updateClusterSettings({ allowPrivileged: parseBool(f.allowPrivileged, '--allow-privileged') });
+        if (f.allowPrivileged === undefined && f.certExpiry === undefined) throw new InvalidArgumentError('nothing to update: give --allow-privileged [true|false] or --cert-expiry DURATION');
+        const s = await ctl.updateClusterSettings({
+          allowPrivileged: f.allowPrivileged === undefined ? undefined : parseBool(f.allowPrivileged, '--allow-privileged'),
+          certExpirySeconds: f.certExpiry === undefined ? undefined : BigInt(Math.round(parseDuration(f.certExpiry, '--cert-expiry') / 1000)),
+        });
         print(f.format, ClusterSettings.toJSON(s), () => settingsText(s));
       }),
     );
@@ -81,8 +87,9 @@ export function clusterCommand(globals: Globals): Command {
     .description('Write a backup into a new, empty etcd; then start the managers on it (agents reconnect and keep their containers)')
     .argument('<file>', 'a file `orch cluster backup` wrote')
     .option('--etcd <endpoints>', 'etcd endpoints, comma-separated', process.env.ORCH_ETCD ?? 'http://127.0.0.1:2379')
+    .option('--state-dir <dir>', "a manager's state directory: its etcd client certificate (unless --etcd-cert and co. are given)", DEFAULT_STATE_DIR)
     .addOption(formatOption())
-    .action(async (file: string, f: { etcd: string; format: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
+    .action(async (file: string, f: { etcd: string; stateDir: string; format: string; etcdCa?: string; etcdCert?: string; etcdKey?: string }) => {
       try {
         const { readBackup, restoreBackup } = await import('../../manager/upkeep/backup.js');
         const { Store } = await import('../../manager/store/index.js');
@@ -129,5 +136,6 @@ function describe(s: StoreStatus): string {
 }
 
 function settingsText(s: ClusterSettings): string {
-  return `privileged services (--privileged, --device): ${s.allowPrivileged ? 'allowed' : 'not allowed'}\n`;
+  const expiry = s.certExpirySeconds ? formatDuration(Number(s.certExpirySeconds) * 1000) : '2160h (the default, 90 days)';
+  return `privileged services (--privileged, --device): ${s.allowPrivileged ? 'allowed' : 'not allowed'}\ncertificate lifetime (--cert-expiry): ${expiry}\n`;
 }

@@ -3,22 +3,23 @@
 // the token's secret is checked against the sealed tokens, read fresh from
 // etcd so that a rotation counts at once on every manager, and the joiner's
 // public key is signed into a certificate naming a new node id and the role
-// the token grants. Joining managers also get the etcd endpoints and the
-// cluster key.
+// the token grants (issue.ts). Joining managers also get the etcd endpoints,
+// the cluster key and an etcd client certificate.
 import { createPublicKey } from 'node:crypto';
-import type { CaServer, JoinRequest, JoinResponse, NodeCertificate } from '../../proto/generated/orch.js';
+import type { CaServer, JoinRequest, JoinResponse } from '../../proto/generated/orch.js';
 import { InvalidArgumentError, toGrpcError, UnauthenticatedError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/log.js';
-import { fingerprint, issueCert } from '../../shared/tls/pki.js';
+import { fingerprint } from '../../shared/tls/pki.js';
 import { parseToken, sameToken } from '../../shared/tls/token.js';
 import { keys, type Store } from '../store/index.js';
+import type { Issue } from './issue.js';
 import { loadSecrets, type JoinRole } from './secrets.js';
 
-export function caServer(store: Store, clusterKey: Buffer, log: Logger): CaServer {
+export function caServer(store: Store, clusterKey: Buffer, issue: Issue, log: Logger): CaServer {
   return {
     join: (call, callback) => {
-      join(store, clusterKey, call.request).then(
+      join(store, clusterKey, issue, call.request).then(
         (res) => {
           log.info({ peer: call.getPeer(), node: res.nodeId, role: res.role, hostname: call.request.hostname }, 'node joined');
           callback(null, res);
@@ -32,7 +33,7 @@ export function caServer(store: Store, clusterKey: Buffer, log: Logger): CaServe
   };
 }
 
-async function join(store: Store, clusterKey: Buffer, req: JoinRequest): Promise<JoinResponse> {
+async function join(store: Store, clusterKey: Buffer, issue: Issue, req: JoinRequest): Promise<JoinResponse> {
   const token = parseToken(req.token);
   const { secrets } = await loadSecrets(store, clusterKey);
   if (token.caFingerprint !== fingerprint(secrets.ca.certPem)) {
@@ -46,27 +47,17 @@ async function join(store: Store, clusterKey: Buffer, req: JoinRequest): Promise
     throw new InvalidArgumentError('public_key_pem is not a PEM public key');
   }
   const nodeId = newId();
-  const certPem = await issueCert(secrets.ca, req.publicKeyPem, { nodeId, role, clusterId: secrets.clusterId });
-  const manager = role === 'manager';
+  const cert = await issue(nodeId, req.publicKeyPem, role);
   return {
     nodeId,
     role,
-    certPem,
+    certPem: cert.certPem,
     caPem: secrets.ca.certPem,
     managers: await managerAddrs(store),
-    etcd: manager ? secrets.etcd : '',
-    clusterKey: manager ? clusterKey.toString('base64') : '',
-  };
-}
-
-/** Signs a node's existing key into a certificate for a new role (promote, demote); a manager's comes with the cluster key. */
-export type Reissue = (nodeId: string, publicKeyPem: string, role: JoinRole) => Promise<NodeCertificate>;
-
-export function reissuer(store: Store, clusterKey: Buffer): Reissue {
-  return async (nodeId, publicKeyPem, role) => {
-    const { secrets } = await loadSecrets(store, clusterKey);
-    const certPem = await issueCert(secrets.ca, publicKeyPem, { nodeId, role, clusterId: secrets.clusterId });
-    return { certPem, role, clusterKey: role === 'manager' ? clusterKey.toString('base64') : '' };
+    etcd: role === 'manager' ? secrets.etcd : '',
+    clusterKey: cert.clusterKey,
+    etcdCaPem: cert.etcdCaPem,
+    etcdCertPem: cert.etcdCertPem,
   };
 }
 

@@ -2,7 +2,9 @@
 // clear (everyone may read it); the CA key and both tokens are one sealed
 // record (shared/tls/sealed.ts) that only a holder of the cluster key opens.
 // Both are created together by `orch init`, once: the transaction requires
-// that neither exists.
+// that neither exists. The record also holds etcd's CA when orch issued
+// etcd's certificates (`orch etcd certs`): a root apart from the nodes' CA, so
+// that no node certificate, a worker's least of all, opens etcd.
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { fingerprint, newCa, type KeyPair } from '../../shared/tls/pki.js';
@@ -19,14 +21,21 @@ export interface ClusterSecrets {
   tokens: Record<JoinRole, string>;
   /** The etcd endpoints managers use (handed to joining managers). */
   etcd: string;
+  /** etcd's CA, where orch issues etcd's certificates (absent: the operator's own, or a plain etcd). */
+  etcdCa?: KeyPair;
 }
 
-/** Creates the cluster's CA and tokens; refused if this etcd already holds a cluster. */
-export async function initSecrets(store: Store, clusterKey: Buffer, etcd: string): Promise<ClusterSecrets> {
+/** A new cluster's id and root CA. */
+export async function newClusterCa(): Promise<{ clusterId: string; ca: KeyPair }> {
   const clusterId = newId().slice(0, 16);
-  const ca = await newCa(clusterId);
+  return { clusterId, ca: await newCa(clusterId) };
+}
+
+/** Stores the cluster's CA and new tokens; refused if this etcd already holds a cluster. */
+export async function initSecrets(store: Store, clusterKey: Buffer, o: { clusterId: string; ca: KeyPair; etcd: string; etcdCa?: KeyPair }): Promise<ClusterSecrets> {
+  const { clusterId, ca } = o;
   const fp = fingerprint(ca.certPem);
-  const secrets: ClusterSecrets = { clusterId, ca, tokens: { worker: newToken(fp), manager: newToken(fp) }, etcd };
+  const secrets: ClusterSecrets = { clusterId, ca, tokens: { worker: newToken(fp), manager: newToken(fp) }, etcd: o.etcd, ...(o.etcdCa && { etcdCa: o.etcdCa }) };
   try {
     await store
       .txn()

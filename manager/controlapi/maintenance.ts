@@ -14,7 +14,7 @@ const ADMIN: readonly Role[] = ['admin'];
 const CHUNK = 1024 * 1024;
 
 export function maintenanceServer(store: Store, log: Logger, gate: Gate, clusterId: string): MaintenanceServer {
-  const authorize = (call: Caller) => void gate.check(call, ADMIN, 'store maintenance');
+  const authorize = (call: Caller) => gate.check(call, ADMIN, 'store maintenance');
   const unary = handler(log, authorize, async () => undefined);
   const stream = streamHandler(log, authorize);
   return {

@@ -18,7 +18,7 @@ import type { Logger } from '../../shared/log.js';
 import { MAX_REPLICAS } from '../../shared/spec.js';
 import { readHistory } from '../orchestrator/index.js';
 import { changeService, createService, removeService, rollbackTarget } from './services.js';
-import { keys, type Cache, type Store } from '../store/index.js';
+import { keys, readSettings, type Cache, type Store } from '../store/index.js';
 import { storeAlarms } from '../store/members.js';
 import { createNetwork, networkInfo, removeNetwork } from './networks.js';
 import { resolveFile, resolveNode, resolveService } from './resolve.js';
@@ -27,16 +27,17 @@ import { listVolumes, removeVolume } from './volumes.js';
 import { retryConflicts } from '../store/index.js';
 import type { Gate } from '../ca/auth.js';
 import { handler } from './handler.js';
-import { readSettings, updateSettings } from './settings.js';
+import { updateSettings } from './settings.js';
 import { managerAddrs } from '../ca/join.js';
 import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
-import type { Role } from '../../shared/tls/pki.js';
+import { publicKeyOfCert, type Role } from '../../shared/tls/pki.js';
+import type { Issue } from '../ca/issue.js';
 
 const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 
 
 /** Builds the Control service implementation over the store and its mirror. */
-export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer, me: { id: string; isLeader: () => boolean }): ControlServer {
+export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer, issue: Issue, me: { id: string; isLeader: () => boolean }): ControlServer {
   // Only admins and managers; read your writes: a reply leaves only once the
   // mirror, which every list and inspect reads, holds what this manager has committed.
   const unary = handler(log, (call) => gate.check(call, CONTROL_ROLES, 'the control API'), () => cache.waitFor(store.lastRevision));
@@ -192,6 +193,15 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
 
     getClusterSettings: unary(async () => (await readSettings(store)).settings),
     updateClusterSettings: unary(async (req) => updateSettings(store, log, req)),
+
+    // The caller's own certificate, renewed for the key it called with (`orch context renew`).
+    renewCertificate: unary(async (_req, { who, call }) => {
+      const raw = call.getAuthContext().sslPeerCertificate?.raw;
+      if (!raw) throw new InvalidArgumentError('no client certificate to renew');
+      const c = await issue(who.nodeId, publicKeyOfCert(raw), who.role);
+      log.info({ node: who.nodeId, role: who.role }, 'certificate renewed');
+      return c;
+    }),
   };
 }
 

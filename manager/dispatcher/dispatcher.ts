@@ -5,8 +5,12 @@
 // network state it has applied, which is how a task leaves the pools before
 // it stops (drain.ts). Task status goes to etcd through status.ts, the
 // node's volumes and its answers to volume removals through volumes.ts.
+// Certificates: after a promote or demote the node gets one for its new role;
+// when its own comes due, the agent asks and gets it renewed (ca/issue.ts);
+// one that outlives the cluster's lifetime (just shortened) is renewed
+// unasked; the node record keeps when its certificate expires.
 // Runs only on the leader; its writes are fenced.
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
@@ -24,11 +28,10 @@ import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/er
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
-import type { Identity, Role } from '../../shared/tls/pki.js';
+import { publicKeyOfCert, validity, type Identity, type Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
-import type { Reissue } from '../ca/join.js';
-import type { JoinRole } from '../ca/secrets.js';
-import { keys, type Cache, type Store } from '../store/index.js';
+import type { Issue } from '../ca/issue.js';
+import { certTtlMs, keys, readSettings, retryConflicts, type Cache, type Store } from '../store/index.js';
 import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
@@ -45,6 +48,10 @@ interface Session {
   publicKeyPem: string;
   /** A certificate for another role is on its way (after a promote or demote). */
   reissued: boolean;
+  /** A renewal is being issued. */
+  renewing: boolean;
+  /** When its certificate ends (ms; 0: unknown). */
+  certNotAfter: number;
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
@@ -61,6 +68,8 @@ const REGISTER_RETRIES = 5;
 const REISSUE_RETRY_MS = 1000;
 /** While a stopping task is held back for the pools to drop it, how often to look again (time releases it too). */
 const DRAIN_RECHECK_MS = 250;
+/** How often the leader reads the cluster's certificate lifetime (a node whose certificate outlives it is renewed). */
+const LIFETIME_CHECK_MS = 2000;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 
@@ -71,6 +80,7 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
   private pushScheduled = false;
   private drainTimer: NodeJS.Timeout | undefined;
+  private lifetimeTimer: NodeJS.Timeout | undefined;
   private readonly drain = new Drain();
   private readonly status: StatusWriter;
   private readonly files: FileValues;
@@ -82,7 +92,7 @@ export class Dispatcher {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly gate: Gate,
-    private readonly reissue: Reissue,
+    private readonly issue: Issue,
     readonly opts: LivenessOptions,
     loadSecret: (secretId: string) => Promise<Uint8Array>,
   ) {
@@ -100,12 +110,14 @@ export class Dispatcher {
     for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
     this.cache.on('change', this.onChange);
     this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
+    this.lifetimeTimer = setInterval(() => void this.checkLifetimes(), LIFETIME_CHECK_MS);
   }
 
   /** Stops (on losing leadership or shutdown): every session is closed; agents reconnect elsewhere. */
   async stop(): Promise<void> {
     this.active = false;
     clearInterval(this.timer);
+    clearInterval(this.lifetimeTimer);
     clearTimeout(this.drainTimer);
     this.cache.off('change', this.onChange);
     for (const s of this.sessions.values()) endSession(s.stream, grpcStatus.UNAVAILABLE, 'this manager is no longer the leader');
@@ -128,7 +140,7 @@ export class Dispatcher {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
         if (msg.register.nodeId !== who.nodeId) return fail(grpcStatus.PERMISSION_DENIED, `node ${who.nodeId} cannot register as node ${msg.register.nodeId}`);
-        void this.register(stream, msg.register, who.role, publicKeyOf(stream)).then(
+        void this.register(stream, msg.register, who.role, peerCertificate(stream)).then(
           (s) => (session = s),
           (err) => fail(err instanceof OrchError ? err.code : grpcStatus.UNAVAILABLE, `registration failed: ${err instanceof OrchError ? err.message : String(err)}`),
         );
@@ -139,6 +151,7 @@ export class Dispatcher {
       if (msg.status) this.status.enqueue(session.nodeId, msg.status);
       if (msg.volumes) this.volumes.report(session.nodeId, msg.volumes.volumes);
       if (msg.volumeRemoved) this.volumes.removed(session.nodeId, msg.volumeRemoved);
+      if (msg.renewCertificate) void this.renew(session);
       if (msg.networksApplied) {
         session.peer.applied = Math.max(session.peer.applied, Number(msg.networksApplied.generation));
         if (this.drain.waiting) this.schedulePush();
@@ -156,7 +169,7 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
-  private async register(stream: Stream, reg: Register, role: string, publicKeyPem: string): Promise<Session> {
+  private async register(stream: Stream, reg: Register, role: string, cert: { publicKeyPem: string; notAfter: Date | undefined }): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
     for (let attempt = 0; ; attempt++) {
@@ -178,6 +191,7 @@ export class Dispatcher {
         state: NodeState.NODE_READY,
         stateMessage: '',
         updatedAt: now,
+        certExpiresAt: cert.notAfter,
       };
       try {
         // Not removed meanwhile: a `node rm` and this registration cannot both win.
@@ -193,8 +207,10 @@ export class Dispatcher {
       id: randomUUID(),
       nodeId,
       role,
-      publicKeyPem,
+      publicKeyPem: cert.publicKeyPem,
       reissued: false,
+      renewing: false,
+      certNotAfter: cert.notAfter?.getTime() ?? 0,
       stream,
       pushed: undefined,
       pushedNetworks: undefined,
@@ -303,7 +319,7 @@ export class Dispatcher {
     const want = this.cache.nodes.get(s.nodeId)?.value.desiredRole;
     if (!want || want === s.role || s.reissued || !s.publicKeyPem) return;
     s.reissued = true;
-    this.reissue(s.nodeId, s.publicKeyPem, want as JoinRole).then(
+    this.issue(s.nodeId, s.publicKeyPem, want as Role).then(
       (certificate) => {
         s.stream.write({ certificate });
         this.log.info({ node: s.nodeId, from: s.role, to: want }, 'certificate for a new role sent');
@@ -316,6 +332,43 @@ export class Dispatcher {
         }, REISSUE_RETRY_MS).unref();
       },
     );
+  }
+
+  /** Answers a renewal request: a certificate for the same key and role, under the cluster's lifetime. */
+  private async renew(s: Session): Promise<void> {
+    const want = this.cache.nodes.get(s.nodeId)?.value.desiredRole;
+    // A certificate for its new role is on its way and renews it as well.
+    if (s.renewing || !s.publicKeyPem || (want && want !== s.role)) return;
+    s.renewing = true;
+    try {
+      const certificate = await this.issue(s.nodeId, s.publicKeyPem, s.role as Role);
+      if (this.sessions.get(s.nodeId) !== s) return;
+      s.stream.write({ certificate });
+      const notAfter = validity(certificate.certPem).notAfter;
+      s.certNotAfter = notAfter.getTime();
+      this.log.info({ node: s.nodeId, notAfter: notAfter.toISOString() }, 'certificate renewed');
+      await retryConflicts(async () => {
+        const cur = await this.store.get('nodes', s.nodeId);
+        if (!cur) return;
+        await this.store.txn({ fenced: true }).expect('nodes', s.nodeId, cur.modRevision).put('nodes', s.nodeId, { ...cur.value, certExpiresAt: notAfter }).commit();
+      });
+    } catch (err) {
+      this.log.warn({ node: s.nodeId, err: String(err) }, 'renewing a certificate failed; the agent asks again');
+    } finally {
+      s.renewing = false;
+    }
+  }
+
+  /** Renews, unasked, every certificate that outlives the cluster's lifetime (it was shortened since it was issued). */
+  private async checkLifetimes(): Promise<void> {
+    let ttlMs: number;
+    try {
+      ttlMs = certTtlMs((await readSettings(this.store)).settings);
+    } catch {
+      return; // etcd away: the next check
+    }
+    const now = Date.now();
+    for (const s of this.sessions.values()) if (s.certNotAfter - now > ttlMs) void this.renew(s);
   }
 
   /** Sends the node its network state (network-state.ts) for its tasks, if it changed, numbered `generation`. */
@@ -351,10 +404,10 @@ export class Dispatcher {
   }
 }
 
-/** The caller's public key (PEM), from its certificate. */
-function publicKeyOf(stream: Stream): string {
+/** The caller's public key (PEM) and when its certificate expires. */
+function peerCertificate(stream: Stream): { publicKeyPem: string; notAfter: Date | undefined } {
   const raw = stream.getAuthContext().sslPeerCertificate?.raw;
-  return raw ? new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'pem' }).toString() : '';
+  return raw ? { publicKeyPem: publicKeyOfCert(raw), notAfter: validity(raw).notAfter } : { publicKeyPem: '', notAfter: undefined };
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

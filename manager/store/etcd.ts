@@ -6,16 +6,13 @@ import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
 import { memberStatuses, storeAlarms } from './members.js';
+import type { EtcdTls } from '../../shared/tls/credentials.js';
+
+export type { EtcdTls };
 
 /** How long one etcd request may take before we call etcd unreachable. */
 export const ETCD_CALL_TIMEOUT_MS = 3000;
 
-/** Files of a client certificate for an etcd that demands one (PEM). */
-export interface EtcdTls {
-  ca: string;
-  cert: string;
-  key: string;
-}
 
 /** TLS credentials for etcd3 from the files, if given. */
 function credentials(tls: EtcdTls | undefined) {

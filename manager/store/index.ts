@@ -5,3 +5,4 @@ export { connectEtcd, connectMember, etcdFailure, type EtcdTls } from './etcd.js
 export { keys, portKey, PREFIX, type Kind } from './keys.js';
 export { MAX_TXN_OPS, Store, Txn, type Fence, type Versioned } from './store.js';
 export { retryConflicts } from './retry.js';
+export { certTtlMs, readSettings } from './settings.js';

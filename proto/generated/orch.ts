@@ -1026,6 +1026,8 @@ export interface Node {
   desiredRole: string;
   /** orch's named volumes on it, as its agent last reported them */
   volumes: VolumeInfo[];
+  /** when its certificate expires, as of its last registration or renewal */
+  certExpiresAt: Date | undefined;
 }
 
 export interface Node_LabelsEntry {
@@ -1273,6 +1275,8 @@ export interface RemoveFileObjectResponse {
 export interface ClusterSettings {
   /** services may ask for --privileged and --device */
   allowPrivileged: boolean;
+  /** lifetime of the certificates issued from now on; 0: the default (90 days) */
+  certExpirySeconds: bigint;
 }
 
 export interface GetClusterSettingsRequest {
@@ -1281,6 +1285,14 @@ export interface GetClusterSettingsRequest {
 export interface UpdateClusterSettingsRequest {
   /** unset: unchanged */
   allowPrivileged?: boolean | undefined;
+  certExpirySeconds?: bigint | undefined;
+}
+
+/**
+ * An admin (the CLI) or a manager asks for a new certificate for the key it
+ * called with, its identity unchanged, under the cluster's lifetime.
+ */
+export interface RenewCertificateRequest {
 }
 
 /** Managers ask the leader whether it is alive (a dead one is replaced before its lease runs out). */
@@ -1380,6 +1392,10 @@ export interface JoinResponse {
   etcd: string;
   /** managers only: base64; opens the sealed secrets */
   clusterKey: string;
+  /** managers only: etcd's CA, when orch issued etcd's certificates */
+  etcdCaPem: string;
+  /** managers only: an etcd client certificate for the joiner's key */
+  etcdCertPem: string;
 }
 
 export interface Register {
@@ -1411,6 +1427,14 @@ export interface AgentMessage {
   networksApplied?: NetworksApplied | undefined;
   volumes?: VolumesReport | undefined;
   volumeRemoved?: VolumeRemoved | undefined;
+  renewCertificate?: RenewCertificate | undefined;
+}
+
+/**
+ * The agent's certificate is due for renewal: the manager answers with a
+ * NodeCertificate for the same key and role, under the cluster's lifetime.
+ */
+export interface RenewCertificate {
 }
 
 /** The answer to a volume removal: removed (or already gone), or why not. */
@@ -1519,14 +1543,20 @@ export interface FileValue {
 }
 
 /**
- * The same key, a certificate for the new role; a manager's comes with the
- * cluster key. The agent saves it and reconnects with it.
+ * The same key, a certificate for a new role (promote, demote) or renewed
+ * for the same one; a manager's comes with the cluster key and, where orch
+ * issues etcd's certificates, an etcd client certificate. The agent saves
+ * it; after a change of role it reconnects with it, after a renewal its
+ * session goes on.
  */
 export interface NodeCertificate {
   certPem: string;
   role: string;
   /** base64; empty for a worker (the agent deletes its copy) */
   clusterKey: string;
+  /** managers only (a worker deletes its copies) */
+  etcdCaPem: string;
+  etcdCertPem: string;
 }
 
 function createBaseRestartPolicy(): RestartPolicy {
@@ -6672,6 +6702,7 @@ function createBaseNode(): Node {
     ingressAddr: "",
     desiredRole: "",
     volumes: [],
+    certExpiresAt: undefined,
   };
 }
 
@@ -6712,6 +6743,9 @@ export const Node: MessageFns<Node> = {
     }
     for (const v of message.volumes) {
       VolumeInfo.encode(v!, writer.uint32(98).fork()).join();
+    }
+    if (message.certExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.certExpiresAt), writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -6828,6 +6862,14 @@ export const Node: MessageFns<Node> = {
             message.volumes.push(VolumeInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.certExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6889,6 +6931,11 @@ export const Node: MessageFns<Node> = {
       volumes: globalThis.Array.isArray(object?.volumes)
         ? object.volumes.map((e: any) => VolumeInfo.fromJSON(e))
         : [],
+      certExpiresAt: isSet(object.certExpiresAt)
+        ? fromJsonTimestamp(object.certExpiresAt)
+        : isSet(object.cert_expires_at)
+        ? fromJsonTimestamp(object.cert_expires_at)
+        : undefined,
     };
   },
 
@@ -6936,6 +6983,9 @@ export const Node: MessageFns<Node> = {
     if (message.volumes?.length) {
       obj.volumes = message.volumes.map((e) => VolumeInfo.toJSON(e));
     }
+    if (message.certExpiresAt !== undefined) {
+      obj.certExpiresAt = message.certExpiresAt.toISOString();
+    }
     return obj;
   },
 
@@ -6966,6 +7016,7 @@ export const Node: MessageFns<Node> = {
     message.ingressAddr = object.ingressAddr ?? "";
     message.desiredRole = object.desiredRole ?? "";
     message.volumes = object.volumes?.map((e) => VolumeInfo.fromPartial(e)) || [];
+    message.certExpiresAt = object.certExpiresAt ?? undefined;
     return message;
   },
 };
@@ -10637,13 +10688,19 @@ export const RemoveFileObjectResponse: MessageFns<RemoveFileObjectResponse> = {
 };
 
 function createBaseClusterSettings(): ClusterSettings {
-  return { allowPrivileged: false };
+  return { allowPrivileged: false, certExpirySeconds: 0n };
 }
 
 export const ClusterSettings: MessageFns<ClusterSettings> = {
   encode(message: ClusterSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.allowPrivileged !== false) {
       writer.uint32(8).bool(message.allowPrivileged);
+    }
+    if (message.certExpirySeconds !== 0n) {
+      if (BigInt.asUintN(64, message.certExpirySeconds) !== message.certExpirySeconds) {
+        throw new globalThis.Error("value provided for field message.certExpirySeconds of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.certExpirySeconds);
     }
     return writer;
   },
@@ -10669,6 +10726,14 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
             message.allowPrivileged = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.certExpirySeconds = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -10688,6 +10753,11 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
         : isSet(object.allow_privileged)
         ? globalThis.Boolean(object.allow_privileged)
         : false,
+      certExpirySeconds: isSet(object.certExpirySeconds)
+        ? BigInt(object.certExpirySeconds)
+        : isSet(object.cert_expiry_seconds)
+        ? BigInt(object.cert_expiry_seconds)
+        : 0n,
     };
   },
 
@@ -10695,6 +10765,9 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
     const obj: any = {};
     if (message.allowPrivileged !== false) {
       obj.allowPrivileged = message.allowPrivileged;
+    }
+    if (message.certExpirySeconds !== 0n) {
+      obj.certExpirySeconds = message.certExpirySeconds.toString();
     }
     return obj;
   },
@@ -10705,6 +10778,9 @@ export const ClusterSettings: MessageFns<ClusterSettings> = {
   fromPartial(object: DeepPartial<ClusterSettings>): ClusterSettings {
     const message = createBaseClusterSettings();
     message.allowPrivileged = object.allowPrivileged ?? false;
+    message.certExpirySeconds = (object.certExpirySeconds !== undefined && object.certExpirySeconds !== null)
+      ? BigInt(object.certExpirySeconds)
+      : 0n;
     return message;
   },
 };
@@ -10762,13 +10838,19 @@ export const GetClusterSettingsRequest: MessageFns<GetClusterSettingsRequest> = 
 };
 
 function createBaseUpdateClusterSettingsRequest(): UpdateClusterSettingsRequest {
-  return { allowPrivileged: undefined };
+  return { allowPrivileged: undefined, certExpirySeconds: undefined };
 }
 
 export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsRequest> = {
   encode(message: UpdateClusterSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.allowPrivileged !== undefined) {
       writer.uint32(8).bool(message.allowPrivileged);
+    }
+    if (message.certExpirySeconds !== undefined) {
+      if (BigInt.asUintN(64, message.certExpirySeconds) !== message.certExpirySeconds) {
+        throw new globalThis.Error("value provided for field message.certExpirySeconds of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.certExpirySeconds);
     }
     return writer;
   },
@@ -10794,6 +10876,14 @@ export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsReque
             message.allowPrivileged = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.certExpirySeconds = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -10813,6 +10903,11 @@ export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsReque
         : isSet(object.allow_privileged)
         ? globalThis.Boolean(object.allow_privileged)
         : undefined,
+      certExpirySeconds: isSet(object.certExpirySeconds)
+        ? BigInt(object.certExpirySeconds)
+        : isSet(object.cert_expiry_seconds)
+        ? BigInt(object.cert_expiry_seconds)
+        : undefined,
     };
   },
 
@@ -10820,6 +10915,9 @@ export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsReque
     const obj: any = {};
     if (message.allowPrivileged !== undefined) {
       obj.allowPrivileged = message.allowPrivileged;
+    }
+    if (message.certExpirySeconds !== undefined) {
+      obj.certExpirySeconds = message.certExpirySeconds.toString();
     }
     return obj;
   },
@@ -10830,6 +10928,61 @@ export const UpdateClusterSettingsRequest: MessageFns<UpdateClusterSettingsReque
   fromPartial(object: DeepPartial<UpdateClusterSettingsRequest>): UpdateClusterSettingsRequest {
     const message = createBaseUpdateClusterSettingsRequest();
     message.allowPrivileged = object.allowPrivileged ?? undefined;
+    message.certExpirySeconds = (object.certExpirySeconds !== undefined && object.certExpirySeconds !== null)
+      ? BigInt(object.certExpirySeconds)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRenewCertificateRequest(): RenewCertificateRequest {
+  return {};
+}
+
+export const RenewCertificateRequest: MessageFns<RenewCertificateRequest> = {
+  encode(_: RenewCertificateRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewCertificateRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewCertificateRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RenewCertificateRequest {
+    return {};
+  },
+
+  toJSON(_: RenewCertificateRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewCertificateRequest>): RenewCertificateRequest {
+    return RenewCertificateRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RenewCertificateRequest>): RenewCertificateRequest {
+    const message = createBaseRenewCertificateRequest();
     return message;
   },
 };
@@ -11942,7 +12095,17 @@ export const JoinRequest: MessageFns<JoinRequest> = {
 };
 
 function createBaseJoinResponse(): JoinResponse {
-  return { nodeId: "", role: "", certPem: "", caPem: "", managers: [], etcd: "", clusterKey: "" };
+  return {
+    nodeId: "",
+    role: "",
+    certPem: "",
+    caPem: "",
+    managers: [],
+    etcd: "",
+    clusterKey: "",
+    etcdCaPem: "",
+    etcdCertPem: "",
+  };
 }
 
 export const JoinResponse: MessageFns<JoinResponse> = {
@@ -11967,6 +12130,12 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     }
     if (message.clusterKey !== "") {
       writer.uint32(58).string(message.clusterKey);
+    }
+    if (message.etcdCaPem !== "") {
+      writer.uint32(66).string(message.etcdCaPem);
+    }
+    if (message.etcdCertPem !== "") {
+      writer.uint32(74).string(message.etcdCertPem);
     }
     return writer;
   },
@@ -12040,6 +12209,22 @@ export const JoinResponse: MessageFns<JoinResponse> = {
             message.clusterKey = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.etcdCaPem = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.etcdCertPem = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12079,6 +12264,16 @@ export const JoinResponse: MessageFns<JoinResponse> = {
         : isSet(object.cluster_key)
         ? globalThis.String(object.cluster_key)
         : "",
+      etcdCaPem: isSet(object.etcdCaPem)
+        ? globalThis.String(object.etcdCaPem)
+        : isSet(object.etcd_ca_pem)
+        ? globalThis.String(object.etcd_ca_pem)
+        : "",
+      etcdCertPem: isSet(object.etcdCertPem)
+        ? globalThis.String(object.etcdCertPem)
+        : isSet(object.etcd_cert_pem)
+        ? globalThis.String(object.etcd_cert_pem)
+        : "",
     };
   },
 
@@ -12105,6 +12300,12 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     if (message.clusterKey !== "") {
       obj.clusterKey = message.clusterKey;
     }
+    if (message.etcdCaPem !== "") {
+      obj.etcdCaPem = message.etcdCaPem;
+    }
+    if (message.etcdCertPem !== "") {
+      obj.etcdCertPem = message.etcdCertPem;
+    }
     return obj;
   },
 
@@ -12120,6 +12321,8 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     message.managers = object.managers?.map((e) => e) || [];
     message.etcd = object.etcd ?? "";
     message.clusterKey = object.clusterKey ?? "";
+    message.etcdCaPem = object.etcdCaPem ?? "";
+    message.etcdCertPem = object.etcdCertPem ?? "";
     return message;
   },
 };
@@ -12438,6 +12641,7 @@ function createBaseAgentMessage(): AgentMessage {
     networksApplied: undefined,
     volumes: undefined,
     volumeRemoved: undefined,
+    renewCertificate: undefined,
   };
 }
 
@@ -12460,6 +12664,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.volumeRemoved !== undefined) {
       VolumeRemoved.encode(message.volumeRemoved, writer.uint32(50).fork()).join();
+    }
+    if (message.renewCertificate !== undefined) {
+      RenewCertificate.encode(message.renewCertificate, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -12525,6 +12732,14 @@ export const AgentMessage: MessageFns<AgentMessage> = {
             message.volumeRemoved = VolumeRemoved.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.renewCertificate = RenewCertificate.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12553,6 +12768,11 @@ export const AgentMessage: MessageFns<AgentMessage> = {
         : isSet(object.volume_removed)
         ? VolumeRemoved.fromJSON(object.volume_removed)
         : undefined,
+      renewCertificate: isSet(object.renewCertificate)
+        ? RenewCertificate.fromJSON(object.renewCertificate)
+        : isSet(object.renew_certificate)
+        ? RenewCertificate.fromJSON(object.renew_certificate)
+        : undefined,
     };
   },
 
@@ -12575,6 +12795,9 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     }
     if (message.volumeRemoved !== undefined) {
       obj.volumeRemoved = VolumeRemoved.toJSON(message.volumeRemoved);
+    }
+    if (message.renewCertificate !== undefined) {
+      obj.renewCertificate = RenewCertificate.toJSON(message.renewCertificate);
     }
     return obj;
   },
@@ -12602,6 +12825,61 @@ export const AgentMessage: MessageFns<AgentMessage> = {
     message.volumeRemoved = (object.volumeRemoved !== undefined && object.volumeRemoved !== null)
       ? VolumeRemoved.fromPartial(object.volumeRemoved)
       : undefined;
+    message.renewCertificate = (object.renewCertificate !== undefined && object.renewCertificate !== null)
+      ? RenewCertificate.fromPartial(object.renewCertificate)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRenewCertificate(): RenewCertificate {
+  return {};
+}
+
+export const RenewCertificate: MessageFns<RenewCertificate> = {
+  encode(_: RenewCertificate, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RenewCertificate {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRenewCertificate();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RenewCertificate {
+    return {};
+  },
+
+  toJSON(_: RenewCertificate): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RenewCertificate>): RenewCertificate {
+    return RenewCertificate.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RenewCertificate>): RenewCertificate {
+    const message = createBaseRenewCertificate();
     return message;
   },
 };
@@ -13875,7 +14153,7 @@ export const FileValue: MessageFns<FileValue> = {
 };
 
 function createBaseNodeCertificate(): NodeCertificate {
-  return { certPem: "", role: "", clusterKey: "" };
+  return { certPem: "", role: "", clusterKey: "", etcdCaPem: "", etcdCertPem: "" };
 }
 
 export const NodeCertificate: MessageFns<NodeCertificate> = {
@@ -13888,6 +14166,12 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     }
     if (message.clusterKey !== "") {
       writer.uint32(26).string(message.clusterKey);
+    }
+    if (message.etcdCaPem !== "") {
+      writer.uint32(34).string(message.etcdCaPem);
+    }
+    if (message.etcdCertPem !== "") {
+      writer.uint32(42).string(message.etcdCertPem);
     }
     return writer;
   },
@@ -13929,6 +14213,22 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
             message.clusterKey = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.etcdCaPem = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.etcdCertPem = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -13954,6 +14254,16 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
         : isSet(object.cluster_key)
         ? globalThis.String(object.cluster_key)
         : "",
+      etcdCaPem: isSet(object.etcdCaPem)
+        ? globalThis.String(object.etcdCaPem)
+        : isSet(object.etcd_ca_pem)
+        ? globalThis.String(object.etcd_ca_pem)
+        : "",
+      etcdCertPem: isSet(object.etcdCertPem)
+        ? globalThis.String(object.etcdCertPem)
+        : isSet(object.etcd_cert_pem)
+        ? globalThis.String(object.etcd_cert_pem)
+        : "",
     };
   },
 
@@ -13968,6 +14278,12 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     if (message.clusterKey !== "") {
       obj.clusterKey = message.clusterKey;
     }
+    if (message.etcdCaPem !== "") {
+      obj.etcdCaPem = message.etcdCaPem;
+    }
+    if (message.etcdCertPem !== "") {
+      obj.etcdCertPem = message.etcdCertPem;
+    }
     return obj;
   },
 
@@ -13979,6 +14295,8 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     message.certPem = object.certPem ?? "";
     message.role = object.role ?? "";
     message.clusterKey = object.clusterKey ?? "";
+    message.etcdCaPem = object.etcdCaPem ?? "";
+    message.etcdCertPem = object.etcdCertPem ?? "";
     return message;
   },
 };
@@ -14275,6 +14593,16 @@ export const ControlService = {
     responseSerialize: (value: ClusterSettings): Buffer => Buffer.from(ClusterSettings.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClusterSettings => ClusterSettings.decode(value),
   },
+  renewCertificate: {
+    path: "/orch.v1.Control/RenewCertificate" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenewCertificateRequest): Buffer =>
+      Buffer.from(RenewCertificateRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenewCertificateRequest => RenewCertificateRequest.decode(value),
+    responseSerialize: (value: NodeCertificate): Buffer => Buffer.from(NodeCertificate.encode(value).finish()),
+    responseDeserialize: (value: Buffer): NodeCertificate => NodeCertificate.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -14309,6 +14637,7 @@ export interface ControlServer extends UntypedServiceImplementation {
   removeConfig: handleUnaryCall<FileObjectRef, RemoveFileObjectResponse>;
   getClusterSettings: handleUnaryCall<GetClusterSettingsRequest, ClusterSettings>;
   updateClusterSettings: handleUnaryCall<UpdateClusterSettingsRequest, ClusterSettings>;
+  renewCertificate: handleUnaryCall<RenewCertificateRequest, NodeCertificate>;
 }
 
 export interface ControlClient extends Client {
@@ -14755,6 +15084,21 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClusterSettings) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  renewCertificate(
+    request: RenewCertificateRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: NodeCertificate) => void,
   ): ClientUnaryCall;
 }
 

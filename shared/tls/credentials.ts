@@ -1,7 +1,10 @@
 // A node's TLS material on disk and the gRPC credentials made from it. Every
 // holder (manager, agent, the CLI's admin) keeps the same three files in one
 // directory: ca.crt (the cluster root), node.key and node.crt (its own).
-// Managers also keep cluster.key there (see sealed.ts).
+// Managers also keep cluster.key there (see sealed.ts) and, where orch issues
+// etcd's certificates, etcd-ca.crt and etcd-client.crt (for node.key). Before
+// `orch init`, `orch etcd certs` keeps etcd's new CA key in etcd-ca.key; init
+// seals it into etcd and deletes the file.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChannelCredentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
@@ -17,7 +20,23 @@ export interface TlsMaterial {
   identity: Identity;
 }
 
-const FILES = { ca: 'ca.crt', key: 'node.key', cert: 'node.crt', clusterKey: 'cluster.key', managers: 'managers' } as const;
+const FILES = {
+  ca: 'ca.crt',
+  key: 'node.key',
+  cert: 'node.crt',
+  clusterKey: 'cluster.key',
+  managers: 'managers',
+  etcdCa: 'etcd-ca.crt',
+  etcdCaKey: 'etcd-ca.key',
+  etcdCert: 'etcd-client.crt',
+} as const;
+
+/** Files of a client certificate for an etcd that demands one (PEM paths). */
+export interface EtcdTls {
+  ca: string;
+  cert: string;
+  key: string;
+}
 
 /** gRPC channel options every client uses: the server must prove it is a manager. */
 export const CLIENT_CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': MANAGER_NAME, 'grpc.default_authority': MANAGER_NAME };
@@ -42,6 +61,50 @@ export function saveTls(dir: string, m: { caPem: string; keyPem: string; certPem
   writePrivate(join(dir, FILES.ca), m.caPem);
   writePrivate(join(dir, FILES.key), m.keyPem);
   writePrivate(join(dir, FILES.cert), m.certPem);
+}
+
+/** Replaces only the certificate (a renewal: same key, same CA), in one rename. */
+export function saveCert(dir: string, certPem: string): void {
+  writePrivate(join(dir, FILES.cert), certPem);
+}
+
+/** The etcd client certificate a manager's directory holds (for its node key), if any. */
+export function etcdClientTls(dir: string): EtcdTls | undefined {
+  const files = { ca: join(dir, FILES.etcdCa), cert: join(dir, FILES.etcdCert), key: join(dir, FILES.key) };
+  return existsSync(files.cert) && existsSync(files.ca) ? files : undefined;
+}
+
+/** Saves a manager's etcd client certificate, or removes it (demoted: `undefined`). */
+export function saveEtcdClient(dir: string, m: { caPem: string; certPem: string } | undefined): void {
+  if (!m) {
+    for (const f of [FILES.etcdCa, FILES.etcdCert]) rmSync(join(dir, f), { force: true });
+    return;
+  }
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, FILES.etcdCa), m.caPem);
+  writePrivate(join(dir, FILES.etcdCert), m.certPem);
+}
+
+/** etcd's CA as `orch etcd certs` made it before `orch init` (key and certificate), if this directory holds it. */
+export function loadPendingEtcdCa(dir: string): { keyPem: string; certPem: string } | undefined {
+  const key = join(dir, FILES.etcdCaKey);
+  return existsSync(key) ? { keyPem: readFileSync(key, 'utf8'), certPem: readFileSync(join(dir, FILES.etcdCa), 'utf8') } : undefined;
+}
+
+export function savePendingEtcdCa(dir: string, ca: { keyPem: string; certPem: string }): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writePrivate(join(dir, FILES.etcdCa), ca.certPem);
+  writePrivate(join(dir, FILES.etcdCaKey), ca.keyPem);
+}
+
+/** Deletes etcd's CA key once it is sealed in etcd. */
+export function removePendingEtcdCa(dir: string): void {
+  rmSync(join(dir, FILES.etcdCaKey), { force: true });
+}
+
+/** True when the directory holds a cluster key (a manager's). */
+export function hasClusterKey(dir: string): boolean {
+  return existsSync(join(dir, FILES.clusterKey));
 }
 
 /** Reads the manager's cluster key. */
@@ -81,6 +144,13 @@ export function clientCredentials(m: TlsMaterial): ChannelCredentials {
   return ChannelCredentials.createSsl(m.ca, m.key, m.cert);
 }
 
+/** A server's credentials whose certificate can be replaced while it serves (a renewal). */
+export interface ServingCredentials {
+  credentials: ServerCredentials;
+  /** From now on, new connections are served with `m`. */
+  update(m: TlsMaterial): void;
+}
+
 /**
  * The manager's server side: it presents its certificate with the CA behind
  * it (a joiner checks the CA against its token), and asks every client for a
@@ -88,20 +158,37 @@ export function clientCredentials(m: TlsMaterial): ChannelCredentials {
  * without one gets a clear answer and a log line instead of a dropped
  * connection. Each handler then checks the caller (manager/auth.ts).
  */
-export function serverCredentials(m: TlsMaterial): ServerCredentials {
-  const identity = { certificate: Buffer.concat([m.cert, Buffer.from('\n'), m.ca]), privateKey: m.key };
+export function serverCredentials(first: TlsMaterial): ServingCredentials {
+  let m = first;
+  const caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  const idListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+  const identity = () => ({ certificate: Buffer.concat([m.cert, Buffer.from('\n'), m.ca]), privateKey: m.key });
   // Listeners are called on the next tick: grpc-js registers the server's
   // watcher only after adding them, and would miss a synchronous update.
   const provider: experimental.CertificateProvider = {
-    addCaCertificateListener: (l) => setImmediate(() => l({ caCertificate: m.ca })),
-    removeCaCertificateListener: () => undefined,
-    addIdentityCertificateListener: (l) => setImmediate(() => l(identity)),
-    removeIdentityCertificateListener: () => undefined,
+    addCaCertificateListener: (l) => {
+      caListeners.add(l);
+      setImmediate(() => l({ caCertificate: m.ca }));
+    },
+    removeCaCertificateListener: (l) => void caListeners.delete(l),
+    addIdentityCertificateListener: (l) => {
+      idListeners.add(l);
+      setImmediate(() => l(identity()));
+    },
+    removeIdentityCertificateListener: (l) => void idListeners.delete(l),
   };
-  return experimental.createCertificateProviderServerCredentials(provider, provider, false);
+  return {
+    credentials: experimental.createCertificateProviderServerCredentials(provider, provider, false),
+    update(next) {
+      m = next;
+      for (const l of caListeners) l({ caCertificate: m.ca });
+      for (const l of idListeners) l(identity());
+    },
+  };
 }
 
-function writePrivate(file: string, text: string): void {
+/** Writes a private file (0600) in one rename: a reader sees the old or the new text, never half. */
+export function writePrivate(file: string, text: string): void {
   writeFileSync(`${file}.tmp`, text, { mode: 0o600 });
   chmodSync(`${file}.tmp`, 0o600);
   renameSync(`${file}.tmp`, file);

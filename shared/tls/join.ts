@@ -7,7 +7,7 @@ import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import { ChannelCredentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CaClient, type JoinResponse } from '../../proto/generated/orch.js';
 import { fromGrpcError, UnauthenticatedError, UnavailableError } from '../errors.js';
-import { CLIENT_CHANNEL_OPTIONS, saveClusterKey, saveManagers, saveTls } from './credentials.js';
+import { CLIENT_CHANNEL_OPTIONS, saveClusterKey, saveEtcdClient, saveManagers, saveTls } from './credentials.js';
 import { fingerprint, newKey } from './pki.js';
 import { parseToken } from './token.js';
 
@@ -21,7 +21,7 @@ export interface JoinOptions {
   hostname: string;
 }
 
-/** Joins; on success the state directory holds the node's certificate (and, for a manager, the cluster key). */
+/** Joins; on success the state directory holds the node's certificate (and, for a manager, the cluster key and an etcd client certificate). */
 export async function joinCluster(o: JoinOptions): Promise<JoinResponse> {
   const { caFingerprint } = parseToken(o.token);
   const caPem = await fetchCa(o.manager, caFingerprint);
@@ -36,6 +36,7 @@ export async function joinCluster(o: JoinOptions): Promise<JoinResponse> {
     saveTls(o.stateDir, { caPem: res.caPem, keyPem, certPem: res.certPem });
     saveManagers(o.stateDir, res.managers.length ? res.managers : [o.manager]);
     if (res.clusterKey) saveClusterKey(o.stateDir, Buffer.from(res.clusterKey, 'base64'));
+    if (res.etcdCertPem) saveEtcdClient(o.stateDir, { caPem: res.etcdCaPem, certPem: res.etcdCertPem });
     return res;
   } finally {
     client.close();

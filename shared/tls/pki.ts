@@ -14,7 +14,12 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY_MS = 86_400_000;
 const CA_DAYS = 3650;
-const CERT_DAYS = 365;
+/** A node certificate's lifetime unless the cluster says otherwise (`orch cluster update --cert-expiry`): 90 days, as Swarm's. */
+export const DEFAULT_CERT_TTL_MS = 90 * DAY_MS;
+/** The lifetime of etcd's member and client certificates. */
+export const ETCD_CERT_TTL_MS = 365 * DAY_MS;
+/** How far back a certificate's validity starts (clocks of hosts differ a little); at most a tenth of its lifetime. */
+const BACKDATE_MS = 60_000;
 
 export type Role = 'manager' | 'worker' | 'admin';
 export const ROLES: readonly Role[] = ['manager', 'worker', 'admin'];
@@ -44,13 +49,13 @@ export function newKey(): { keyPem: string; publicKeyPem: string } {
   };
 }
 
-/** A new root CA for a cluster. */
-export async function newCa(clusterId: string): Promise<KeyPair> {
+/** A new root CA for a cluster (`name`: its CN; etcd's CA is a root of its own). */
+export async function newCa(clusterId: string, name = 'orch root CA'): Promise<KeyPair> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=orch root CA, O=${clusterId}`,
+    name: `CN=${name}, O=${clusterId}`,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + CA_DAYS * DAY_MS),
     keys,
@@ -58,12 +63,28 @@ export async function newCa(clusterId: string): Promise<KeyPair> {
     extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { keyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: cert.toString('pem') };
+  return { keyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: `${cert.toString('pem')}\n` };
 }
 
-/** Signs a certificate for `publicKeyPem` naming `who`; `ips` become IP names in it (a server reached by address, such as etcd). */
-export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity, o: { days?: number; ips?: string[] } = {}): Promise<string> {
+/** Signs a certificate for `publicKeyPem` naming `who`, valid for `ttlMs` (default DEFAULT_CERT_TTL_MS); `ips` become IP names in it. */
+export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity, o: { ttlMs?: number; ips?: string[] } = {}): Promise<string> {
   if (!ROLES.includes(who.role)) throw new InvalidArgumentError(`role "${who.role}" is not one of ${ROLES.join(', ')}`);
+  const names: x509.JsonGeneralNames = (o.ips ?? []).map((ip) => ({ type: 'ip', value: ip }));
+  if (who.role === 'manager') names.push({ type: 'dns', value: MANAGER_NAME });
+  return sign(ca, publicKeyPem, `CN=${who.nodeId}, OU=${who.role}, O=${who.clusterId}`, names, o.ttlMs ?? DEFAULT_CERT_TTL_MS);
+}
+
+/**
+ * Signs a certificate of etcd's CA: a member's (server and peer, named by
+ * `ips` and loopback) or a client's (a manager's, the operator's). OU=etcd:
+ * it names no orch node, so it opens nothing but etcd.
+ */
+export function issueEtcdCert(etcdCa: KeyPair, publicKeyPem: string, cn: string, ips: string[] = []): Promise<string> {
+  const names: x509.JsonGeneralNames = [...new Set(ips)].map((ip) => ({ type: 'ip', value: ip }));
+  return sign(etcdCa, publicKeyPem, `CN=${cn}, OU=etcd`, names, ETCD_CERT_TTL_MS);
+}
+
+async function sign(ca: KeyPair, publicKeyPem: string, subject: string, names: x509.JsonGeneralNames, ttlMs: number): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const der = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
@@ -74,21 +95,30 @@ export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
   ];
-  const names: x509.JsonGeneralNames = (o.ips ?? []).map((ip) => ({ type: 'ip', value: ip }));
-  if (who.role === 'manager') names.push({ type: 'dns', value: MANAGER_NAME });
   if (names.length) extensions.push(new x509.SubjectAlternativeNameExtension(names));
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
-    subject: `CN=${who.nodeId}, OU=${who.role}, O=${who.clusterId}`,
+    subject,
     issuer: caCert.subject,
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + (o.days ?? CERT_DAYS) * DAY_MS),
+    notBefore: new Date(now - Math.min(BACKDATE_MS, ttlMs / 10)),
+    notAfter: new Date(now + ttlMs),
     publicKey: await new x509.PublicKey(spki).export(ALG, ['verify']),
     signingKey,
     signingAlgorithm: ALG,
     extensions,
   });
-  return cert.toString('pem');
+  return `${cert.toString('pem')}\n`;
+}
+
+/** When a certificate stops being valid, and when it started. */
+export function validity(cert: string | Buffer): { notBefore: Date; notAfter: Date } {
+  const c = new X509Certificate(cert);
+  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo) };
+}
+
+/** The public key (SPKI PEM) a certificate certifies. */
+export function publicKeyOfCert(cert: string | Buffer): string {
+  return new X509Certificate(cert).publicKey.export({ type: 'spki', format: 'pem' }).toString();
 }
 
 /** SHA-256 of a certificate's DER, in hex: what a join token pins. */

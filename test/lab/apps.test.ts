@@ -15,6 +15,7 @@ import { reportLogsOnFailure } from '../helpers/lab.js';
 import { FILES_ROOT } from '../../agent/exec/files.js';
 import { hostKeyOfInode } from '../../agent/host.js';
 import { connectEtcd } from '../../manager/store/index.js';
+import { labEtcdTls } from '../../lab/state.js';
 
 let lab: LabCluster;
 reportLogsOnFailure(test, () => lab);
@@ -226,7 +227,7 @@ test.serial('a secret: read at its target with its mode and owner; nowhere in cl
   }
   const h2files = join(FILES_ROOT, hostKeyOfInode(lab.host('h2').netnsInode!));
   t.true(!existsSync(h2files) || readdirSync(h2files).length === 0, 'h2, which runs no task using it, holds none');
-  const etcd = connectEtcd(lab.state.etcd.join(','));
+  const etcd = connectEtcd(lab.state.etcd.join(','), labEtcdTls(lab.state));
   try {
     const all = await etcd.getAll().prefix('').buffers();
     t.false(Object.values(all).some((v) => v.includes(needle)), 'not in clear in etcd');

@@ -9,7 +9,7 @@ import { ChannelCredentials, Metadata } from '@grpc/grpc-js';
 import { ControlClient } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
-import { hostStateDir } from '../../lab/state.js';
+import { hostStateDir, labEtcdTls } from '../../lab/state.js';
 import { MANAGER_NAME } from '../../shared/tls/pki.js';
 import { connectEtcd, keys } from '../../manager/store/index.js';
 
@@ -89,7 +89,7 @@ test.serial('join-token --rotate: the old token stops working, the new one joins
 });
 
 test.serial('the CA key and the tokens are sealed in etcd', async (t) => {
-  const etcd = connectEtcd(lab.state.etcd.join(','));
+  const etcd = connectEtcd(lab.state.etcd.join(','), labEtcdTls(lab.state));
   t.teardown(() => etcd.close());
   const sealed = (await etcd.get(keys.clusterSecrets()).string())!;
   const token = (await lab.ok('join-token', '-q', 'manager')).trim();

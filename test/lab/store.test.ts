@@ -13,7 +13,7 @@ import { HTTP_IMAGE, SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
 import { runOrch } from '../../lab/run.js';
-import { labAdminDir } from '../../lab/state.js';
+import { hostStateDir, labAdminDir, labEtcdTls } from '../../lab/state.js';
 import { connectEtcd } from '../../manager/store/index.js';
 import { connect } from '../../client/control.js';
 import { loadTls } from '../../shared/tls/credentials.js';
@@ -84,7 +84,7 @@ test.serial('a crash loop churns etcd: compaction keeps its database from growin
 test.serial('a full etcd refuses writes with one line that says what to do; node ls warns; cluster maintain brings writes back and nothing is lost', async (t) => {
   t.timeout(120_000);
   const before = await seenBy(lab.state.managers[0]!);
-  const etcd = connectEtcd(lab.state.etcd.join(','));
+  const etcd = connectEtcd(lab.state.etcd.join(','), labEtcdTls(lab.state));
   try {
     const filler = Buffer.alloc(1024 * 1024, 'x');
     let full = false;
@@ -135,9 +135,9 @@ test.serial('backup; every etcd member and its data lost; restore into a new etc
   // The store is lost for good: managers down, every member's data gone, a new etcd.
   for (const h of lab.state.hosts.filter((x) => x.manager)) await lab.signal(h.name, 'manager', 'SIGKILL');
   await lab.newEtcd();
-  const restored = await runOrch({}, ['cluster', 'restore', file, '--etcd', lab.state.etcd.join(',')]);
+  const restored = await runOrch({}, ['cluster', 'restore', file, '--etcd', lab.state.etcd.join(','), '--state-dir', hostStateDir(lab.host('h1'))]);
   t.is(restored.code, 0, restored.stderr);
-  const again = await runOrch({}, ['cluster', 'restore', file, '--etcd', lab.state.etcd.join(',')]);
+  const again = await runOrch({}, ['cluster', 'restore', file, '--etcd', lab.state.etcd.join(','), '--state-dir', hostStateDir(lab.host('h1'))]);
   t.is(again.code, 1, 'a second restore into the same etcd is refused');
   t.regex(again.stderr, /already holds an orch cluster/);
   for (const h of lab.state.hosts.filter((x) => x.manager)) await lab.startDaemon(h.name, 'manager');
