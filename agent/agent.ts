@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
-import { loadManagers, loadTls, removeClusterKey, saveCert, saveClusterKey, saveEtcdClient } from '../shared/tls/credentials.js';
+import { loadManagers, loadTls, removeClusterKey, saveCert, saveClusterKey, saveEtcdClient, saveTrust } from '../shared/tls/credentials.js';
 import { Engine } from './exec/engine.js';
 import { FILES_ROOT, TaskFiles } from './exec/files.js';
 import { HostLock, hostKey } from './host.js';
@@ -88,7 +88,9 @@ export class Agent {
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
           const was = loadTls(opts.stateDir).identity.role;
-          // The key stays: a renewal or a new role is a new certificate for it (one rename).
+          // The key stays: a renewal or a new role is a new certificate for it (one rename). The roots to
+          // trust first: during a CA rotation they hold the old root too, which still vouches for the old certificate.
+          if (c.caPem) saveTrust(opts.stateDir, c.caPem);
           saveCert(opts.stateDir, c.certPem);
           if (c.clusterKey) saveClusterKey(opts.stateDir, Buffer.from(c.clusterKey, 'base64'));
           else removeClusterKey(opts.stateDir);

@@ -14,7 +14,7 @@ import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type M
 import { UnavailableError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
-import { validity } from '../shared/tls/pki.js';
+import { fingerprint, splitPems, validity } from '../shared/tls/pki.js';
 import { expired, RenewalTimer } from '../shared/tls/renewal.js';
 
 export interface SessionHandlers {
@@ -200,7 +200,7 @@ export class Session {
     };
     stream.on('error', (err: Error) => lost(err.message));
     stream.on('end', () => lost('stream ended'));
-    stream.write({ register: { nodeId: this.tls.identity.nodeId, description } });
+    stream.write({ register: { nodeId: this.tls.identity.nodeId, description, trustedRoots: splitPems(this.tls.ca).map((p) => fingerprint(p)) } });
   }
 
   private async retry(): Promise<void> {

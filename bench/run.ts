@@ -1,9 +1,10 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets, ca-rotation) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
+import { benchCaRotation, caRotationMarkdown } from './ca-rotation.js';
 import { benchLabCluster, labClusterMarkdown } from './lab-cluster.js';
 import { benchManagers, managersMarkdown } from './managers.js';
 import { benchMesh, meshMarkdown } from './mesh.js';
@@ -45,6 +46,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
   secrets: async (machine) => {
     const r = await benchSecrets((line) => process.stderr.write(`secrets: ${line}\n`));
     return write('secrets', machine, r, secretsMarkdown(r, machine));
+  },
+  'ca-rotation': async (machine) => {
+    const r = await benchCaRotation((line) => process.stderr.write(`ca-rotation: ${line}\n`));
+    return write('ca-rotation', machine, r, caRotationMarkdown(r, machine));
   },
   'rolling-update': async (machine) => {
     const r = await benchRollingUpdate((line) => process.stderr.write(`rolling-update: ${line}\n`));

@@ -2,6 +2,7 @@
 // The `orch` command: Docker-like verbs for services and nodes, and the
 // daemons (manager, agent, dev) it also runs.
 import { Command } from 'commander';
+import { caCommand } from './commands/ca.js';
 import { chaosCommand } from './commands/chaos.js';
 import { contextCommand } from './commands/context.js';
 import { devCommand } from './commands/dev.js';
@@ -41,6 +42,7 @@ program.addCommand(etcdCommand());
 program.addCommand(initCommand());
 program.addCommand(joinCommand());
 program.addCommand(joinTokenCommand(globals));
+program.addCommand(caCommand(globals));
 program.addCommand(clusterCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));

@@ -41,7 +41,7 @@ export function convergence(desired: number | undefined, tasks: Task[]): Converg
 }
 
 /** Shows a block of lines: redrawn in place on a terminal, printed again only when it changed otherwise. */
-function display(out: NodeJS.WriteStream): (text: string) => void {
+export function display(out: NodeJS.WriteStream): (text: string) => void {
   const tty = out.isTTY === true;
   let shown = '';
   let lines = 0;

@@ -49,6 +49,9 @@ import {
   type GetClusterSettingsRequest,
   type UpdateClusterSettingsRequest,
   type RenewCertificateRequest,
+  type CaStatus,
+  type CaStatusRequest,
+  type RotateCaRequest,
   type NodeCertificate,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
@@ -99,6 +102,8 @@ export interface Control {
   getClusterSettings(req: GetClusterSettingsRequest): Promise<ClusterSettings>;
   updateClusterSettings(req: UpdateClusterSettingsRequest): Promise<ClusterSettings>;
   renewCertificate(req: RenewCertificateRequest): Promise<NodeCertificate>;
+  getCaStatus(req: CaStatusRequest): Promise<CaStatus>;
+  rotateCa(req: RotateCaRequest): Promise<CaStatus>;
   close(): void;
 }
 
@@ -116,7 +121,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate', 'getCaStatus', 'rotateCa'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   out.close = () => client.close();
   return out;

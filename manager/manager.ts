@@ -9,12 +9,13 @@ import { join } from 'node:path';
 import { Server } from '@grpc/grpc-js';
 import { CaService, ControlService, DispatcherService, MaintenanceService } from '../proto/generated/orch.js';
 import { AlreadyExistsError, UnauthenticatedError } from '../shared/errors.js';
-import { etcdClientTls, loadClusterKey, loadTls, saveCert, serverCredentials, type ServingCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
+import { etcdClientTls, loadClusterKey, loadTls, saveCert, saveTrust, serverCredentials, type ServingCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { publicKeyOfCert } from '../shared/tls/pki.js';
 import { RenewalTimer } from '../shared/tls/renewal.js';
 import { insecureEtcd } from '../shared/etcd-endpoints.js';
 import { Gate } from './ca/auth.js';
-import { issuer, type Issue } from './ca/issue.js';
+import { certPolicy, issuer, type Issue } from './ca/issue.js';
+import { CaRotation } from './ca/rotation.js';
 import { caServer } from './ca/join.js';
 import { loadSecrets } from './ca/secrets.js';
 import { logger, type Logger } from '../shared/log.js';
@@ -69,6 +70,7 @@ export class Manager {
   private readonly probe: LeaderProbe;
   private readonly raftApart: RaftApart;
   private readonly upkeep: Upkeep;
+  private readonly rotation: CaRotation;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -102,7 +104,7 @@ export class Manager {
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
     this.issue = issuer(this.store, this.clusterKey);
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, certPolicy(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
     this.probe = new LeaderProbe(() => this.tls);
     this.serving = serverCredentials(this.tls);
     this.certFile = join(opts.stateDir, 'node.crt');
@@ -113,6 +115,7 @@ export class Manager {
       probe: (addr) => this.probe.alive(addr),
     });
     this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
+    this.rotation = new CaRotation(this.store, this.cache, this.clusterKey, logger('ca-rotation', tag));
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
 
@@ -166,6 +169,7 @@ export class Manager {
     void this.ensureIngress();
     this.raftApart.start();
     this.upkeep.start();
+    this.rotation.start();
     this.dispatcher.start();
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
@@ -173,6 +177,7 @@ export class Manager {
 
   private async follow(): Promise<void> {
     this.raftApart.stop();
+    this.rotation.stop();
     this.cache.off('change', this.onCacheChange);
     await this.loop.stop();
     await this.dispatcher.stop();
@@ -183,6 +188,7 @@ export class Manager {
   /** Issues itself a new certificate for its key (it holds the CA through the cluster key) and serves it. */
   private async renewOwn(): Promise<string> {
     const c = await this.issue(this.id, publicKeyOfCert(this.tls.cert), 'manager');
+    saveTrust(this.opts.stateDir, c.caPem);
     saveCert(this.opts.stateDir, c.certPem);
     this.reloadTls();
     return c.certPem;
@@ -197,7 +203,7 @@ export class Manager {
       this.log.warn({ err: String(err) }, 'reading the renewed certificate failed; serving the one held');
       return;
     }
-    if (next.cert.equals(this.tls.cert) || next.identity.nodeId !== this.id || next.identity.role !== 'manager') return;
+    if ((next.cert.equals(this.tls.cert) && next.ca.equals(this.tls.ca)) || next.identity.nodeId !== this.id || next.identity.role !== 'manager') return;
     this.tls = next;
     this.serving.update(next);
     this.renewal.start();

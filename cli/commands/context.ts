@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { connect } from '../../client/control.js';
 import { InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
-import { loadTls, saveCert } from '../../shared/tls/credentials.js';
+import { loadTls, saveCert, saveTrust } from '../../shared/tls/credentials.js';
 import { validity } from '../../shared/tls/pki.js';
 import { loadConfig, useContext, useNewContext } from '../context.js';
 import { table } from '../table.js';
@@ -56,6 +56,7 @@ export function contextCommand(globals: Globals): Command {
         () => connect(target.managers, loadTls(target.dir)),
         async (ctl) => {
           const c = await ctl.renewCertificate({});
+          saveTrust(target.dir, c.caPem);
           saveCert(target.dir, c.certPem);
           process.stdout.write(`Renewed the certificate in ${target.dir}: valid until ${validity(c.certPem).notAfter.toISOString()}.\n`);
         },

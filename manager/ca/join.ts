@@ -52,7 +52,7 @@ async function join(store: Store, clusterKey: Buffer, issue: Issue, req: JoinReq
     nodeId,
     role,
     certPem: cert.certPem,
-    caPem: secrets.ca.certPem,
+    caPem: cert.caPem,
     managers: await managerAddrs(store),
     etcd: role === 'manager' ? secrets.etcd : '',
     clusterKey: cert.clusterKey,

@@ -11,6 +11,7 @@ import { fingerprint, newCa, type KeyPair } from '../../shared/tls/pki.js';
 import { seal, unseal } from '../../shared/tls/sealed.js';
 import { newToken } from '../../shared/tls/token.js';
 import { keys, type Store } from '../store/index.js';
+import type { Rotation } from './rotation.js';
 
 export type JoinRole = 'worker' | 'manager';
 
@@ -23,6 +24,8 @@ export interface ClusterSecrets {
   etcd: string;
   /** etcd's CA, where orch issues etcd's certificates (absent: the operator's own, or a plain etcd). */
   etcdCa?: KeyPair;
+  /** A rotation of the root CA under way (rotation.ts). */
+  rotation?: Rotation;
 }
 
 /** A new cluster's id and root CA. */

@@ -32,6 +32,7 @@ import { managerAddrs } from '../ca/join.js';
 import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
 import { publicKeyOfCert, type Role } from '../../shared/tls/pki.js';
 import type { Issue } from '../ca/issue.js';
+import { caStatus, startRotation } from '../ca/rotation.js';
 
 const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 
@@ -201,6 +202,12 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       const c = await issue(who.nodeId, publicKeyOfCert(raw), who.role);
       log.info({ node: who.nodeId, role: who.role }, 'certificate renewed');
       return c;
+    }),
+
+    getCaStatus: unary(async () => caStatus(store, cache, clusterKey)),
+    rotateCa: unary(async () => {
+      await startRotation(store, clusterKey, log);
+      return caStatus(store, cache, clusterKey);
     }),
   };
 }

@@ -7,10 +7,12 @@
 // node's volumes and its answers to volume removals through volumes.ts.
 // Certificates: after a promote or demote the node gets one for its new role;
 // when its own comes due, the agent asks and gets it renewed (ca/issue.ts);
-// one that outlives the cluster's lifetime (just shortened) is renewed
-// unasked; the node record keeps when its certificate expires.
+// one that outlives the cluster's lifetime (just shortened), or is not of the
+// root and trust a CA rotation asks for (ca/rotation.ts), is renewed unasked.
+// The node record keeps when its certificate expires, its root and the roots
+// it trusts.
 // Runs only on the leader; its writes are fenced.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
@@ -28,10 +30,10 @@ import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/er
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
-import { publicKeyOfCert, validity, type Identity, type Role } from '../../shared/tls/pki.js';
+import { fingerprint, publicKeyOfCert, signedBy, splitPems, validity, type Identity, type Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
-import type { Issue } from '../ca/issue.js';
-import { certTtlMs, keys, readSettings, retryConflicts, type Cache, type Store } from '../store/index.js';
+import type { CertPolicy, Issue } from '../ca/issue.js';
+import { keys, retryConflicts, type Cache, type Store } from '../store/index.js';
 import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
@@ -50,8 +52,11 @@ interface Session {
   reissued: boolean;
   /** A renewal is being issued. */
   renewing: boolean;
-  /** When its certificate ends (ms; 0: unknown). */
+  /** When its certificate ends (ms; 0: unknown), the root it comes from ('': not one known now; undefined: not worked out yet), the roots it trusts. */
   certNotAfter: number;
+  certRoot: string | undefined;
+  leafPem: string;
+  trustedRoots: string[];
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
@@ -68,8 +73,8 @@ const REGISTER_RETRIES = 5;
 const REISSUE_RETRY_MS = 1000;
 /** While a stopping task is held back for the pools to drop it, how often to look again (time releases it too). */
 const DRAIN_RECHECK_MS = 250;
-/** How often the leader reads the cluster's certificate lifetime (a node whose certificate outlives it is renewed). */
-const LIFETIME_CHECK_MS = 2000;
+/** How often the leader compares each node's certificate with what the cluster asks (lifetime, root, trust). */
+const CERT_CHECK_MS = 1000;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 
@@ -80,7 +85,7 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
   private pushScheduled = false;
   private drainTimer: NodeJS.Timeout | undefined;
-  private lifetimeTimer: NodeJS.Timeout | undefined;
+  private certTimer: NodeJS.Timeout | undefined;
   private readonly drain = new Drain();
   private readonly status: StatusWriter;
   private readonly files: FileValues;
@@ -93,6 +98,7 @@ export class Dispatcher {
     private readonly log: Logger,
     private readonly gate: Gate,
     private readonly issue: Issue,
+    private readonly policy: () => Promise<CertPolicy>,
     readonly opts: LivenessOptions,
     loadSecret: (secretId: string) => Promise<Uint8Array>,
   ) {
@@ -110,14 +116,14 @@ export class Dispatcher {
     for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
     this.cache.on('change', this.onChange);
     this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
-    this.lifetimeTimer = setInterval(() => void this.checkLifetimes(), LIFETIME_CHECK_MS);
+    this.certTimer = setInterval(() => void this.checkCertificates(), CERT_CHECK_MS);
   }
 
   /** Stops (on losing leadership or shutdown): every session is closed; agents reconnect elsewhere. */
   async stop(): Promise<void> {
     this.active = false;
     clearInterval(this.timer);
-    clearInterval(this.lifetimeTimer);
+    clearInterval(this.certTimer);
     clearTimeout(this.drainTimer);
     this.cache.off('change', this.onChange);
     for (const s of this.sessions.values()) endSession(s.stream, grpcStatus.UNAVAILABLE, 'this manager is no longer the leader');
@@ -169,7 +175,7 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
-  private async register(stream: Stream, reg: Register, role: string, cert: { publicKeyPem: string; notAfter: Date | undefined }): Promise<Session> {
+  private async register(stream: Stream, reg: Register, role: string, cert: { publicKeyPem: string; notAfter: Date | undefined; pem: string }): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
     for (let attempt = 0; ; attempt++) {
@@ -179,6 +185,7 @@ export class Dispatcher {
       const cur = await this.store.get('nodes', nodeId);
       const node: Node = {
         id: nodeId,
+        certRoot: '',
         labels: {},
         ingressAddr: '',
         volumes: [],
@@ -192,6 +199,7 @@ export class Dispatcher {
         stateMessage: '',
         updatedAt: now,
         certExpiresAt: cert.notAfter,
+        trustedRoots: reg.trustedRoots,
       };
       try {
         // Not removed meanwhile: a `node rm` and this registration cannot both win.
@@ -211,6 +219,9 @@ export class Dispatcher {
       reissued: false,
       renewing: false,
       certNotAfter: cert.notAfter?.getTime() ?? 0,
+      certRoot: undefined,
+      leafPem: cert.pem,
+      trustedRoots: reg.trustedRoots,
       stream,
       pushed: undefined,
       pushedNetworks: undefined,
@@ -345,13 +356,12 @@ export class Dispatcher {
       if (this.sessions.get(s.nodeId) !== s) return;
       s.stream.write({ certificate });
       const notAfter = validity(certificate.certPem).notAfter;
+      const trust = splitPems(certificate.caPem);
       s.certNotAfter = notAfter.getTime();
-      this.log.info({ node: s.nodeId, notAfter: notAfter.toISOString() }, 'certificate renewed');
-      await retryConflicts(async () => {
-        const cur = await this.store.get('nodes', s.nodeId);
-        if (!cur) return;
-        await this.store.txn({ fenced: true }).expect('nodes', s.nodeId, cur.modRevision).put('nodes', s.nodeId, { ...cur.value, certExpiresAt: notAfter }).commit();
-      });
+      s.certRoot = signedBy(certificate.certPem, trust) ?? '';
+      s.trustedRoots = trust.map((p) => fingerprint(p));
+      this.log.info({ node: s.nodeId, notAfter: notAfter.toISOString(), root: s.certRoot.slice(0, 12) }, 'certificate renewed');
+      await this.recordCertificate(s);
     } catch (err) {
       this.log.warn({ node: s.nodeId, err: String(err) }, 'renewing a certificate failed; the agent asks again');
     } finally {
@@ -359,16 +369,41 @@ export class Dispatcher {
     }
   }
 
-  /** Renews, unasked, every certificate that outlives the cluster's lifetime (it was shortened since it was issued). */
-  private async checkLifetimes(): Promise<void> {
-    let ttlMs: number;
+  /**
+   * Renews, unasked, every certificate that is not what the cluster asks
+   * now: it outlives the lifetime (shortened since), it is not of the root a
+   * CA rotation issues under, or its holder does not trust the roots it
+   * should. Records what the others hold.
+   */
+  private async checkCertificates(): Promise<void> {
+    let policy: CertPolicy;
     try {
-      ttlMs = certTtlMs((await readSettings(this.store)).settings);
+      policy = await this.policy();
     } catch {
       return; // etcd away: the next check
     }
     const now = Date.now();
-    for (const s of this.sessions.values()) if (s.certNotAfter - now > ttlMs) void this.renew(s);
+    const { root, trustRoots, known } = policy.issuing;
+    for (const s of this.sessions.values()) {
+      s.certRoot ??= signedBy(s.leafPem, known) ?? '';
+      // An agent that reports no roots (one older than rotation) is not renewed over and over for it.
+      const trusted = s.trustedRoots.length === 0 || (s.trustedRoots.length === trustRoots.length && trustRoots.every((r) => s.trustedRoots.includes(r)));
+      if (s.certNotAfter - now > policy.ttlMs || s.certRoot !== root || !trusted) void this.renew(s);
+      else void this.recordCertificate(s);
+    }
+  }
+
+  /** Writes what the session's node holds (expiry, root, trusted roots) to its record, if the record says otherwise. */
+  private async recordCertificate(s: Session): Promise<void> {
+    const same = (n: Node) => n.certRoot === s.certRoot && n.trustedRoots.join() === s.trustedRoots.join() && n.certExpiresAt?.getTime() === s.certNotAfter;
+    const known = this.cache.nodes.get(s.nodeId)?.value;
+    if (!known || same(known)) return;
+    await retryConflicts(async () => {
+      const cur = await this.store.get('nodes', s.nodeId);
+      if (!cur || same(cur.value)) return;
+      const next: Node = { ...cur.value, certRoot: s.certRoot ?? '', trustedRoots: s.trustedRoots, certExpiresAt: s.certNotAfter ? new Date(s.certNotAfter) : undefined };
+      await this.store.txn({ fenced: true }).expect('nodes', s.nodeId, cur.modRevision).put('nodes', s.nodeId, next).commit();
+    }).catch((err) => this.log.warn({ node: s.nodeId, err: String(err) }, 'recording a node\'s certificate failed; will retry'));
   }
 
   /** Sends the node its network state (network-state.ts) for its tasks, if it changed, numbered `generation`. */
@@ -404,10 +439,12 @@ export class Dispatcher {
   }
 }
 
-/** The caller's public key (PEM) and when its certificate expires. */
-function peerCertificate(stream: Stream): { publicKeyPem: string; notAfter: Date | undefined } {
+/** The caller's certificate (PEM), its public key and when it expires. */
+function peerCertificate(stream: Stream): { publicKeyPem: string; notAfter: Date | undefined; pem: string } {
   const raw = stream.getAuthContext().sslPeerCertificate?.raw;
-  return raw ? { publicKeyPem: publicKeyOfCert(raw), notAfter: validity(raw).notAfter } : { publicKeyPem: '', notAfter: undefined };
+  if (!raw) return { publicKeyPem: '', notAfter: undefined, pem: '' };
+  const pem = new X509Certificate(raw).toString();
+  return { publicKeyPem: publicKeyOfCert(raw), notAfter: validity(raw).notAfter, pem };
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

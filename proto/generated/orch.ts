@@ -1027,7 +1027,13 @@ export interface Node {
   /** orch's named volumes on it, as its agent last reported them */
   volumes: VolumeInfo[];
   /** when its certificate expires, as of its last registration or renewal */
-  certExpiresAt: Date | undefined;
+  certExpiresAt:
+    | Date
+    | undefined;
+  /** SHA-256 of the root CA its certificate chains to (as last sent or shown) */
+  certRoot: string;
+  /** SHA-256 of each root it trusts (as last sent or reported) */
+  trustedRoots: string[];
 }
 
 export interface Node_LabelsEntry {
@@ -1179,6 +1185,45 @@ export interface NetworkInfo {
 
 export interface RemoveNetworkResponse {
   id: string;
+}
+
+/** The cluster's root CA and its rotation (`orch ca`, `orch ca rotate`). */
+export interface CaStatusRequest {
+}
+
+export interface RotateCaRequest {
+}
+
+export interface CaRoot {
+  /** SHA-256 of its DER, hex: what join tokens pin */
+  fingerprint: string;
+  subject: string;
+  notAfter: Date | undefined;
+}
+
+export interface CaNodeProgress {
+  nodeId: string;
+  hostname: string;
+  ready: boolean;
+  /** holds a certificate of the new root */
+  reissued: boolean;
+  /** trusts the new root alone */
+  trustsNewOnly: boolean;
+}
+
+export interface CaStatus {
+  /** the root certificates are issued under now (during a rotation: the old one) */
+  root:
+    | CaRoot
+    | undefined;
+  /** during a rotation: the new root */
+  next:
+    | CaRoot
+    | undefined;
+  /** "" (none), "reissue" (nodes get certificates of the new root), "trust" (the old root is retired; nodes drop it) */
+  phase: string;
+  startedAt: Date | undefined;
+  nodes: CaNodeProgress[];
 }
 
 /**
@@ -1401,7 +1446,11 @@ export interface JoinResponse {
 export interface Register {
   /** must be the CN of the agent's certificate */
   nodeId: string;
-  description: NodeDescription | undefined;
+  description:
+    | NodeDescription
+    | undefined;
+  /** SHA-256 of each root in its ca.crt */
+  trustedRoots: string[];
 }
 
 export interface Heartbeat {
@@ -1557,6 +1606,8 @@ export interface NodeCertificate {
   /** managers only (a worker deletes its copies) */
   etcdCaPem: string;
   etcdCertPem: string;
+  /** the roots to trust from now on (its ca.crt); during a CA rotation, the old and the new */
+  caPem: string;
 }
 
 function createBaseRestartPolicy(): RestartPolicy {
@@ -6703,6 +6754,8 @@ function createBaseNode(): Node {
     desiredRole: "",
     volumes: [],
     certExpiresAt: undefined,
+    certRoot: "",
+    trustedRoots: [],
   };
 }
 
@@ -6746,6 +6799,12 @@ export const Node: MessageFns<Node> = {
     }
     if (message.certExpiresAt !== undefined) {
       Timestamp.encode(toTimestamp(message.certExpiresAt), writer.uint32(106).fork()).join();
+    }
+    if (message.certRoot !== "") {
+      writer.uint32(114).string(message.certRoot);
+    }
+    for (const v of message.trustedRoots) {
+      writer.uint32(122).string(v!);
     }
     return writer;
   },
@@ -6870,6 +6929,22 @@ export const Node: MessageFns<Node> = {
             message.certExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.certRoot = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.trustedRoots.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6936,6 +7011,16 @@ export const Node: MessageFns<Node> = {
         : isSet(object.cert_expires_at)
         ? fromJsonTimestamp(object.cert_expires_at)
         : undefined,
+      certRoot: isSet(object.certRoot)
+        ? globalThis.String(object.certRoot)
+        : isSet(object.cert_root)
+        ? globalThis.String(object.cert_root)
+        : "",
+      trustedRoots: globalThis.Array.isArray(object?.trustedRoots)
+        ? object.trustedRoots.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.trusted_roots)
+        ? object.trusted_roots.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -6986,6 +7071,12 @@ export const Node: MessageFns<Node> = {
     if (message.certExpiresAt !== undefined) {
       obj.certExpiresAt = message.certExpiresAt.toISOString();
     }
+    if (message.certRoot !== "") {
+      obj.certRoot = message.certRoot;
+    }
+    if (message.trustedRoots?.length) {
+      obj.trustedRoots = message.trustedRoots;
+    }
     return obj;
   },
 
@@ -7017,6 +7108,8 @@ export const Node: MessageFns<Node> = {
     message.desiredRole = object.desiredRole ?? "";
     message.volumes = object.volumes?.map((e) => VolumeInfo.fromPartial(e)) || [];
     message.certExpiresAt = object.certExpiresAt ?? undefined;
+    message.certRoot = object.certRoot ?? "";
+    message.trustedRoots = object.trustedRoots?.map((e) => e) || [];
     return message;
   },
 };
@@ -9256,6 +9349,493 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   fromPartial(object: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
     const message = createBaseRemoveNetworkResponse();
     message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseCaStatusRequest(): CaStatusRequest {
+  return {};
+}
+
+export const CaStatusRequest: MessageFns<CaStatusRequest> = {
+  encode(_: CaStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): CaStatusRequest {
+    return {};
+  },
+
+  toJSON(_: CaStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<CaStatusRequest>): CaStatusRequest {
+    return CaStatusRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<CaStatusRequest>): CaStatusRequest {
+    const message = createBaseCaStatusRequest();
+    return message;
+  },
+};
+
+function createBaseRotateCaRequest(): RotateCaRequest {
+  return {};
+}
+
+export const RotateCaRequest: MessageFns<RotateCaRequest> = {
+  encode(_: RotateCaRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateCaRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateCaRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): RotateCaRequest {
+    return {};
+  },
+
+  toJSON(_: RotateCaRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateCaRequest>): RotateCaRequest {
+    return RotateCaRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<RotateCaRequest>): RotateCaRequest {
+    const message = createBaseRotateCaRequest();
+    return message;
+  },
+};
+
+function createBaseCaRoot(): CaRoot {
+  return { fingerprint: "", subject: "", notAfter: undefined };
+}
+
+export const CaRoot: MessageFns<CaRoot> = {
+  encode(message: CaRoot, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fingerprint !== "") {
+      writer.uint32(10).string(message.fingerprint);
+    }
+    if (message.subject !== "") {
+      writer.uint32(18).string(message.subject);
+    }
+    if (message.notAfter !== undefined) {
+      Timestamp.encode(toTimestamp(message.notAfter), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaRoot {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaRoot();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.subject = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.notAfter = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaRoot {
+    return {
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      subject: isSet(object.subject) ? globalThis.String(object.subject) : "",
+      notAfter: isSet(object.notAfter)
+        ? fromJsonTimestamp(object.notAfter)
+        : isSet(object.not_after)
+        ? fromJsonTimestamp(object.not_after)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CaRoot): unknown {
+    const obj: any = {};
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.subject !== "") {
+      obj.subject = message.subject;
+    }
+    if (message.notAfter !== undefined) {
+      obj.notAfter = message.notAfter.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CaRoot>): CaRoot {
+    return CaRoot.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CaRoot>): CaRoot {
+    const message = createBaseCaRoot();
+    message.fingerprint = object.fingerprint ?? "";
+    message.subject = object.subject ?? "";
+    message.notAfter = object.notAfter ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCaNodeProgress(): CaNodeProgress {
+  return { nodeId: "", hostname: "", ready: false, reissued: false, trustsNewOnly: false };
+}
+
+export const CaNodeProgress: MessageFns<CaNodeProgress> = {
+  encode(message: CaNodeProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nodeId !== "") {
+      writer.uint32(10).string(message.nodeId);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(18).string(message.hostname);
+    }
+    if (message.ready !== false) {
+      writer.uint32(24).bool(message.ready);
+    }
+    if (message.reissued !== false) {
+      writer.uint32(32).bool(message.reissued);
+    }
+    if (message.trustsNewOnly !== false) {
+      writer.uint32(40).bool(message.trustsNewOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaNodeProgress {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaNodeProgress();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.nodeId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ready = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.reissued = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.trustsNewOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaNodeProgress {
+    return {
+      nodeId: isSet(object.nodeId)
+        ? globalThis.String(object.nodeId)
+        : isSet(object.node_id)
+        ? globalThis.String(object.node_id)
+        : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+      ready: isSet(object.ready) ? globalThis.Boolean(object.ready) : false,
+      reissued: isSet(object.reissued) ? globalThis.Boolean(object.reissued) : false,
+      trustsNewOnly: isSet(object.trustsNewOnly)
+        ? globalThis.Boolean(object.trustsNewOnly)
+        : isSet(object.trusts_new_only)
+        ? globalThis.Boolean(object.trusts_new_only)
+        : false,
+    };
+  },
+
+  toJSON(message: CaNodeProgress): unknown {
+    const obj: any = {};
+    if (message.nodeId !== "") {
+      obj.nodeId = message.nodeId;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    if (message.ready !== false) {
+      obj.ready = message.ready;
+    }
+    if (message.reissued !== false) {
+      obj.reissued = message.reissued;
+    }
+    if (message.trustsNewOnly !== false) {
+      obj.trustsNewOnly = message.trustsNewOnly;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CaNodeProgress>): CaNodeProgress {
+    return CaNodeProgress.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CaNodeProgress>): CaNodeProgress {
+    const message = createBaseCaNodeProgress();
+    message.nodeId = object.nodeId ?? "";
+    message.hostname = object.hostname ?? "";
+    message.ready = object.ready ?? false;
+    message.reissued = object.reissued ?? false;
+    message.trustsNewOnly = object.trustsNewOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseCaStatus(): CaStatus {
+  return { root: undefined, next: undefined, phase: "", startedAt: undefined, nodes: [] };
+}
+
+export const CaStatus: MessageFns<CaStatus> = {
+  encode(message: CaStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.root !== undefined) {
+      CaRoot.encode(message.root, writer.uint32(10).fork()).join();
+    }
+    if (message.next !== undefined) {
+      CaRoot.encode(message.next, writer.uint32(18).fork()).join();
+    }
+    if (message.phase !== "") {
+      writer.uint32(26).string(message.phase);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(34).fork()).join();
+    }
+    for (const v of message.nodes) {
+      CaNodeProgress.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CaStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCaStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.root = CaRoot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.next = CaRoot.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nodes.push(CaNodeProgress.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CaStatus {
+    return {
+      root: isSet(object.root) ? CaRoot.fromJSON(object.root) : undefined,
+      next: isSet(object.next) ? CaRoot.fromJSON(object.next) : undefined,
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      startedAt: isSet(object.startedAt)
+        ? fromJsonTimestamp(object.startedAt)
+        : isSet(object.started_at)
+        ? fromJsonTimestamp(object.started_at)
+        : undefined,
+      nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => CaNodeProgress.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: CaStatus): unknown {
+    const obj: any = {};
+    if (message.root !== undefined) {
+      obj.root = CaRoot.toJSON(message.root);
+    }
+    if (message.next !== undefined) {
+      obj.next = CaRoot.toJSON(message.next);
+    }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.startedAt !== undefined) {
+      obj.startedAt = message.startedAt.toISOString();
+    }
+    if (message.nodes?.length) {
+      obj.nodes = message.nodes.map((e) => CaNodeProgress.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CaStatus>): CaStatus {
+    return CaStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CaStatus>): CaStatus {
+    const message = createBaseCaStatus();
+    message.root = (object.root !== undefined && object.root !== null) ? CaRoot.fromPartial(object.root) : undefined;
+    message.next = (object.next !== undefined && object.next !== null) ? CaRoot.fromPartial(object.next) : undefined;
+    message.phase = object.phase ?? "";
+    message.startedAt = object.startedAt ?? undefined;
+    message.nodes = object.nodes?.map((e) => CaNodeProgress.fromPartial(e)) || [];
     return message;
   },
 };
@@ -12328,7 +12908,7 @@ export const JoinResponse: MessageFns<JoinResponse> = {
 };
 
 function createBaseRegister(): Register {
-  return { nodeId: "", description: undefined };
+  return { nodeId: "", description: undefined, trustedRoots: [] };
 }
 
 export const Register: MessageFns<Register> = {
@@ -12338,6 +12918,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       NodeDescription.encode(message.description, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.trustedRoots) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -12371,6 +12954,14 @@ export const Register: MessageFns<Register> = {
             message.description = NodeDescription.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.trustedRoots.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -12391,6 +12982,11 @@ export const Register: MessageFns<Register> = {
         ? globalThis.String(object.node_id)
         : "",
       description: isSet(object.description) ? NodeDescription.fromJSON(object.description) : undefined,
+      trustedRoots: globalThis.Array.isArray(object?.trustedRoots)
+        ? object.trustedRoots.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.trusted_roots)
+        ? object.trusted_roots.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -12401,6 +12997,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.description !== undefined) {
       obj.description = NodeDescription.toJSON(message.description);
+    }
+    if (message.trustedRoots?.length) {
+      obj.trustedRoots = message.trustedRoots;
     }
     return obj;
   },
@@ -12414,6 +13013,7 @@ export const Register: MessageFns<Register> = {
     message.description = (object.description !== undefined && object.description !== null)
       ? NodeDescription.fromPartial(object.description)
       : undefined;
+    message.trustedRoots = object.trustedRoots?.map((e) => e) || [];
     return message;
   },
 };
@@ -14153,7 +14753,7 @@ export const FileValue: MessageFns<FileValue> = {
 };
 
 function createBaseNodeCertificate(): NodeCertificate {
-  return { certPem: "", role: "", clusterKey: "", etcdCaPem: "", etcdCertPem: "" };
+  return { certPem: "", role: "", clusterKey: "", etcdCaPem: "", etcdCertPem: "", caPem: "" };
 }
 
 export const NodeCertificate: MessageFns<NodeCertificate> = {
@@ -14172,6 +14772,9 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     }
     if (message.etcdCertPem !== "") {
       writer.uint32(42).string(message.etcdCertPem);
+    }
+    if (message.caPem !== "") {
+      writer.uint32(50).string(message.caPem);
     }
     return writer;
   },
@@ -14229,6 +14832,14 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
             message.etcdCertPem = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.caPem = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -14264,6 +14875,11 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
         : isSet(object.etcd_cert_pem)
         ? globalThis.String(object.etcd_cert_pem)
         : "",
+      caPem: isSet(object.caPem)
+        ? globalThis.String(object.caPem)
+        : isSet(object.ca_pem)
+        ? globalThis.String(object.ca_pem)
+        : "",
     };
   },
 
@@ -14284,6 +14900,9 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     if (message.etcdCertPem !== "") {
       obj.etcdCertPem = message.etcdCertPem;
     }
+    if (message.caPem !== "") {
+      obj.caPem = message.caPem;
+    }
     return obj;
   },
 
@@ -14297,6 +14916,7 @@ export const NodeCertificate: MessageFns<NodeCertificate> = {
     message.clusterKey = object.clusterKey ?? "";
     message.etcdCaPem = object.etcdCaPem ?? "";
     message.etcdCertPem = object.etcdCertPem ?? "";
+    message.caPem = object.caPem ?? "";
     return message;
   },
 };
@@ -14603,6 +15223,24 @@ export const ControlService = {
     responseSerialize: (value: NodeCertificate): Buffer => Buffer.from(NodeCertificate.encode(value).finish()),
     responseDeserialize: (value: Buffer): NodeCertificate => NodeCertificate.decode(value),
   },
+  getCaStatus: {
+    path: "/orch.v1.Control/GetCaStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CaStatusRequest): Buffer => Buffer.from(CaStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CaStatusRequest => CaStatusRequest.decode(value),
+    responseSerialize: (value: CaStatus): Buffer => Buffer.from(CaStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CaStatus => CaStatus.decode(value),
+  },
+  rotateCa: {
+    path: "/orch.v1.Control/RotateCa" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateCaRequest): Buffer => Buffer.from(RotateCaRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateCaRequest => RotateCaRequest.decode(value),
+    responseSerialize: (value: CaStatus): Buffer => Buffer.from(CaStatus.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CaStatus => CaStatus.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -14638,6 +15276,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   getClusterSettings: handleUnaryCall<GetClusterSettingsRequest, ClusterSettings>;
   updateClusterSettings: handleUnaryCall<UpdateClusterSettingsRequest, ClusterSettings>;
   renewCertificate: handleUnaryCall<RenewCertificateRequest, NodeCertificate>;
+  getCaStatus: handleUnaryCall<CaStatusRequest, CaStatus>;
+  rotateCa: handleUnaryCall<RotateCaRequest, CaStatus>;
 }
 
 export interface ControlClient extends Client {
@@ -15099,6 +15739,36 @@ export interface ControlClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: NodeCertificate) => void,
+  ): ClientUnaryCall;
+  getCaStatus(
+    request: CaStatusRequest,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
+  ): ClientUnaryCall;
+  getCaStatus(
+    request: CaStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
+  ): ClientUnaryCall;
+  getCaStatus(
+    request: CaStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
+  ): ClientUnaryCall;
+  rotateCa(
+    request: RotateCaRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CaStatus) => void,
   ): ClientUnaryCall;
 }
 

@@ -63,7 +63,12 @@ export function saveTls(dir: string, m: { caPem: string; keyPem: string; certPem
   writePrivate(join(dir, FILES.cert), m.certPem);
 }
 
-/** Replaces only the certificate (a renewal: same key, same CA), in one rename. */
+/** Replaces the roots this node trusts (its ca.crt), in one rename (a CA rotation). */
+export function saveTrust(dir: string, caPem: string): void {
+  writePrivate(join(dir, FILES.ca), caPem);
+}
+
+/** Replaces only the certificate (a renewal: same key), in one rename. */
 export function saveCert(dir: string, certPem: string): void {
   writePrivate(join(dir, FILES.cert), certPem);
 }

@@ -60,7 +60,8 @@ export async function newCa(clusterId: string, name = 'orch root CA'): Promise<K
     notAfter: new Date(now + CA_DAYS * DAY_MS),
     keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    // Path length 1: one CA may stand below it, the next root's cross-signed copy in a rotation.
+    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
   });
   const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   return { keyPem: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }).toString(), certPem: `${cert.toString('pem')}\n` };
@@ -108,6 +109,55 @@ async function sign(ca: KeyPair, publicKeyPem: string, subject: string, names: x
     extensions,
   });
   return `${cert.toString('pem')}\n`;
+}
+
+/**
+ * The new root's certificate signed by the old root: same subject, same key,
+ * issuer the old root. Sent after a leaf of the new root, it lets a peer that
+ * trusts only the old root accept that leaf (a CA rotation, as Swarm's).
+ */
+export async function crossSign(oldCa: KeyPair, newCa: KeyPair): Promise<string> {
+  const next = new x509.X509Certificate(newCa.certPem);
+  const der = createPrivateKey(oldCa.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const signingKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: next.subject,
+    issuer: new x509.X509Certificate(oldCa.certPem).subject,
+    notBefore: next.notBefore,
+    notAfter: next.notAfter,
+    publicKey: next.publicKey,
+    signingKey,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(next.publicKey),
+    ],
+  });
+  return `${cert.toString('pem')}\n`;
+}
+
+/** How many CAs a CA certificate lets stand below it (undefined: no limit). */
+export function pathLength(caPem: string): number | undefined {
+  return new x509.X509Certificate(caPem).getExtension(x509.BasicConstraintsExtension)?.pathLength;
+}
+
+/** The certificates in a PEM bundle, each PEM (with its final newline). */
+export function splitPems(bundle: string | Buffer): string[] {
+  return String(bundle).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => `${p}\n`) ?? [];
+}
+
+/** One PEM bundle of these certificates. */
+export function bundle(...pems: string[]): string {
+  return pems.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
+}
+
+/** The fingerprint of the root among `roots` whose key signed the certificate (a chain's first), if any. */
+export function signedBy(cert: string | Buffer, roots: string[]): string | undefined {
+  const leaf = new X509Certificate(splitPems(cert)[0] ?? cert);
+  const root = roots.find((r) => leaf.verify(new X509Certificate(r).publicKey));
+  return root && fingerprint(root);
 }
 
 /** When a certificate stops being valid, and when it started. */

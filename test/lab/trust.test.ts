@@ -1,9 +1,9 @@
 // Trust that lasts (issue 15), on a lab of three managers: the lab's etcd
 // refuses every client but those with a certificate of etcd's own CA;
 // certificates of one minute are renewed three lifetimes over while a client
-// loop runs through a published port, and nothing stops; an agent frozen past
-// its certificate's end says so in one line and a new join brings its host
-// back; bad input changes nothing.
+// loop runs through a published port, and nothing stops; the root CA rotates
+// under that loop; an agent frozen past its certificate's end says so in one
+// line and a new join brings its host back; bad input changes nothing.
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { clientLoop } from '../../lab/client-loop.js';
 import { HTTP_IMAGE } from '../../lab/images.js';
 import { hostStateDir, labAdminDir, labEtcdTls, MANAGER_PORT } from '../../lab/state.js';
 import { connectEtcd } from '../../manager/store/index.js';
-import { issueEtcdCert, MANAGER_NAME, newCa, newKey, validity } from '../../shared/tls/pki.js';
+import { fingerprint, issueEtcdCert, MANAGER_NAME, newCa, newKey, signedBy, splitPems, validity } from '../../shared/tls/pki.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
 
 let lab: LabCluster;
@@ -171,5 +171,61 @@ test.serial('an agent frozen past its certificate\'s end says so in one line, no
   const oldId = lab.nodeId('h4');
   await lab.rejoin('h4');
   await lab.waitFor(async () => (await nodeList()).some((n) => n.description?.hostname === 'h4' && n.id !== oldId && n.state === 'NODE_READY'), 30_000, 'h4 back as a new node');
-  t.pass();
+  // What a person does next: forget the old node.
+  await lab.ok('node', 'rm', oldId);
+  t.false((await nodeList()).some((n) => n.id === oldId));
+});
+
+test.serial('orch ca rotate under a client loop: every node ends under the new root, none goes down, no request fails; a second rotate is refused; old tokens stop working', async (t) => {
+  t.timeout(180_000);
+  // Back to the default lifetime: the admin certificate the rotation renews must outlast the rest of the file.
+  await lab.ok('cluster', 'update', '--cert-expiry', '2160h');
+  const oldToken = (await lab.ok('join-token', '-q', 'worker')).trim();
+  const before = JSON.parse(await lab.ok('ca', '--format', 'json')) as { root: { fingerprint: string } };
+  await lab.ok('service', 'create', '--name', 'rot', '--replicas', '3', '-p', '8081:80', HTTP_IMAGE);
+  const loop = clientLoop(() => lab.state.hosts.map((h) => h.addr), 8081);
+  const ctl = lab.control();
+  t.teardown(() => ctl.close());
+  const downs: string[] = [];
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      for (const n of await nodeList().catch(() => [])) if (n.state !== 'NODE_READY') downs.push(`${n.description?.hostname} ${n.state}`);
+      await sleep(500);
+    }
+  })();
+
+  const rotating = lab.orch('ca', 'rotate', '--timeout', '60s');
+  await lab.waitFor(async () => (await ctl.getCaStatus({})).phase !== '', 15_000, 'the rotation under way');
+  const again = await lab.orch('ca', 'rotate');
+  t.is(again.code, 1);
+  t.regex(again.stderr, /a CA rotation is under way \(phase \w+, since .*\): `orch ca` shows who it waits on/);
+  t.is(again.stderr.trim().split('\n').length, 1);
+  const done = await rotating;
+  watching = false;
+  await watch;
+  await loop.stop();
+  t.is(done.code, 0, done.stderr);
+  t.regex(done.stdout, /CA rotation done in [\d.]+m?s?/);
+
+  const after = JSON.parse(await lab.ok('ca', '--format', 'json')) as { root: { fingerprint: string }; phase?: string };
+  t.not(after.root.fingerprint, before.root.fingerprint);
+  t.falsy(after.phase);
+  for (const h of lab.state.hosts) {
+    const trust = splitPems(readFileSync(join(hostStateDir(h), 'ca.crt')));
+    t.deepEqual(trust.map((p) => fingerprint(p)), [after.root.fingerprint], `${h.name} trusts the new root alone`);
+    t.is(signedBy(readFileSync(join(hostStateDir(h), 'node.crt')), trust), after.root.fingerprint, `${h.name}'s certificate is of the new root`);
+    if (h.manager) t.true((await servedNotAfter(h.addr, Buffer.from(trust[0]!))) !== undefined, `${h.name}'s manager serves a certificate of the new root`);
+  }
+  t.deepEqual(downs, [], 'no node went down');
+  const failed = loop.samples.filter((x) => !x.ok);
+  t.true(loop.samples.length > 50, `${loop.samples.length} requests`);
+  t.is(failed.length, 0, `failed requests: ${failed.slice(0, 3).map((x) => `${x.host}: ${x.err}`).join('; ')}`);
+
+  const stale = await lab.orch('join', '--token', oldToken, '--state-dir', join(scratch, 'stale'), '--hostname', 'stale', lab.state.managers[0]!);
+  t.is(stale.code, 1);
+  t.regex(stale.stderr, /is not of the cluster the token names .*nothing was sent/);
+  const fresh = await lab.orch('join', '--token', (await lab.ok('join-token', '-q', 'worker')).trim(), '--state-dir', join(scratch, 'fresh'), '--hostname', 'fresh', lab.state.managers[0]!);
+  t.is(fresh.code, 0, fresh.stderr);
+  t.is(signedBy(readFileSync(join(scratch, 'fresh', 'node.crt')), [readFileSync(join(hostStateDir(lab.host('h1')), 'ca.crt'), 'utf8')]), after.root.fingerprint);
 });

@@ -10,7 +10,7 @@ import { convergence } from '../../cli/progress.js';
 
 const node = (id: string, over: Partial<Node> = {}): Node => ({
   id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '',
-  description: { hostname: `host-${id}`, os: 'linux', arch: 'x86_64', engineVersion: '', addr: '', resources: undefined }, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], certExpiresAt: undefined, ...over,
+  description: { hostname: `host-${id}`, os: 'linux', arch: 'x86_64', engineVersion: '', addr: '', resources: undefined }, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], certExpiresAt: undefined, certRoot: '', trustedRoots: [], ...over,
 });
 
 const task = (id: string, slot: number, nodeId: string, state = TaskState.RUNNING, over: Partial<Task> = {}): Task => TaskMsg.fromPartial({

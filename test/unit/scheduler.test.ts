@@ -4,7 +4,7 @@ import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, TaskState, type
 import { schedule } from '../../manager/scheduler/index.js';
 
 function node(id: string, over: Partial<Node> = {}): Node {
-  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], certExpiresAt: undefined, ...over };
+  return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], certExpiresAt: undefined, certRoot: '', trustedRoots: [], ...over };
 }
 
 function task(id: string, serviceId: string, slot: number, nodeId = '', over: Partial<Task> = {}): Task {
