@@ -21,15 +21,25 @@ export function spawnIn(netns: string, cmd: string, args: string[], logFile: str
   }
 }
 
+/**
+ * Whether the process lives: some thread of it is not a zombie. A killed
+ * multithreaded process (etcd in an fsync, say) shows its first thread as a
+ * zombie while the others are still exiting and still hold its sockets.
+ */
 export function alive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    // A zombie still answers kill(0); it is dead for our purposes.
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
+  const zombie = (stat: string) => /^\d+ \(.*\) Z/.test(stat);
+  const threads = safeReaddir(`/proc/${pid}/task`);
+  if (threads.length === 0) return !zombie(safeRead(`/proc/${pid}/stat`));
+  return threads.some((tid) => {
+    const stat = safeRead(`/proc/${pid}/task/${tid}/stat`);
+    return stat !== '' && !zombie(stat);
+  });
 }
 
 /** Every process whose network namespace is `netns`. */

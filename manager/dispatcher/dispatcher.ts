@@ -4,15 +4,10 @@
 // complete assignment set whenever they change; the agent acknowledges each
 // network state it has applied, which is how a task leaves the pools before
 // it stops (drain.ts). Task status goes to etcd through status.ts, the
-// node's volumes and its answers to volume removals through volumes.ts.
-// Certificates: after a promote or demote the node gets one for its new role;
-// when its own comes due, the agent asks and gets it renewed (ca/issue.ts);
-// one that outlives the cluster's lifetime (just shortened), or is not of the
-// root and trust a CA rotation asks for (ca/rotation.ts), is renewed unasked.
-// The node record keeps when its certificate expires, its root and the roots
-// it trusts.
+// node's volumes and its answers to volume removals through volumes.ts, its
+// certificate (role changes, renewals, CA rotation) through certificates.ts.
 // Runs only on the leader; its writes are fenced.
-import { randomUUID, X509Certificate } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
@@ -30,10 +25,11 @@ import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/er
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
-import { fingerprint, publicKeyOfCert, signedBy, splitPems, validity, type Identity, type Role } from '../../shared/tls/pki.js';
+import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
 import type { CertPolicy, Issue } from '../ca/issue.js';
-import { keys, retryConflicts, type Cache, type Store } from '../store/index.js';
+import { keys, type Cache, type Store } from '../store/index.js';
+import { Certificates, nodeCert, type NodeCert } from './certificates.js';
 import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
@@ -45,18 +41,8 @@ type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 interface Session {
   id: string;
   nodeId: string;
-  /** The role in the certificate it connected with, and that certificate's public key. */
-  role: string;
-  publicKeyPem: string;
-  /** A certificate for another role is on its way (after a promote or demote). */
-  reissued: boolean;
-  /** A renewal is being issued. */
-  renewing: boolean;
-  /** When its certificate ends (ms; 0: unknown), the root it comes from ('': not one known now; undefined: not worked out yet), the roots it trusts. */
-  certNotAfter: number;
-  certRoot: string | undefined;
-  leafPem: string;
-  trustedRoots: string[];
+  /** Its certificate, as it connected and as sent since. */
+  cert: NodeCert;
   stream: Stream;
   pushed: string | undefined; // signature of the last assignment set sent (none yet: even an empty set goes out)
   pushedNetworks: string | undefined; // the same for the network state
@@ -69,8 +55,6 @@ interface Session {
 /** How long after winning an election known nodes get to reconnect before they count as down. */
 const ELECTION_GRACE_MS = 3000;
 const REGISTER_RETRIES = 5;
-/** How long to wait before issuing a certificate for a new role again after a failure (etcd away). */
-const REISSUE_RETRY_MS = 1000;
 /** While a stopping task is held back for the pools to drop it, how often to look again (time releases it too). */
 const DRAIN_RECHECK_MS = 250;
 /** How often the leader compares each node's certificate with what the cluster asks (lifetime, root, trust). */
@@ -90,6 +74,7 @@ export class Dispatcher {
   private readonly status: StatusWriter;
   private readonly files: FileValues;
   private readonly volumes: VolumeRecorder;
+  private readonly certificates: Certificates;
   private readonly onChange = () => this.schedulePush();
 
   constructor(
@@ -97,8 +82,8 @@ export class Dispatcher {
     private readonly store: Store,
     private readonly log: Logger,
     private readonly gate: Gate,
-    private readonly issue: Issue,
-    private readonly policy: () => Promise<CertPolicy>,
+    issue: Issue,
+    policy: () => Promise<CertPolicy>,
     readonly opts: LivenessOptions,
     loadSecret: (secretId: string) => Promise<Uint8Array>,
   ) {
@@ -106,6 +91,7 @@ export class Dispatcher {
     this.status = new StatusWriter(cache, store, log);
     this.files = new FileValues(cache, loadSecret, () => this.schedulePush(), log);
     this.volumes = new VolumeRecorder(store, log);
+    this.certificates = new Certificates(cache, store, log, issue, policy);
   }
 
   /** Starts serving sessions and watching liveness (on becoming leader). */
@@ -116,7 +102,7 @@ export class Dispatcher {
     for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
     this.cache.on('change', this.onChange);
     this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
-    this.certTimer = setInterval(() => void this.checkCertificates(), CERT_CHECK_MS);
+    this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
 
   /** Stops (on losing leadership or shutdown): every session is closed; agents reconnect elsewhere. */
@@ -146,7 +132,7 @@ export class Dispatcher {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
         if (msg.register.nodeId !== who.nodeId) return fail(grpcStatus.PERMISSION_DENIED, `node ${who.nodeId} cannot register as node ${msg.register.nodeId}`);
-        void this.register(stream, msg.register, who.role, peerCertificate(stream)).then(
+        void this.register(stream, msg.register, who.role).then(
           (s) => (session = s),
           (err) => fail(err instanceof OrchError ? err.code : grpcStatus.UNAVAILABLE, `registration failed: ${err instanceof OrchError ? err.message : String(err)}`),
         );
@@ -157,7 +143,7 @@ export class Dispatcher {
       if (msg.status) this.status.enqueue(session.nodeId, msg.status);
       if (msg.volumes) this.volumes.report(session.nodeId, msg.volumes.volumes);
       if (msg.volumeRemoved) this.volumes.removed(session.nodeId, msg.volumeRemoved);
-      if (msg.renewCertificate) void this.renew(session);
+      if (msg.renewCertificate) void this.certificates.renew(session.cert);
       if (msg.networksApplied) {
         session.peer.applied = Math.max(session.peer.applied, Number(msg.networksApplied.generation));
         if (this.drain.waiting) this.schedulePush();
@@ -175,9 +161,16 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
-  private async register(stream: Stream, reg: Register, role: string, cert: { publicKeyPem: string; notAfter: Date | undefined; pem: string }): Promise<Session> {
+  private async register(stream: Stream, reg: Register, role: string): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
+    // The session is made once registered; its certificate's sends go only while it is the node's current one.
+    let session: Session | undefined;
+    const current = () => !!session && this.sessions.get(nodeId) === session;
+    const cert = nodeCert(nodeId, role, stream.getAuthContext().sslPeerCertificate, reg.trustedRoots, {
+      current,
+      send: (certificate) => current() && (stream.write({ certificate }), true),
+    });
     for (let attempt = 0; ; attempt++) {
       if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
         throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
@@ -198,7 +191,7 @@ export class Dispatcher {
         state: NodeState.NODE_READY,
         stateMessage: '',
         updatedAt: now,
-        certExpiresAt: cert.notAfter,
+        certExpiresAt: cert.notAfter ? new Date(cert.notAfter) : undefined,
         trustedRoots: reg.trustedRoots,
       };
       try {
@@ -211,17 +204,10 @@ export class Dispatcher {
     }
     const old = this.sessions.get(nodeId);
     if (old) endSession(old.stream, grpcStatus.CANCELLED, 'superseded by a newer session');
-    const session: Session = {
+    session = {
       id: randomUUID(),
       nodeId,
-      role,
-      publicKeyPem: cert.publicKeyPem,
-      reissued: false,
-      renewing: false,
-      certNotAfter: cert.notAfter?.getTime() ?? 0,
-      certRoot: undefined,
-      leafPem: cert.pem,
-      trustedRoots: reg.trustedRoots,
+      cert,
       stream,
       pushed: undefined,
       pushedNetworks: undefined,
@@ -274,7 +260,7 @@ export class Dispatcher {
     const removals = new Map<string, string[]>();
     for (const { value: r } of this.cache.volumeRemovals.values()) if (!r.error) removals.set(r.nodeId, [...(removals.get(r.nodeId) ?? []), r.name]);
     for (const s of this.sessions.values()) {
-      this.pushCertificate(s);
+      this.certificates.pushRoleChange(s.cert);
       this.pushRemovals(s, removals.get(s.nodeId) ?? []);
       const tasks = byNode.get(s.nodeId) ?? [];
       // The values its tasks mount go first; while one is still being read, its assignments wait.
@@ -325,87 +311,6 @@ export class Dispatcher {
     s.stream.write({ removeVolumes: { names } });
   }
 
-  /** After a promote or demote: sends the node a certificate for its new role, once per session. */
-  private pushCertificate(s: Session): void {
-    const want = this.cache.nodes.get(s.nodeId)?.value.desiredRole;
-    if (!want || want === s.role || s.reissued || !s.publicKeyPem) return;
-    s.reissued = true;
-    this.issue(s.nodeId, s.publicKeyPem, want as Role).then(
-      (certificate) => {
-        s.stream.write({ certificate });
-        this.log.info({ node: s.nodeId, from: s.role, to: want }, 'certificate for a new role sent');
-      },
-      (err) => {
-        this.log.warn({ node: s.nodeId, err: String(err) }, 'issuing a certificate for the new role failed; will retry');
-        setTimeout(() => {
-          s.reissued = false;
-          if (this.sessions.get(s.nodeId) === s) this.pushCertificate(s);
-        }, REISSUE_RETRY_MS).unref();
-      },
-    );
-  }
-
-  /** Answers a renewal request: a certificate for the same key and role, under the cluster's lifetime. */
-  private async renew(s: Session): Promise<void> {
-    const want = this.cache.nodes.get(s.nodeId)?.value.desiredRole;
-    // A certificate for its new role is on its way and renews it as well.
-    if (s.renewing || !s.publicKeyPem || (want && want !== s.role)) return;
-    s.renewing = true;
-    try {
-      const certificate = await this.issue(s.nodeId, s.publicKeyPem, s.role as Role);
-      if (this.sessions.get(s.nodeId) !== s) return;
-      s.stream.write({ certificate });
-      const notAfter = validity(certificate.certPem).notAfter;
-      const trust = splitPems(certificate.caPem);
-      s.certNotAfter = notAfter.getTime();
-      s.certRoot = signedBy(certificate.certPem, trust) ?? '';
-      s.trustedRoots = trust.map((p) => fingerprint(p));
-      this.log.info({ node: s.nodeId, notAfter: notAfter.toISOString(), root: s.certRoot.slice(0, 12) }, 'certificate renewed');
-      await this.recordCertificate(s);
-    } catch (err) {
-      this.log.warn({ node: s.nodeId, err: String(err) }, 'renewing a certificate failed; the agent asks again');
-    } finally {
-      s.renewing = false;
-    }
-  }
-
-  /**
-   * Renews, unasked, every certificate that is not what the cluster asks
-   * now: it outlives the lifetime (shortened since), it is not of the root a
-   * CA rotation issues under, or its holder does not trust the roots it
-   * should. Records what the others hold.
-   */
-  private async checkCertificates(): Promise<void> {
-    let policy: CertPolicy;
-    try {
-      policy = await this.policy();
-    } catch {
-      return; // etcd away: the next check
-    }
-    const now = Date.now();
-    const { root, trustRoots, known } = policy.issuing;
-    for (const s of this.sessions.values()) {
-      s.certRoot ??= signedBy(s.leafPem, known) ?? '';
-      // An agent that reports no roots (one older than rotation) is not renewed over and over for it.
-      const trusted = s.trustedRoots.length === 0 || (s.trustedRoots.length === trustRoots.length && trustRoots.every((r) => s.trustedRoots.includes(r)));
-      if (s.certNotAfter - now > policy.ttlMs || s.certRoot !== root || !trusted) void this.renew(s);
-      else void this.recordCertificate(s);
-    }
-  }
-
-  /** Writes what the session's node holds (expiry, root, trusted roots) to its record, if the record says otherwise. */
-  private async recordCertificate(s: Session): Promise<void> {
-    const same = (n: Node) => n.certRoot === s.certRoot && n.trustedRoots.join() === s.trustedRoots.join() && n.certExpiresAt?.getTime() === s.certNotAfter;
-    const known = this.cache.nodes.get(s.nodeId)?.value;
-    if (!known || same(known)) return;
-    await retryConflicts(async () => {
-      const cur = await this.store.get('nodes', s.nodeId);
-      if (!cur || same(cur.value)) return;
-      const next: Node = { ...cur.value, certRoot: s.certRoot ?? '', trustedRoots: s.trustedRoots, certExpiresAt: s.certNotAfter ? new Date(s.certNotAfter) : undefined };
-      await this.store.txn({ fenced: true }).expect('nodes', s.nodeId, cur.modRevision).put('nodes', s.nodeId, next).commit();
-    }).catch((err) => this.log.warn({ node: s.nodeId, err: String(err) }, 'recording a node\'s certificate failed; will retry'));
-  }
-
   /** Sends the node its network state (network-state.ts) for its tasks, if it changed, numbered `generation`. */
   private pushNetworks(s: Session, tasks: Task[], generation: number): void {
     const networkIds = new Set<string>();
@@ -437,14 +342,6 @@ export class Dispatcher {
         .catch((err) => this.log.warn({ node: node.id, err: String(err) }, 'marking node down failed; will retry'));
     }
   }
-}
-
-/** The caller's certificate (PEM), its public key and when it expires. */
-function peerCertificate(stream: Stream): { publicKeyPem: string; notAfter: Date | undefined; pem: string } {
-  const raw = stream.getAuthContext().sslPeerCertificate?.raw;
-  if (!raw) return { publicKeyPem: '', notAfter: undefined, pem: '' };
-  const pem = new X509Certificate(raw).toString();
-  return { publicKeyPem: publicKeyOfCert(raw), notAfter: validity(raw).notAfter, pem };
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */

@@ -111,13 +111,13 @@ test.serial('one etcd member down: the cluster keeps working; two down: writes a
   t.is(new Set(tasks.filter((x) => x.desiredState === TaskState.RUNNING).map((x) => x.slot)).size, 3);
 });
 
-test.serial('promote a worker: it gets a manager certificate and the cluster key, and a manager started there serves; demote it: that manager stops', async (t) => {
+test.serial('promote a worker: it gets a manager certificate, the cluster key and an etcd client certificate, and a manager started there serves; demote it: that manager stops', async (t) => {
   const host = lab.state.hosts.find((h) => !h.manager)!;
   const dir = join(host.dir, 'node');
   const role = () => certIdentity(readFileSync(join(dir, 'node.crt'))).role;
   t.is(role(), 'worker');
   await lab.ok('node', 'promote', host.name);
-  await lab.waitFor(async () => role() === 'manager' && existsSync(join(dir, 'cluster.key')), 30_000, 'a manager certificate and the cluster key');
+  await lab.waitFor(async () => role() === 'manager' && existsSync(join(dir, 'cluster.key')) && existsSync(join(dir, 'etcd-client.crt')), 30_000, 'a manager certificate, the cluster key and an etcd client certificate');
   await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "manager"'), 30_000, 'registered again as a manager');
 
   await lab.startDaemon(host.name, 'manager');
@@ -125,7 +125,7 @@ test.serial('promote a worker: it gets a manager certificate and the cluster key
   await lab.waitFor(async () => (await runOrch({ ORCH_MANAGER: direct, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['node', 'ls'])).code === 0, 30_000, 'the new manager serves');
 
   await lab.ok('node', 'demote', host.name);
-  await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')), 30_000, 'a worker certificate again, the cluster key gone');
+  await lab.waitFor(async () => role() === 'worker' && !existsSync(join(dir, 'cluster.key')) && !existsSync(join(dir, 'etcd-client.crt')), 30_000, 'a worker certificate again, the cluster key and the etcd certificate gone');
   await lab.waitFor(async () => !alive(lab.host(host.name).pids.manager), 30_000, 'its manager stopped');
   await lab.waitFor(async () => (await lab.ok('node', 'inspect', host.name)).includes('"role": "worker"'), 30_000, 'registered again as a worker');
 });
