@@ -9,7 +9,7 @@
 // removes everything it made, for a host that stops being a node.
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { NetworkState, Task } from '../proto/generated/orch.js';
+import type { LogsSubscription, NetworkState, Task } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
 import { loadManagers, loadTls, removeClusterKey, saveCert, saveClusterKey, saveEtcdClient, saveTrust } from '../shared/tls/credentials.js';
@@ -18,6 +18,7 @@ import { FILES_ROOT, TaskFiles } from './exec/files.js';
 import { HostLock, hostKey } from './host.js';
 import type { NetworkResolver } from './exec/controller.js';
 import { Executor } from './exec/executor.js';
+import { publishLogs } from './exec/logs.js';
 import { Overlay } from './network/overlay.js';
 import { NetworkPlugin } from './network/plugin.js';
 import { Session } from './session.js';
@@ -85,6 +86,7 @@ export class Agent {
         onNetworks: (state, applied) => this.applyNetworks(state, applied),
         onFiles: (values) => files.set(values),
         onRemoveVolumes: (names) => this.removeVolumes(names),
+        onLogs: (sub) => this.publishLogs(sub),
         statuses: () => this.executor.statuses(),
         onCertificate: (c) => {
           const was = loadTls(opts.stateDir).identity.role;
@@ -191,6 +193,14 @@ export class Agent {
     } catch (err) {
       this.log.debug({ err: String(err) }, 'listing volumes failed (is dockerd up?)');
     }
+  }
+
+  /** Answers a logs subscription on a call of its own (the leader ends it when nobody reads any more). */
+  private publishLogs(sub: LogsSubscription): void {
+    const answered = new AbortController();
+    const call = this.session.openLogs(() => answered.abort());
+    if (!call) return;
+    void publishLogs(this.engine, sub, call, answered.signal, this.log).catch((err) => this.log.warn({ err: String(err) }, 'publishing logs failed'));
   }
 
   /** Removes each volume asked for, then reports the node's volumes and answers (so the manager sees it gone first). */

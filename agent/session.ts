@@ -9,8 +9,8 @@
 // The node's certificate is renewed over the session when it comes due
 // (renewal.ts): the session goes on, and later connections use the new one.
 // With an expired certificate it does not dial at all, and says so once.
-import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import type { ClientDuplexStream, ClientWritableStream } from '@grpc/grpc-js';
+import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type LogsPublish, type LogsSubscription, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import { UnavailableError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
@@ -29,6 +29,8 @@ export interface SessionHandlers {
   statuses(): Array<{ taskId: string; status: TaskStatus }>;
   /** Saves a certificate (renewed, or for a new role) and returns the material to connect with from now on. */
   onCertificate(c: NodeCertificate): TlsMaterial;
+  /** Publishes the logs asked for on a call from openLogs. */
+  onLogs(sub: LogsSubscription): void;
 }
 
 const BACKOFF_MIN_MS = 50;
@@ -102,6 +104,12 @@ export class Session {
   /** Answers a volume removal: done (no error), or why not. Unanswered (not connected), it is asked again on the next session. */
   sendVolumeRemoved(name: string, error: string): void {
     if (this.connected) this.stream?.write({ volumeRemoved: { name, error } });
+  }
+
+  /** A PublishLogs call to the leader this session is with (none while not connected); `answered` is called when the leader ends it. */
+  openLogs(answered: () => void): ClientWritableStream<LogsPublish> | undefined {
+    if (!this.connected || !this.client) return undefined;
+    return this.client.publishLogs(() => answered());
   }
 
   /** Sends a status now, if connected (otherwise it is re-sent on reconnect). */
@@ -189,6 +197,7 @@ export class Session {
       if (msg.files) this.handlers.onFiles(msg.files.values);
       if (msg.removeVolumes) this.handlers.onRemoveVolumes(msg.removeVolumes.names);
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
+      if (msg.logs) this.handlers.onLogs(msg.logs);
     });
     const lost = (why: string, silent = false) => {
       if (this.stream !== stream) return;

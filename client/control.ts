@@ -7,7 +7,7 @@ import {
   type ListNodesResponse,
   type ListServicesRequest,
   type ListServicesResponse,
-  type ListTasksRequest,
+  ListTasksRequest,
   type ListTasksResponse,
   type Node,
   type NodeRef,
@@ -53,6 +53,8 @@ import {
   type CaStatusRequest,
   type RotateCaRequest,
   type NodeCertificate,
+  type LogsMessage,
+  type LogsRequest,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
@@ -76,7 +78,8 @@ export interface Control {
   getService(req: ServiceRef): Promise<Service>;
   listServices(req: ListServicesRequest): Promise<ListServicesResponse>;
   removeService(req: ServiceRef): Promise<RemoveServiceResponse>;
-  listTasks(req: ListTasksRequest): Promise<ListTasksResponse>;
+  /** Every task, or a service's, or a node's. */
+  listTasks(req: Partial<ListTasksRequest>): Promise<ListTasksResponse>;
   listNodes(req: ListNodesRequest): Promise<ListNodesResponse>;
   getNode(req: NodeRef): Promise<Node>;
   updateService(req: UpdateServiceRequest): Promise<Service>;
@@ -104,7 +107,14 @@ export interface Control {
   renewCertificate(req: RenewCertificateRequest): Promise<NodeCertificate>;
   getCaStatus(req: CaStatusRequest): Promise<CaStatus>;
   rotateCa(req: RotateCaRequest): Promise<CaStatus>;
+  /** A stream with no deadline (it may follow for ever); read at your pace, `cancel` to leave. */
+  logs(req: LogsRequest): Streamed<LogsMessage>;
   close(): void;
+}
+
+/** Messages read one at a time (the server waits while the reader does); a manager's error is thrown typed. */
+export interface Streamed<T> extends AsyncIterable<T> {
+  cancel(): void;
 }
 
 /**
@@ -123,6 +133,21 @@ export function connect(addr: string, tls: TlsMaterial): Control {
       });
   const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate', 'getCaStatus', 'rotateCa'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
+  const listTasks = call<ListTasksRequest, ListTasksResponse>('listTasks');
+  out.listTasks = (req) => listTasks(ListTasksRequest.fromPartial(req));
+  out.logs = (req) => {
+    const stream = client.logs(req);
+    return {
+      cancel: () => stream.cancel(),
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const m of stream) yield m as LogsMessage;
+        } catch (err) {
+          throw fromGrpcError(err as ServiceError, addr);
+        }
+      },
+    };
+  };
   out.close = () => client.close();
   return out;
 }

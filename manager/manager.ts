@@ -127,8 +127,17 @@ export class Manager {
     }
     await this.cache.start();
     this.cache.on('change', this.checkDemoted);
-    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, this.issue, { id: this.id, isLeader: () => this.isLeader }));
-    this.server.addService(DispatcherService, { session: this.dispatcher.session });
+    this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, this.issue, {
+        id: this.id,
+        isLeader: () => this.isLeader,
+        leading: () => (this.dispatcher.leading ? this.dispatcher : undefined),
+        leader: async () => {
+          const info = await this.election.leader();
+          return info && info.managerId !== this.id ? this.probe.client(info.addr) : undefined;
+        },
+      }),
+    );
+    this.server.addService(DispatcherService, { session: this.dispatcher.session, publishLogs: this.dispatcher.logs.publish });
     this.server.addService(MaintenanceService, maintenanceServer(this.store, logger('maintenance', this.tag), this.gate, this.tls.identity.clusterId));
     this.server.addService(CaService, caServer(this.store, this.clusterKey, this.issue, logger('ca', this.tag)));
     const port = await new Promise<number>((resolve, reject) =>

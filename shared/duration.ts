@@ -29,3 +29,18 @@ export function formatDuration(ms: number): string {
   if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m${formatDuration(ms % 60_000).replace(/^0ms$/, '')}`;
   return `${Math.floor(ms / 3_600_000)}h${formatDuration(ms % 3_600_000).replace(/^0ms$/, '')}`;
 }
+
+/**
+ * A point in time as Docker's --since takes it: a duration back from `now`
+ * ("10m", "1h30m"), a date or date-time (RFC 3339), or Unix seconds.
+ */
+export function parseTime(text: string, flag: string, now = Date.now()): Date {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return new Date(Number(t) * 1000);
+  if (/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t)) return new Date(now - parseDuration(t, flag));
+  const date = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$/.test(t) ? new Date(t) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new InvalidArgumentError(`${flag}: "${text}" is not a time; give a duration back from now (10m, 2h), a date (2026-12-02 or 2026-12-02T15:04:05Z) or Unix seconds`);
+  }
+  return date;
+}

@@ -1,5 +1,6 @@
 // Task state rules (DESIGN.md §3): observed states only move forward.
 import { TaskState, taskStateToJSON, UpdateStatus_State, type Task, type TaskStatus, type UpdateStatus } from '../proto/generated/orch.js';
+import { shortId } from './ids.js';
 
 /** True once a task's container has ended for good (or never will start). */
 export function isTerminal(state: TaskState): boolean {
@@ -33,4 +34,9 @@ export function servesTraffic(t: Task): boolean {
 /** Whether a rollout (an update or a rollback) is under way. */
 export function rollingOut(s: UpdateStatus | undefined): boolean {
   return s?.state === UpdateStatus_State.UPDATING || s?.state === UpdateStatus_State.ROLLBACK_STARTED;
+}
+
+/** A task's name as people read it: "web.1", or "web.<node>" for a global service's task. */
+export function taskName(t: Task): string {
+  return t.targetNode ? `${t.serviceName}.${shortId(t.targetNode)}` : `${t.serviceName}.${t.slot}`;
 }

@@ -120,15 +120,18 @@ function table(name: string, chains: string[], family = 'ip'): string {
 
 /**
  * Applies tables to namespaces (or the host's), only when they changed, one
- * at a time, and deletes the conntrack entries of backends that left. What a
- * table sent traffic to is remembered; after a restart it is read back from
- * the kernel's table, so connections to a backend that went while the agent
- * was away are cleaned up too.
+ * at a time, and then deletes the conntrack entries of backends that left.
+ * What a table sent traffic to is remembered; after a restart it is read back
+ * from the kernel's table, so connections to a backend that went while the
+ * agent was away are cleaned up too. The deletions run on a queue of their
+ * own: `settled()` (the drain's acknowledgement) waits for the rules only,
+ * since no new connection reaches a backend once its rule is gone.
  */
 export class RuleSync {
   private readonly applied = new Map<string, string>();
   private readonly backends = new Map<string, Set<string>>();
   private queue: Promise<void> = Promise.resolve();
+  private cleanup: Promise<void> = Promise.resolve();
 
   constructor(private readonly log: Logger) {}
 
@@ -150,16 +153,8 @@ export class RuleSync {
         this.applied.set(key, text);
         this.backends.set(key, want);
         this.log.debug({ netns: netnsPath || 'host', table: name }, 'nftables rules applied');
-        // Flows tracked to a backend that left: UDP ones would stick to it for ever, and an unanswered TCP
-        // connection's retransmitted SYNs too; both are chosen afresh once deleted. Established TCP
-        // connections to a backend that only left the pool (its node is down, say) run on, as kube-proxy
-        // has it; to one no longer on the network nothing gets through: deleted, their next packet is reset.
-        // conntrack exits 1 when nothing matched: fine.
-        for (const ip of before) {
-          if (want.has(ip)) continue;
-          const flows = reachable(ip) ? [['-p', 'udp'], ['-p', 'tcp', '--state', 'SYN_SENT']] : [[]];
-          for (const f of flows) await run(netnsPath, 'conntrack', ['-D', ...f, '--reply-src', ip]).catch(() => undefined);
-        }
+        const left = [...before].filter((ip) => !want.has(ip));
+        if (left.length) this.cleanup = this.cleanup.then(() => forgetFlows(netnsPath, left, reachable));
       } catch (err) {
         this.applied.delete(key);
         this.log.warn({ netns: netnsPath || 'host', err: String(err) }, 'applying nftables rules failed; will retry');
@@ -187,6 +182,21 @@ export class RuleSync {
   forget(netnsPath: string): void {
     for (const k of this.applied.keys()) if (k.startsWith(`${netnsPath}:`)) this.applied.delete(k);
     for (const k of this.backends.keys()) if (k.startsWith(`${netnsPath}:`)) this.backends.delete(k);
+  }
+}
+
+/**
+ * Deletes the flows tracked to backends that left. UDP ones would stick to it
+ * for ever, and an unanswered TCP connection's retransmitted SYNs too; both
+ * are chosen afresh once deleted. Established TCP connections to a backend
+ * that only left the pool (its node is down, say) run on, as kube-proxy has
+ * it; to one no longer on the network nothing gets through: deleted, their
+ * next packet is reset. conntrack exits 1 when nothing matched: fine.
+ */
+async function forgetFlows(netnsPath: string, left: string[], reachable: (ip: string) => boolean): Promise<void> {
+  for (const ip of left) {
+    const flows = reachable(ip) ? [['-p', 'udp'], ['-p', 'tcp', '--state', 'SYN_SENT']] : [[]];
+    for (const f of flows) await run(netnsPath, 'conntrack', ['-D', ...f, '--reply-src', ip]).catch(() => undefined);
   }
 }
 

@@ -1,9 +1,10 @@
-// `orch node …`: ls, inspect.
+// `orch node …`: ls, ps, inspect, update, promote, demote, rm.
 import { Command } from 'commander';
-import { Node, NodeAvailability, NodeState, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
+import { Node, NodeAvailability, Task, NodeState, nodeAvailabilityToJSON, nodeStateToJSON } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
+import { TASK_HEADERS, taskRow } from '../tasks.js';
 import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
 import { formatDuration } from '../../shared/duration.js';
 
@@ -33,6 +34,18 @@ export function nodeCommand(globals: Globals): Command {
             ]),
           ),
         );
+      }),
+    );
+  cmd
+    .command('ps')
+    .description("List the tasks on a node (current and history)")
+    .argument('<node>', 'node id, id prefix or hostname')
+    .addOption(formatOption())
+    .action((ref: string, flags: { format: string }) =>
+      withControl(globals, async (ctl) => {
+        const [{ tasks }, { nodes }] = await Promise.all([ctl.listTasks({ node: ref }), ctl.listNodes({})]);
+        const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
+        print(flags.format, tasks.map((t) => Task.toJSON(t)), () => table(TASK_HEADERS, tasks.map((t) => taskRow(t, host))));
       }),
     );
   cmd

@@ -1,17 +1,19 @@
 // `orch service …`: create, ls, ps, inspect, scale, update, rollback, history, rm.
 import { Command } from 'commander';
-import { ServiceRevision, ServiceSpec_Mode, UpdateStatus_State, type Task } from '../../proto/generated/orch.js';
+import { ServiceRevision, ServiceSpec_Mode, UpdateStatus_State } from '../../proto/generated/orch.js';
 import { Service, Task as TaskMsg } from '../../proto/generated/orch.js';
 import type { Control } from '../../client/control.js';
 import { parseDuration } from '../../shared/duration.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { parseReplicas } from '../../shared/spec.js';
-import { rollingOut, stateName } from '../../shared/states.js';
+import { rollingOut } from '../../shared/states.js';
 import { updateState, waitForRollout, waitForService } from '../progress.js';
 import { containerCreateOptions } from '../container-flags.js';
 import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
+import { TASK_HEADERS, taskRow } from '../tasks.js';
+import { logsCommand } from './logs.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
 
 export function serviceCommand(globals: Globals): Command {
@@ -78,16 +80,18 @@ export function serviceCommand(globals: Globals): Command {
         const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
         const { networks } = tasks.some((t) => t.networks.length) ? await ctl.listNetworks({}) : { networks: [] };
         const netName = new Map(networks.map((n) => [n.id, n.spec!.name]));
-        const headers = ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'];
+        const headers = [...TASK_HEADERS];
         if (netName.size) headers.push('ADDRESSES');
         const st = service.updateStatus?.state;
         const update = st === UpdateStatus_State.COMPLETED || st === UpdateStatus_State.ROLLBACK_COMPLETED ? '' : updateState(service.updateStatus);
         print(flags.format, tasks.map((t) => TaskMsg.toJSON(t)), () =>
           (update ? `update: ${update}${service.updateStatus!.message ? ` (${service.updateStatus!.message})` : ''}\n` : '') +
-          table(headers, tasks.map((t) => [...psRow(t, host), ...(netName.size ? [t.networks.map((a) => `${netName.get(a.networkId) ?? shortId(a.networkId)}=${a.addr || '-'}`).join(' ')] : [])])),
+          table(headers, tasks.map((t) => [...taskRow(t, host), ...(netName.size ? [t.networks.map((a) => `${netName.get(a.networkId) ?? shortId(a.networkId)}=${a.addr || '-'}`).join(' ')] : [])])),
         );
       }),
     );
+
+  logsCommand(cmd, globals);
 
   inspectCommand(cmd, globals, 'services', 'service names or ids', (ctl, ref) => ctl.getService({ ref }), Service.toJSON);
 
@@ -178,17 +182,4 @@ function parseScale(pair: string): [string, number] {
   return [pair.slice(0, eq), parseReplicas(pair.slice(eq + 1), `scale ${pair.slice(0, eq)}`)];
 }
 
-function psRow(t: Task, host: Map<string, string>): string[] {
-  const state = stateName(t.status!.state);
-  const health = t.status?.health ? ` (${t.status.health})` : '';
-  return [
-    shortId(t.id),
-    t.targetNode ? `${t.serviceName}.${shortId(t.targetNode)}` : `${t.serviceName}.${t.slot}`,
-    t.spec?.image ?? '',
-    t.nodeId ? (host.get(t.nodeId) ?? shortId(t.nodeId)) : '',
-    stateName(t.desiredState).replace(/^./, (c) => c.toUpperCase()),
-    `${state[0]!.toUpperCase()}${state.slice(1)}${health} ${ago(t.status?.timestamp)}`,
-    t.status?.err ?? '',
-  ];
-}
 

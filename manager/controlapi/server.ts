@@ -25,8 +25,9 @@ import { resolveFile, resolveNode, resolveService } from './resolve.js';
 import { createConfig, createSecret, removeFile } from './files.js';
 import { listVolumes, removeVolume } from './volumes.js';
 import { retryConflicts } from '../store/index.js';
-import type { Gate } from '../ca/auth.js';
-import { handler } from './handler.js';
+import type { Caller, Gate } from '../ca/auth.js';
+import { handler, streamHandler } from './handler.js';
+import { serveLogs, type LogsDeps } from './logs.js';
 import { updateSettings } from './settings.js';
 import { managerAddrs } from '../ca/join.js';
 import { joinRole, loadSecrets, rotateToken } from '../ca/secrets.js';
@@ -36,12 +37,20 @@ import { caStatus, startRotation } from '../ca/rotation.js';
 
 const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 
+/** The manager serving the API: who it is, whether it leads, and its way to the leader (LogsDeps). */
+export interface Me extends Pick<LogsDeps, 'leading' | 'leader'> {
+  id: string;
+  isLeader: () => boolean;
+}
+
 
 /** Builds the Control service implementation over the store and its mirror. */
-export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer, issue: Issue, me: { id: string; isLeader: () => boolean }): ControlServer {
+export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gate, clusterKey: Buffer, issue: Issue, me: Me): ControlServer {
   // Only admins and managers; read your writes: a reply leaves only once the
   // mirror, which every list and inspect reads, holds what this manager has committed.
-  const unary = handler(log, (call) => gate.check(call, CONTROL_ROLES, 'the control API'), () => cache.waitFor(store.lastRevision));
+  const authorize = (call: Caller) => gate.check(call, CONTROL_ROLES, 'the control API');
+  const unary = handler(log, authorize, () => cache.waitFor(store.lastRevision));
+  const stream = streamHandler(log, authorize);
   return {
     createService: unary(async (spec: ServiceSpec) => createService(store, cache, log, spec)),
 
@@ -97,9 +106,10 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
 
     listTasks: unary(async (req) => {
       const serviceId = req.service ? (await resolveService(store, cache, req.service)).value.id : undefined;
+      const nodeId = req.node ? resolveNode(cache, req.node).id : undefined;
       const tasks = [...cache.tasks.values()]
         .map((v) => v.value)
-        .filter((t) => !serviceId || t.serviceId === serviceId)
+        .filter((t) => (!serviceId || t.serviceId === serviceId) && (!nodeId || t.nodeId === nodeId))
         .sort((a, b) => a.serviceName.localeCompare(b.serviceName) || a.slot - b.slot || (b.createdAt?.getTime() ?? 0) - (a.createdAt?.getTime() ?? 0));
       return { tasks };
     }),
@@ -209,6 +219,8 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       await startRotation(store, clusterKey, log);
       return caStatus(store, cache, clusterKey);
     }),
+
+    logs: stream(async (call) => serveLogs(call, { store, cache, leading: me.leading, leader: me.leader })),
   };
 }
 

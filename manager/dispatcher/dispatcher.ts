@@ -5,7 +5,8 @@
 // network state it has applied, which is how a task leaves the pools before
 // it stops (drain.ts). Task status goes to etcd through status.ts, the
 // node's volumes and its answers to volume removals through volumes.ts, its
-// certificate (role changes, renewals, CA rotation) through certificates.ts.
+// certificate (role changes, renewals, CA rotation) through certificates.ts,
+// its tasks' logs through logs.ts.
 // Runs only on the leader; its writes are fenced.
 import { randomUUID } from 'node:crypto';
 import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -20,6 +21,7 @@ import {
   type Register,
   type FileValue,
   type Task,
+  type LogsSubscription,
 } from '../../proto/generated/orch.js';
 import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
@@ -35,6 +37,7 @@ import { Liveness, type LivenessOptions } from './liveness.js';
 import { StatusWriter } from './status.js';
 import { FileValues } from './files.js';
 import { VolumeRecorder } from './volumes.js';
+import { LogBroker, type LogFeed } from './logs.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -75,6 +78,7 @@ export class Dispatcher {
   private readonly files: FileValues;
   private readonly volumes: VolumeRecorder;
   private readonly certificates: Certificates;
+  readonly logs: LogBroker;
   private readonly onChange = () => this.schedulePush();
 
   constructor(
@@ -92,6 +96,26 @@ export class Dispatcher {
     this.files = new FileValues(cache, loadSecret, () => this.schedulePush(), log);
     this.volumes = new VolumeRecorder(store, log);
     this.certificates = new Certificates(cache, store, log, issue, policy);
+    this.logs = new LogBroker(gate, log);
+  }
+
+  /** Whether this dispatcher serves sessions (its manager leads). */
+  get leading(): boolean {
+    return this.active;
+  }
+
+  /** Asks a node's agent for its tasks' logs (logs.ts); refused at once if it has no session here. */
+  openLogs(nodeId: string, ask: Omit<LogsSubscription, 'id'>): Promise<LogFeed> {
+    return this.logs.open(
+      nodeId,
+      (sub) => {
+        const s = this.sessions.get(nodeId);
+        if (!this.active || !s) return false;
+        s.stream.write({ logs: sub });
+        return true;
+      },
+      ask,
+    );
   }
 
   /** Starts serving sessions and watching liveness (on becoming leader). */

@@ -14,7 +14,9 @@ import {
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type ClientWritableStream,
   type handleBidiStreamingCall,
+  type handleClientStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -1099,7 +1101,10 @@ export interface ListServicesResponse {
 }
 
 export interface ListTasksRequest {
+  /** a service's tasks only (name, id or prefix); empty: all */
   service: string;
+  /** a node's tasks only (id, prefix or hostname); empty: all */
+  node: string;
 }
 
 export interface ListTasksResponse {
@@ -1187,7 +1192,43 @@ export interface RemoveNetworkResponse {
   id: string;
 }
 
-/** The cluster's root CA and its rotation (`orch ca`, `orch ca rotate`). */
+export interface LogsRequest {
+  /** a service (name, id, unique id prefix) or a task (id, unique id prefix, or service.slot) */
+  ref: string;
+  /** go on with new lines, and with tasks that start later */
+  follow: boolean;
+  /** the last lines of each task only; -1: all */
+  tail: bigint;
+  /** only lines written from then on */
+  since: Date | undefined;
+}
+
+/** One line of a task's output, without its newline. */
+export interface LogLine {
+  taskId: string;
+  stderr: boolean;
+  /** when the engine took it */
+  time: Date | undefined;
+  data: Uint8Array;
+}
+
+/** A task whose lines follow: what its lines are prefixed with. */
+export interface LogSource {
+  taskId: string;
+  /** "web.1", or "web.<node id>" for a global service's task */
+  name: string;
+  /** the node's */
+  hostname: string;
+}
+
+export interface LogsMessage {
+  /** sent before a source's first line */
+  sources: LogSource[];
+  lines: LogLine[];
+  /** for people: "web.2.x7k2 on h3: logs unavailable, node down" */
+  notice: string;
+}
+
 export interface CaStatusRequest {
 }
 
@@ -1569,7 +1610,35 @@ export interface ManagerMessage {
     | FileValues
     | undefined;
   /** the volumes to remove from this node (each push the complete set) */
-  removeVolumes?: RemoveVolumes | undefined;
+  removeVolumes?:
+    | RemoveVolumes
+    | undefined;
+  /** publish these tasks' logs (PublishLogs) */
+  logs?: LogsSubscription | undefined;
+}
+
+/**
+ * The agent opens PublishLogs with the subscription's id and sends the lines
+ * of these tasks' containers; the manager ends the call when nobody reads.
+ */
+export interface LogsSubscription {
+  id: string;
+  taskIds: string[];
+  follow: boolean;
+  /** per task; -1: all */
+  tail: bigint;
+  since: Date | undefined;
+}
+
+export interface LogsPublish {
+  /** the first message carries it (and no lines) */
+  subscriptionId: string;
+  lines: LogLine[];
+  /** tasks with no container on this node (removed) */
+  missing: string[];
+}
+
+export interface LogsPublished {
 }
 
 /** The node's pending volume removals; each is answered with VolumeRemoved. */
@@ -7998,13 +8067,16 @@ export const ListServicesResponse: MessageFns<ListServicesResponse> = {
 };
 
 function createBaseListTasksRequest(): ListTasksRequest {
-  return { service: "" };
+  return { service: "", node: "" };
 }
 
 export const ListTasksRequest: MessageFns<ListTasksRequest> = {
   encode(message: ListTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.service !== "") {
       writer.uint32(10).string(message.service);
+    }
+    if (message.node !== "") {
+      writer.uint32(18).string(message.node);
     }
     return writer;
   },
@@ -8030,6 +8102,14 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
             message.service = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8043,13 +8123,19 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
   },
 
   fromJSON(object: any): ListTasksRequest {
-    return { service: isSet(object.service) ? globalThis.String(object.service) : "" };
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+    };
   },
 
   toJSON(message: ListTasksRequest): unknown {
     const obj: any = {};
     if (message.service !== "") {
       obj.service = message.service;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
     }
     return obj;
   },
@@ -8060,6 +8146,7 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
   fromPartial(object: DeepPartial<ListTasksRequest>): ListTasksRequest {
     const message = createBaseListTasksRequest();
     message.service = object.service ?? "";
+    message.node = object.node ?? "";
     return message;
   },
 };
@@ -9349,6 +9436,453 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   fromPartial(object: DeepPartial<RemoveNetworkResponse>): RemoveNetworkResponse {
     const message = createBaseRemoveNetworkResponse();
     message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseLogsRequest(): LogsRequest {
+  return { ref: "", follow: false, tail: 0n, since: undefined };
+}
+
+export const LogsRequest: MessageFns<LogsRequest> = {
+  encode(message: LogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ref !== "") {
+      writer.uint32(10).string(message.ref);
+    }
+    if (message.follow !== false) {
+      writer.uint32(16).bool(message.follow);
+    }
+    if (message.tail !== 0n) {
+      if (BigInt.asIntN(64, message.tail) !== message.tail) {
+        throw new globalThis.Error("value provided for field message.tail of type int64 too large");
+      }
+      writer.uint32(24).int64(message.tail);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ref = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tail = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsRequest {
+    return {
+      ref: isSet(object.ref) ? globalThis.String(object.ref) : "",
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      tail: isSet(object.tail) ? BigInt(object.tail) : 0n,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+    };
+  },
+
+  toJSON(message: LogsRequest): unknown {
+    const obj: any = {};
+    if (message.ref !== "") {
+      obj.ref = message.ref;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.tail !== 0n) {
+      obj.tail = message.tail.toString();
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogsRequest>): LogsRequest {
+    return LogsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogsRequest>): LogsRequest {
+    const message = createBaseLogsRequest();
+    message.ref = object.ref ?? "";
+    message.follow = object.follow ?? false;
+    message.tail = (object.tail !== undefined && object.tail !== null) ? BigInt(object.tail) : 0n;
+    message.since = object.since ?? undefined;
+    return message;
+  },
+};
+
+function createBaseLogLine(): LogLine {
+  return { taskId: "", stderr: false, time: undefined, data: new Uint8Array(0) };
+}
+
+export const LogLine: MessageFns<LogLine> = {
+  encode(message: LogLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.stderr !== false) {
+      writer.uint32(16).bool(message.stderr);
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(26).fork()).join();
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(34).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.stderr = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogLine {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      stderr: isSet(object.stderr) ? globalThis.Boolean(object.stderr) : false,
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: LogLine): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.stderr !== false) {
+      obj.stderr = message.stderr;
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogLine>): LogLine {
+    return LogLine.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogLine>): LogLine {
+    const message = createBaseLogLine();
+    message.taskId = object.taskId ?? "";
+    message.stderr = object.stderr ?? false;
+    message.time = object.time ?? undefined;
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseLogSource(): LogSource {
+  return { taskId: "", name: "", hostname: "" };
+}
+
+export const LogSource: MessageFns<LogSource> = {
+  encode(message: LogSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.hostname !== "") {
+      writer.uint32(26).string(message.hostname);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hostname = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogSource {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
+    };
+  },
+
+  toJSON(message: LogSource): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.hostname !== "") {
+      obj.hostname = message.hostname;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogSource>): LogSource {
+    return LogSource.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogSource>): LogSource {
+    const message = createBaseLogSource();
+    message.taskId = object.taskId ?? "";
+    message.name = object.name ?? "";
+    message.hostname = object.hostname ?? "";
+    return message;
+  },
+};
+
+function createBaseLogsMessage(): LogsMessage {
+  return { sources: [], lines: [], notice: "" };
+}
+
+export const LogsMessage: MessageFns<LogsMessage> = {
+  encode(message: LogsMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sources) {
+      LogSource.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.lines) {
+      LogLine.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.notice !== "") {
+      writer.uint32(26).string(message.notice);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sources.push(LogSource.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lines.push(LogLine.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.notice = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsMessage {
+    return {
+      sources: globalThis.Array.isArray(object?.sources) ? object.sources.map((e: any) => LogSource.fromJSON(e)) : [],
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => LogLine.fromJSON(e)) : [],
+      notice: isSet(object.notice) ? globalThis.String(object.notice) : "",
+    };
+  },
+
+  toJSON(message: LogsMessage): unknown {
+    const obj: any = {};
+    if (message.sources?.length) {
+      obj.sources = message.sources.map((e) => LogSource.toJSON(e));
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => LogLine.toJSON(e));
+    }
+    if (message.notice !== "") {
+      obj.notice = message.notice;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogsMessage>): LogsMessage {
+    return LogsMessage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogsMessage>): LogsMessage {
+    const message = createBaseLogsMessage();
+    message.sources = object.sources?.map((e) => LogSource.fromPartial(e)) || [];
+    message.lines = object.lines?.map((e) => LogLine.fromPartial(e)) || [];
+    message.notice = object.notice ?? "";
     return message;
   },
 };
@@ -14349,6 +14883,7 @@ function createBaseManagerMessage(): ManagerMessage {
     certificate: undefined,
     files: undefined,
     removeVolumes: undefined,
+    logs: undefined,
   };
 }
 
@@ -14374,6 +14909,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.removeVolumes !== undefined) {
       RemoveVolumes.encode(message.removeVolumes, writer.uint32(58).fork()).join();
+    }
+    if (message.logs !== undefined) {
+      LogsSubscription.encode(message.logs, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -14447,6 +14985,14 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
             message.removeVolumes = RemoveVolumes.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.logs = LogsSubscription.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -14472,6 +15018,7 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
         : isSet(object.remove_volumes)
         ? RemoveVolumes.fromJSON(object.remove_volumes)
         : undefined,
+      logs: isSet(object.logs) ? LogsSubscription.fromJSON(object.logs) : undefined,
     };
   },
 
@@ -14497,6 +15044,9 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     }
     if (message.removeVolumes !== undefined) {
       obj.removeVolumes = RemoveVolumes.toJSON(message.removeVolumes);
+    }
+    if (message.logs !== undefined) {
+      obj.logs = LogsSubscription.toJSON(message.logs);
     }
     return obj;
   },
@@ -14527,6 +15077,306 @@ export const ManagerMessage: MessageFns<ManagerMessage> = {
     message.removeVolumes = (object.removeVolumes !== undefined && object.removeVolumes !== null)
       ? RemoveVolumes.fromPartial(object.removeVolumes)
       : undefined;
+    message.logs = (object.logs !== undefined && object.logs !== null)
+      ? LogsSubscription.fromPartial(object.logs)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseLogsSubscription(): LogsSubscription {
+  return { id: "", taskIds: [], follow: false, tail: 0n, since: undefined };
+}
+
+export const LogsSubscription: MessageFns<LogsSubscription> = {
+  encode(message: LogsSubscription, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    for (const v of message.taskIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.follow !== false) {
+      writer.uint32(24).bool(message.follow);
+    }
+    if (message.tail !== 0n) {
+      if (BigInt.asIntN(64, message.tail) !== message.tail) {
+        throw new globalThis.Error("value provided for field message.tail of type int64 too large");
+      }
+      writer.uint32(32).int64(message.tail);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsSubscription {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsSubscription();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tail = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsSubscription {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      taskIds: globalThis.Array.isArray(object?.taskIds)
+        ? object.taskIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_ids)
+        ? object.task_ids.map((e: any) => globalThis.String(e))
+        : [],
+      follow: isSet(object.follow) ? globalThis.Boolean(object.follow) : false,
+      tail: isSet(object.tail) ? BigInt(object.tail) : 0n,
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+    };
+  },
+
+  toJSON(message: LogsSubscription): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.taskIds?.length) {
+      obj.taskIds = message.taskIds;
+    }
+    if (message.follow !== false) {
+      obj.follow = message.follow;
+    }
+    if (message.tail !== 0n) {
+      obj.tail = message.tail.toString();
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogsSubscription>): LogsSubscription {
+    return LogsSubscription.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogsSubscription>): LogsSubscription {
+    const message = createBaseLogsSubscription();
+    message.id = object.id ?? "";
+    message.taskIds = object.taskIds?.map((e) => e) || [];
+    message.follow = object.follow ?? false;
+    message.tail = (object.tail !== undefined && object.tail !== null) ? BigInt(object.tail) : 0n;
+    message.since = object.since ?? undefined;
+    return message;
+  },
+};
+
+function createBaseLogsPublish(): LogsPublish {
+  return { subscriptionId: "", lines: [], missing: [] };
+}
+
+export const LogsPublish: MessageFns<LogsPublish> = {
+  encode(message: LogsPublish, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscriptionId !== "") {
+      writer.uint32(10).string(message.subscriptionId);
+    }
+    for (const v of message.lines) {
+      LogLine.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.missing) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsPublish {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsPublish();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscriptionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lines.push(LogLine.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.missing.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LogsPublish {
+    return {
+      subscriptionId: isSet(object.subscriptionId)
+        ? globalThis.String(object.subscriptionId)
+        : isSet(object.subscription_id)
+        ? globalThis.String(object.subscription_id)
+        : "",
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => LogLine.fromJSON(e)) : [],
+      missing: globalThis.Array.isArray(object?.missing) ? object.missing.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: LogsPublish): unknown {
+    const obj: any = {};
+    if (message.subscriptionId !== "") {
+      obj.subscriptionId = message.subscriptionId;
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => LogLine.toJSON(e));
+    }
+    if (message.missing?.length) {
+      obj.missing = message.missing;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogsPublish>): LogsPublish {
+    return LogsPublish.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LogsPublish>): LogsPublish {
+    const message = createBaseLogsPublish();
+    message.subscriptionId = object.subscriptionId ?? "";
+    message.lines = object.lines?.map((e) => LogLine.fromPartial(e)) || [];
+    message.missing = object.missing?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseLogsPublished(): LogsPublished {
+  return {};
+}
+
+export const LogsPublished: MessageFns<LogsPublished> = {
+  encode(_: LogsPublished, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LogsPublished {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLogsPublished();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): LogsPublished {
+    return {};
+  },
+
+  toJSON(_: LogsPublished): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<LogsPublished>): LogsPublished {
+    return LogsPublished.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<LogsPublished>): LogsPublished {
+    const message = createBaseLogsPublished();
     return message;
   },
 };
@@ -15241,6 +16091,16 @@ export const ControlService = {
     responseSerialize: (value: CaStatus): Buffer => Buffer.from(CaStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): CaStatus => CaStatus.decode(value),
   },
+  /** The logs of a service's tasks, or of one task, from the engines that ran them. */
+  logs: {
+    path: "/orch.v1.Control/Logs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: LogsRequest): Buffer => Buffer.from(LogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LogsRequest => LogsRequest.decode(value),
+    responseSerialize: (value: LogsMessage): Buffer => Buffer.from(LogsMessage.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LogsMessage => LogsMessage.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -15278,6 +16138,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   renewCertificate: handleUnaryCall<RenewCertificateRequest, NodeCertificate>;
   getCaStatus: handleUnaryCall<CaStatusRequest, CaStatus>;
   rotateCa: handleUnaryCall<RotateCaRequest, CaStatus>;
+  /** The logs of a service's tasks, or of one task, from the engines that ran them. */
+  logs: handleServerStreamingCall<LogsRequest, LogsMessage>;
 }
 
 export interface ControlClient extends Client {
@@ -15770,6 +16632,9 @@ export interface ControlClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CaStatus) => void,
   ): ClientUnaryCall;
+  /** The logs of a service's tasks, or of one task, from the engines that ran them. */
+  logs(request: LogsRequest, options?: Partial<CallOptions>): ClientReadableStream<LogsMessage>;
+  logs(request: LogsRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<LogsMessage>;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "orch.v1.Control") as unknown as {
@@ -15907,6 +16772,16 @@ export const DispatcherService = {
     responseSerialize: (value: ManagerMessage): Buffer => Buffer.from(ManagerMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): ManagerMessage => ManagerMessage.decode(value),
   },
+  /** The agent's answer to a LogsSubscription, on the same connection. */
+  publishLogs: {
+    path: "/orch.v1.Dispatcher/PublishLogs" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: LogsPublish): Buffer => Buffer.from(LogsPublish.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LogsPublish => LogsPublish.decode(value),
+    responseSerialize: (value: LogsPublished): Buffer => Buffer.from(LogsPublished.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LogsPublished => LogsPublished.decode(value),
+  },
 } as const;
 
 export interface DispatcherServer extends UntypedServiceImplementation {
@@ -15915,6 +16790,8 @@ export interface DispatcherServer extends UntypedServiceImplementation {
    * status; the manager answers SessionAccepted, then assignment sets.
    */
   session: handleBidiStreamingCall<AgentMessage, ManagerMessage>;
+  /** The agent's answer to a LogsSubscription, on the same connection. */
+  publishLogs: handleClientStreamingCall<LogsPublish, LogsPublished>;
 }
 
 export interface DispatcherClient extends Client {
@@ -15925,6 +16802,23 @@ export interface DispatcherClient extends Client {
   session(): ClientDuplexStream<AgentMessage, ManagerMessage>;
   session(options: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ManagerMessage>;
   session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<AgentMessage, ManagerMessage>;
+  /** The agent's answer to a LogsSubscription, on the same connection. */
+  publishLogs(
+    callback: (error: ServiceError | null, response: LogsPublished) => void,
+  ): ClientWritableStream<LogsPublish>;
+  publishLogs(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LogsPublished) => void,
+  ): ClientWritableStream<LogsPublish>;
+  publishLogs(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LogsPublished) => void,
+  ): ClientWritableStream<LogsPublish>;
+  publishLogs(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LogsPublished) => void,
+  ): ClientWritableStream<LogsPublish>;
 }
 
 export const DispatcherClient = makeGenericClientConstructor(DispatcherService, "orch.v1.Dispatcher") as unknown as {

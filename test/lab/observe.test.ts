@@ -1,0 +1,167 @@
+// Seeing what runs, on a real 3-host lab with two managers: `orch service
+// logs` read from the engines that ran the tasks (prefixes, --tail, --since,
+// stderr apart, one task, through a follower), following a replacement,
+// a killed host named in one line while the others' lines still come, and
+// `orch node ps`.
+import { spawn } from 'node:child_process';
+import test from 'ava';
+import { TaskState } from '../../proto/generated/orch.js';
+import { LabCluster } from '../../lab/lab-cluster.js';
+import { labAdminDir } from '../../lab/state.js';
+import { MAIN, runOrch } from '../../lab/run.js';
+import { shortId } from '../../shared/ids.js';
+import { reportLogsOnFailure } from '../helpers/lab.js';
+
+let lab: LabCluster;
+reportLogsOnFailure(test, () => lab);
+
+test.before(async () => {
+  lab = await LabCluster.up({ name: 'tlogs', index: 240, hosts: 3, managers: 2 });
+});
+
+test.after.always(async () => {
+  await lab?.down();
+});
+
+/** Each replica writes 20 lines to stdout and 20 to stderr, interleaved, then waits. */
+const TALK = 'trap "exit 0" TERM; i=0; while [ $i -lt 20 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; sleep 2147483647 & wait';
+
+/** The prefix `service logs` puts before a task's lines, from `service ps`. */
+async function prefixes(service: string): Promise<Map<string, string>> {
+  const hosts = await lab.hostnames();
+  const running = (await lab.tasks(service)).filter((t) => t.status?.state === TaskState.RUNNING);
+  return new Map(running.map((t) => [t.id, `${service}.${t.slot}.${shortId(t.id)}@${hosts.get(t.nodeId)}`]));
+}
+
+/** Lines grouped by their prefix (the text before "|", trimmed). */
+function byPrefix(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of text.split('\n').filter(Boolean)) {
+    const bar = line.indexOf('|');
+    const key = line.slice(0, bar).trim();
+    out.set(key, [...(out.get(key) ?? []), line.slice(bar + 1).trim()]);
+  }
+  return out;
+}
+
+const expected = (kind: string, from = 0) => Array.from({ length: 20 - from }, (_, i) => `${kind} ${i + from}`);
+
+test.serial('service logs: every replica with its prefix, stdout and stderr apart; --tail per task; --since cuts; --raw, -t and one task by name', async (t) => {
+  await lab.ok('service', 'create', '--name', 'talk', '--replicas', '3', '--stop-grace-period', '1s', 'orch-test/sleep', 'sh', '-c', TALK);
+  const names = await prefixes('talk');
+  t.is(names.size, 3);
+  await lab.waitFor(async () => (await lab.orch('service', 'logs', 'talk')).stdout.split('\n').filter(Boolean).length === 60, 10_000, 'every line written');
+  const all = await lab.orch('service', 'logs', 'talk');
+  t.is(all.code, 0, all.stderr);
+  const out = byPrefix(all.stdout);
+  const err = byPrefix(all.stderr);
+  t.deepEqual([...out.keys()].sort(), [...names.values()].sort(), 'one prefix per replica: service.slot.task@host');
+  for (const name of names.values()) {
+    t.deepEqual(out.get(name), expected('out'), `${name}: its stdout, in order`);
+    t.deepEqual(err.get(name), expected('err'), `${name}: its stderr, on stderr`);
+  }
+
+  const tail = await lab.orch('service', 'logs', '--tail', '5', 'talk');
+  // Five per task, the newest of each stream (the engine logs the two streams as they come, so the mix varies).
+  for (const name of names.values()) {
+    const outs = byPrefix(tail.stdout).get(name) ?? [];
+    const errs = byPrefix(tail.stderr).get(name) ?? [];
+    t.is(outs.length + errs.length, 5, `${name}: five lines`);
+    t.deepEqual(outs, expected('out', 20 - outs.length), `${name}: the last of its stdout`);
+    t.deepEqual(errs, expected('err', 20 - errs.length), `${name}: the last of its stderr`);
+  }
+
+  const later = await lab.orch('service', 'logs', '--since', new Date(Date.now() + 1000).toISOString(), 'talk');
+  t.is(later.code, 0, later.stderr);
+  t.is(later.stdout + later.stderr, '', 'nothing was written after the time given');
+  t.is((await lab.orch('service', 'logs', '--since', '10m', 'talk')).stdout.split('\n').filter(Boolean).length, 60);
+
+  const raw = await lab.ok('service', 'logs', '--raw', '--tail', '1', 'talk');
+  t.deepEqual(raw.split('\n').filter(Boolean), ['out 19', 'out 19', 'out 19']);
+  const stamped = await lab.ok('service', 'logs', '-t', '--tail', '1', '--no-task-ids', 'talk');
+  for (const line of stamped.split('\n').filter(Boolean)) t.regex(line, /^talk\.\d@h\d\s+\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z out 19$/);
+
+  const one = await lab.ok('service', 'logs', 'talk.2');
+  t.deepEqual([...byPrefix(one).keys()], [[...names.values()].find((n) => n.startsWith('talk.2.'))]);
+});
+
+test.serial('service logs through a follower manager gives the same lines', async (t) => {
+  const follower = await followerAddr();
+  const r = await runOrch({ ORCH_MANAGER: follower, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['service', 'logs', 'talk']);
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.split('\n').filter(Boolean).length, 60);
+  t.is(r.stderr.split('\n').filter(Boolean).length, 60);
+});
+
+test.serial('service logs -f goes on with the replacement of a task that died', async (t) => {
+  t.timeout(60_000);
+  const follow = spawn(process.execPath, [MAIN, 'service', 'logs', '-f', '--tail', '0', 'talk'], {
+    env: { ...process.env, ORCH_MANAGER: lab.state.managers.join(','), ORCH_TLS_DIR: labAdminDir(lab.state) },
+  });
+  let text = '';
+  follow.stdout.on('data', (d) => (text += d));
+  try {
+    const before = await prefixes('talk');
+    await new Promise((r) => setTimeout(r, 1500));
+    const [victim] = (await lab.tasks('talk')).filter((x) => x.status?.state === TaskState.RUNNING && x.slot === 1);
+    const host = (await lab.hostnames()).get(victim!.nodeId)!;
+    await lab.engine(host).getContainer(victim!.status!.containerId).kill();
+    await lab.waitFor(async () => [...(await prefixes('talk')).keys()].some((id) => !before.has(id)), 20_000, 'a replacement runs');
+    const fresh = [...(await prefixes('talk')).entries()].find(([id]) => !before.has(id))![1];
+    await lab.waitFor(async () => (byPrefix(text).get(fresh) ?? []).length === 20, 10_000, `the replacement's lines in the followed output (${fresh})`);
+    t.deepEqual(byPrefix(text).get(fresh), expected('out'));
+    t.is(follow.exitCode, null, 'still following');
+  } finally {
+    follow.kill('SIGINT');
+  }
+});
+
+test.serial('node ps lists the tasks of one node only', async (t) => {
+  const hosts = await lab.hostnames();
+  const tasks = (await lab.tasks('talk')).filter((x) => x.nodeId);
+  const h2 = lab.nodeId('h2');
+  const listed = JSON.parse(await lab.ok('node', 'ps', 'h2', '--format', 'json')) as Array<{ id: string; nodeId: string }>;
+  t.deepEqual(listed.map((x) => x.id).sort(), tasks.filter((x) => x.nodeId === h2).map((x) => x.id).sort());
+  t.true(listed.every((x) => x.nodeId === h2));
+  t.regex(await lab.ok('node', 'ps', 'h2'), new RegExp(`talk\\.\\d\\s.*${hosts.get(h2)}`));
+});
+
+test.serial('bad input: one line, exit 1', async (t) => {
+  const cases: Array<[string[], RegExp]> = [
+    [['service', 'logs', '--tail', '-1', 'talk'], /--tail: "-1" is not a number of lines/],
+    [['service', 'logs', '--since', 'yesterday-ish', 'talk'], /--since: "yesterday-ish" is not a time/],
+    [['service', 'logs', 'nosuch'], /no service or task "nosuch"/],
+    [['node', 'ps', 'nosuch'], /node "nosuch" not found/],
+  ];
+  for (const [args, why] of cases) {
+    const r = await lab.orch(...args);
+    t.is(r.code, 1, args.join(' '));
+    t.regex(r.stderr, why);
+    t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+  }
+});
+
+// Last: it kills a host.
+test.serial('with a host killed, service logs returns within seconds, names the task it cannot read, and shows the others', async (t) => {
+  t.timeout(60_000);
+  const hosts = await lab.hostnames();
+  const running = (await lab.tasks('talk')).filter((x) => x.status?.state === TaskState.RUNNING);
+  const managerHosts = new Set(lab.state.hosts.filter((h) => h.manager).map((h) => h.name));
+  const victim = running.find((x) => !managerHosts.has(hosts.get(x.nodeId)!)) ?? running.find((x) => hosts.get(x.nodeId) !== 'h1')!;
+  const victimHost = hosts.get(victim.nodeId)!;
+  await lab.kill(victimHost);
+  const started = Date.now();
+  const r = await lab.orch('service', 'logs', 'talk');
+  const took = Date.now() - started;
+  t.is(r.code, 0, r.stderr);
+  t.true(took < 5000, `returned in ${took} ms`);
+  t.regex(r.stderr, new RegExp(`^talk\\.${victim.slot}\\.${shortId(victim.id)} on ${victimHost}: logs unavailable, `, 'm'));
+  const others = running.filter((x) => x.nodeId !== victim.nodeId);
+  for (const o of others) t.deepEqual(byPrefix(r.stdout).get(`talk.${o.slot}.${shortId(o.id)}@${hosts.get(o.nodeId)}`), expected('out'));
+});
+
+async function followerAddr(): Promise<string> {
+  const leader = await lab.leaderHost();
+  const h = lab.state.hosts.find((x) => x.manager && x.name !== leader)!;
+  return lab.state.managers.find((m) => m.startsWith(`${h.addr}:`))!;
+}
