@@ -27,7 +27,7 @@ import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET } from '../shared/ingress.j
 import { ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
-import { LeaderProbe } from './leader-probe.js';
+import { ManagerLinks } from './manager-links.js';
 import { RaftApart } from './raft-apart.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
@@ -67,7 +67,7 @@ export class Manager {
   private readonly election: Election;
   private readonly loop: Loop;
   private readonly gate: Gate;
-  private readonly probe: LeaderProbe;
+  private readonly links: ManagerLinks;
   private readonly raftApart: RaftApart;
   private readonly upkeep: Upkeep;
   private readonly rotation: CaRotation;
@@ -105,14 +105,14 @@ export class Manager {
     this.gate = gate;
     this.issue = issuer(this.store, this.clusterKey);
     this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, certPolicy(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
-    this.probe = new LeaderProbe(() => this.tls);
+    this.links = new ManagerLinks(() => this.tls);
     this.serving = serverCredentials(this.tls);
     this.certFile = join(opts.stateDir, 'node.crt');
     this.renewal = new RenewalTimer(() => this.tls.cert, () => this.renewOwn(), logger('certificate', tag));
     this.raftApart = new RaftApart(opts.etcd, etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
       ttlSec: opts.electionTtlSec,
-      probe: (addr) => this.probe.alive(addr),
+      probe: (addr) => this.links.alive(addr),
     });
     this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
     this.rotation = new CaRotation(this.store, this.cache, this.clusterKey, logger('ca-rotation', tag));
@@ -133,8 +133,9 @@ export class Manager {
         leading: () => (this.dispatcher.leading ? this.dispatcher : undefined),
         leader: async () => {
           const info = await this.election.leader();
-          return info && info.managerId !== this.id ? this.probe.client(info.addr) : undefined;
+          return info && info.managerId !== this.id ? this.links.client(info.addr) : undefined;
         },
+        managerStatus: () => this.managerStatus(),
       }),
     );
     this.server.addService(DispatcherService, { session: this.dispatcher.session, publishLogs: this.dispatcher.logs.publish });
@@ -166,7 +167,7 @@ export class Manager {
     unwatchFile(this.certFile, this.onCertFile);
     await this.follow();
     await this.election.stop();
-    this.probe.close();
+    this.links.close();
     this.raftApart.close();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
@@ -217,6 +218,20 @@ export class Manager {
     this.serving.update(next);
     this.renewal.start();
     this.log.info('serving the renewed certificate');
+  }
+
+  /** Each manager's standing, by node id: Leader, Reachable (it answers a ping) or Unreachable. */
+  private async managerStatus(): Promise<Record<string, string>> {
+    const [leader, addrs] = await Promise.all([this.election.leader(), this.store.call(() => this.store.etcd.getAll().prefix(keys.managersPrefix()).strings())]);
+    const byId = Object.entries(addrs).map(([key, addr]) => [key.slice(keys.managersPrefix().length), addr] as const);
+    this.links.keep(new Set(byId.map(([, addr]) => addr)));
+    const out: Record<string, string> = {};
+    await Promise.all(
+      byId.map(async ([id, addr]) => {
+        out[id] = id === leader?.managerId ? 'Leader' : id === this.id || (await this.links.alive(addr)) ? 'Reachable' : 'Unreachable';
+      }),
+    );
+    return out;
   }
 
   /** Makes the built-in ingress network if the cluster has none yet. */

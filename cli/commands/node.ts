@@ -4,7 +4,8 @@ import { Node, NodeAvailability, Task, NodeState, nodeAvailabilityToJSON, nodeSt
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
-import { TASK_HEADERS, taskRow } from '../tasks.js';
+import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
+import { hasLabel, parseFilters, passes } from '../filters.js';
 import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
 import { formatDuration } from '../../shared/duration.js';
 
@@ -15,19 +16,31 @@ export function nodeCommand(globals: Globals): Command {
   cmd
     .command('ls')
     .description('List nodes')
+    .option('-q, --quiet', 'only the ids')
+    .option('-f, --filter <key=value>', 'only nodes of a role (role=manager|worker), with a label (label=k or label=k=v), whose hostname starts so (name=), id= (repeatable)', collect, [])
     .addOption(formatOption())
-    .action((flags: { format: string }) =>
+    .action((flags: { format: string; quiet?: boolean; filter: string[] }) =>
       withControl(globals, async (ctl) => {
-        const { nodes, storeAlarms } = await ctl.listNodes({});
+        const filters = parseFilters(flags.filter, { role: ['manager', 'worker'], label: [], name: [], id: [] });
+        const { nodes: all, storeAlarms, managerStatus } = await ctl.listNodes({});
+        const nodes = all.filter(
+          (n) =>
+            passes(filters, 'role', (v) => v === n.role) &&
+            passes(filters, 'label', (v) => hasLabel(n.labels, v)) &&
+            passes(filters, 'name', (v) => (n.description?.hostname ?? '').startsWith(v)) &&
+            passes(filters, 'id', (v) => n.id.startsWith(v)),
+        );
+        if (flags.quiet) return void process.stdout.write(nodes.map((n) => `${shortId(n.id)}\n`).join(''));
         if (storeAlarms.length) process.stderr.write(`WARNING: etcd has raised ${storeAlarms.join('; ')}: writes are refused; \`orch cluster maintain\` recovers\n`);
-        print(flags.format, nodes.map((n) => Node.toJSON(n)), () =>
+        print(flags.format, nodes.map((n) => ({ ...(Node.toJSON(n) as object), managerStatus: n.role === 'manager' ? managerStatus[n.id] : undefined })), () =>
           table(
-            ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ENGINE VERSION', 'CERTIFICATE'],
+            ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ROLE', 'ENGINE VERSION', 'CERTIFICATE'],
             nodes.map((n) => [
               shortId(n.id),
               n.description?.hostname ?? '',
               nodeStatus(n, Date.now()),
               nodeAvailabilityToJSON(n.availability).toLowerCase().replace(/^./, (c) => c.toUpperCase()),
+              n.role === 'manager' ? (managerStatus[n.id] ?? 'Unreachable') : '',
               n.role,
               n.description?.engineVersion ?? '',
               certExpiry(n.certExpiresAt, Date.now()),
@@ -40,12 +53,17 @@ export function nodeCommand(globals: Globals): Command {
     .command('ps')
     .description("List the tasks on a node (current and history)")
     .argument('<node>', 'node id, id prefix or hostname')
+    .option('-q, --quiet', 'only the task ids')
+    .option('--no-trunc', 'full ids')
+    .option('-f, --filter <key=value>', TASK_FILTER_HELP, collect, [])
     .addOption(formatOption())
-    .action((ref: string, flags: { format: string }) =>
+    .action((ref: string, flags: TaskListFlags) =>
       withControl(globals, async (ctl) => {
-        const [{ tasks }, { nodes }] = await Promise.all([ctl.listTasks({ node: ref }), ctl.listNodes({})]);
+        const [all, { nodes }] = await Promise.all([ctl.listTasks({ node: ref }), ctl.listNodes({})]);
         const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
-        print(flags.format, tasks.map((t) => Task.toJSON(t)), () => table(TASK_HEADERS, tasks.map((t) => taskRow(t, host))));
+        const tasks = filterTasks(all.tasks, flags, nodes);
+        if (flags.quiet) return void process.stdout.write(tasks.map((t) => `${flags.trunc ? shortId(t.id) : t.id}\n`).join(''));
+        print(flags.format, tasks.map((t) => Task.toJSON(t)), () => table(TASK_HEADERS, tasks.map((t) => taskRow(t, host, flags.trunc))));
       }),
     );
   cmd

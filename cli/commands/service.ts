@@ -12,7 +12,8 @@ import { updateState, waitForRollout, waitForService } from '../progress.js';
 import { containerCreateOptions } from '../container-flags.js';
 import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
-import { TASK_HEADERS, taskRow } from '../tasks.js';
+import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
+import { hasLabel, parseFilters, passes } from '../filters.js';
 import { logsCommand } from './logs.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
 
@@ -47,10 +48,17 @@ export function serviceCommand(globals: Globals): Command {
   cmd
     .command('ls')
     .description('List services')
+    .option('-q, --quiet', 'only the ids')
+    .option('-f, --filter <key=value>', 'only services whose name starts so (name=), with a label (label=k or label=k=v), of a mode (mode=replicated|global), id= (repeatable)', collect, [])
     .addOption(formatOption())
-    .action((flags: { format: string }) =>
+    .action((flags: { format: string; quiet?: boolean; filter: string[] }) =>
       withControl(globals, async (ctl) => {
-        const { services } = await ctl.listServices({});
+        const filters = parseFilters(flags.filter, { name: [], id: [], label: [], mode: ['replicated', 'global'] });
+        const services = (await ctl.listServices({})).services.filter(({ service: s }) => {
+          const mode = s!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated';
+          return passes(filters, 'name', (v) => s!.spec!.name.startsWith(v)) && passes(filters, 'id', (v) => s!.id.startsWith(v)) && passes(filters, 'label', (v) => hasLabel(s!.spec!.labels, v)) && passes(filters, 'mode', (v) => v === mode);
+        });
+        if (flags.quiet) return void process.stdout.write(services.map((s) => `${shortId(s.service!.id)}\n`).join(''));
         print(flags.format, services.map((s) => ({ ...Service.toJSON(s.service!) as object, running: s.running, desired: s.desired })), () =>
           table(
             ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'UPDATE'],
@@ -71,13 +79,17 @@ export function serviceCommand(globals: Globals): Command {
     .command('ps')
     .description("List a service's tasks (current and history)")
     .argument('<service>', 'service name or id')
+    .option('-q, --quiet', 'only the task ids')
+    .option('--no-trunc', 'full ids')
+    .option('-f, --filter <key=value>', TASK_FILTER_HELP, collect, [])
     .addOption(formatOption())
-    .action((ref: string, flags: { format: string }) =>
+    .action((ref: string, flags: TaskListFlags) =>
       withControl(globals, async (ctl) => {
         const service = await ctl.getService({ ref });
-        const { tasks } = await ctl.listTasks({ service: service.id });
-        const { nodes } = await ctl.listNodes({});
+        const [all, { nodes }] = await Promise.all([ctl.listTasks({ service: service.id }), ctl.listNodes({})]);
         const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
+        const tasks = filterTasks(all.tasks, flags, nodes);
+        if (flags.quiet) return void process.stdout.write(tasks.map((t) => `${flags.trunc ? shortId(t.id) : t.id}\n`).join(''));
         const { networks } = tasks.some((t) => t.networks.length) ? await ctl.listNetworks({}) : { networks: [] };
         const netName = new Map(networks.map((n) => [n.id, n.spec!.name]));
         const headers = [...TASK_HEADERS];
@@ -86,7 +98,7 @@ export function serviceCommand(globals: Globals): Command {
         const update = st === UpdateStatus_State.COMPLETED || st === UpdateStatus_State.ROLLBACK_COMPLETED ? '' : updateState(service.updateStatus);
         print(flags.format, tasks.map((t) => TaskMsg.toJSON(t)), () =>
           (update ? `update: ${update}${service.updateStatus!.message ? ` (${service.updateStatus!.message})` : ''}\n` : '') +
-          table(headers, tasks.map((t) => [...taskRow(t, host), ...(netName.size ? [t.networks.map((a) => `${netName.get(a.networkId) ?? shortId(a.networkId)}=${a.addr || '-'}`).join(' ')] : [])])),
+          table(headers, tasks.map((t) => [...taskRow(t, host, flags.trunc), ...(netName.size ? [t.networks.map((a) => `${netName.get(a.networkId) ?? shortId(a.networkId)}=${a.addr || '-'}`).join(' ')] : [])])),
         );
       }),
     );

@@ -41,6 +41,8 @@ const CONTROL_ROLES: readonly Role[] = ['admin', 'manager'];
 export interface Me extends Pick<LogsDeps, 'leading' | 'leader'> {
   id: string;
   isLeader: () => boolean;
+  /** Each manager's standing by node id: Leader, Reachable or Unreachable. */
+  managerStatus: () => Promise<Record<string, string>>;
 }
 
 
@@ -118,6 +120,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
       nodes: [...cache.nodes.values()].map((v) => v.value).sort((a, b) => (a.description?.hostname ?? '').localeCompare(b.description?.hostname ?? '')),
       // A full etcd freezes the cluster: say so where people look first.
       storeAlarms: await storeAlarms(store.etcd).catch(() => []),
+      managerStatus: await me.managerStatus(),
     })),
 
     getNode: unary(async (req) => resolveNode(cache, req.ref)),

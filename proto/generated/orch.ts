@@ -1118,6 +1118,13 @@ export interface ListNodesResponse {
   nodes: Node[];
   /** etcd's raised alarms, e.g. "NOSPACE on member 8e9e05c52164694d" */
   storeAlarms: string[];
+  /** manager node id → "Leader", "Reachable" (answers) or "Unreachable" */
+  managerStatus: { [key: string]: string };
+}
+
+export interface ListNodesResponse_ManagerStatusEntry {
+  key: string;
+  value: string;
 }
 
 export interface RemoveServiceResponse {
@@ -8271,7 +8278,7 @@ export const ListNodesRequest: MessageFns<ListNodesRequest> = {
 };
 
 function createBaseListNodesResponse(): ListNodesResponse {
-  return { nodes: [], storeAlarms: [] };
+  return { nodes: [], storeAlarms: [], managerStatus: {} };
 }
 
 export const ListNodesResponse: MessageFns<ListNodesResponse> = {
@@ -8282,6 +8289,9 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
     for (const v of message.storeAlarms) {
       writer.uint32(18).string(v!);
     }
+    globalThis.Object.entries(message.managerStatus).forEach(([key, value]: [string, string]) => {
+      ListNodesResponse_ManagerStatusEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
     return writer;
   },
 
@@ -8314,6 +8324,17 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
             message.storeAlarms.push(reader.string());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = ListNodesResponse_ManagerStatusEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.managerStatus[entry3.key] = entry3.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8334,6 +8355,33 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
         : globalThis.Array.isArray(object?.store_alarms)
         ? object.store_alarms.map((e: any) => globalThis.String(e))
         : [],
+      managerStatus: isObject(object.managerStatus)
+        ? (globalThis.Object.entries(object.managerStatus) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.manager_status)
+        ? (globalThis.Object.entries(object.manager_status) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -8345,6 +8393,15 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
     if (message.storeAlarms?.length) {
       obj.storeAlarms = message.storeAlarms;
     }
+    if (message.managerStatus) {
+      const entries = globalThis.Object.entries(message.managerStatus) as [string, string][];
+      if (entries.length > 0) {
+        obj.managerStatus = {};
+        entries.forEach(([k, v]) => {
+          obj.managerStatus[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -8355,6 +8412,100 @@ export const ListNodesResponse: MessageFns<ListNodesResponse> = {
     const message = createBaseListNodesResponse();
     message.nodes = object.nodes?.map((e) => Node.fromPartial(e)) || [];
     message.storeAlarms = object.storeAlarms?.map((e) => e) || [];
+    message.managerStatus = (globalThis.Object.entries(object.managerStatus ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseListNodesResponse_ManagerStatusEntry(): ListNodesResponse_ManagerStatusEntry {
+  return { key: "", value: "" };
+}
+
+export const ListNodesResponse_ManagerStatusEntry: MessageFns<ListNodesResponse_ManagerStatusEntry> = {
+  encode(message: ListNodesResponse_ManagerStatusEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListNodesResponse_ManagerStatusEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListNodesResponse_ManagerStatusEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListNodesResponse_ManagerStatusEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ListNodesResponse_ManagerStatusEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListNodesResponse_ManagerStatusEntry>): ListNodesResponse_ManagerStatusEntry {
+    return ListNodesResponse_ManagerStatusEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListNodesResponse_ManagerStatusEntry>): ListNodesResponse_ManagerStatusEntry {
+    const message = createBaseListNodesResponse_ManagerStatusEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

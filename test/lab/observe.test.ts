@@ -1,8 +1,9 @@
 // Seeing what runs, on a real 3-host lab with two managers: `orch service
 // logs` read from the engines that ran the tasks (prefixes, --tail, --since,
 // stderr apart, one task, through a follower), following a replacement,
-// a killed host named in one line while the others' lines still come, and
-// `orch node ps`.
+// a killed host named in one line while the others' lines still come;
+// `orch node ps`; Docker's filters and quiet modes, and each manager's
+// standing in `node ls`.
 import { spawn } from 'node:child_process';
 import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
@@ -76,10 +77,10 @@ test.serial('service logs: every replica with its prefix, stdout and stderr apar
   t.is(later.stdout + later.stderr, '', 'nothing was written after the time given');
   t.is((await lab.orch('service', 'logs', '--since', '10m', 'talk')).stdout.split('\n').filter(Boolean).length, 60);
 
-  const raw = await lab.ok('service', 'logs', '--raw', '--tail', '1', 'talk');
-  t.deepEqual(raw.split('\n').filter(Boolean), ['out 19', 'out 19', 'out 19']);
-  const stamped = await lab.ok('service', 'logs', '-t', '--tail', '1', '--no-task-ids', 'talk');
-  for (const line of stamped.split('\n').filter(Boolean)) t.regex(line, /^talk\.\d@h\d\s+\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z out 19$/);
+  t.deepEqual((await lab.ok('service', 'logs', '--raw', 'talk.2')).split('\n').filter(Boolean), expected('out'), '--raw: the lines alone');
+  const stamped = (await lab.ok('service', 'logs', '-t', '--no-task-ids', 'talk.2')).split('\n').filter(Boolean);
+  t.is(stamped.length, 20);
+  for (const line of stamped) t.regex(line, /^talk\.2@h\d\s+\| \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z out \d+$/);
 
   const one = await lab.ok('service', 'logs', 'talk.2');
   t.deepEqual([...byPrefix(one).keys()], [[...names.values()].find((n) => n.startsWith('talk.2.'))]);
@@ -126,12 +127,43 @@ test.serial('node ps lists the tasks of one node only', async (t) => {
   t.regex(await lab.ok('node', 'ps', 'h2'), new RegExp(`talk\\.\\d\\s.*${hosts.get(h2)}`));
 });
 
+test.serial("filters and quiet modes in Docker's spelling; node ls shows each manager's standing", async (t) => {
+  await lab.ok('service', 'create', '--name', 'edge', '--mode', 'global', '--label', 'tier=edge', '--stop-grace-period', '1s', 'orch-test/sleep');
+  const lines = (text: string) => text.split('\n').filter(Boolean);
+  const ids = new Map((JSON.parse(await lab.ok('service', 'ls', '--format', 'json')) as Array<{ id: string; spec: { name: string } }>).map((x) => [x.spec.name, x.id.slice(0, 12)]));
+  t.deepEqual(lines(await lab.ok('service', 'ls', '-q')).sort(), [...ids.values()].sort());
+  t.deepEqual(lines(await lab.ok('service', 'ls', '-q', '--filter', 'mode=global')), [ids.get('edge')]);
+  t.deepEqual(lines(await lab.ok('service', 'ls', '-q', '--filter', 'label=tier=edge')), [ids.get('edge')]);
+  t.deepEqual(lines(await lab.ok('service', 'ls', '-q', '--filter', 'label=tier=core')), []);
+  t.deepEqual(lines(await lab.ok('service', 'ls', '-q', '--filter', 'name=ta', '--filter', 'name=ed')).sort(), [ids.get('talk'), ids.get('edge')].sort());
+
+  const tasks = await lab.tasks('talk');
+  const running = tasks.filter((x) => x.desiredState === TaskState.RUNNING);
+  t.deepEqual(lines(await lab.ok('service', 'ps', '-q', '--no-trunc', '--filter', 'desired-state=running', 'talk')).sort(), running.map((x) => x.id).sort());
+  t.deepEqual(lines(await lab.ok('service', 'ps', '-q', '--filter', 'desired-state=shutdown', 'talk')).sort(), tasks.filter((x) => x.desiredState > TaskState.RUNNING).map((x) => x.id.slice(0, 12)).sort());
+  const h2 = lab.nodeId('h2');
+  t.deepEqual(lines(await lab.ok('service', 'ps', '-q', '--filter', 'node=h2', 'talk')).sort(), tasks.filter((x) => x.nodeId === h2).map((x) => x.id.slice(0, 12)).sort());
+
+  const managers = lab.state.hosts.filter((h) => h.manager).map((h) => lab.nodeId(h.name).slice(0, 12));
+  t.deepEqual(lines(await lab.ok('node', 'ls', '-q', '--filter', 'role=manager')).sort(), managers.sort());
+  t.is(lines(await lab.ok('node', 'ls', '-q', '--filter', 'role=worker')).length, 1);
+  const table = await lab.ok('node', 'ls');
+  t.regex(table, /MANAGER STATUS/);
+  t.is(table.match(/\bLeader\b/g)?.length, 1, table);
+  t.is(table.match(/\bReachable\b/g)?.length, 1, table);
+  t.regex(table, new RegExp(`${await lab.leaderHost()}\\s+Ready\\s+Active\\s+Leader`));
+});
+
 test.serial('bad input: one line, exit 1', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['service', 'logs', '--tail', '-1', 'talk'], /--tail: "-1" is not a number of lines/],
     [['service', 'logs', '--since', 'yesterday-ish', 'talk'], /--since: "yesterday-ish" is not a time/],
     [['service', 'logs', 'nosuch'], /no service or task "nosuch"/],
     [['node', 'ps', 'nosuch'], /node "nosuch" not found/],
+    [['service', 'ls', '--filter', 'colour=red'], /--filter: unknown key "colour"; use name, id, label, mode/],
+    [['service', 'ls', '--filter', 'mode=sometimes'], /--filter: mode "sometimes" is not one of replicated, global/],
+    [['service', 'ps', '--filter', 'desired-state=maybe', 'talk'], /--filter: desired-state "maybe" is not one of running, shutdown, accepted/],
+    [['node', 'ls', '--filter', 'role'], /--filter: "role" is not KEY=VALUE/],
   ];
   for (const [args, why] of cases) {
     const r = await lab.orch(...args);
