@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
 import { parseBytes, parseCount, parseCpus } from '../../shared/units.js';
+import { setLogFormat } from '../../shared/log.js';
 import type { UpkeepPolicy } from '../../manager/upkeep/plan.js';
 import { DEFAULT_STATE_DIR } from './cluster.js';
 import { etcdTls, etcdTlsOptions, fail, type Globals } from './common.js';
@@ -46,6 +47,9 @@ export function upkeepFromFlags(f: CompactionFlags): Partial<UpkeepPolicy> {
   };
 }
 
+export const LOG_FORMAT_FLAG = '--log-format <format>';
+export const LOG_FORMAT_HELP = 'json, or pretty: readable lines (default: pretty on a terminal, json otherwise)';
+
 export function managerCommand(): Command {
   return compactionOptions(etcdTlsOptions(new Command('manager')))
     .description('Run a manager: control API, dispatcher and (when leader) the control loops')
@@ -55,8 +59,10 @@ export function managerCommand(): Command {
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
     .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
     .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
-    .action(async (f: { etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
+    .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
+    .action(async (f: { logFormat?: string; etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
       try {
+        setLogFormat(f.logFormat);
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
         const upkeep = upkeepFromFlags(f);
         const { Manager } = await import('../../manager/index.js');
@@ -80,8 +86,10 @@ export function agentCommand(globals: Globals): Command {
     .option('--cluster <id>', 'cluster id stamped on containers', 'default')
     .option('--cpus <cpus>', 'CPUs to offer (default: what the engine reports)')
     .option('--memory <size>', 'memory to offer, e.g. 2g (default: what the engine reports)')
-    .action(async (f: { dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string; cpus?: string; memory?: string }) => {
+    .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
+    .action(async (f: { logFormat?: string; dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string; cpus?: string; memory?: string }) => {
       try {
+        setLogFormat(f.logFormat);
         const capacity = { nanoCpus: f.cpus ? parseCpus(f.cpus, '--cpus') : undefined, memoryBytes: f.memory ? parseBytes(f.memory, '--memory') : undefined };
         const { Agent } = await import('../../agent/index.js');
         const managers = globals.explicitManager()?.split(',').filter(Boolean);

@@ -5,7 +5,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { fail } from './common.js';
-import { compactionOptions, type CompactionFlags } from './daemons.js';
+import { compactionOptions, LOG_FORMAT_FLAG, LOG_FORMAT_HELP, type CompactionFlags } from './daemons.js';
+import { setLogFormat } from '../../shared/log.js';
 
 /** The flags of `orch dev`. */
 export interface DevFlags extends CompactionFlags {
@@ -16,6 +17,7 @@ export interface DevFlags extends CompactionFlags {
   reset?: boolean;
   dockerSocket: string;
   cluster: string;
+  logFormat?: string;
 }
 
 export function devCommand(): Command {
@@ -28,6 +30,14 @@ export function devCommand(): Command {
     .option('--cluster <id>', 'cluster id stamped on the containers', 'dev')
     .option('--no-demo', 'do not deploy the demo service')
     .option('--reset', 'start from scratch: remove the data dir first (the new node removes what the old one left on this host)')
-    .action(async (f: DevFlags) => (await import('./dev-run.js')).runDev(f).catch(fail));
+    .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
+    .action(async (f: DevFlags) => {
+      try {
+        setLogFormat(f.logFormat);
+      } catch (err) {
+        fail(err);
+      }
+      await (await import('./dev-run.js')).runDev(f).catch(fail);
+    });
 }
 
