@@ -17,6 +17,7 @@ import { volumeCommand } from './commands/volume.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 import { clusterCommand } from './commands/store.js';
+import { eventsCommand } from './commands/events.js';
 
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')
@@ -44,6 +45,7 @@ program.addCommand(joinCommand());
 program.addCommand(joinTokenCommand(globals));
 program.addCommand(caCommand(globals));
 program.addCommand(clusterCommand(globals));
+program.addCommand(eventsCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));
 program.addCommand(devCommand());

@@ -3,7 +3,7 @@ import { TaskState, type Node, type Task } from '../proto/generated/orch.js';
 import { shortId } from '../shared/ids.js';
 import { stateName, taskName } from '../shared/states.js';
 import { ago } from './table.js';
-import { parseFilters, passes } from './filters.js';
+import { parseFilters, passes } from '../shared/filters.js';
 
 export const TASK_HEADERS = ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'];
 

@@ -55,6 +55,8 @@ import {
   type NodeCertificate,
   type LogsMessage,
   type LogsRequest,
+  type ClusterEvent,
+  type EventsRequest,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
@@ -109,6 +111,8 @@ export interface Control {
   rotateCa(req: RotateCaRequest): Promise<CaStatus>;
   /** A stream with no deadline (it may follow for ever); read at your pace, `cancel` to leave. */
   logs(req: LogsRequest): Streamed<LogsMessage>;
+  /** The same, for the cluster's events. */
+  events(req: EventsRequest): Streamed<ClusterEvent>;
   close(): void;
 }
 
@@ -135,19 +139,23 @@ export function connect(addr: string, tls: TlsMaterial): Control {
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   const listTasks = call<ListTasksRequest, ListTasksResponse>('listTasks');
   out.listTasks = (req) => listTasks(ListTasksRequest.fromPartial(req));
-  out.logs = (req) => {
-    const stream = client.logs(req);
-    return {
-      cancel: () => stream.cancel(),
-      async *[Symbol.asyncIterator]() {
-        try {
-          for await (const m of stream) yield m as LogsMessage;
-        } catch (err) {
-          throw fromGrpcError(err as ServiceError, addr);
-        }
-      },
+  const streamed =
+    <Req, Res>(open: (req: Req) => AsyncIterable<unknown> & { cancel(): void }) =>
+    (req: Req): Streamed<Res> => {
+      const stream = open(req);
+      return {
+        cancel: () => stream.cancel(),
+        async *[Symbol.asyncIterator]() {
+          try {
+            for await (const m of stream) yield m as Res;
+          } catch (err) {
+            throw fromGrpcError(err as ServiceError, addr);
+          }
+        },
+      };
     };
-  };
+  out.logs = streamed<LogsRequest, LogsMessage>((req) => client.logs(req));
+  out.events = streamed<EventsRequest, ClusterEvent>((req) => client.events(req));
   out.close = () => client.close();
   return out;
 }

@@ -27,6 +27,7 @@ import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET } from '../shared/ingress.j
 import { ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
+import { EventJournal } from './events/journal.js';
 import { ManagerLinks } from './manager-links.js';
 import { RaftApart } from './raft-apart.js';
 import { Loop } from './loop.js';
@@ -71,6 +72,7 @@ export class Manager {
   private readonly raftApart: RaftApart;
   private readonly upkeep: Upkeep;
   private readonly rotation: CaRotation;
+  private readonly events: EventJournal;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -115,6 +117,7 @@ export class Manager {
       probe: (addr) => this.links.alive(addr),
     });
     this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
+    this.events = new EventJournal(this.cache);
     this.rotation = new CaRotation(this.store, this.cache, this.clusterKey, logger('ca-rotation', tag));
     this.loop = new Loop('leader', logger('orchestrator', tag), () => this.leaderPass(), 1000);
   }
@@ -126,6 +129,7 @@ export class Manager {
       throw new UnauthenticatedError(`the certificate in ${this.opts.stateDir} belongs to cluster ${this.tls.identity.clusterId}, but etcd holds cluster ${secrets.clusterId}`);
     }
     await this.cache.start();
+    this.events.start();
     this.cache.on('change', this.checkDemoted);
     this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, this.issue, {
         id: this.id,
@@ -136,6 +140,7 @@ export class Manager {
           return info && info.managerId !== this.id ? this.links.client(info.addr) : undefined;
         },
         managerStatus: () => this.managerStatus(),
+        events: (call) => this.events.serve(call),
       }),
     );
     this.server.addService(DispatcherService, { session: this.dispatcher.session, publishLogs: this.dispatcher.logs.publish });
@@ -171,6 +176,7 @@ export class Manager {
     this.raftApart.close();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
+    this.events.stop();
     await this.cache.stop();
     this.store.etcd.close();
   }

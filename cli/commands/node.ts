@@ -5,7 +5,7 @@ import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
 import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
-import { hasLabel, parseFilters, passes } from '../filters.js';
+import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
 import { formatDuration } from '../../shared/duration.js';
 

@@ -13,7 +13,7 @@ import { containerCreateOptions } from '../container-flags.js';
 import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
 import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
-import { hasLabel, parseFilters, passes } from '../filters.js';
+import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 import { logsCommand } from './logs.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
 

@@ -1,8 +1,11 @@
 // The control API the CLI calls. Every request is validated before anything is
 // written; every write is one transaction with compares, so a rejected or
 // conflicting request changes nothing.
+import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
   NodeState,
+  type ClusterEvent,
+  type EventsRequest,
   ServiceSpec_Mode,
   TaskState,
   type ControlServer,
@@ -43,6 +46,8 @@ export interface Me extends Pick<LogsDeps, 'leading' | 'leader'> {
   isLeader: () => boolean;
   /** Each manager's standing by node id: Leader, Reachable or Unreachable. */
   managerStatus: () => Promise<Record<string, string>>;
+  /** Streams the cluster's events a call asks for (events/journal.ts). */
+  events: (call: ServerWritableStream<EventsRequest, ClusterEvent>) => Promise<void>;
 }
 
 
@@ -224,6 +229,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
     }),
 
     logs: stream(async (call) => serveLogs(call, { store, cache, leading: me.leading, leader: me.leader })),
+    events: stream(async (call) => me.events(call)),
   };
 }
 

@@ -27,7 +27,22 @@ export interface CacheOptions {
 /** What the leader's passes read: the objects by kind (the mirror, or a test's own). */
 export type Snapshot = Pick<Cache, 'nodes' | 'services' | 'tasks' | 'networks'>;
 
-/** Emits 'change' after every batch of applied events or re-list. */
+/** One object that changed, as the mirror applied it: before (absent: new) and after (absent: deleted). */
+export interface ObjectChange {
+  kind: Kind;
+  id: string;
+  prev?: unknown;
+  next?: unknown;
+  /** The etcd revision of the change (of the re-list that found it, after a re-list). */
+  revision: number;
+}
+
+/**
+ * Emits 'change' after every batch of applied events or re-list; 'object'
+ * (an ObjectChange) for each object that changed, and 'leader' (the leader
+ * key's value, the revision) when the leader changed, before that batch's 'change'. A
+ * re-list reports what differs from before it (not the first list).
+ */
 export class Cache extends EventEmitter {
   readonly nodes: Tables['nodes'] = new Map();
   readonly services: Tables['services'] = new Map();
@@ -42,6 +57,8 @@ export class Cache extends EventEmitter {
   readonly revoked = new Set<string>();
   /** The etcd revision the mirror reflects. */
   revision = 0;
+  /** The leader key's value (JSON: managerId, addr), if any. */
+  leader: string | undefined;
 
   private watcher: Watcher | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
@@ -99,10 +116,16 @@ export class Cache extends EventEmitter {
     const res = await this.store.call(() =>
       this.store.etcd.kv.range({ key: Buffer.from(PREFIX), range_end: Buffer.from(prefixEnd(PREFIX)) }),
     );
+    const listedBefore = this.revision > 0;
+    const before = Object.fromEntries(KINDS.map((kind) => [kind, new Map(this.table(kind) as Map<string, Versioned<unknown>>)])) as unknown as Tables;
+    const leaderBefore = this.leader;
     for (const kind of KINDS) this.table(kind).clear();
     this.revoked.clear();
-    for (const kv of res.kvs) this.applyPut(kv);
-    this.revision = Number(res.header.revision);
+    this.leader = undefined;
+    const revision = Number(res.header.revision);
+    for (const kv of res.kvs) this.applyPut(kv, false);
+    this.revision = revision;
+    if (listedBefore) this.reportDifferences(before, leaderBefore, revision);
     if (this.stopped) return;
     // Bounded: a watch that does not connect in time (its stream on a member that just died, say) must not hold every later re-list up.
     const creating = this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
@@ -121,7 +144,7 @@ export class Cache extends EventEmitter {
       // A dropped watcher may still deliver what it had buffered: older than the list that replaced it.
       if (watcher !== this.watcher) return;
       for (const ev of res.events) {
-        if (ev.type === 'Put') this.applyPut(ev.kv);
+        if (ev.type === 'Put') this.applyPut(ev.kv, true);
         else this.applyDelete(ev.kv);
       }
       this.revision = Math.max(this.revision, Number(res.header.revision));
@@ -171,24 +194,48 @@ export class Cache extends EventEmitter {
     if (w) await within(w.cancel().catch(() => undefined), 1000, undefined);
   }
 
-  private applyPut(kv: IKeyValue): void {
+  /** Applies a put; `report`: say so ('object', 'leader'), as for a watch event. */
+  private applyPut(kv: IKeyValue, report: boolean): void {
+    const key = kv.key.toString();
     const revoked = revokedId(kv);
     if (revoked) this.revoked.add(revoked);
-    const parsed = parseObjectKey(kv.key.toString());
+    if (key === keys.leader()) {
+      this.leader = kv.value.toString();
+      if (report) this.emit('leader', this.leader, Number(kv.mod_revision));
+    }
+    const parsed = parseObjectKey(key);
     if (!parsed) return;
     try {
       const value = decode(parsed.kind, kv.value.toString());
-      (this.table(parsed.kind) as Map<string, Versioned<unknown>>).set(parsed.id, { value, modRevision: Number(kv.mod_revision) });
+      const table = this.table(parsed.kind) as Map<string, Versioned<unknown>>;
+      const prev = table.get(parsed.id)?.value;
+      table.set(parsed.id, { value, modRevision: Number(kv.mod_revision) });
+      if (report) this.emit('object', { kind: parsed.kind, id: parsed.id, prev, next: value, revision: Number(kv.mod_revision) } satisfies ObjectChange);
     } catch (err) {
-      this.log.error({ key: kv.key.toString(), err: String(err) }, 'undecodable value in etcd; ignored');
+      this.log.error({ key, err: String(err) }, 'undecodable value in etcd; ignored');
     }
   }
 
   private applyDelete(kv: IKeyValue): void {
     const revoked = revokedId(kv);
     if (revoked) this.revoked.delete(revoked);
+    if (kv.key.toString() === keys.leader()) this.leader = undefined;
     const parsed = parseObjectKey(kv.key.toString());
-    if (parsed) this.table(parsed.kind).delete(parsed.id);
+    if (!parsed) return;
+    const prev = this.table(parsed.kind).get(parsed.id)?.value;
+    this.table(parsed.kind).delete(parsed.id);
+    if (prev !== undefined) this.emit('object', { kind: parsed.kind, id: parsed.id, prev, revision: Number(kv.mod_revision) } satisfies ObjectChange);
+  }
+
+  /** After a re-list: what differs from the mirror before it, as if watched. */
+  private reportDifferences(before: Tables, leaderBefore: string | undefined, revision: number): void {
+    for (const kind of KINDS) {
+      const was = before[kind] as Map<string, Versioned<unknown>>;
+      const is = this.table(kind) as Map<string, Versioned<unknown>>;
+      for (const [id, v] of is) if (was.get(id)?.modRevision !== v.modRevision) this.emit('object', { kind, id, prev: was.get(id)?.value, next: v.value, revision } satisfies ObjectChange);
+      for (const [id, v] of was) if (!is.has(id)) this.emit('object', { kind, id, prev: v.value, revision } satisfies ObjectChange);
+    }
+    if (this.leader && this.leader !== leaderBefore) this.emit('leader', this.leader, revision);
   }
 }
 

@@ -1,5 +1,5 @@
 // The store: etcd connection, key layout, transactions and the watched mirror.
-export { Cache, type Snapshot } from './cache.js';
+export { Cache, type ObjectChange, type Snapshot } from './cache.js';
 export { commitChanges, put, type Change, type ChangeOf } from './changes.js';
 export { connectEtcd, connectMember, etcdFailure, type EtcdTls } from './etcd.js';
 export { keys, portKey, PREFIX, type Kind } from './keys.js';

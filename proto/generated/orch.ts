@@ -1199,6 +1199,54 @@ export interface RemoveNetworkResponse {
   id: string;
 }
 
+/**
+ * One thing the cluster did, derived from one change in etcd: every manager
+ * derives the same events, numbered alike, from the same revisions.
+ */
+export interface ClusterEvent {
+  /** service, task, node, network, secret, config; "orch" "gap": events from after_revision up to attributes.kept were not kept */
+  type: string;
+  /** create, update, remove; a task's new state (running, failed…); leader */
+  action: string;
+  /** the object's id */
+  id: string;
+  /** its name: a service's, a task's (web.1), a node's hostname */
+  name: string;
+  /** what changed: state.old/state.new, updatestate.new, error, service, node… */
+  attributes: { [key: string]: string };
+  /** when it happened, as the object records it (else when seen) */
+  time:
+    | Date
+    | undefined;
+  /** the etcd revision it came from */
+  revision: bigint;
+  /** its place among the events of that revision */
+  index: number;
+}
+
+export interface ClusterEvent_AttributesEntry {
+  key: string;
+  value: string;
+}
+
+export interface EventsRequest {
+  /** replay what this manager kept from then on */
+  since:
+    | Date
+    | undefined;
+  /** end there (unset: follow for ever) */
+  until:
+    | Date
+    | undefined;
+  /** "type=service", "name=web", "id=…", "event=create": Docker's --filter */
+  filters: string[];
+  /** resume: everything after this event (revision, index), nothing twice */
+  afterRevision: bigint;
+  afterIndex: number;
+  /** after_revision/after_index are set */
+  resume: boolean;
+}
+
 export interface LogsRequest {
   /** a service (name, id, unique id prefix) or a task (id, unique id prefix, or service.slot) */
   ref: string;
@@ -9591,6 +9639,467 @@ export const RemoveNetworkResponse: MessageFns<RemoveNetworkResponse> = {
   },
 };
 
+function createBaseClusterEvent(): ClusterEvent {
+  return { type: "", action: "", id: "", name: "", attributes: {}, time: undefined, revision: 0n, index: 0 };
+}
+
+export const ClusterEvent: MessageFns<ClusterEvent> = {
+  encode(message: ClusterEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.id !== "") {
+      writer.uint32(26).string(message.id);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    globalThis.Object.entries(message.attributes).forEach(([key, value]: [string, string]) => {
+      ClusterEvent_AttributesEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
+    if (message.time !== undefined) {
+      Timestamp.encode(toTimestamp(message.time), writer.uint32(50).fork()).join();
+    }
+    if (message.revision !== 0n) {
+      if (BigInt.asUintN(64, message.revision) !== message.revision) {
+        throw new globalThis.Error("value provided for field message.revision of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.revision);
+    }
+    if (message.index !== 0) {
+      writer.uint32(64).uint32(message.index);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = ClusterEvent_AttributesEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.attributes[entry5.key] = entry5.value;
+            }
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.time = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.revision = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.index = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterEvent {
+    return {
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      attributes: isObject(object.attributes)
+        ? (globalThis.Object.entries(object.attributes) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+      revision: isSet(object.revision) ? BigInt(object.revision) : 0n,
+      index: isSet(object.index) ? globalThis.Number(object.index) : 0,
+    };
+  },
+
+  toJSON(message: ClusterEvent): unknown {
+    const obj: any = {};
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.attributes) {
+      const entries = globalThis.Object.entries(message.attributes) as [string, string][];
+      if (entries.length > 0) {
+        obj.attributes = {};
+        entries.forEach(([k, v]) => {
+          obj.attributes[k] = v;
+        });
+      }
+    }
+    if (message.time !== undefined) {
+      obj.time = message.time.toISOString();
+    }
+    if (message.revision !== 0n) {
+      obj.revision = message.revision.toString();
+    }
+    if (message.index !== 0) {
+      obj.index = Math.round(message.index);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClusterEvent>): ClusterEvent {
+    return ClusterEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterEvent>): ClusterEvent {
+    const message = createBaseClusterEvent();
+    message.type = object.type ?? "";
+    message.action = object.action ?? "";
+    message.id = object.id ?? "";
+    message.name = object.name ?? "";
+    message.attributes = (globalThis.Object.entries(object.attributes ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.time = object.time ?? undefined;
+    message.revision = (object.revision !== undefined && object.revision !== null) ? BigInt(object.revision) : 0n;
+    message.index = object.index ?? 0;
+    return message;
+  },
+};
+
+function createBaseClusterEvent_AttributesEntry(): ClusterEvent_AttributesEntry {
+  return { key: "", value: "" };
+}
+
+export const ClusterEvent_AttributesEntry: MessageFns<ClusterEvent_AttributesEntry> = {
+  encode(message: ClusterEvent_AttributesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterEvent_AttributesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterEvent_AttributesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClusterEvent_AttributesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ClusterEvent_AttributesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClusterEvent_AttributesEntry>): ClusterEvent_AttributesEntry {
+    return ClusterEvent_AttributesEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterEvent_AttributesEntry>): ClusterEvent_AttributesEntry {
+    const message = createBaseClusterEvent_AttributesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseEventsRequest(): EventsRequest {
+  return { since: undefined, until: undefined, filters: [], afterRevision: 0n, afterIndex: 0, resume: false };
+}
+
+export const EventsRequest: MessageFns<EventsRequest> = {
+  encode(message: EventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(10).fork()).join();
+    }
+    if (message.until !== undefined) {
+      Timestamp.encode(toTimestamp(message.until), writer.uint32(18).fork()).join();
+    }
+    for (const v of message.filters) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.afterRevision !== 0n) {
+      if (BigInt.asUintN(64, message.afterRevision) !== message.afterRevision) {
+        throw new globalThis.Error("value provided for field message.afterRevision of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.afterRevision);
+    }
+    if (message.afterIndex !== 0) {
+      writer.uint32(40).uint32(message.afterIndex);
+    }
+    if (message.resume !== false) {
+      writer.uint32(48).bool(message.resume);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.until = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.filters.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.afterRevision = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.afterIndex = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.resume = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventsRequest {
+    return {
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      filters: globalThis.Array.isArray(object?.filters) ? object.filters.map((e: any) => globalThis.String(e)) : [],
+      afterRevision: isSet(object.afterRevision)
+        ? BigInt(object.afterRevision)
+        : isSet(object.after_revision)
+        ? BigInt(object.after_revision)
+        : 0n,
+      afterIndex: isSet(object.afterIndex)
+        ? globalThis.Number(object.afterIndex)
+        : isSet(object.after_index)
+        ? globalThis.Number(object.after_index)
+        : 0,
+      resume: isSet(object.resume) ? globalThis.Boolean(object.resume) : false,
+    };
+  },
+
+  toJSON(message: EventsRequest): unknown {
+    const obj: any = {};
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = message.until.toISOString();
+    }
+    if (message.filters?.length) {
+      obj.filters = message.filters;
+    }
+    if (message.afterRevision !== 0n) {
+      obj.afterRevision = message.afterRevision.toString();
+    }
+    if (message.afterIndex !== 0) {
+      obj.afterIndex = Math.round(message.afterIndex);
+    }
+    if (message.resume !== false) {
+      obj.resume = message.resume;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EventsRequest>): EventsRequest {
+    return EventsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EventsRequest>): EventsRequest {
+    const message = createBaseEventsRequest();
+    message.since = object.since ?? undefined;
+    message.until = object.until ?? undefined;
+    message.filters = object.filters?.map((e) => e) || [];
+    message.afterRevision = (object.afterRevision !== undefined && object.afterRevision !== null)
+      ? BigInt(object.afterRevision)
+      : 0n;
+    message.afterIndex = object.afterIndex ?? 0;
+    message.resume = object.resume ?? false;
+    return message;
+  },
+};
+
 function createBaseLogsRequest(): LogsRequest {
   return { ref: "", follow: false, tail: 0n, since: undefined };
 }
@@ -16252,6 +16761,16 @@ export const ControlService = {
     responseSerialize: (value: LogsMessage): Buffer => Buffer.from(LogsMessage.encode(value).finish()),
     responseDeserialize: (value: Buffer): LogsMessage => LogsMessage.decode(value),
   },
+  /** What the cluster does, as every manager sees it in etcd's watch. */
+  events: {
+    path: "/orch.v1.Control/Events" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EventsRequest): Buffer => Buffer.from(EventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EventsRequest => EventsRequest.decode(value),
+    responseSerialize: (value: ClusterEvent): Buffer => Buffer.from(ClusterEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClusterEvent => ClusterEvent.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -16291,6 +16810,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   rotateCa: handleUnaryCall<RotateCaRequest, CaStatus>;
   /** The logs of a service's tasks, or of one task, from the engines that ran them. */
   logs: handleServerStreamingCall<LogsRequest, LogsMessage>;
+  /** What the cluster does, as every manager sees it in etcd's watch. */
+  events: handleServerStreamingCall<EventsRequest, ClusterEvent>;
 }
 
 export interface ControlClient extends Client {
@@ -16786,6 +17307,13 @@ export interface ControlClient extends Client {
   /** The logs of a service's tasks, or of one task, from the engines that ran them. */
   logs(request: LogsRequest, options?: Partial<CallOptions>): ClientReadableStream<LogsMessage>;
   logs(request: LogsRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<LogsMessage>;
+  /** What the cluster does, as every manager sees it in etcd's watch. */
+  events(request: EventsRequest, options?: Partial<CallOptions>): ClientReadableStream<ClusterEvent>;
+  events(
+    request: EventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ClusterEvent>;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "orch.v1.Control") as unknown as {

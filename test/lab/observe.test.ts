@@ -3,7 +3,8 @@
 // stderr apart, one task, through a follower), following a replacement,
 // a killed host named in one line while the others' lines still come;
 // `orch node ps`; Docker's filters and quiet modes, and each manager's
-// standing in `node ls`.
+// standing in `node ls`; `orch events` in order, through a follower, replayed
+// with --since and resumed on another manager after a cut.
 import { spawn } from 'node:child_process';
 import test from 'ava';
 import { TaskState } from '../../proto/generated/orch.js';
@@ -164,6 +165,8 @@ test.serial('bad input: one line, exit 1', async (t) => {
     [['service', 'ls', '--filter', 'mode=sometimes'], /--filter: mode "sometimes" is not one of replicated, global/],
     [['service', 'ps', '--filter', 'desired-state=maybe', 'talk'], /--filter: desired-state "maybe" is not one of running, shutdown, accepted/],
     [['node', 'ls', '--filter', 'role'], /--filter: "role" is not KEY=VALUE/],
+    [['events', '--filter', 'type=weather'], /--filter: type "weather" is not one of service, task, node, network, secret, config/],
+    [['events', '--since', 'soon'], /--since: "soon" is not a time/],
   ];
   for (const [args, why] of cases) {
     const r = await lab.orch(...args);
@@ -171,6 +174,83 @@ test.serial('bad input: one line, exit 1', async (t) => {
     t.regex(r.stderr, why);
     t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
   }
+});
+
+/** `orch events --format json` running through `managers`, until stopped. */
+function listen(managers: string, ...filters: string[]) {
+  const p = spawn(process.execPath, [MAIN, 'events', '--format', 'json', ...filters.flatMap((x) => ['--filter', x])], { env: { ...process.env, ORCH_MANAGER: managers, ORCH_TLS_DIR: labAdminDir(lab.state) } });
+  let text = '';
+  let err = '';
+  p.stdout.on('data', (d) => (text += d));
+  p.stderr.on('data', (d) => (err += d));
+  const events = () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
+  return {
+    events,
+    stderr: () => err,
+    freeze: (frozen: boolean) => p.kill(frozen ? 'SIGSTOP' : 'SIGCONT'),
+    stop: async () => {
+      p.kill('SIGINT');
+      await new Promise((r) => p.once('close', r));
+      return events();
+    },
+  };
+}
+
+interface Ev {
+  type: string;
+  action: string;
+  id: string;
+  name: string;
+  attributes?: Record<string, string>;
+  revision: string;
+  index?: number;
+}
+const key = (e: Ev) => `${e.revision}.${e.index ?? 0}`;
+const cmp = (a: Ev, b: Ev) => Number(BigInt(a.revision) - BigInt(b.revision)) || (a.index ?? 0) - (b.index ?? 0);
+
+test.serial('events: a create and scales in order, the same through a follower, kept ones replayed with --since; a cut connection resumes on another manager with nothing missed or repeated', async (t) => {
+  t.timeout(120_000);
+  const follower = await followerAddr();
+  const leader = lab.state.managers.find((m) => m !== follower)!;
+  const followerHost = lab.state.hosts.find((h) => follower.startsWith(`${h.addr}:`))!.name;
+  const a = listen(leader);
+  const b = listen(`${follower},${leader}`);
+  await new Promise((r) => setTimeout(r, 1000));
+  await lab.ok('service', 'create', '--name', 'ev', '--replicas', '2', '--stop-grace-period', '1s', 'orch-test/sleep');
+  await lab.ok('service', 'scale', 'ev=3');
+
+  // What both managers kept, replayed: the same events, numbered alike.
+  const replay = async (manager: string) =>
+    (await runOrch({ ORCH_MANAGER: manager, ORCH_TLS_DIR: labAdminDir(lab.state) }, ['events', '--since', '10m', '--until', '0s', '--filter', 'type=service', '--format', 'json'])).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Ev);
+  const kept = await replay(leader);
+  t.deepEqual(kept.filter((e) => e.name === 'ev').map((e) => [e.action, e.attributes?.['replicas.new']]), [['create', undefined], ['update', '3']], 'the creation and the scale, in order');
+  t.deepEqual((await replay(follower)).map(key), kept.map(key), 'the follower kept the same events');
+
+  // The follower's manager dies under b, and the scale to 4 happens while b cannot read (frozen):
+  // only a resume after its last event can bring those to it.
+  b.freeze(true);
+  await lab.signal(followerHost, 'manager', 'SIGKILL');
+  await lab.ok('service', 'scale', 'ev=4');
+  b.freeze(false);
+  await lab.waitFor(async () => /resuming after the last event/.test(b.stderr()), 10_000, 'b resumes');
+  await lab.startDaemon(followerHost, 'manager');
+  await lab.ok('service', 'scale', 'ev=5');
+  await new Promise((r) => setTimeout(r, 1000));
+  const [all, resumed] = [await a.stop(), await b.stop()];
+
+  const ev = all.filter((e) => e.type === 'service' && e.name === 'ev');
+  t.is(ev[0]?.action, 'create');
+  t.deepEqual(ev.filter((e) => e.attributes?.['replicas.new']).map((e) => e.attributes!['replicas.new']), ['3', '4', '5'], 'each scale, in order');
+  t.true(all.filter((e) => e.type === 'task' && e.action === 'running' && e.attributes?.service === 'ev').length >= 5, 'tasks running');
+  t.deepEqual([...all].sort(cmp).map(key), all.map(key), 'in etcd order');
+  t.is(new Set(resumed.map(key)).size, resumed.length, 'nothing twice');
+  const from = resumed[0]!;
+  const to = resumed.at(-1)!;
+  t.deepEqual(resumed.map(key), all.filter((e) => cmp(e, from) >= 0 && cmp(e, to) <= 0).map(key), 'nothing missed across the cut');
+  t.true(resumed.some((e) => e.attributes?.['replicas.new'] === '4') && resumed.some((e) => e.attributes?.['replicas.new'] === '5'), 'it went on after the cut');
 });
 
 // Last: it kills a host.
@@ -181,6 +261,8 @@ test.serial('with a host killed, service logs returns within seconds, names the 
   const managerHosts = new Set(lab.state.hosts.filter((h) => h.manager).map((h) => h.name));
   const victim = running.find((x) => !managerHosts.has(hosts.get(x.nodeId)!)) ?? running.find((x) => hosts.get(x.nodeId) !== 'h1')!;
   const victimHost = hosts.get(victim.nodeId)!;
+  const events = listen(lab.state.managers.join(','), 'type=node', 'type=task', 'name=talk.' + victim.slot, `name=${victimHost}`);
+  await new Promise((r) => setTimeout(r, 1000));
   await lab.kill(victimHost);
   const started = Date.now();
   const r = await lab.orch('service', 'logs', 'talk');
@@ -190,6 +272,14 @@ test.serial('with a host killed, service logs returns within seconds, names the 
   t.regex(r.stderr, new RegExp(`^talk\\.${victim.slot}\\.${shortId(victim.id)} on ${victimHost}: logs unavailable, `, 'm'));
   const others = running.filter((x) => x.nodeId !== victim.nodeId);
   for (const o of others) t.deepEqual(byPrefix(r.stdout).get(`talk.${o.slot}.${shortId(o.id)}@${hosts.get(o.nodeId)}`), expected('out'));
+
+  // The events say it: the node went down, then its task's slot ran elsewhere.
+  await lab.waitFor(async () => events.events().some((e) => e.type === 'task' && e.action === 'running' && e.id !== victim.id), 20_000, 'a replacement running, in the events');
+  const seen = await events.stop();
+  const down = seen.findIndex((e) => e.type === 'node' && e.name === victimHost && e.attributes?.['state.new'] === 'down');
+  const replaced = seen.findIndex((e) => e.type === 'task' && e.action === 'running' && e.id !== victim.id && e.attributes?.node !== victimHost);
+  t.true(down >= 0, `node ${victimHost} down in the events: ${JSON.stringify(seen)}`);
+  t.true(replaced > down, 'the replacement runs after');
 });
 
 async function followerAddr(): Promise<string> {

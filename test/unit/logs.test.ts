@@ -4,7 +4,7 @@ import test from 'ava';
 import { LineReader } from '../../agent/exec/logs.js';
 import { parseTime } from '../../shared/duration.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
-import { hasLabel, parseFilters, passes } from '../../cli/filters.js';
+import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 
 /** One frame as the engine sends it without a TTY. */
 const frame = (stream: 1 | 2, text: string) => {

@@ -1,6 +1,6 @@
 // Docker's --filter KEY=VALUE (repeatable): values given for one key are
 // alternatives, and every key given must hold.
-import { InvalidArgumentError } from '../shared/errors.js';
+import { InvalidArgumentError } from './errors.js';
 
 export type Filters = Map<string, string[]>;
 
@@ -31,3 +31,9 @@ export function hasLabel(labels: Record<string, string>, value: string): boolean
   const eq = value.indexOf('=');
   return eq < 0 ? value in labels : labels[value.slice(0, eq)] === value.slice(eq + 1);
 }
+
+/** The types of the cluster's events (`orch events --filter type=`). */
+export const EVENT_TYPES = ['service', 'task', 'node', 'network', 'secret', 'config'] as const;
+
+/** The --filter keys `orch events` takes. */
+export const EVENT_FILTERS: Record<string, readonly string[]> = { type: EVENT_TYPES, name: [], id: [], event: [] };
