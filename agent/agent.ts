@@ -9,7 +9,11 @@
 // removes everything it made, for a host that stops being a node.
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { LogsSubscription, NetworkState, Task } from '../proto/generated/orch.js';
+import type { Server as HttpServer } from 'node:http';
+import type { LogsSubscription, NetworkState, Task, TaskState, TaskStatus } from '../proto/generated/orch.js';
+import { isTerminal, stateName } from '../shared/states.js';
+import { serveMetrics } from '../shared/metrics-server.js';
+import { agentMetrics, agentRegistry } from './metrics.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { logger, type Logger } from '../shared/log.js';
 import { loadManagers, loadTls, removeClusterKey, saveCert, saveClusterKey, saveEtcdClient, saveTrust } from '../shared/tls/credentials.js';
@@ -38,6 +42,8 @@ export interface AgentOptions {
   cluster?: string;
   /** Capacity to report instead of what the engine says (reservations are counted against it). */
   capacity?: { nanoCpus?: bigint; memoryBytes?: bigint };
+  /** Serve Prometheus metrics at http://ADDR/metrics (host:port). */
+  metricsAddr?: string;
 }
 
 /** How often this node's orch volumes are looked at besides each container made or removed (reported when they changed). */
@@ -63,6 +69,9 @@ export class Agent {
   private networksApplied: Promise<void> = Promise.resolve();
   /** Volume removals being carried out (a set pushed again meanwhile does not start one twice). */
   private readonly removing = new Set<string>();
+  /** Each live task's last state reported (for the transitions counted). */
+  private readonly states = new Map<string, TaskState>();
+  private metrics: HttpServer | undefined;
   private readonly hostKey = hostKey();
   private lock: HostLock | undefined;
 
@@ -76,7 +85,7 @@ export class Agent {
     this.log = logger('agent', tag);
     const files = new TaskFiles(join(FILES_ROOT, this.hostKey), logger('files', tag));
     this.engine = new Engine(opts.dockerSocket ?? '/var/run/docker.sock', { cluster: opts.cluster ?? 'default', node: this.nodeId, hostname: opts.hostname ?? hostname() }, logger('engine', tag), files);
-    this.executor = new Executor(this.engine, (taskId, status) => this.session.sendStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
+    this.executor = new Executor(this.engine, (taskId, status) => this.reportStatus(taskId, status), this.resolveNetworks, logger('executor', tag));
     this.session = new Session(
       managers,
       tls,
@@ -108,6 +117,7 @@ export class Agent {
   /** Takes the host, sets up overlay networking (if this host allows it), clears what earlier nodes left, then starts the executor and the session. */
   async start(): Promise<void> {
     this.lock = HostLock.take(this.hostKey);
+    if (this.opts.metricsAddr) this.metrics = await serveMetrics(this.opts.metricsAddr, agentRegistry);
     await this.startNetworking();
     await this.clearPredecessors().catch((err) => this.log.warn({ err: String(err) }, 'removing what an earlier node of this host left failed'));
     this.executor.start();
@@ -126,6 +136,7 @@ export class Agent {
    */
   async stop(opts: { leave?: boolean } = {}): Promise<void> {
     this.session.stop();
+    this.metrics?.close();
     clearInterval(this.reconcileTimer);
     clearInterval(this.volumesTimer);
     await this.applying;
@@ -193,6 +204,16 @@ export class Agent {
     } catch (err) {
       this.log.debug({ err: String(err) }, 'listing volumes failed (is dockerd up?)');
     }
+  }
+
+  /** Sends a task's status to the leader, counting each state a controller reaches. */
+  private reportStatus(taskId: string, status: TaskStatus): void {
+    if (this.states.get(taskId) !== status.state) {
+      agentMetrics.taskTransitions.inc({ state: stateName(status.state) });
+      if (isTerminal(status.state)) this.states.delete(taskId);
+      else this.states.set(taskId, status.state);
+    }
+    this.session.sendStatus(taskId, status);
   }
 
   /** Answers a logs subscription on a call of its own (the leader ends it when nobody reads any more). */

@@ -16,6 +16,7 @@ import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { fingerprint, splitPems, validity } from '../shared/tls/pki.js';
 import { expired, RenewalTimer } from '../shared/tls/renewal.js';
+import { agentMetrics } from './metrics.js';
 
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
@@ -152,6 +153,8 @@ export class Session {
     // nothing: it must answer (accept, then answer every heartbeat) in time.
     let heard = Date.now();
     let limit = SILENCE_MS;
+    /** When each heartbeat not yet answered was sent (answers come in order). */
+    const sent: number[] = [];
     clearInterval(this.watchdog);
     this.watchdog = setInterval(() => {
       if (Date.now() - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
@@ -169,10 +172,15 @@ export class Session {
         clearInterval(this.heartbeat);
         const period = msg.accepted.heartbeatPeriodMs || 250;
         limit = Math.max(SILENCE_MS, 3 * period);
-        this.heartbeat = setInterval(() => stream.write({ heartbeat: {} }), period);
+        sent.length = 0;
+        this.heartbeat = setInterval(() => {
+          if (sent.length < 100) sent.push(Date.now());
+          stream.write({ heartbeat: {} });
+        }, period);
         for (const s of this.handlers.statuses()) stream.write({ status: s });
         this.renewal.start();
       }
+      if (msg.heartbeat && sent.length) agentMetrics.heartbeatRtt.observe((Date.now() - sent.shift()!) / 1000);
       if (msg.certificate) {
         const renewed = msg.certificate.role === this.tls.identity.role;
         this.tls = this.handlers.onCertificate(msg.certificate);

@@ -18,6 +18,7 @@ import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 import { clusterCommand } from './commands/store.js';
 import { eventsCommand } from './commands/events.js';
+import { dashboardCommand } from './commands/dashboard.js';
 
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')
@@ -46,6 +47,7 @@ program.addCommand(joinTokenCommand(globals));
 program.addCommand(caCommand(globals));
 program.addCommand(clusterCommand(globals));
 program.addCommand(eventsCommand(globals));
+program.addCommand(dashboardCommand(globals));
 program.addCommand(managerCommand());
 program.addCommand(agentCommand(globals));
 program.addCommand(devCommand());

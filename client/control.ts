@@ -56,6 +56,8 @@ import {
   type LogsMessage,
   type LogsRequest,
   type ClusterEvent,
+  type Dashboard,
+  type DashboardRequest,
   type EventsRequest,
 } from '../proto/generated/orch.js';
 import { fromGrpcError } from '../shared/errors.js';
@@ -109,6 +111,7 @@ export interface Control {
   renewCertificate(req: RenewCertificateRequest): Promise<NodeCertificate>;
   getCaStatus(req: CaStatusRequest): Promise<CaStatus>;
   rotateCa(req: RotateCaRequest): Promise<CaStatus>;
+  getDashboard(req: DashboardRequest): Promise<Dashboard>;
   /** A stream with no deadline (it may follow for ever); read at your pace, `cancel` to leave. */
   logs(req: LogsRequest): Streamed<LogsMessage>;
   /** The same, for the cluster's events. */
@@ -135,7 +138,7 @@ export function connect(addr: string, tls: TlsMaterial): Control {
         const fn = (client as unknown as Record<string, Unary<Req, Res>>)[name]!.bind(client);
         fn(req, { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(fromGrpcError(err, addr)) : resolve(res)));
       });
-  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate', 'getCaStatus', 'rotateCa'] as const;
+  const names = ['createService', 'scaleService', 'getService', 'listServices', 'removeService', 'listTasks', 'listNodes', 'getNode', 'updateService', 'rollbackService', 'serviceHistory', 'updateNode', 'removeNode', 'createNetwork', 'listNetworks', 'getNetwork', 'removeNetwork', 'getJoinToken', 'listVolumes', 'removeVolume', 'createSecret', 'listSecrets', 'getSecret', 'removeSecret', 'createConfig', 'listConfigs', 'getConfig', 'removeConfig', 'getClusterSettings', 'updateClusterSettings', 'renewCertificate', 'getCaStatus', 'rotateCa', 'getDashboard'] as const;
   const out = Object.fromEntries(names.map((n) => [n, call(n)])) as unknown as Control;
   const listTasks = call<ListTasksRequest, ListTasksResponse>('listTasks');
   out.listTasks = (req) => listTasks(ListTasksRequest.fromPartial(req));

@@ -20,6 +20,9 @@ import {
   labCliDir,
   labEtcdPkiDir,
   MANAGER_PORT,
+  MANAGER_METRICS_PORT,
+  UI_PORT,
+  AGENT_METRICS_PORT,
   UNDERLAY_PREFIX,
   type HostState,
   type LabState,
@@ -150,12 +153,12 @@ export function startOrch(state: LabState, h: HostState): void {
 }
 
 export function startManager(state: LabState, h: HostState): number {
-  const args = [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--state-dir', hostStateDir(h), ...(state.managerArgs ?? [])];
+  const args = [MAIN, 'manager', '--etcd', state.etcd.join(','), '--listen', `${h.addr}:${MANAGER_PORT}`, '--state-dir', hostStateDir(h), '--metrics-addr', `${h.addr}:${MANAGER_METRICS_PORT}`, '--ui-addr', `${h.addr}:${UI_PORT}`, ...(state.managerArgs ?? [])];
   return spawnIn(h.netns, process.execPath, args, join(h.dir, 'manager.log'), daemonEnv());
 }
 
 export function startAgent(state: LabState, h: HostState): void {
-  const agentArgs = [MAIN, '--manager', state.managers.join(','), 'agent', '--docker-socket', h.dockerSocket, '--state-dir', hostStateDir(h), '--hostname', h.name, '--addr', h.addr, '--cluster', state.name];
+  const agentArgs = [MAIN, '--manager', state.managers.join(','), 'agent', '--docker-socket', h.dockerSocket, '--state-dir', hostStateDir(h), '--hostname', h.name, '--addr', h.addr, '--cluster', state.name, '--metrics-addr', `${h.addr}:${AGENT_METRICS_PORT}`];
   if (h.cpus) agentArgs.push('--cpus', h.cpus);
   if (h.memory) agentArgs.push('--memory', h.memory);
   h.pids.agent = spawnIn(h.netns, process.execPath, agentArgs, join(h.dir, 'agent.log'), daemonEnv());

@@ -10,6 +10,11 @@ export const LAB_BASE = process.env.ORCH_LAB_DIR ?? '/var/lib/orch/lab';
 /** Underlay: 198.18.<index>.0/24 (RFC 2544 benchmarking range), bridge at .1, host N at .(10+N). */
 export const UNDERLAY_PREFIX = '198.18';
 export const MANAGER_PORT = 4242;
+/** Where each lab host's manager and agent serve their Prometheus metrics. */
+export const MANAGER_METRICS_PORT = 9464;
+export const AGENT_METRICS_PORT = 9465;
+/** Where each lab manager serves the dashboard (with the cluster's token: not on loopback). */
+export const UI_PORT = 4280;
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 

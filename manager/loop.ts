@@ -2,6 +2,7 @@
 // arrive while it runs), every `periodMs` anyway, and at the time the body
 // asks to be woken. A failing body is logged and retried with backoff.
 import type { Logger } from '../shared/log.js';
+import { managerMetrics } from './metrics.js';
 
 /** What a loop body returns: when (epoch ms) it wants to run again, if sooner than its period. */
 export type LoopBody = () => Promise<number | undefined | void>;
@@ -49,9 +50,11 @@ export class Loop {
     let wakeAt: number | undefined;
     do {
       this.again = false;
+      const timer = managerMetrics.reconcile.startTimer({ loop: this.name });
       try {
         wakeAt = (await this.body()) ?? undefined;
         this.failures = 0;
+        timer();
       } catch (err) {
         this.failures++;
         this.log.warn({ loop: this.name, err: String(err) }, 'loop pass failed');

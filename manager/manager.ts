@@ -28,6 +28,10 @@ import { ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
 import { Election } from './election.js';
 import { EventJournal } from './events/journal.js';
+import { managerMetrics, managerRegistry, observeChange } from './metrics.js';
+import { serveMetrics } from '../shared/metrics-server.js';
+import { dashboardToken, onLoopback, serveDashboard } from './dashboard/server.js';
+import type { Server as HttpServer } from 'node:http';
 import { ManagerLinks } from './manager-links.js';
 import { RaftApart } from './raft-apart.js';
 import { Loop } from './loop.js';
@@ -55,6 +59,10 @@ export interface ManagerOptions {
   electionTtlSec?: number;
   /** When the leader compacts and defragments etcd (default DEFAULT_UPKEEP). */
   upkeep?: Partial<UpkeepPolicy>;
+  /** Serve Prometheus metrics at http://ADDR/metrics (host:port). */
+  metricsAddr?: string;
+  /** Serve the dashboard at http://ADDR/ (host:port; off loopback it asks for the cluster's dashboard token). */
+  uiAddr?: string;
 }
 
 export class Manager {
@@ -73,6 +81,8 @@ export class Manager {
   private readonly upkeep: Upkeep;
   private readonly rotation: CaRotation;
   private readonly events: EventJournal;
+  private metrics: HttpServer | undefined;
+  private dashboard: HttpServer | undefined;
   private onCacheChange = () => this.loop.trigger();
   private demoted = false;
   private readonly checkDemoted = () => {
@@ -141,6 +151,7 @@ export class Manager {
         },
         managerStatus: () => this.managerStatus(),
         events: (call) => this.events.serve(call),
+        dashboard: () => this.dashboardAddress(),
       }),
     );
     this.server.addService(DispatcherService, { session: this.dispatcher.session, publishLogs: this.dispatcher.logs.publish });
@@ -149,6 +160,10 @@ export class Manager {
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.listen, this.serving.credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
+    if (this.opts.metricsAddr) this.metrics = await serveMetrics(this.opts.metricsAddr, managerRegistry(this.cache, () => this.isLeader));
+    if (this.opts.uiAddr) {
+      this.dashboard = await serveDashboard(this.opts.uiAddr, { cache: this.cache, events: this.events, control: () => this.links.client(this.addr), token: dashboardToken(this.clusterKey), log: logger('dashboard', this.tag) });
+    }
     watchFile(this.certFile, { interval: 1000 }, this.onCertFile);
     this.renewal.start();
     const open = insecureEtcd(this.opts.etcd);
@@ -176,12 +191,17 @@ export class Manager {
     this.raftApart.close();
     await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     this.server.forceShutdown();
+    this.metrics?.close();
+    this.dashboard?.closeAllConnections();
+    this.dashboard?.close();
     this.events.stop();
     await this.cache.stop();
     this.store.etcd.close();
   }
 
   private lead(): void {
+    managerMetrics.elections.inc();
+    this.cache.on('object', observeChange);
     void this.ensureIngress();
     this.raftApart.start();
     this.upkeep.start();
@@ -192,6 +212,7 @@ export class Manager {
   }
 
   private async follow(): Promise<void> {
+    this.cache.off('object', observeChange);
     this.raftApart.stop();
     this.rotation.stop();
     this.cache.off('change', this.onCacheChange);
@@ -224,6 +245,15 @@ export class Manager {
     this.serving.update(next);
     this.renewal.start();
     this.log.info('serving the renewed certificate');
+  }
+
+  /** Where this manager serves the dashboard (its advertised host when it listens on every address), with the token asked for off loopback. */
+  private dashboardAddress(): { url: string; token: string } {
+    if (!this.opts.uiAddr) return { url: '', token: '' };
+    const [, host, port] = /^(.*):(\d+)$/.exec(this.opts.uiAddr)!;
+    const shown = !host || host === '0.0.0.0' ? this.addr.replace(/:\d+$/, '') : host;
+    const token = onLoopback(shown) ? '' : dashboardToken(this.clusterKey);
+    return { url: `http://${shown}:${port}/${token ? `?token=${token}` : ''}`, token };
   }
 
   /** Each manager's standing, by node id: Leader, Reachable (it answers a ping) or Unreachable. */

@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 
 bash scripts/prepare-host.sh
 
+# Tools only the tests use: promtool (Debian's prometheus package) checks the
+# metrics pages, Chromium (driven by playwright-core) loads the dashboard.
+test_need=()
+for pkg in prometheus chromium; do dpkg -s "$pkg" >/dev/null 2>&1 || test_need+=("$pkg"); done
+if [ "${#test_need[@]}" -gt 0 ]; then
+  echo "==> installing ${test_need[*]} (for the tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${test_need[@]}" >/dev/null
+fi
+
 echo "==> checking that proto/generated matches proto/orch.proto"
 before=$(cat proto/generated/*.ts proto/generated/google/protobuf/*.ts | sha256sum)
 npm run --silent proto

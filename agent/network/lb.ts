@@ -13,6 +13,7 @@
 // established connections keep their NAT (conntrack); UDP flows and
 // unanswered TCP connections tracked to backends that left are deleted, and
 // every flow to a backend no longer on the network.
+import { agentMetrics } from '../metrics.js';
 import type { Logger } from '../../shared/log.js';
 import { sh, systemTool } from '../../shared/sh.js';
 
@@ -149,7 +150,9 @@ export class RuleSync {
     this.queue = this.queue.then(async () => {
       try {
         const before = this.backends.get(key) ?? (await dnatTargets(netnsPath, name));
+        const timer = agentMetrics.nftSync.startTimer();
         await run(netnsPath, 'nft', ['-f', '-'], text);
+        timer();
         this.applied.set(key, text);
         this.backends.set(key, want);
         this.log.debug({ netns: netnsPath || 'host', table: name }, 'nftables rules applied');
@@ -157,6 +160,7 @@ export class RuleSync {
         if (left.length) this.cleanup = this.cleanup.then(() => forgetFlows(netnsPath, left, reachable));
       } catch (err) {
         this.applied.delete(key);
+        agentMetrics.nftErrors.inc();
         this.log.warn({ netns: netnsPath || 'host', err: String(err) }, 'applying nftables rules failed; will retry');
       }
     });

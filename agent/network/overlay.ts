@@ -32,6 +32,7 @@
 // host's loopback take the same path: the host link may route 127/8 sources
 // (route_localnet, on that link alone) and the host SNATs them to its end
 // of the link, as nothing beyond it could answer 127.0.0.1.
+import { agentMetrics } from '../metrics.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PortConfig_Protocol, PortConfig_PublishMode, PortConfig_TrafficPolicy, type Endpoint, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
 import { addrIp, macFor, parseCidr } from '../../shared/ipam.js';
@@ -99,6 +100,7 @@ export class Overlay {
 
   /** Makes the host match the last state (also run periodically: the kernel is the truth, not our memory). */
   reconcile(): void {
+    const timer = agentMetrics.netlinkSync.startTimer();
     for (const n of this.networks.values()) {
       try {
         this.ensure(n);
@@ -106,9 +108,11 @@ export class Overlay {
         this.syncServices(n);
         this.syncGone(n);
       } catch (err) {
+        agentMetrics.netlinkErrors.inc();
         this.log.warn({ network: n.spec?.name, vni: n.vni, err: String(err) }, 'programming the overlay failed; will retry');
       }
     }
+    timer();
     this.dns.sync(
       [...this.networks.values()].map((n) => ({
         id: n.id,

@@ -47,6 +47,8 @@ export function upkeepFromFlags(f: CompactionFlags): Partial<UpkeepPolicy> {
   };
 }
 
+export const METRICS_FLAG = '--metrics-addr <host:port>';
+export const METRICS_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics (plain HTTP: keep it on loopback or a monitoring network)';
 export const LOG_FORMAT_FLAG = '--log-format <format>';
 export const LOG_FORMAT_HELP = 'json, or pretty: readable lines (default: pretty on a terminal, json otherwise)';
 
@@ -59,15 +61,17 @@ export function managerCommand(): Command {
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
     .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
     .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
+    .option(METRICS_FLAG, METRICS_HELP)
+    .option('--ui-addr <host:port>', 'serve the dashboard at http://HOST:PORT/ (off loopback it asks for the token `orch dashboard` prints)')
     .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
-    .action(async (f: { logFormat?: string; etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
+    .action(async (f: { uiAddr?: string; metricsAddr?: string; logFormat?: string; etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
       try {
         setLogFormat(f.logFormat);
         const downAfterMs = parseDuration(f.downAfter, '--down-after');
         const upkeep = upkeepFromFlags(f);
         const { Manager } = await import('../../manager/index.js');
         const stopOnDemotion = () => void m.stop().then(() => process.exit(0), () => process.exit(1));
-        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs }, upkeep });
+        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs }, upkeep, metricsAddr: f.metricsAddr, uiAddr: f.uiAddr });
         await m.start();
         untilSignal(() => m.stop());
       } catch (err) {
@@ -86,14 +90,15 @@ export function agentCommand(globals: Globals): Command {
     .option('--cluster <id>', 'cluster id stamped on containers', 'default')
     .option('--cpus <cpus>', 'CPUs to offer (default: what the engine reports)')
     .option('--memory <size>', 'memory to offer, e.g. 2g (default: what the engine reports)')
+    .option(METRICS_FLAG, METRICS_HELP)
     .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
-    .action(async (f: { logFormat?: string; dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string; cpus?: string; memory?: string }) => {
+    .action(async (f: { metricsAddr?: string; logFormat?: string; dockerSocket: string; stateDir: string; hostname?: string; addr?: string; cluster: string; cpus?: string; memory?: string }) => {
       try {
         setLogFormat(f.logFormat);
         const capacity = { nanoCpus: f.cpus ? parseCpus(f.cpus, '--cpus') : undefined, memoryBytes: f.memory ? parseBytes(f.memory, '--memory') : undefined };
         const { Agent } = await import('../../agent/index.js');
         const managers = globals.explicitManager()?.split(',').filter(Boolean);
-        const a = new Agent({ managers, dockerSocket: f.dockerSocket, stateDir: f.stateDir, hostname: f.hostname, addr: f.addr, cluster: f.cluster, capacity });
+        const a = new Agent({ managers, dockerSocket: f.dockerSocket, stateDir: f.stateDir, hostname: f.hostname, addr: f.addr, cluster: f.cluster, capacity, metricsAddr: f.metricsAddr });
         untilSignal(() => a.stop());
         await a.start();
       } catch (err) {

@@ -35,7 +35,7 @@ export async function runDev(f: DevFlags): Promise<void> {
     throw err;
   }
   useNewContext('dev', { managers: [f.listen], tlsDir: adminDir, description: 'orch dev' });
-  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir, upkeep: upkeepFromFlags(f) });
+  const manager = new Manager({ etcd: etcd.endpoint, listen: f.listen, stateDir, upkeep: upkeepFromFlags(f), uiAddr: f.uiAddr || undefined });
   const agent = new Agent({ managers: [f.listen], stateDir, dockerSocket: f.dockerSocket, cluster: f.cluster });
   untilSignal(async () => {
     await agent.stop({ leave: true });
@@ -53,6 +53,7 @@ export async function runDev(f: DevFlags): Promise<void> {
   }
   await agent.start();
   process.stdout.write(`orch dev: etcd at ${etcd.endpoint}, manager at ${manager.addr}, data in ${f.dataDir}\n`);
+  if (f.uiAddr) process.stdout.write(`orch dev: dashboard at http://${f.uiAddr}/\n`);
   if (f.demo) await deployDemo(connect(f.listen, loadTls(adminDir)), docker);
   process.stdout.write(`\nReady. In another shell: ./orch service ls   (context "dev" is current: manager ${f.listen}, admin certificate in ${adminDir})\nCtrl-C stops orch dev.\n`);
 }

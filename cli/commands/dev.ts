@@ -18,6 +18,7 @@ export interface DevFlags extends CompactionFlags {
   dockerSocket: string;
   cluster: string;
   logFormat?: string;
+  uiAddr: string;
 }
 
 export function devCommand(): Command {
@@ -30,6 +31,7 @@ export function devCommand(): Command {
     .option('--cluster <id>', 'cluster id stamped on the containers', 'dev')
     .option('--no-demo', 'do not deploy the demo service')
     .option('--reset', 'start from scratch: remove the data dir first (the new node removes what the old one left on this host)')
+    .option('--ui-addr <host:port>', 'where the dashboard is served ("" for none)', '127.0.0.1:4280')
     .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
     .action(async (f: DevFlags) => {
       try {

@@ -48,6 +48,8 @@ export interface Me extends Pick<LogsDeps, 'leading' | 'leader'> {
   managerStatus: () => Promise<Record<string, string>>;
   /** Streams the cluster's events a call asks for (events/journal.ts). */
   events: (call: ServerWritableStream<EventsRequest, ClusterEvent>) => Promise<void>;
+  /** Where it serves the dashboard, and its token. */
+  dashboard: () => { url: string; token: string };
 }
 
 
@@ -230,6 +232,7 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
 
     logs: stream(async (call) => serveLogs(call, { store, cache, leading: me.leading, leader: me.leader })),
     events: stream(async (call) => me.events(call)),
+    getDashboard: unary(async () => me.dashboard()),
   };
 }
 

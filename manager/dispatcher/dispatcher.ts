@@ -38,6 +38,7 @@ import { StatusWriter } from './status.js';
 import { FileValues } from './files.js';
 import { VolumeRecorder } from './volumes.js';
 import { LogBroker, type LogFeed } from './logs.js';
+import { managerMetrics } from '../metrics.js';
 
 type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 
@@ -163,7 +164,10 @@ export class Dispatcher {
         return;
       }
       this.liveness.alive(session.nodeId, Date.now());
-      if (msg.heartbeat) stream.write({ heartbeat: {} });
+      if (msg.heartbeat) {
+        stream.write({ heartbeat: {} });
+        managerMetrics.heartbeats.inc();
+      }
       if (msg.status) this.status.enqueue(session.nodeId, msg.status);
       if (msg.volumes) this.volumes.report(session.nodeId, msg.volumes.volumes);
       if (msg.volumeRemoved) this.volumes.removed(session.nodeId, msg.volumeRemoved);
@@ -352,6 +356,7 @@ export class Dispatcher {
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
       if (node.state !== NodeState.NODE_READY || this.liveness.verdict(node.id, now) !== 'down') continue;
       this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
+      managerMetrics.nodesDown.inc();
       // Its session, if still open, is ended: the agent must register again to be ready again.
       const s = this.sessions.get(node.id);
       if (s) {

@@ -5,6 +5,7 @@ import { TaskState, type Task } from '../../proto/generated/orch.js';
 import { needsAddresses, nodeStanding, occupiesNode } from '../cluster.js';
 import { commitChanges, MAX_TXN_OPS, put, type Change, type Snapshot, type Store } from '../store/index.js';
 import { schedule, type Plan, type Snapshot as Placement } from './scheduler.js';
+import { managerMetrics } from '../metrics.js';
 
 /** Tasks waiting for a node. */
 export function pendingTasks(cache: Snapshot): Task[] {
@@ -41,5 +42,11 @@ export async function schedulePass(cache: Snapshot, store: Store): Promise<Plan>
     changes.push(put('tasks', u.taskId, cur.modRevision, { ...cur.value, status: { ...cur.value.status!, err: u.reason, timestamp: now } }));
   }
   await commitChanges(store, changes, MAX_TXN_OPS / 2);
+  managerMetrics.placements.inc({ result: 'placed' }, plan.placements.length);
+  managerMetrics.placements.inc({ result: 'unplaced' }, plan.unplaced.length);
+  for (const p of plan.placements) {
+    const made = cache.tasks.get(p.taskId)?.value.createdAt;
+    if (made) managerMetrics.schedulingLatency.observe(Math.max(0, now.getTime() - made.getTime()) / 1000);
+  }
   return plan;
 }

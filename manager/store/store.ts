@@ -1,6 +1,7 @@
 // Typed, transactional access to etcd. Every multi-key change goes through a
 // Txn: its compares (mod revisions, absence, the leader fence) and its writes
 // are one etcd transaction, so a change lands whole or not at all.
+import { managerMetrics } from '../metrics.js';
 import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
 import { ConflictError, NotLeaderError, OrchError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
@@ -72,10 +73,14 @@ export class Store {
 
   /** Runs an etcd call, turning its failures into typed errors (failure). */
   async call<T>(fn: () => Promise<T>): Promise<T> {
+    const timer = managerMetrics.etcdRequests.startTimer({ op: 'read' });
     try {
       return await fn();
     } catch (err) {
+      managerMetrics.etcdErrors.inc({ op: 'read' });
       throw err instanceof OrchError ? err : await this.failure(err);
+    } finally {
+      timer();
     }
   }
 
@@ -145,10 +150,14 @@ export class Txn {
     if (this.ops.length > MAX_TXN_OPS) throw new Error(`txn of ${this.ops.length} ops exceeds etcd's ${MAX_TXN_OPS}`);
     const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(keys.leader()) } }] : [];
     let res;
+    const timer = managerMetrics.etcdRequests.startTimer({ op: 'txn' });
     try {
       res = await this.store.etcd.kv.txn({ compare: this.compares, success: this.ops, failure });
     } catch (err) {
+      managerMetrics.etcdErrors.inc({ op: 'txn' });
       throw await this.store.failure(err, true);
+    } finally {
+      timer();
     }
     if (res.succeeded) {
       const revision = Number(res.header.revision);

@@ -1247,6 +1247,16 @@ export interface EventsRequest {
   resume: boolean;
 }
 
+export interface DashboardRequest {
+}
+
+export interface Dashboard {
+  /** "" when this manager serves none (no --ui-addr) */
+  url: string;
+  /** asked for when it listens beyond loopback */
+  token: string;
+}
+
 export interface LogsRequest {
   /** a service (name, id, unique id prefix) or a task (id, unique id prefix, or service.slot) */
   ref: string;
@@ -10100,6 +10110,143 @@ export const EventsRequest: MessageFns<EventsRequest> = {
   },
 };
 
+function createBaseDashboardRequest(): DashboardRequest {
+  return {};
+}
+
+export const DashboardRequest: MessageFns<DashboardRequest> = {
+  encode(_: DashboardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DashboardRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDashboardRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DashboardRequest {
+    return {};
+  },
+
+  toJSON(_: DashboardRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DashboardRequest>): DashboardRequest {
+    return DashboardRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DashboardRequest>): DashboardRequest {
+    const message = createBaseDashboardRequest();
+    return message;
+  },
+};
+
+function createBaseDashboard(): Dashboard {
+  return { url: "", token: "" };
+}
+
+export const Dashboard: MessageFns<Dashboard> = {
+  encode(message: Dashboard, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Dashboard {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDashboard();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Dashboard {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: Dashboard): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Dashboard>): Dashboard {
+    return Dashboard.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Dashboard>): Dashboard {
+    const message = createBaseDashboard();
+    message.url = object.url ?? "";
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
 function createBaseLogsRequest(): LogsRequest {
   return { ref: "", follow: false, tail: 0n, since: undefined };
 }
@@ -16771,6 +16918,16 @@ export const ControlService = {
     responseSerialize: (value: ClusterEvent): Buffer => Buffer.from(ClusterEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClusterEvent => ClusterEvent.decode(value),
   },
+  /** Where this manager serves the dashboard, and the token it asks for off loopback. */
+  getDashboard: {
+    path: "/orch.v1.Control/GetDashboard" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DashboardRequest): Buffer => Buffer.from(DashboardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DashboardRequest => DashboardRequest.decode(value),
+    responseSerialize: (value: Dashboard): Buffer => Buffer.from(Dashboard.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Dashboard => Dashboard.decode(value),
+  },
 } as const;
 
 export interface ControlServer extends UntypedServiceImplementation {
@@ -16812,6 +16969,8 @@ export interface ControlServer extends UntypedServiceImplementation {
   logs: handleServerStreamingCall<LogsRequest, LogsMessage>;
   /** What the cluster does, as every manager sees it in etcd's watch. */
   events: handleServerStreamingCall<EventsRequest, ClusterEvent>;
+  /** Where this manager serves the dashboard, and the token it asks for off loopback. */
+  getDashboard: handleUnaryCall<DashboardRequest, Dashboard>;
 }
 
 export interface ControlClient extends Client {
@@ -17314,6 +17473,22 @@ export interface ControlClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ClusterEvent>;
+  /** Where this manager serves the dashboard, and the token it asks for off loopback. */
+  getDashboard(
+    request: DashboardRequest,
+    callback: (error: ServiceError | null, response: Dashboard) => void,
+  ): ClientUnaryCall;
+  getDashboard(
+    request: DashboardRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Dashboard) => void,
+  ): ClientUnaryCall;
+  getDashboard(
+    request: DashboardRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Dashboard) => void,
+  ): ClientUnaryCall;
 }
 
 export const ControlClient = makeGenericClientConstructor(ControlService, "orch.v1.Control") as unknown as {

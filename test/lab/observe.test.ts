@@ -5,11 +5,14 @@
 // `orch node ps`; Docker's filters and quiet modes, and each manager's
 // standing in `node ls`; `orch events` in order, through a follower, replayed
 // with --since and resumed on another manager after a cut.
-import { spawn } from 'node:child_process';
-import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { chromium, type Page } from 'playwright-core';
 import { TaskState } from '../../proto/generated/orch.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
-import { labAdminDir } from '../../lab/state.js';
+import { AGENT_METRICS_PORT, labAdminDir, MANAGER_METRICS_PORT } from '../../lab/state.js';
 import { MAIN, runOrch } from '../../lab/run.js';
 import { shortId } from '../../shared/ids.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
@@ -253,9 +256,91 @@ test.serial('events: a create and scales in order, the same through a follower, 
   t.true(resumed.some((e) => e.attributes?.['replicas.new'] === '4') && resumed.some((e) => e.attributes?.['replicas.new'] === '5'), 'it went on after the cut');
 });
 
+/** A metrics page, checked by Prometheus' own linter (promtool); its samples by name and labels. */
+async function scrape(t: ExecutionContext, host: string, port: number): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${lab.host(host).addr}:${port}/metrics`)).text();
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  t.is(check.status, 0, `promtool check metrics (${host}:${port}): ${check.stdout}${check.stderr}`);
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+test.serial('metrics: the manager and the agent pages pass promtool, and their numbers follow the cluster', async (t) => {
+  const leader = (await lab.leaderHost())!;
+  const before = await scrape(t, 'h2', AGENT_METRICS_PORT);
+  const m = await scrape(t, leader, MANAGER_METRICS_PORT);
+  t.is(m.get('orch_leader'), 1);
+  t.is(m.get('orch_tasks{state="running"}'), (await lab.tasks('talk')).concat(await lab.tasks('edge'), await lab.tasks('ev')).filter((x) => x.status?.state === TaskState.RUNNING).length);
+  t.is(m.get('orch_nodes{state="ready"}'), 3);
+  for (const name of ['orch_etcd_request_seconds_count{op="txn"}', 'orch_scheduler_placements_total{result="placed"}', 'orch_task_start_seconds_count', 'orch_reconcile_seconds_count{loop="leader"}']) t.true((m.get(name) ?? 0) > 0, `${name} on the leader: ${m.get(name)}`);
+  t.true((before.get('orch_agent_heartbeat_rtt_seconds_count') ?? 0) > 0, 'heartbeats timed on h2');
+  const follower = lab.state.hosts.find((h) => h.manager && h.name !== leader)!.name;
+  t.is((await scrape(t, follower, MANAGER_METRICS_PORT)).get('orch_leader'), 0);
+
+  await lab.ok('service', 'scale', 'ev=8');
+  const after = await scrape(t, 'h2', AGENT_METRICS_PORT);
+  const running = (x: Map<string, number>) => x.get('orch_agent_task_transitions_total{state="running"}') ?? 0;
+  t.true(running(after) > running(before), `tasks started on h2: ${running(before)} → ${running(after)}`);
+});
+
+/** The dashboard in headless Chromium (Debian's, driven by playwright-core), with every console error kept. */
+async function openDashboard(url: string) {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.locator('#live.on').waitFor({ timeout: 10_000 });
+  return { browser, page, errors };
+}
+
+/** Hostname → the ids of the tasks the page shows in that node's column. */
+async function columns(page: Page, service: string): Promise<Map<string, string[]>> {
+  const pairs = await page.$$eval(`.node button.task[data-service="${service}"].running`, (bs) => bs.map((b) => [b.closest('.node')!.getAttribute('data-node')!, b.getAttribute('data-task')!]));
+  const out = new Map<string, string[]>();
+  for (const [node, task] of pairs) out.set(node!, [...(out.get(node!) ?? []), task!].sort());
+  return out;
+}
+
+/** Hostname → the ids of the service's running tasks, as the managers say. */
+async function placed(service: string): Promise<Map<string, string[]>> {
+  const hosts = await lab.hostnames();
+  const out = new Map<string, string[]>();
+  for (const x of (await lab.tasks(service)).filter((x) => x.status?.state === TaskState.RUNNING)) out.set(hosts.get(x.nodeId)!, [...(out.get(hosts.get(x.nodeId)!) ?? []), x.id].sort());
+  return out;
+}
+
 // Last: it kills a host.
-test.serial('with a host killed, service logs returns within seconds, names the task it cannot read, and shows the others', async (t) => {
-  t.timeout(60_000);
+test.serial('with a host killed, service logs returns within seconds, names the task it cannot read, and shows the others; the dashboard shows it live', async (t) => {
+  t.timeout(120_000);
+  const url = (await lab.ok('dashboard')).trim();
+  t.regex(url, /^http:\/\/198\.18\.\d+\.\d+:4280\/\?token=[0-9a-f]{32}$/, 'off loopback, with its token');
+  t.is((await fetch(url.replace(/\?token=.*/, 'api/state'))).status, 401, 'no token: refused');
+  const { browser, page, errors } = await openDashboard(url);
+  try {
+    const asked = Date.now();
+    await lab.ok('service', 'create', '--detach', '--name', 'dash', '--replicas', '3', '--stop-grace-period', '1s', 'orch-test/sleep');
+    await page.locator('#services tr[data-service="dash"]').waitFor({ timeout: 5000 });
+    const shown = Date.now() - asked;
+    t.true(shown < 1000, `the new service on the page ${shown} ms after the CLI returned`);
+    await lab.waitFor(async () => (await placed('dash')).size > 0 && [...(await placed('dash')).values()].flat().length === 3, 30_000, 'dash running');
+    await lab.waitFor(async () => JSON.stringify([...(await columns(page, 'dash'))].sort()) === JSON.stringify([...(await placed('dash'))].sort()), 5000, 'its tasks in the right node columns');
+    await page.locator('button.task[data-service="talk"].running').first().click();
+    await page.locator('#logs-text', { hasText: 'out 19' }).waitFor({ timeout: 5000 });
+    await page.screenshot({ path: join(tmpdir(), 'orch-dashboard.png') });
+    await scenario(t, page);
+    t.deepEqual(errors, [], 'no console error');
+  } finally {
+    await browser.close();
+  }
+});
+
+async function scenario(t: ExecutionContext, page: Page): Promise<void> {
   const hosts = await lab.hostnames();
   const running = (await lab.tasks('talk')).filter((x) => x.status?.state === TaskState.RUNNING);
   const managerHosts = new Set(lab.state.hosts.filter((h) => h.manager).map((h) => h.name));
@@ -280,7 +365,17 @@ test.serial('with a host killed, service logs returns within seconds, names the 
   const replaced = seen.findIndex((e) => e.type === 'task' && e.action === 'running' && e.id !== victim.id && e.attributes?.node !== victimHost);
   t.true(down >= 0, `node ${victimHost} down in the events: ${JSON.stringify(seen)}`);
   t.true(replaced > down, 'the replacement runs after');
-});
+  const m = await scrape(t, (await lab.leaderHost())!, MANAGER_METRICS_PORT);
+  t.is(m.get('orch_nodes{state="down"}'), 1, 'the metrics count it down');
+  t.true((m.get('orch_nodes_down_total') ?? 0) >= 1);
+
+  // The page: the host's column down, and every dash task running in a live node's column.
+  await page.locator(`.node.down[data-node="${victimHost}"]`).waitFor({ timeout: 10_000 });
+  await lab.waitFor(async () => [...(await placed('dash')).values()].flat().length === 3 && !(await placed('dash')).has(victimHost), 30_000, 'dash whole again elsewhere');
+  await lab.waitFor(async () => JSON.stringify([...(await columns(page, 'dash'))].sort()) === JSON.stringify([...(await placed('dash'))].sort()), 5000, 'the page shows the tasks where they run now');
+  await page.screenshot({ path: join(tmpdir(), 'orch-dashboard-down.png') });
+  t.log(`screenshots: ${join(tmpdir(), 'orch-dashboard.png')}, ${join(tmpdir(), 'orch-dashboard-down.png')}`);
+}
 
 async function followerAddr(): Promise<string> {
   const leader = await lab.leaderHost();
