@@ -1,11 +1,12 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets, ca-rotation) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets, ca-rotation, logs) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import Docker from 'dockerode';
 import { benchCaRotation, caRotationMarkdown } from './ca-rotation.js';
 import { benchLabCluster, labClusterMarkdown } from './lab-cluster.js';
+import { benchLogs, logsMarkdown } from './logs.js';
 import { benchManagers, managersMarkdown } from './managers.js';
 import { benchMesh, meshMarkdown } from './mesh.js';
 import { benchOverlay, overlayMarkdown } from './overlay.js';
@@ -50,6 +51,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
   'ca-rotation': async (machine) => {
     const r = await benchCaRotation((line) => process.stderr.write(`ca-rotation: ${line}\n`));
     return write('ca-rotation', machine, r, caRotationMarkdown(r, machine));
+  },
+  logs: async (machine) => {
+    const r = await benchLogs((line) => process.stderr.write(`logs: ${line}\n`));
+    return write('logs', machine, r, logsMarkdown(r, machine));
   },
   'rolling-update': async (machine) => {
     const r = await benchRollingUpdate((line) => process.stderr.write(`rolling-update: ${line}\n`));

@@ -4,7 +4,7 @@ import { Node, NodeAvailability, Task, NodeState, nodeAvailabilityToJSON, nodeSt
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { shortId } from '../../shared/ids.js';
 import { table } from '../table.js';
-import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
+import { listTasks, TASK_HEADERS, taskListOptions, taskRow, type TaskListFlags } from './task-list.js';
 import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 import { collect, formatOption, inspectCommand, keyValues, print, removeCommand, withControl, type Globals } from './common.js';
 import { formatDuration } from '../../shared/duration.js';
@@ -49,20 +49,13 @@ export function nodeCommand(globals: Globals): Command {
         );
       }),
     );
-  cmd
-    .command('ps')
-    .description("List the tasks on a node (current and history)")
+  taskListOptions(cmd.command('ps'))
+    .description('List the tasks on a node (current and history)')
     .argument('<node>', 'node id, id prefix or hostname')
-    .option('-q, --quiet', 'only the task ids')
-    .option('--no-trunc', 'full ids')
-    .option('-f, --filter <key=value>', TASK_FILTER_HELP, collect, [])
-    .addOption(formatOption())
     .action((ref: string, flags: TaskListFlags) =>
       withControl(globals, async (ctl) => {
-        const [all, { nodes }] = await Promise.all([ctl.listTasks({ node: ref }), ctl.listNodes({})]);
-        const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
-        const tasks = filterTasks(all.tasks, flags, nodes);
-        if (flags.quiet) return void process.stdout.write(tasks.map((t) => `${flags.trunc ? shortId(t.id) : t.id}\n`).join(''));
+        const { tasks, host } = await listTasks(ctl, { node: ref }, flags);
+        if (flags.quiet) return;
         print(flags.format, tasks.map((t) => Task.toJSON(t)), () => table(TASK_HEADERS, tasks.map((t) => taskRow(t, host, flags.trunc))));
       }),
     );

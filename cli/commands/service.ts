@@ -12,7 +12,7 @@ import { updateState, waitForRollout, waitForService } from '../progress.js';
 import { containerCreateOptions } from '../container-flags.js';
 import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
-import { filterTasks, TASK_FILTER_HELP, TASK_HEADERS, taskRow, type TaskListFlags } from '../tasks.js';
+import { listTasks, TASK_HEADERS, taskListOptions, taskRow, type TaskListFlags } from './task-list.js';
 import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 import { logsCommand } from './logs.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
@@ -75,21 +75,14 @@ export function serviceCommand(globals: Globals): Command {
       }),
     );
 
-  cmd
-    .command('ps')
+  taskListOptions(cmd.command('ps'))
     .description("List a service's tasks (current and history)")
     .argument('<service>', 'service name or id')
-    .option('-q, --quiet', 'only the task ids')
-    .option('--no-trunc', 'full ids')
-    .option('-f, --filter <key=value>', TASK_FILTER_HELP, collect, [])
-    .addOption(formatOption())
     .action((ref: string, flags: TaskListFlags) =>
       withControl(globals, async (ctl) => {
         const service = await ctl.getService({ ref });
-        const [all, { nodes }] = await Promise.all([ctl.listTasks({ service: service.id }), ctl.listNodes({})]);
-        const host = new Map(nodes.map((n) => [n.id, n.description?.hostname ?? shortId(n.id)]));
-        const tasks = filterTasks(all.tasks, flags, nodes);
-        if (flags.quiet) return void process.stdout.write(tasks.map((t) => `${flags.trunc ? shortId(t.id) : t.id}\n`).join(''));
+        const { tasks, host } = await listTasks(ctl, { service: service.id }, flags);
+        if (flags.quiet) return;
         const { networks } = tasks.some((t) => t.networks.length) ? await ctl.listNetworks({}) : { networks: [] };
         const netName = new Map(networks.map((n) => [n.id, n.spec!.name]));
         const headers = [...TASK_HEADERS];
