@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 import { InvalidArgumentError } from './errors.js';
+import { listen } from './http.js';
 
 /** Starts serving `registry`; `before` runs before each scrape (to read gauges off the current state). */
 export async function serveMetrics(addr: string, registry: Registry, before: () => void = () => undefined): Promise<Server> {
@@ -21,9 +22,6 @@ export async function serveMetrics(addr: string, registry: Registry, before: () 
       (err: Error) => res.writeHead(500).end(`${err.message}\n`),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(m[2]), m[1] || '127.0.0.1', resolve);
-  });
+  await listen(server, addr, '--metrics-addr');
   return server;
 }

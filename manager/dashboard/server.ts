@@ -13,6 +13,7 @@ import { extname, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { ClusterEvent, EventsRequest, Node, Service, ServiceSpec_Mode, Task, TaskState, type ControlClient, type LogsMessage } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
+import { listen } from '../../shared/http.js';
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import type { EventJournal } from '../events/journal.js';
@@ -57,10 +58,7 @@ export async function serveDashboard(addr: string, deps: DashboardDeps): Promise
     if (url.pathname === '/api/logs') return void sendLogs(url.searchParams.get('task') ?? '', res, deps.control());
     return sendStatic(url.pathname, res);
   });
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(Number(m[2]), host, done);
-  });
+  await listen(server, addr, '--ui-addr');
   deps.log.info({ addr, auth: open ? 'none (loopback)' : 'token' }, 'dashboard served');
   return server;
 }
