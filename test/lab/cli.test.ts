@@ -39,8 +39,8 @@ test.serial('lab up makes the lab current; lab exec runs on a host; lab down rem
 
   const nodes = await orch('node', 'ls');
   t.is(nodes.code, 0, nodes.stderr);
-  t.regex(nodes.stdout, /h1 +Ready +Active +manager/);
-  t.regex(nodes.stdout, /h2 +Ready +Active +worker/);
+  t.regex(nodes.stdout, /h1 +Ready +Active +Leader +manager/);
+  t.regex(nodes.stdout, /h2 +Ready +Active +worker/, 'a worker has no manager status');
   t.regex((await orch('context', 'ls')).stdout, /lab-tcli +198\.18\.253\.11:4242 +\/var\/lib\/orch\/lab\/tcli\/cli\/certs\/orch +\*/);
 
   const ls = await orch('lab', 'ls', '--name', NAME);
