@@ -30,7 +30,7 @@ const LINE = 'a line of a benchmark that writes as fast as it can, sixty-four';
 
 export interface LogsResult {
   replicas: number;
-  tail: { orch: Summary; docker: Summary; ratio: number; managerPeakMiB: number; managerBaseMiB: number };
+  tail: { orch: Summary; docker: Summary; ratio: number; managerPeakMiB: number; managerBaseMiB: number; orchStart: Summary; dockerStart: Summary };
   follow: { lines: number; orchLinesPerSec: number[]; engineLinesPerSec: number[]; dockerLinesPerSec: number[] };
   paused: { bytesWritten: number; managerBaseMiB: number; managerPeakMiB: number; deliveredAfter: number; expected: number };
 }
@@ -47,6 +47,8 @@ export async function benchLogs(log: (line: string) => void): Promise<LogsResult
     await new Promise((r) => setTimeout(r, 3000));
     const orch: number[] = [];
     const docker: number[] = [];
+    const orchStart: number[] = [];
+    const dockerStart: number[] = [];
     const base = rssMiB(managerPid);
     let peak = base;
     for (let i = 0; i < RUNS; i++) {
@@ -62,6 +64,13 @@ export async function benchLogs(log: (line: string) => void): Promise<LogsResult
       for (const c of containers) lines += (await run('docker', ['-H', `unix://${c.socket}`, 'logs', '--tail', String(TAIL), c.id])).lines;
       docker.push(performance.now() - t0);
       if (lines !== REPLICAS * TAIL) throw new Error(`docker gave ${lines} lines, not ${REPLICAS * TAIL}`);
+      // Each CLI's start alone (its help), for what of the above is start-up.
+      t0 = performance.now();
+      await count(['service', 'logs', '--help'], env);
+      orchStart.push(performance.now() - t0);
+      t0 = performance.now();
+      await run('docker', ['logs', '--help']);
+      dockerStart.push(performance.now() - t0);
     }
     await lab.ok('service', 'rm', 'wrote');
 
@@ -103,7 +112,7 @@ export async function benchLogs(log: (line: string) => void): Promise<LogsResult
     const after = await paused.until(REPLICAS * BURST, 180_000);
     return {
       replicas: REPLICAS,
-      tail: { orch: summarize(orch), docker: summarize(docker), ratio: Number(ratio(summarize(orch).median, summarize(docker).median)), managerPeakMiB: Math.round(peak), managerBaseMiB: Math.round(base) },
+      tail: { orch: summarize(orch), docker: summarize(docker), ratio: Number(ratio(summarize(orch).median, summarize(docker).median)), managerPeakMiB: Math.round(peak), managerBaseMiB: Math.round(base), orchStart: summarize(orchStart), dockerStart: summarize(dockerStart) },
       follow,
       paused: { bytesWritten: REPLICAS * BURST * (LINE.length + 8), managerBaseMiB: Math.round(pausedBase), managerPeakMiB: Math.round(pausedPeak), deliveredAfter: after.lines, expected: REPLICAS * BURST },
     };
@@ -208,6 +217,8 @@ export function logsMarkdown(r: LogsResult, machine: string): string {
     ...MD_HEADER,
     mdRow(`\`orch service logs --tail ${TAIL}\` (all replicas, through the manager)`, r.tail.orch),
     mdRow(`\`docker logs --tail ${TAIL}\` of each container, one after another (the anchor)`, r.tail.docker),
+    mdRow('`orch service logs --help`: the orch CLI starting, alone', r.tail.orchStart),
+    mdRow('`docker logs --help`: the docker CLI starting, alone', r.tail.dockerStart),
     '',
     `orch / docker: **${r.tail.ratio}×**. The manager's memory: ${r.tail.managerBaseMiB} MiB before, ${r.tail.managerPeakMiB} MiB at most while reading (sampled every 10 ms).`,
     '',
