@@ -72,7 +72,7 @@ export async function startRotation(store: Store, clusterKey: Buffer, log: Logge
   if (secrets.rotation) {
     throw new FailedPreconditionError(`a CA rotation is under way (phase ${secrets.rotation.phase}, since ${secrets.rotation.startedAt}): \`orch ca\` shows who it waits on; start another once it is done`);
   }
-  if (pathLength(secrets.ca.certPem) === 0) {
+  if ((await pathLength(secrets.ca.certPem)) === 0) {
     throw new FailedPreconditionError("this cluster's root CA allows no CA below it (it was made before orch could rotate its CA), so nodes cannot trust a new root through it: a new cluster is the way to a new root");
   }
   const ca = await newCa(secrets.clusterId, `orch root CA ${Date.now().toString(36)}`);

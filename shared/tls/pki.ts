@@ -3,13 +3,27 @@
 // CN = node id, OU = role (manager | worker | admin), O = cluster id. Manager
 // certificates also carry the DNS name MANAGER_NAME, which every client
 // verifies, so only a manager can serve the cluster's gRPC.
-import 'reflect-metadata';
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { InvalidArgumentError, UnauthenticatedError } from '../errors.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let library: Promise<typeof X509> | undefined;
+
+/**
+ * The X.509 library that makes certificates, loaded on first use: reading one
+ * needs only node:crypto, so most CLI commands never load it (it is a third
+ * of their start-up).
+ */
+function x509lib(): Promise<typeof X509> {
+  library ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  })();
+  return library;
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY_MS = 86_400_000;
@@ -51,6 +65,7 @@ export function newKey(): { keyPem: string; publicKeyPem: string } {
 
 /** A new root CA for a cluster (`name`: its CN; etcd's CA is a root of its own). */
 export async function newCa(clusterId: string, name = 'orch root CA'): Promise<KeyPair> {
+  const x509 = await x509lib();
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -70,7 +85,7 @@ export async function newCa(clusterId: string, name = 'orch root CA'): Promise<K
 /** Signs a certificate for `publicKeyPem` naming `who`, valid for `ttlMs` (default DEFAULT_CERT_TTL_MS); `ips` become IP names in it. */
 export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity, o: { ttlMs?: number; ips?: string[] } = {}): Promise<string> {
   if (!ROLES.includes(who.role)) throw new InvalidArgumentError(`role "${who.role}" is not one of ${ROLES.join(', ')}`);
-  const names: x509.JsonGeneralNames = (o.ips ?? []).map((ip) => ({ type: 'ip', value: ip }));
+  const names: X509.JsonGeneralNames = (o.ips ?? []).map((ip) => ({ type: 'ip', value: ip }));
   if (who.role === 'manager') names.push({ type: 'dns', value: MANAGER_NAME });
   return sign(ca, publicKeyPem, `CN=${who.nodeId}, OU=${who.role}, O=${who.clusterId}`, names, o.ttlMs ?? DEFAULT_CERT_TTL_MS);
 }
@@ -81,17 +96,18 @@ export async function issueCert(ca: KeyPair, publicKeyPem: string, who: Identity
  * it names no orch node, so it opens nothing but etcd.
  */
 export function issueEtcdCert(etcdCa: KeyPair, publicKeyPem: string, cn: string, ips: string[] = []): Promise<string> {
-  const names: x509.JsonGeneralNames = [...new Set(ips)].map((ip) => ({ type: 'ip', value: ip }));
+  const names: X509.JsonGeneralNames = [...new Set(ips)].map((ip) => ({ type: 'ip', value: ip }));
   return sign(etcdCa, publicKeyPem, `CN=${cn}, OU=etcd`, names, ETCD_CERT_TTL_MS);
 }
 
-async function sign(ca: KeyPair, publicKeyPem: string, subject: string, names: x509.JsonGeneralNames, ttlMs: number): Promise<string> {
+async function sign(ca: KeyPair, publicKeyPem: string, subject: string, names: X509.JsonGeneralNames, ttlMs: number): Promise<string> {
+  const x509 = await x509lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const der = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
   const spki = Buffer.from(publicKeyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64');
   const now = Date.now();
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
@@ -117,6 +133,7 @@ async function sign(ca: KeyPair, publicKeyPem: string, subject: string, names: x
  * trusts only the old root accept that leaf (a CA rotation, as Swarm's).
  */
 export async function crossSign(oldCa: KeyPair, newCa: KeyPair): Promise<string> {
+  const x509 = await x509lib();
   const next = new x509.X509Certificate(newCa.certPem);
   const der = createPrivateKey(oldCa.keyPem).export({ type: 'pkcs8', format: 'der' });
   const signingKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
@@ -139,7 +156,8 @@ export async function crossSign(oldCa: KeyPair, newCa: KeyPair): Promise<string>
 }
 
 /** How many CAs a CA certificate lets stand below it (undefined: no limit). */
-export function pathLength(caPem: string): number | undefined {
+export async function pathLength(caPem: string): Promise<number | undefined> {
+  const x509 = await x509lib();
   return new x509.X509Certificate(caPem).getExtension(x509.BasicConstraintsExtension)?.pathLength;
 }
 
