@@ -113,7 +113,10 @@ class LogsStream {
         (feed) => {
           if (this.finished) return (feed.close(), this.closed());
           for (const id of feed.missing) if (named) this.notice(list.find((t) => t.id === id)!, 'no logs, its container was removed');
+          let ended = false;
           const end = () => {
+            if (ended) return;
+            ended = true;
             this.feeds.delete(end);
             this.paused.delete(feed.stream);
             feed.close();
@@ -123,7 +126,7 @@ class LogsStream {
           feed.stream.on('data', (m: LogsPublish) => this.lines(list, m, feed.stream));
           feed.stream.on('end', end);
           feed.stream.on('error', () => {
-            for (const t of list) this.notice(t, 'logs cut off, the node left');
+            if (!ended) for (const t of list) this.notice(t, 'logs cut off, the node left');
             end();
           });
           if (!this.paused.has(feed.stream)) feed.stream.resume();
@@ -150,6 +153,7 @@ class LogsStream {
   }
 
   private notice(t: Task, what: string): void {
+    if (this.finished) return;
     this.send({ sources: [], lines: [], notice: `${taskName(t)}.${shortId(t.id)} on ${this.hostname(t.nodeId)}: ${what}` });
   }
 
