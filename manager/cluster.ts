@@ -1,6 +1,7 @@
 // Questions about nodes and tasks that several control loops ask of the
 // mirror, answered in one place so that they always agree.
-import { NodeAvailability, NodeState, TaskState, type Task } from '../proto/generated/orch.js';
+import { NodeAvailability, NodeState, ServiceSpec_Mode, TaskState, type ServiceSummary, type Task } from '../proto/generated/orch.js';
+import { shortId } from '../shared/ids.js';
 import { isTerminal } from '../shared/states.js';
 import type { Snapshot } from './store/index.js';
 
@@ -29,4 +30,25 @@ export function occupiesNode(t: Task): boolean {
 /** A task still waiting for one of its network addresses (the allocator's to give). */
 export function needsAddresses(t: Task): boolean {
   return t.networks.some((a) => !a.addr);
+}
+
+/** A node's name for people: its hostname, else its short id. */
+export function hostname(cache: Pick<Snapshot, 'nodes'>, nodeId: string): string {
+  return cache.nodes.get(nodeId)?.value.description?.hostname || shortId(nodeId);
+}
+
+/** Every service with how many of its tasks run and how many it wants (its replicas, or for a global service one per eligible node). */
+export function serviceSummaries(cache: Snapshot): ServiceSummary[] {
+  const running = new Map<string, number>();
+  const globalNodes = new Map<string, Set<string>>();
+  for (const { value: t } of cache.tasks.values()) {
+    if (t.desiredState !== TaskState.RUNNING) continue;
+    if (t.status?.state === TaskState.RUNNING) running.set(t.serviceId, (running.get(t.serviceId) ?? 0) + 1);
+    if (t.targetNode) globalNodes.set(t.serviceId, (globalNodes.get(t.serviceId) ?? new Set()).add(t.targetNode));
+  }
+  return [...cache.services.values()].map(({ value: s }) => ({
+    service: s,
+    running: running.get(s.id) ?? 0,
+    desired: s.spec?.mode === ServiceSpec_Mode.GLOBAL ? (globalNodes.get(s.id)?.size ?? 0) : (s.spec?.replicas ?? 0),
+  }));
 }

@@ -13,6 +13,7 @@ import { NotFoundError, UnavailableError, fromGrpcError } from '../../shared/err
 import { shortId } from '../../shared/ids.js';
 import { taskName } from '../../shared/states.js';
 import type { Dispatcher } from '../dispatcher/index.js';
+import { hostname } from '../cluster.js';
 import type { Cache, Store } from '../store/index.js';
 import { resolveService } from './resolve.js';
 
@@ -170,7 +171,7 @@ class LogsStream {
   }
 
   private hostname(nodeId: string): string {
-    return this.cache.nodes.get(nodeId)?.value.description?.hostname || shortId(nodeId);
+    return hostname(this.cache, nodeId);
   }
 
   private closed(): void {

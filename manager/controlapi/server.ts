@@ -1,17 +1,16 @@
 // The control API the CLI calls. Every request is validated before anything is
 // written; every write is one transaction with compares, so a rejected or
 // conflicting request changes nothing.
+import { serviceSummaries } from '../cluster.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
   NodeState,
   type ClusterEvent,
   type EventsRequest,
   ServiceSpec_Mode,
-  TaskState,
   type ControlServer,
   type Node,
   type ListServicesResponse,
-  type Service,
   type ServiceSpec,
 } from '../../proto/generated/orch.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
@@ -100,16 +99,9 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
 
     getService: unary(async (req) => (await resolveService(store, cache, req.ref)).value),
 
-    listServices: unary(async (): Promise<ListServicesResponse> => {
-      const running = new Map<string, number>();
-      for (const { value: t } of cache.tasks.values()) {
-        if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING) running.set(t.serviceId, (running.get(t.serviceId) ?? 0) + 1);
-      }
-      const services = [...cache.services.values()]
-        .map(({ value: s }) => ({ service: s, running: running.get(s.id) ?? 0, desired: desired(cache, s) }))
-        .sort((a, b) => a.service.spec!.name.localeCompare(b.service.spec!.name));
-      return { services };
-    }),
+    listServices: unary(async (): Promise<ListServicesResponse> => ({
+      services: serviceSummaries(cache).sort((a, b) => a.service!.spec!.name.localeCompare(b.service!.spec!.name)),
+    })),
 
     removeService: unary(async (req) => removeService(store, cache, log, req.ref)),
 
@@ -234,14 +226,6 @@ export function controlServer(store: Store, cache: Cache, log: Logger, gate: Gat
     events: stream(async (call) => me.events(call)),
     getDashboard: unary(async () => me.dashboard()),
   };
-}
-
-/** How many tasks a service wants: its replicas, or for a global service its slots (one per eligible node). */
-function desired(cache: Cache, s: Service): number {
-  if (s.spec?.mode !== ServiceSpec_Mode.GLOBAL) return s.spec?.replicas ?? 0;
-  const nodes = new Set<string>();
-  for (const { value: t } of cache.tasks.values()) if (t.serviceId === s.id && t.desiredState === TaskState.RUNNING) nodes.add(t.targetNode);
-  return nodes.size;
 }
 
 const byName = (a: { spec?: { name: string } }, b: { spec?: { name: string } }) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '');

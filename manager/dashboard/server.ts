@@ -11,13 +11,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { extname, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
-import { ClusterEvent, EventsRequest, Node, Service, ServiceSpec_Mode, Task, TaskState, type ControlClient, type LogsMessage } from '../../proto/generated/orch.js';
+import { ClusterEvent, EventsRequest, Node, Service, Task, TaskState, type ControlClient, type LogsMessage } from '../../proto/generated/orch.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { listen } from '../../shared/http.js';
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import type { EventJournal } from '../events/journal.js';
 import type { Cache } from '../store/index.js';
+import { serviceSummaries } from '../cluster.js';
 
 const STATIC = resolve(import.meta.dirname, '../../../manager/dashboard/static');
 const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
@@ -89,11 +90,7 @@ function state(cache: Cache): unknown {
     if (n < ENDED_SHOWN) shown.push(t);
     perService.set(t.serviceId, n + 1);
   }
-  const services = [...cache.services.values()].map(({ value: s }) => {
-    const mine = live.filter((t) => t.serviceId === s.id && t.desiredState === TaskState.RUNNING);
-    const desired = s.spec?.mode === ServiceSpec_Mode.GLOBAL ? mine.length : (s.spec?.replicas ?? 0);
-    return { ...(Service.toJSON(s) as object), running: mine.filter((t) => t.status?.state === TaskState.RUNNING).length, desired };
-  });
+  const services = serviceSummaries(cache).map(({ service, running, desired }) => ({ ...(Service.toJSON(service!) as object), running, desired }));
   return { nodes: [...cache.nodes.values()].map((v) => Node.toJSON(v.value)), services, tasks: shown.map((t) => Task.toJSON(t)) };
 }
 

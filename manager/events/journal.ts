@@ -9,7 +9,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import { UnavailableError } from '../../shared/errors.js';
 import type { ClusterEvent, EventsRequest } from '../../proto/generated/orch.js';
 import { EVENT_FILTERS, parseFilters, passes } from '../../shared/filters.js';
-import { shortId } from '../../shared/ids.js';
+import { hostname } from '../cluster.js';
 import type { Cache, ObjectChange } from '../store/index.js';
 import { deriveEvents, KIND_TYPES, leaderEvent, type Draft, type EventKind } from './derive.js';
 
@@ -34,7 +34,7 @@ export class EventJournal {
     const { managerId } = JSON.parse(raw) as { managerId: string };
     this.record([leaderEvent(managerId, this.hostname(managerId), new Date())], revision);
   };
-  private readonly hostname = (nodeId: string) => this.cache.nodes.get(nodeId)?.value.description?.hostname || shortId(nodeId);
+  private readonly hostname = (nodeId: string) => hostname(this.cache, nodeId);
 
   constructor(
     private readonly cache: Cache,
