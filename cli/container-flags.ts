@@ -4,13 +4,13 @@
 // read-only root, stop signal, the pids limit, privileged mode and devices.
 // Create sets them on a fresh spec; update edits each list with -add/-rm and
 // leaves whatever is not named as it was.
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { Mount_Type, type ConfigReference, type ContainerSpec, type Device, type FileTarget, type Mount, type SecretReference, type Ulimit } from '../proto/generated/orch.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { parseBytes } from '../shared/units.js';
 import { collect, keyValues } from './commands/common.js';
-import { edit, parseBool, shellWords } from './flag-values.js';
+import { edit, parseBool } from './flag-values.js';
+import { readEnvFile, shellWords } from '../shared/words.js';
 
 /** The container flags of `service create`, as commander fills them. */
 export interface ContainerCreateFlags {
@@ -149,7 +149,7 @@ export function containerUpdateOptions(cmd: Command): Command {
 
 /** Sets create's container options on `c`, and the variables of --env-file before those of --env. */
 export function applyContainerCreate(c: ContainerSpec, f: ContainerCreateFlags): void {
-  c.env = [...f.envFile.flatMap(readEnvFile), ...c.env];
+  c.env = [...f.envFile.flatMap((p) => readEnvFile(p, '--env-file')), ...c.env];
   c.mounts = f.mount.map(parseMount);
   c.dir = f.workdir ?? '';
   c.user = f.user ?? '';
@@ -330,17 +330,3 @@ function parsePids(text: string): bigint {
   return BigInt(text.trim());
 }
 
-/** Lines KEY=VALUE of an env file; blank lines and # comments skipped; a bare KEY takes this shell's value, as Docker does. */
-function readEnvFile(path: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new InvalidArgumentError(`--env-file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  return text
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'))
-    .flatMap((l) => (l.includes('=') ? [l] : process.env[l] !== undefined ? [`${l}=${process.env[l]}`] : []));
-}

@@ -16,6 +16,7 @@ import { configCommand, secretCommand } from './commands/files.js';
 import { volumeCommand } from './commands/volume.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
+import { stackCommand } from './commands/stack.js';
 import { clusterCommand } from './commands/store.js';
 import { eventsCommand } from './commands/events.js';
 import { dashboardCommand } from './commands/dashboard.js';
@@ -35,6 +36,7 @@ const globals = {
 };
 
 program.addCommand(serviceCommand(globals));
+program.addCommand(stackCommand(globals));
 program.addCommand(nodeCommand(globals));
 program.addCommand(networkCommand(globals));
 program.addCommand(volumeCommand(globals));

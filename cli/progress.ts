@@ -138,3 +138,42 @@ export async function waitForRollout(ctl: Control, started: Service, out: NodeJS
   }
   throw new OrchError(`the rollout of service "${name}" did not finish within ${formatDuration(timeoutMs)}; \`orch service inspect ${name}\` shows its update status`);
 }
+
+/**
+ * Polls until every service named has converged and finished its rollout,
+ * with one line per service ("app_web  2/3  waiting for app_db to be
+ * healthy"); throws after `timeoutMs`.
+ */
+export async function waitForServices(ctl: Control, names: string[], out: NodeJS.WriteStream, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const draw = display(out);
+  const width = Math.max(...names.map((n) => n.length));
+  let pending = names;
+  while (Date.now() < deadline) {
+    const { services } = await ctl.listServices({});
+    const lines: string[] = [];
+    pending = [];
+    for (const name of names) {
+      const service = services.find((s) => s.service!.spec!.name === name)?.service;
+      if (!service) {
+        lines.push(`${name.padEnd(width)}  not found`);
+        pending.push(name);
+        continue;
+      }
+      const { tasks } = await ctl.listTasks({ service: service.id });
+      const c = convergence(service.spec?.mode === ServiceSpec_Mode.GLOBAL ? undefined : (service.spec?.replicas ?? 0), tasks);
+      const rolling = rollingOut(service.updateStatus);
+      const done = c.done && !rolling;
+      if (!done) pending.push(name);
+      const why = rolling ? updateState(service.updateStatus) : c.problems[0]?.replace(/^\S+: /, '') ?? (done ? 'running' : 'starting');
+      lines.push(`${name.padEnd(width)}  ${`${c.running}/${c.desired}`.padEnd(7)} ${why}`);
+    }
+    draw(lines.join('\n'));
+    if (pending.length === 0) {
+      out.write('verify: Stack converged\n');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new OrchError(`the stack did not converge within ${formatDuration(timeoutMs)} (${pending.join(', ')} not there yet); \`orch stack ps\` shows why`);
+}

@@ -9,7 +9,6 @@ import {
   RestartPolicy_Condition,
   ServiceSpec_Mode,
   UpdateConfig_FailureAction,
-  UpdateConfig_Order,
   type HealthConfig,
   type PortConfig,
   type ServiceSpec,
@@ -22,25 +21,13 @@ import { DEFAULT_UPDATE, parseReplicas, validateServiceSpec } from '../shared/sp
 import { parseBytes, parseCpus } from '../shared/units.js';
 import { collect, keyValues } from './commands/common.js';
 import { applyContainerCreate, applyContainerUpdate, CONTAINER_CREATE_DEFAULTS, containerUpdateOptions, type ContainerCreateFlags, type ContainerUpdateFlags } from './container-flags.js';
-import { edit, pick, shellWords } from './flag-values.js';
-
-const CONDITIONS: Record<string, RestartPolicy_Condition> = {
-  any: RestartPolicy_Condition.RESTART_ANY,
-  'on-failure': RestartPolicy_Condition.RESTART_ON_FAILURE,
-  none: RestartPolicy_Condition.RESTART_NONE,
-};
-const MODES: Record<string, ServiceSpec_Mode> = { replicated: ServiceSpec_Mode.REPLICATED, global: ServiceSpec_Mode.GLOBAL };
-const ENDPOINT_MODES: Record<string, EndpointSpec_Mode> = { vip: EndpointSpec_Mode.VIP, dnsrr: EndpointSpec_Mode.DNSRR };
-const FAILURE_ACTIONS: Record<string, UpdateConfig_FailureAction> = {
-  pause: UpdateConfig_FailureAction.PAUSE,
-  continue: UpdateConfig_FailureAction.CONTINUE,
-  rollback: UpdateConfig_FailureAction.ROLLBACK,
-};
-const ORDERS: Record<string, UpdateConfig_Order> = { 'stop-first': UpdateConfig_Order.STOP_FIRST, 'start-first': UpdateConfig_Order.START_FIRST };
+import { edit } from './flag-values.js';
+import { CONDITIONS, ENDPOINT_MODES, FAILURE_ACTIONS, MODES, ORDERS, pick, shellWords } from '../shared/words.js';
 
 /** The flags both commands take (update's are all optional: absent means unchanged). */
 export interface CommonFlags {
   replicas?: string;
+  replicasMaxPerNode?: string;
   reserveCpu?: string;
   reserveMemory?: string;
   limitCpu?: string;
@@ -110,6 +97,7 @@ export function commonOptions(cmd: Command, defaults: boolean): Command {
   const d = (key: keyof CreateFlags) => (defaults ? (CREATE_DEFAULTS[key] as string) : undefined);
   cmd
     .option('--replicas <n>', 'number of tasks' + (defaults ? ' (default 1)' : ''))
+    .option('--replicas-max-per-node <n>', 'most tasks of the service on one node (0: no limit)')
     .option('--reserve-cpu <cpus>', 'CPUs reserved on the node for each task')
     .option('--reserve-memory <size>', 'memory reserved on the node for each task (e.g. 512m)')
     .option('--limit-cpu <cpus>', 'CPU limit of each container')
@@ -174,7 +162,7 @@ export function specFromFlags(image: string, command: string[], f: CreateFlags):
     labels: keyValues(f.label, '--label'),
     mode,
     replicas: mode === ServiceSpec_Mode.GLOBAL ? 0 : parseReplicas(f.replicas ?? '1', '--replicas'),
-    placement: { constraints: f.constraint },
+    placement: { constraints: f.constraint, maxReplicas: 0 },
     autoRebalance: f.autoRebalance ?? false,
     networks: f.network,
     endpoint: { mode: EndpointSpec_Mode.VIP, ports: f.publish.flatMap(parsePublish) },
@@ -189,6 +177,8 @@ export function specFromFlags(image: string, command: string[], f: CreateFlags):
     updateConfig: { ...DEFAULT_UPDATE },
     rollbackConfig: { ...DEFAULT_UPDATE },
     forceUpdate: 0n,
+    dependsOn: [],
+    aliases: [],
   };
   applyContainerCreate(spec.container!, f);
   applyCommon(spec, f);
@@ -207,7 +197,7 @@ export function updatedSpec(cur: ServiceSpec, f: UpdateFlags): ServiceSpec {
   applyContainerUpdate(c, f, name);
   spec.labels = editMap(spec.labels, f.labelAdd, f.labelRm, '--label', name);
   c.labels = editMap(c.labels, f.containerLabelAdd, f.containerLabelRm, '--container-label', name);
-  spec.placement = { ...spec.placement, constraints: edit(spec.placement?.constraints ?? [], f.constraintAdd, f.constraintRm, (x) => x, notSet('--constraint-rm', name)) };
+  spec.placement = { maxReplicas: 0, ...spec.placement, constraints: edit(spec.placement?.constraints ?? [], f.constraintAdd, f.constraintRm, (x) => x, notSet('--constraint-rm', name)) };
   spec.networks = removeNetworks(spec.networks, f.networkRm, name).concat(f.networkAdd);
   const ports = removePorts(spec.endpoint?.ports ?? [], f.publishRm, name).concat(f.publishAdd.flatMap(parsePublish));
   spec.endpoint = { mode: spec.endpoint?.mode ?? EndpointSpec_Mode.VIP, ports };
@@ -237,6 +227,7 @@ function applyCommon(spec: ServiceSpec, f: CommonFlags & RolloutFlags): void {
   c.healthcheck = healthFromFlags(f, c.healthcheck);
   if (f.stopGracePeriod !== undefined) c.stopGracePeriodMs = parseDuration(f.stopGracePeriod, '--stop-grace-period');
   const r = spec.restart!;
+  if (f.replicasMaxPerNode !== undefined) spec.placement = { constraints: spec.placement?.constraints ?? [], maxReplicas: parseReplicas(f.replicasMaxPerNode, '--replicas-max-per-node') };
   if (f.restartCondition !== undefined) r.condition = pick(CONDITIONS, f.restartCondition, '--restart-condition');
   if (f.restartDelay !== undefined) r.delayMs = parseDuration(f.restartDelay, '--restart-delay');
   if (f.restartMaxAttempts !== undefined) r.maxAttempts = parseReplicas(f.restartMaxAttempts, '--restart-max-attempts');

@@ -16,7 +16,7 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 need=()
-for pkg in docker.io etcd-server etcd-client nftables iproute2 busybox-static iperf3 conntrack gcc libc6-dev; do
+for pkg in docker.io docker-compose etcd-server etcd-client nftables iproute2 busybox-static iperf3 conntrack gcc libc6-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -6,8 +6,15 @@ import { validatePorts } from './ports.js';
 import { InvalidArgumentError } from './errors.js';
 import { validateContainer } from './container.js';
 
-/** Service names become DNS labels later: lower-case letters, digits, '-'; 1–63 long. */
-export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/**
+ * Service and network names become DNS names: lower-case letters, digits,
+ * '-' and '_' (a stack's `app_web`, as Docker names them); 1–63 long.
+ */
+export const NAME_RE = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
+/** The rule in words, for errors. */
+export const NAME_RULE = "1 to 63 lower-case letters, digits, '-' and '_', starting and ending with a letter or digit";
+/** A network alias: a DNS name, possibly dotted. */
+const ALIAS_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,253})$/;
 const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/s;
 const IMAGE_RE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
@@ -51,9 +58,7 @@ export function withDefaults(spec: ServiceSpec): ServiceSpec {
 export function validateName(name: string): void {
   if (!name) throw new InvalidArgumentError('a service needs a name: pass --name NAME');
   if (!NAME_RE.test(name)) {
-    throw new InvalidArgumentError(
-      `invalid service name "${name}": use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`,
-    );
+    throw new InvalidArgumentError(`invalid service name "${name}": use ${NAME_RULE}`);
   }
 }
 
@@ -98,6 +103,15 @@ export function validateServiceSpec(spec: ServiceSpec): void {
   }
   if (spec.rollbackConfig?.failureAction === UpdateConfig_FailureAction.ROLLBACK) {
     throw new InvalidArgumentError('--rollback-failure-action: a rollback cannot roll back; use pause or continue');
+  }
+  if (spec.placement?.maxReplicas && spec.mode === ServiceSpec_Mode.GLOBAL) throw new InvalidArgumentError('--replicas-max-per-node is for replicated services; a global one runs one task per node');
+  for (const d of spec.dependsOn ?? []) {
+    if (!NAME_RE.test(d.service)) throw new InvalidArgumentError(`depends on "${d.service}", which is not a service name`);
+    if (d.service === spec.name) throw new InvalidArgumentError(`service "${spec.name}" depends on itself`);
+  }
+  for (const a of spec.aliases ?? []) {
+    if (!a.network) throw new InvalidArgumentError('a network alias needs its network');
+    for (const n of a.names) if (!ALIAS_RE.test(n)) throw new InvalidArgumentError(`network alias "${n}" is not a DNS name (letters, digits, '.', '-', '_')`);
   }
   if (spec.container) validateContainer(spec.container);
   for (const [k] of Object.entries({ ...spec.labels, ...spec.container?.labels })) {

@@ -1,6 +1,7 @@
 // One network's DNS resolver, in a worker thread: the thread enters the
 // network's namespace (setns changes only the calling thread) and answers on
-// the gateway address, port 53. Service names come from the main thread;
+// the gateway address, port 53. Service names come from the main thread
+// (a task on several networks also finds those of its other networks);
 // other names are handed to it to forward to the host's resolvers (the
 // network's namespace has no route out).
 import { createSocket } from 'node:dgram';
@@ -13,6 +14,8 @@ const { netnsPath, address } = workerData as { netnsPath: string; address: strin
 
 /** name → addresses */
 let records = new Map<string, string[]>();
+/** A multi-network task's address → the names of its other networks (dns.ts sourceRecords). */
+let bySource = new Map<string, Map<string, string[]>>();
 const pending = new Map<number, { rinfo: { address: string; port: number } }>();
 let nextForward = 1;
 
@@ -21,7 +24,7 @@ const socket = createSocket('udp4');
 socket.on('message', (msg, rinfo) => {
   const q = parseQuestion(msg);
   if (!q) return;
-  const ips = records.get(q.name);
+  const ips = records.get(q.name) ?? bySource.get(rinfo.address)?.get(q.name);
   if (ips) {
     socket.send(answer(msg, q, q.type === TYPE_A ? ips : [], TTL), rinfo.port, rinfo.address);
     return;
@@ -40,8 +43,9 @@ socket.on('message', (msg, rinfo) => {
 socket.bind(53, address, () => parentPort!.postMessage({ ready: true }));
 socket.on('error', (err) => parentPort!.postMessage({ error: String(err) }));
 
-parentPort!.on('message', (m: { records?: Array<[string, string[]]>; reply?: { id: number; answer: Buffer }; stop?: boolean }) => {
+parentPort!.on('message', (m: { records?: Array<[string, string[]]>; bySource?: Array<[string, Array<[string, string[]]>]>; reply?: { id: number; answer: Buffer }; stop?: boolean }) => {
   if (m.records) records = new Map(m.records);
+  if (m.bySource) bySource = new Map(m.bySource.map(([ip, r]) => [ip, new Map(r)]));
   if (m.reply) {
     const p = pending.get(m.reply.id);
     if (p && pending.delete(m.reply.id)) socket.send(Buffer.from(m.reply.answer), p.rinfo.port, p.rinfo.address);

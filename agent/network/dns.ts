@@ -21,12 +21,31 @@ interface Resolver {
   records: string;
 }
 
-/** The records of one network: name → addresses. */
+/** The records of one network: name (a service's, and its aliases there) → addresses. */
 export function dnsRecords(networkId: string, services: ServiceEndpoint[], endpoints: Endpoint[]): Array<[string, string[]]> {
   const out: Array<[string, string[]]> = [];
   for (const s of services.filter((x) => x.networkId === networkId)) {
     const tasks = endpoints.filter((e) => e.serviceId === s.serviceId && e.networkId === networkId && e.serving).map((e) => addrIp(e.addr)).sort();
-    out.push([s.serviceName, s.vip ? [addrIp(s.vip)] : tasks], [`tasks.${s.serviceName}`, tasks]);
+    for (const name of [s.serviceName, ...s.aliases]) out.push([name, s.vip ? [addrIp(s.vip)] : tasks], [`tasks.${name}`, tasks]);
+  }
+  return out;
+}
+
+/**
+ * For each task on the network that also joins others: its address here →
+ * the records of its other networks. A container asks the resolver of one
+ * of its networks only (the first), and must still find the services of
+ * all of them, as Docker's embedded resolver answers per container.
+ */
+export function sourceRecords(networkId: string, services: ServiceEndpoint[], endpoints: Endpoint[]): Array<[string, Array<[string, string[]]>]> {
+  const networksOf = new Map<string, string[]>();
+  for (const e of endpoints) if (e.taskId) networksOf.set(e.taskId, [...(networksOf.get(e.taskId) ?? []), e.networkId]);
+  const cache = new Map<string, Array<[string, string[]]>>();
+  const recordsOf = (id: string) => cache.get(id) ?? cache.set(id, dnsRecords(id, services, endpoints)).get(id)!;
+  const out: Array<[string, Array<[string, string[]]>]> = [];
+  for (const e of endpoints) {
+    const others = e.networkId === networkId && e.taskId ? networksOf.get(e.taskId)!.filter((id) => id !== networkId) : [];
+    if (others.length) out.push([addrIp(e.addr), others.flatMap(recordsOf)]);
   }
   return out;
 }
@@ -38,7 +57,7 @@ export class ServiceDns {
   constructor(private readonly log: Logger) {}
 
   /** Runs a resolver for each network given (at its gateway, in its namespace) with these records; stops the others. */
-  sync(networks: Array<{ id: string; netnsPath: string; gateway: string; records: Array<[string, string[]]> }>): void {
+  sync(networks: Array<{ id: string; netnsPath: string; gateway: string; records: Array<[string, string[]]>; bySource: Array<[string, Array<[string, string[]]>]> }>): void {
     for (const [id, r] of this.resolvers) {
       if (networks.some((n) => n.id === id && n.gateway === r.address)) continue;
       r.worker.postMessage({ stop: true });
@@ -56,10 +75,10 @@ export class ServiceDns {
         worker.unref();
         this.resolvers.set(n.id, (r = { worker, address: n.gateway, records: '' }));
       }
-      const text = JSON.stringify(n.records);
+      const text = JSON.stringify([n.records, n.bySource]);
       if (text !== r.records) {
         r.records = text;
-        r.worker.postMessage({ records: n.records });
+        r.worker.postMessage({ records: n.records, bySource: n.bySource });
       }
     }
   }

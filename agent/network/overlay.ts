@@ -37,7 +37,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { PortConfig_Protocol, PortConfig_PublishMode, PortConfig_TrafficPolicy, type Endpoint, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
 import { addrIp, macFor, parseCidr } from '../../shared/ipam.js';
 import { sh } from '../../shared/sh.js';
-import { dnsRecords, ServiceDns } from './dns.js';
+import { dnsRecords, ServiceDns, sourceRecords } from './dns.js';
 import { goneTable, INGRESS_TABLE, ingressHostTable, ingressNsTable, RuleSync, vipTable, type DirectBackend, type PortRule } from './lb.js';
 import type { Logger } from '../../shared/log.js';
 import { Netlink } from './netlink/index.js';
@@ -119,6 +119,7 @@ export class Overlay {
         netnsPath: netnsPath(this.nsName(n.vni)),
         gateway: n.gateway,
         records: dnsRecords(n.id, this.services, this.endpoints),
+        bySource: sourceRecords(n.id, this.services, this.endpoints),
       })),
     );
     const wanted = new Set([...this.networks.values()].map((n) => this.nsName(n.vni)));

@@ -17,6 +17,36 @@ import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
 import { logsCommand } from './logs.js';
 import { collect, formatOption, inspectCommand, print, removeCommand, withControl, type Globals } from './common.js';
 
+/** `service ls`'s flags (`stack services` takes the same). */
+export interface ServiceListFlags {
+  format: string;
+  quiet?: boolean;
+  filter: string[];
+}
+
+/** Prints the services that pass the filters: a table, ids only (-q), or JSON. */
+export async function printServices(ctl: Control, flags: ServiceListFlags): Promise<void> {
+  const filters = parseFilters(flags.filter, { name: [], id: [], label: [], mode: ['replicated', 'global'] });
+  const services = (await ctl.listServices({})).services.filter(({ service: s }) => {
+    const mode = s!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated';
+    return passes(filters, 'name', (v) => s!.spec!.name.startsWith(v)) && passes(filters, 'id', (v) => s!.id.startsWith(v)) && passes(filters, 'label', (v) => hasLabel(s!.spec!.labels, v)) && passes(filters, 'mode', (v) => v === mode);
+  });
+  if (flags.quiet) return void process.stdout.write(services.map((s) => `${shortId(s.service!.id)}\n`).join(''));
+  print(flags.format, services.map((s) => ({ ...(Service.toJSON(s.service!) as object), running: s.running, desired: s.desired })), () =>
+    table(
+      ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'UPDATE'],
+      services.map((s) => [
+        shortId(s.service!.id),
+        s.service!.spec!.name,
+        s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated',
+        `${s.running}/${s.desired}`,
+        s.service!.spec!.container!.image,
+        updateState(s.service!.updateStatus),
+      ]),
+    ),
+  );
+}
+
 export function serviceCommand(globals: Globals): Command {
   const cmd = new Command('service').description('Manage services').enablePositionalOptions();
 
@@ -51,29 +81,7 @@ export function serviceCommand(globals: Globals): Command {
     .option('-q, --quiet', 'only the ids')
     .option('-f, --filter <key=value>', 'only services whose name starts so (name=), with a label (label=k or label=k=v), of a mode (mode=replicated|global), id= (repeatable)', collect, [])
     .addOption(formatOption())
-    .action((flags: { format: string; quiet?: boolean; filter: string[] }) =>
-      withControl(globals, async (ctl) => {
-        const filters = parseFilters(flags.filter, { name: [], id: [], label: [], mode: ['replicated', 'global'] });
-        const services = (await ctl.listServices({})).services.filter(({ service: s }) => {
-          const mode = s!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated';
-          return passes(filters, 'name', (v) => s!.spec!.name.startsWith(v)) && passes(filters, 'id', (v) => s!.id.startsWith(v)) && passes(filters, 'label', (v) => hasLabel(s!.spec!.labels, v)) && passes(filters, 'mode', (v) => v === mode);
-        });
-        if (flags.quiet) return void process.stdout.write(services.map((s) => `${shortId(s.service!.id)}\n`).join(''));
-        print(flags.format, services.map((s) => ({ ...Service.toJSON(s.service!) as object, running: s.running, desired: s.desired })), () =>
-          table(
-            ['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'UPDATE'],
-            services.map((s) => [
-              shortId(s.service!.id),
-              s.service!.spec!.name,
-              s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL ? 'global' : 'replicated',
-              `${s.running}/${s.desired}`,
-              s.service!.spec!.container!.image,
-              updateState(s.service!.updateStatus),
-            ]),
-          ),
-        );
-      }),
-    );
+    .action((flags: ServiceListFlags) => withControl(globals, (ctl) => printServices(ctl, flags)));
 
   taskListOptions(cmd.command('ps'))
     .description("List a service's tasks (current and history)")

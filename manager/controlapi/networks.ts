@@ -9,7 +9,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } fro
 import { newId } from '../../shared/ids.js';
 import { contains, firstHost, formatCidr, intToIp, overlaps, parseCidr, size, type Cidr } from '../../shared/ipam.js';
 import type { Logger } from '../../shared/log.js';
-import { NAME_RE } from '../../shared/spec.js';
+import { NAME_RE, NAME_RULE } from '../../shared/spec.js';
 import { isIngress } from '../../shared/ingress.js';
 import { networkEndpoints } from '../networks.js';
 import { keys, type Cache, type Store } from '../store/index.js';
@@ -91,7 +91,7 @@ export async function networkInfo(store: Store, cache: Cache, ref: string): Prom
 
 function validateNetworkSpec(spec: NetworkSpec): void {
   if (!spec.name) throw new InvalidArgumentError('a network needs a name: orch network create [OPTIONS] NAME');
-  if (!NAME_RE.test(spec.name)) throw new InvalidArgumentError(`invalid network name "${spec.name}": use 1 to 63 lower-case letters, digits and '-', starting and ending with a letter or digit`);
+  if (!NAME_RE.test(spec.name)) throw new InvalidArgumentError(`invalid network name "${spec.name}": use ${NAME_RULE}`);
   if (spec.driver && spec.driver !== 'overlay') throw new InvalidArgumentError(`driver "${spec.driver}" is not supported; orch networks are overlay networks (-d overlay)`);
   if (spec.gateway && !spec.subnet) throw new InvalidArgumentError('--gateway needs --subnet');
   if (spec.subnet) {

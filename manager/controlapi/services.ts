@@ -4,7 +4,7 @@
 // free, freed when dropped), the networks it joins (compared, so a
 // concurrent `network rm` fails) and its spec history move together, so a
 // refused request changes nothing.
-import { ServiceSpec, UpdateStatus_State, type PortConfig, type Service, type UpdateStatus } from '../../proto/generated/orch.js';
+import { ServiceSpec, UpdateStatus_State, type Network, type PortConfig, type Service, type UpdateStatus } from '../../proto/generated/orch.js';
 import { AlreadyExistsError, ConflictError, FailedPreconditionError, InvalidArgumentError, NotFoundError, StaleVersionError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import { addrIp } from '../../shared/ipam.js';
@@ -17,7 +17,7 @@ import { keys, portKey, type Cache, type Store, type Versioned } from '../store/
 import { resolveNetwork, resolveService } from './resolve.js';
 import { retryConflicts } from '../store/index.js';
 import { checkPrivileges } from './settings.js';
-import { resolveFiles } from './files.js';
+import { resolveFiles, type ReadObject } from './files.js';
 
 /** Where a port asked for without a published number comes from (Swarm's range). */
 const AUTO_PORTS = { first: 30000, last: 32767 };
@@ -33,7 +33,7 @@ export async function createService(store: Store, cache: Cache, log: Logger, spe
   await retryConflicts(async () => {
     // Fresh reads first: they fail fast when etcd is unreachable, before any write is sent.
     if (await store.getRaw(keys.serviceName(full.name))) throw exists(full.name);
-    await write(store, cache, service, undefined, []);
+    await write(store, cache, service, undefined, [], await resolveRefs(store, cache, full));
   });
   log.info({ service: service.id, name: full.name, replicas: full.replicas }, 'service created');
   return service;
@@ -67,6 +67,8 @@ export function changeService(store: Store, cache: Cache, log: Logger, change: S
     if (spec.name !== name) throw new InvalidArgumentError(`a service cannot be renamed (from "${name}" to "${spec.name}"); create a new one`);
     if (spec.mode !== cur.value.spec!.mode) throw new InvalidArgumentError(`service "${name}": the mode cannot be changed; create a new service`);
     validateServiceSpec(spec);
+    // Names resolved first: a spec that names what the current one holds by id is the same spec.
+    const refs = await resolveRefs(store, cache, spec);
     const sameSpec = isDeepStrictEqual(specJson(spec), specJson(cur.value.spec!));
     if (sameSpec && !change.rebalance && !change.rollback) return cur.value;
     const now = new Date();
@@ -81,7 +83,7 @@ export function changeService(store: Store, cache: Cache, log: Logger, change: S
       next.previousSpec = cur.value.spec;
       next.updateStatus = rolloutStatus(cache, cur.value, next, change.rollback ?? false, now);
     }
-    const written = await write(store, cache, next, cur, cur.value.spec?.endpoint?.ports ?? []);
+    const written = await write(store, cache, next, cur, cur.value.spec?.endpoint?.ports ?? [], refs);
     log.info({ service: next.id, version: String(next.version), rollout: next.updateStatus?.state, rebalance: change.rebalance }, change.rollback ? 'service rolled back' : 'service updated');
     return written;
   });
@@ -129,19 +131,33 @@ function rolloutStatus(cache: Cache, cur: Service, next: Service, rollback: bool
   };
 }
 
-/**
- * Writes `next` (over `cur`, or new): networks by name → ids and compared,
- * ports that were not held claimed (auto-assigned if asked for without a
- * number), dropped ones freed, the version's history kept.
- */
-async function write(store: Store, cache: Cache, next: Service, cur: Versioned<Service> | undefined, heldPorts: PortConfig[]): Promise<Service> {
-  const spec = next.spec!;
+/** What a spec names, resolved in place to ids (networks, aliases' networks, secrets, configs); the objects read, for the write to compare. */
+interface Refs {
+  networks: Versioned<Network>[];
+  files: ReadObject[];
+}
+
+async function resolveRefs(store: Store, cache: Cache, spec: ServiceSpec): Promise<Refs> {
   const networks = await Promise.all([...new Set(spec.networks)].map((ref) => resolveNetwork(store, cache, ref)));
   spec.networks = [...new Set(networks.map((n) => n.value.id))];
+  spec.aliases = await Promise.all(spec.aliases.map(async (a) => {
+    const n = await resolveNetwork(store, cache, a.network);
+    if (!spec.networks.includes(n.value.id)) throw new InvalidArgumentError(`alias ${a.names.join(', ')}: the service does not join network "${a.network}"; add it to its networks`);
+    return { network: n.value.id, names: a.names };
+  }));
+  return { networks, files: await resolveFiles(store, cache, spec) };
+}
+
+/**
+ * Writes `next` (over `cur`, or new), its references resolved: networks
+ * compared, ports that were not held claimed (auto-assigned if asked for
+ * without a number), dropped ones freed, the version's history kept.
+ */
+async function write(store: Store, cache: Cache, next: Service, cur: Versioned<Service> | undefined, heldPorts: PortConfig[], { networks, files }: Refs): Promise<Service> {
+  const spec = next.spec!;
   const held = new Set(heldPorts.map(portKey));
   const ports = await choosePorts(store, spec.endpoint?.ports ?? [], held);
   spec.endpoint = { mode: spec.endpoint?.mode ?? 0, ports };
-  const files = await resolveFiles(store, cache, spec);
   const name = keys.serviceName(spec.name);
   const txn = store.txn().expect('services', next.id, cur?.modRevision ?? 0).put('services', next.id, next);
   await checkPrivileges(store, spec, txn);

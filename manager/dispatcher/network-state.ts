@@ -19,7 +19,8 @@ export function networkState(cache: Cache, nodeId: string, networkIds: ReadonlyS
     for (const networkId of serviceNetworks(cache, svc)) {
       if (!ids.has(networkId)) continue;
       const vip = svc.vips.find((v) => v.networkId === networkId)?.addr ?? '';
-      services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [] });
+      const aliases = (svc.spec?.aliases ?? []).filter((a) => a.network === networkId).flatMap((a) => a.names);
+      services.push({ serviceId: svc.id, serviceName: svc.spec!.name, networkId, vip, ports: svc.spec?.endpoint?.ports ?? [], aliases });
     }
   }
   return { networks, endpoints, services, ingressNetworkId: ingress?.id ?? '', ingressAddr: cache.nodes.get(nodeId)?.value.ingressAddr ?? '', generation: 0n };

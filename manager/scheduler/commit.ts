@@ -6,6 +6,7 @@ import { needsAddresses, nodeStanding, occupiesNode } from '../cluster.js';
 import { commitChanges, MAX_TXN_OPS, put, type Change, type Snapshot, type Store } from '../store/index.js';
 import { schedule, type Plan, type Snapshot as Placement } from './scheduler.js';
 import { managerMetrics } from '../metrics.js';
+import { dependencyWaits } from './depends.js';
 
 /** Tasks waiting for a node. */
 export function pendingTasks(cache: Snapshot): Task[] {
@@ -17,11 +18,12 @@ export function pendingTasks(cache: Snapshot): Task[] {
   return out;
 }
 
-/** What the scheduler sees of the mirror: every node, and the tasks that hold resources on one that is not down. */
+/** What the scheduler sees of the mirror: every node, the tasks that hold resources on one that is not down, and the services that wait for others. */
 export function placementSnapshot(cache: Snapshot): Placement {
   const nodes = [...cache.nodes.values()].map((v) => v.value);
   const placed = [...cache.tasks.values()].map((v) => v.value).filter((t) => occupiesNode(t) && nodeStanding(cache, t.nodeId) !== 'down');
-  return { nodes, placed };
+  const waiting = dependencyWaits([...cache.services.values()].map((v) => v.value), [...cache.tasks.values()].map((v) => v.value));
+  return { nodes, placed, waiting };
 }
 
 /** One scheduling pass; returns the plan it committed (for tests and logs). */

@@ -62,5 +62,11 @@ export const resourceFilter: Filter = {
   },
 };
 
+/** Docker's MaxReplicas: no more than this many of a service's tasks on one node. */
+export const maxReplicasFilter: Filter = {
+  explain: (n) => `max replicas per node limit exceeded on ${nodes(n)}`,
+  accepts: (node, task, load) => !task.placement?.maxReplicas || (load.perService.get(task.serviceId) ?? 0) < task.placement.maxReplicas,
+};
+
 /** The filters every placement passes, in order; a node is counted under the first that rejects it. */
-export const FILTERS: readonly Filter[] = [readyFilter, availabilityFilter, constraintFilter, resourceFilter];
+export const FILTERS: readonly Filter[] = [readyFilter, availabilityFilter, constraintFilter, resourceFilter, maxReplicasFilter];

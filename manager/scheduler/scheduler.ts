@@ -6,7 +6,8 @@
 // is there: Swarm would start it empty elsewhere; volumes.ts); then spread: fewest tasks of
 // the same service, then fewest tasks in all, then node id (so that a plan
 // is deterministic and testable). A global-mode task names its
-// node (`targetNode`) and is only ever checked against that one.
+// node (`targetNode`) and is only ever checked against that one. A task of
+// a service that waits for its dependencies is not placed at all.
 import type { Node, Task } from '../../proto/generated/orch.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 import { volumeAge } from './volumes.js';
@@ -16,6 +17,8 @@ export interface Snapshot {
   nodes: readonly Node[];
   /** Tasks on nodes that hold resources and count for spreading. */
   placed: readonly Task[];
+  /** Services whose tasks wait, and why: their dependencies are not up yet (depends.ts). */
+  waiting?: ReadonlyMap<string, string>;
 }
 
 export interface Placement {
@@ -53,6 +56,11 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
 
   const plan: Plan = { placements: [], unplaced: [] };
   for (const task of [...pending].sort(byServiceThenSlot)) {
+    const wait = snapshot.waiting?.get(task.serviceId);
+    if (wait) {
+      plan.unplaced.push({ taskId: task.id, reason: wait });
+      continue;
+    }
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
     let best: Node | undefined;
     let bestKey: number[] = [Infinity, Infinity, Infinity];

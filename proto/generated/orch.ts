@@ -485,6 +485,8 @@ export interface ResourceRequirements {
 export interface Placement {
   /** "node.labels.zone==a", "node.role!=manager", ... */
   constraints: string[];
+  /** at most this many of the service's tasks on one node; 0: no limit (Docker's MaxReplicas) */
+  maxReplicas: number;
 }
 
 export interface ServiceSpec {
@@ -514,6 +516,10 @@ export interface ServiceSpec {
     | undefined;
   /** bumped by `update --force`: every task is replaced, nothing else changes */
   forceUpdate: bigint;
+  /** its tasks are placed only once these services are up (Compose's depends_on) */
+  dependsOn: Dependency[];
+  /** further DNS names of the service on one of its networks (Docker's Aliases) */
+  aliases: NetworkAlias[];
 }
 
 export enum ServiceSpec_Mode {
@@ -554,6 +560,62 @@ export function serviceSpec_ModeToJSON(object: ServiceSpec_Mode): string {
 export interface ServiceSpec_LabelsEntry {
   key: string;
   value: string;
+}
+
+/** A service another waits for before its tasks are placed. */
+export interface Dependency {
+  /** the service's name */
+  service: string;
+  condition: Dependency_Condition;
+}
+
+export enum Dependency_Condition {
+  /** STARTED - one of its tasks runs */
+  STARTED = 0,
+  /** HEALTHY - one of its tasks runs and is healthy (or has no health check) */
+  HEALTHY = 1,
+  /** COMPLETED - one of its tasks exited 0 */
+  COMPLETED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function dependency_ConditionFromJSON(object: any): Dependency_Condition {
+  switch (object) {
+    case 0:
+    case "STARTED":
+      return Dependency_Condition.STARTED;
+    case 1:
+    case "HEALTHY":
+      return Dependency_Condition.HEALTHY;
+    case 2:
+    case "COMPLETED":
+      return Dependency_Condition.COMPLETED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Dependency_Condition.UNRECOGNIZED;
+  }
+}
+
+export function dependency_ConditionToJSON(object: Dependency_Condition): string {
+  switch (object) {
+    case Dependency_Condition.STARTED:
+      return "STARTED";
+    case Dependency_Condition.HEALTHY:
+      return "HEALTHY";
+    case Dependency_Condition.COMPLETED:
+      return "COMPLETED";
+    case Dependency_Condition.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Names a service also answers to on one network, besides its own. */
+export interface NetworkAlias {
+  /** the network's id (a name at create is resolved, as for networks) */
+  network: string;
+  names: string[];
 }
 
 /** How changed tasks are rolled out (Docker's UpdateConfig, plus a progress deadline). */
@@ -1637,6 +1699,8 @@ export interface ServiceEndpoint {
   /** "" in DNS round-robin mode */
   vip: string;
   ports: PortConfig[];
+  /** further names on this network (NetworkAlias) */
+  aliases: string[];
 }
 
 /**
@@ -3996,13 +4060,16 @@ export const ResourceRequirements: MessageFns<ResourceRequirements> = {
 };
 
 function createBasePlacement(): Placement {
-  return { constraints: [] };
+  return { constraints: [], maxReplicas: 0 };
 }
 
 export const Placement: MessageFns<Placement> = {
   encode(message: Placement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.constraints) {
       writer.uint32(10).string(v!);
+    }
+    if (message.maxReplicas !== 0) {
+      writer.uint32(16).uint32(message.maxReplicas);
     }
     return writer;
   },
@@ -4028,6 +4095,14 @@ export const Placement: MessageFns<Placement> = {
             message.constraints.push(reader.string());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxReplicas = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4045,6 +4120,11 @@ export const Placement: MessageFns<Placement> = {
       constraints: globalThis.Array.isArray(object?.constraints)
         ? object.constraints.map((e: any) => globalThis.String(e))
         : [],
+      maxReplicas: isSet(object.maxReplicas)
+        ? globalThis.Number(object.maxReplicas)
+        : isSet(object.max_replicas)
+        ? globalThis.Number(object.max_replicas)
+        : 0,
     };
   },
 
@@ -4052,6 +4132,9 @@ export const Placement: MessageFns<Placement> = {
     const obj: any = {};
     if (message.constraints?.length) {
       obj.constraints = message.constraints;
+    }
+    if (message.maxReplicas !== 0) {
+      obj.maxReplicas = Math.round(message.maxReplicas);
     }
     return obj;
   },
@@ -4062,6 +4145,7 @@ export const Placement: MessageFns<Placement> = {
   fromPartial(object: DeepPartial<Placement>): Placement {
     const message = createBasePlacement();
     message.constraints = object.constraints?.map((e) => e) || [];
+    message.maxReplicas = object.maxReplicas ?? 0;
     return message;
   },
 };
@@ -4081,6 +4165,8 @@ function createBaseServiceSpec(): ServiceSpec {
     updateConfig: undefined,
     rollbackConfig: undefined,
     forceUpdate: 0n,
+    dependsOn: [],
+    aliases: [],
   };
 }
 
@@ -4127,6 +4213,12 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
         throw new globalThis.Error("value provided for field message.forceUpdate of type uint64 too large");
       }
       writer.uint32(104).uint64(message.forceUpdate);
+    }
+    for (const v of message.dependsOn) {
+      Dependency.encode(v!, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.aliases) {
+      NetworkAlias.encode(v!, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -4251,6 +4343,22 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
             message.forceUpdate = reader.uint64() as bigint;
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.dependsOn.push(Dependency.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.aliases.push(NetworkAlias.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4307,6 +4415,14 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
         : isSet(object.force_update)
         ? BigInt(object.force_update)
         : 0n,
+      dependsOn: globalThis.Array.isArray(object?.dependsOn)
+        ? object.dependsOn.map((e: any) => Dependency.fromJSON(e))
+        : globalThis.Array.isArray(object?.depends_on)
+        ? object.depends_on.map((e: any) => Dependency.fromJSON(e))
+        : [],
+      aliases: globalThis.Array.isArray(object?.aliases)
+        ? object.aliases.map((e: any) => NetworkAlias.fromJSON(e))
+        : [],
     };
   },
 
@@ -4357,6 +4473,12 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     if (message.forceUpdate !== 0n) {
       obj.forceUpdate = message.forceUpdate.toString();
     }
+    if (message.dependsOn?.length) {
+      obj.dependsOn = message.dependsOn.map((e) => Dependency.toJSON(e));
+    }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases.map((e) => NetworkAlias.toJSON(e));
+    }
     return obj;
   },
 
@@ -4400,6 +4522,8 @@ export const ServiceSpec: MessageFns<ServiceSpec> = {
     message.forceUpdate = (object.forceUpdate !== undefined && object.forceUpdate !== null)
       ? BigInt(object.forceUpdate)
       : 0n;
+    message.dependsOn = object.dependsOn?.map((e) => Dependency.fromPartial(e)) || [];
+    message.aliases = object.aliases?.map((e) => NetworkAlias.fromPartial(e)) || [];
     return message;
   },
 };
@@ -4485,6 +4609,176 @@ export const ServiceSpec_LabelsEntry: MessageFns<ServiceSpec_LabelsEntry> = {
     const message = createBaseServiceSpec_LabelsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseDependency(): Dependency {
+  return { service: "", condition: 0 };
+}
+
+export const Dependency: MessageFns<Dependency> = {
+  encode(message: Dependency, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.service !== "") {
+      writer.uint32(10).string(message.service);
+    }
+    if (message.condition !== 0) {
+      writer.uint32(16).int32(message.condition);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Dependency {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDependency();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.service = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.condition = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Dependency {
+    return {
+      service: isSet(object.service) ? globalThis.String(object.service) : "",
+      condition: isSet(object.condition) ? dependency_ConditionFromJSON(object.condition) : 0,
+    };
+  },
+
+  toJSON(message: Dependency): unknown {
+    const obj: any = {};
+    if (message.service !== "") {
+      obj.service = message.service;
+    }
+    if (message.condition !== 0) {
+      obj.condition = dependency_ConditionToJSON(message.condition);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Dependency>): Dependency {
+    return Dependency.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Dependency>): Dependency {
+    const message = createBaseDependency();
+    message.service = object.service ?? "";
+    message.condition = object.condition ?? 0;
+    return message;
+  },
+};
+
+function createBaseNetworkAlias(): NetworkAlias {
+  return { network: "", names: [] };
+}
+
+export const NetworkAlias: MessageFns<NetworkAlias> = {
+  encode(message: NetworkAlias, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.network !== "") {
+      writer.uint32(10).string(message.network);
+    }
+    for (const v of message.names) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetworkAlias {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetworkAlias();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.network = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.names.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetworkAlias {
+    return {
+      network: isSet(object.network) ? globalThis.String(object.network) : "",
+      names: globalThis.Array.isArray(object?.names) ? object.names.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: NetworkAlias): unknown {
+    const obj: any = {};
+    if (message.network !== "") {
+      obj.network = message.network;
+    }
+    if (message.names?.length) {
+      obj.names = message.names;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NetworkAlias>): NetworkAlias {
+    return NetworkAlias.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NetworkAlias>): NetworkAlias {
+    const message = createBaseNetworkAlias();
+    message.network = object.network ?? "";
+    message.names = object.names?.map((e) => e) || [];
     return message;
   },
 };
@@ -15371,7 +15665,7 @@ export const Endpoint: MessageFns<Endpoint> = {
 };
 
 function createBaseServiceEndpoint(): ServiceEndpoint {
-  return { serviceId: "", serviceName: "", networkId: "", vip: "", ports: [] };
+  return { serviceId: "", serviceName: "", networkId: "", vip: "", ports: [], aliases: [] };
 }
 
 export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
@@ -15390,6 +15684,9 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
     }
     for (const v of message.ports) {
       PortConfig.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.aliases) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -15447,6 +15744,14 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
             message.ports.push(PortConfig.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.aliases.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -15478,6 +15783,7 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
         : "",
       vip: isSet(object.vip) ? globalThis.String(object.vip) : "",
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortConfig.fromJSON(e)) : [],
+      aliases: globalThis.Array.isArray(object?.aliases) ? object.aliases.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -15498,6 +15804,9 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
     if (message.ports?.length) {
       obj.ports = message.ports.map((e) => PortConfig.toJSON(e));
     }
+    if (message.aliases?.length) {
+      obj.aliases = message.aliases;
+    }
     return obj;
   },
 
@@ -15511,6 +15820,7 @@ export const ServiceEndpoint: MessageFns<ServiceEndpoint> = {
     message.networkId = object.networkId ?? "";
     message.vip = object.vip ?? "";
     message.ports = object.ports?.map((e) => PortConfig.fromPartial(e)) || [];
+    message.aliases = object.aliases?.map((e) => e) || [];
     return message;
   },
 };

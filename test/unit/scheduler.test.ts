@@ -67,11 +67,11 @@ const reserving = (gib: bigint) => ContainerSpec.fromPartial({ image: 'x', resou
 
 test('constraints: only matching nodes; none matching says so', (t) => {
   const nodes = [node('a', { labels: { zone: 'a' } }), node('b', { labels: { zone: 'b' } }), node('c', { role: 'manager' })];
-  const inA = [1, 2, 3].map((s) => task(`t${s}`, 'web', s, '', { placement: { constraints: ['node.labels.zone==a'] } }));
+  const inA = [1, 2, 3].map((s) => task(`t${s}`, 'web', s, '', { placement: { constraints: ['node.labels.zone==a'], maxReplicas: 0 } }));
   t.deepEqual(count(schedule({ nodes, placed: [] }, inA).placements), { a: 3 });
-  const notManager = [1, 2].map((s) => task(`m${s}`, 'api', s, '', { placement: { constraints: ['node.role!=manager'] } }));
+  const notManager = [1, 2].map((s) => task(`m${s}`, 'api', s, '', { placement: { constraints: ['node.role!=manager'], maxReplicas: 0 } }));
   t.deepEqual(count(schedule({ nodes, placed: [] }, notManager).placements), { a: 1, b: 1 });
-  const nowhere = schedule({ nodes, placed: [] }, [task('x', 'web', 1, '', { placement: { constraints: ['node.labels.zone==z'] } })]);
+  const nowhere = schedule({ nodes, placed: [] }, [task('x', 'web', 1, '', { placement: { constraints: ['node.labels.zone==z'], maxReplicas: 0 } })]);
   t.deepEqual(nowhere.unplaced, [{ taskId: 'x', reason: 'no suitable node (scheduling constraints not satisfied on 3 nodes)' }]);
 });
 
@@ -109,4 +109,20 @@ test("a slot goes back to the node that holds its volume, while that node can ta
   // Both hold a copy (the slot once had to start on a): the older copy, on the busier b, holds the data.
   const copies = [node('a', { volumes: [vol('data-1', 5000)] }), node('b', { volumes: [vol('data-1', 1000)] })];
   t.deepEqual(schedule({ nodes: copies, placed }, [task('d1', 'db', 1, '', { spec })]).placements, [{ taskId: 'd1', nodeId: 'b' }]);
+});
+
+test('max replicas per node: never more of a service on one node, counting what the plan placed; the rest says why', (t) => {
+  const two = [1, 2, 3, 4, 5].map((s) => task(`t${s}`, 'web', s, '', { placement: { constraints: [], maxReplicas: 2 } }));
+  const plan = schedule({ nodes: [node('a'), node('b')], placed: [] }, two);
+  t.deepEqual(count(plan.placements), { a: 2, b: 2 });
+  t.deepEqual(plan.unplaced, [{ taskId: 't5', reason: 'no suitable node (max replicas per node limit exceeded on 2 nodes)' }]);
+  const other = schedule({ nodes: [node('a')], placed: [task('o1', 'other', 1, 'a'), task('o2', 'other', 2, 'a')] }, [task('w1', 'web', 1, '', { placement: { constraints: [], maxReplicas: 1 } })]);
+  t.deepEqual(count(other.placements), { a: 1 }, "another service's tasks do not count");
+});
+
+test('a service that waits for its dependencies has none of its tasks placed, and says why', (t) => {
+  const waiting = new Map([['web', 'waiting for app_db to be healthy']]);
+  const plan = schedule({ nodes: [node('a')], placed: [], waiting }, [task('w1', 'web', 1), task('d1', 'db', 1)]);
+  t.deepEqual(plan.placements, [{ taskId: 'd1', nodeId: 'a' }]);
+  t.deepEqual(plan.unplaced, [{ taskId: 'w1', reason: 'waiting for app_db to be healthy' }]);
 });

@@ -16,7 +16,8 @@ test('replica counts: whole numbers from 0 up to the limit', (t) => {
 
 test('names are DNS labels', (t) => {
   t.notThrows(() => validateName('web-1'));
-  for (const bad of ['', 'Web', 'a_b', '-a', 'a-', 'x'.repeat(64)]) t.throws(() => validateName(bad), { instanceOf: InvalidArgumentError });
+  t.notThrows(() => validateName('app_web'), 'a stack\'s service');
+  for (const bad of ['', 'Web', '_a', 'a_', '-a', 'a-', 'a.b', 'x'.repeat(64)]) t.throws(() => validateName(bad), { instanceOf: InvalidArgumentError });
 });
 
 test('durations in Docker spelling', (t) => {
