@@ -63,11 +63,32 @@ export function loadCompose(files: string[], environment: NodeJS.ProcessEnv = pr
     const extended = resolveExtends(model, file, env, warnings, sources);
     merged = mergeFiles(merged, normalize(extended));
   }
+  dropNewerKeys(merged, warnings);
   const loaded: Loaded = { model: merged as ComposeModel, sources, dir, warnings };
   const problems = checkSchema(merged);
   if (problems.length) throw new InvalidArgumentError(problems.map((p) => locate(loaded, p.path, p.message)).join('\n'));
   if (!merged.services || Object.keys(merged.services).length === 0) throw new InvalidArgumentError(`${files[0]}: no services: a stack needs at least one`);
   return loaded;
+}
+
+/** Keys of later versions of the Compose Specification than the schema the host ships, with what orch makes of them. */
+const NEWER_TOP: Record<string, string> = { name: "the stack's name is the one `stack deploy` is given", include: 'not supported: merge files with several -c', models: 'not supported' };
+const NEWER_SERVICE: Record<string, string> = { develop: 'not supported', annotations: 'not supported', attach: 'not supported', label_file: 'not supported', provider: 'not supported', models: 'not supported', gpus: 'not supported', post_start: 'not supported', pre_stop: 'not supported', use_api_socket: 'not supported' };
+
+/** Takes out (with a warning each) what newer Compose files may hold and the schema would call unknown. */
+function dropNewerKeys(model: Record<string, any>, warnings: string[]): void {
+  for (const [k, why] of Object.entries(NEWER_TOP)) {
+    if (!(k in model)) continue;
+    warnings.push(`${k}: ${why}; ignored`);
+    delete model[k];
+  }
+  for (const [name, svc] of Object.entries((model.services ?? {}) as Record<string, any>)) {
+    for (const [k, why] of Object.entries(NEWER_SERVICE)) {
+      if (!svc || typeof svc !== 'object' || !(k in svc)) continue;
+      warnings.push(`services.${name}.${k}: ${why}; ignored`);
+      delete svc[k];
+    }
+  }
 }
 
 /** "file:line: services.web.image: what", at the last file that sets the key (or its nearest parent). */
@@ -102,7 +123,7 @@ function readSource(file: string, env: Record<string, string | undefined>, warni
     throw new InvalidArgumentError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, merge: true, uniqueKeys: true, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lines, merge: true, uniqueKeys: true, prettyErrors: false, keepSourceTokens: true });
   const bad = doc.errors[0];
   if (bad) throw new InvalidArgumentError(`${file}:${lines.linePos(bad.pos[0]).line}: invalid YAML: ${bad.message.split('\n')[0]}`);
   const source = { file, doc, lines };
@@ -114,7 +135,11 @@ function readSource(file: string, env: Record<string, string | undefined>, warni
 function interpolateDocument(source: Source, env: Record<string, string | undefined>, warnings: string[]): void {
   visit(source.doc, {
     Scalar(key, node) {
-      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('$')) return;
+      if (key === 'key') return;
+      // 0440 is octal, as Compose's YAML reader (YAML 1.1's rule) takes it: file modes are written so.
+      const raw = node.srcToken && 'source' in node.srcToken ? node.srcToken.source : '';
+      if (typeof node.value === 'number' && node.type === 'PLAIN' && /^0[0-7]+$/.test(raw)) node.value = parseInt(raw, 8);
+      if (typeof node.value !== 'string' || !node.value.includes('$')) return;
       const at = `${source.file}:${source.lines.linePos(node.range?.[0] ?? 0).line}`;
       const text = interpolate(node.value, env, (why) => new InvalidArgumentError(`${at}: ${why}`), (name) => warnings.push(`${at}: variable ${name} is not set; it stands for an empty string`));
       // An unquoted value is read again as YAML would have read it: `replicas: ${N}` is a number.

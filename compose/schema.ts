@@ -28,7 +28,7 @@ function validator(): ValidateFunction {
   // Written for draft 2019-09, it still spells ids as draft 4 did ("id": "#/…"), which Ajv refuses: they name nothing that is referred to.
   const schema = JSON.parse(readFileSync(path, 'utf8'), (k, v: unknown) => (k === 'id' && typeof v === 'string' ? undefined : v)) as Record<string, unknown>;
   delete schema.$schema;
-  const ajv = new Ajv2019.default({ allErrors: true, strict: false });
+  const ajv = new Ajv2019.default({ allErrors: true, strict: false, verbose: true });
   ajv.addFormat('duration', { validate: (s: string) => ok(() => parseDuration(s, 'duration')) });
   ajv.addFormat('subnet_ip_address', { validate: (s: string) => ok(() => parseCidr(s)) });
   ajv.addFormat('ports', { validate: (s: string | number) => /^(\[?[0-9a-fA-F.:]*\]?:)?(\d+(-\d+)?:)?\d+(-\d+)?(\/(tcp|udp|sctp))?$/.test(String(s)) });

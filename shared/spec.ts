@@ -15,7 +15,8 @@ export const NAME_RE = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
 export const NAME_RULE = "1 to 63 lower-case letters, digits, '-' and '_', starting and ending with a letter or digit";
 /** A network alias: a DNS name, possibly dotted. */
 const ALIAS_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,253})$/;
-const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/s;
+/** As Docker: any name without '=' or white space (Elasticsearch reads discovery.type=…). */
+const ENV_RE = /^[^=\s]+=/s;
 const IMAGE_RE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
 /** Largest replica count one service may ask for. */
@@ -84,7 +85,7 @@ export function validateServiceSpec(spec: ServiceSpec): void {
     throw new InvalidArgumentError(`${spec.replicas} replicas is more than the ${MAX_REPLICAS} allowed`);
   }
   for (const e of spec.container?.env ?? []) {
-    if (!ENV_RE.test(e)) throw new InvalidArgumentError(`invalid --env "${e}": expected KEY=VALUE with KEY made of letters, digits and '_'`);
+    if (!ENV_RE.test(e)) throw new InvalidArgumentError(`invalid --env "${e}": expected KEY=VALUE with a KEY of no spaces`);
   }
   if (spec.mode === ServiceSpec_Mode.GLOBAL && spec.replicas !== 0) {
     throw new InvalidArgumentError('replicas can only be set in replicated mode; a global service runs one task on every eligible node');

@@ -39,7 +39,9 @@ test('flags become a spec; restart settings included', (t) => {
 
 test('bad flags are refused with the flag named', (t) => {
   t.throws(() => specFromFlags('img', [], flags({ restartCondition: 'sometimes' })), { message: /--restart-condition: "sometimes"/ });
-  t.throws(() => specFromFlags('img', [], flags({ env: ['1A=x'] })), { message: /invalid --env "1A=x"/ });
+  t.throws(() => specFromFlags('img', [], flags({ env: ['=x'] })), { message: /invalid --env "=x"/ });
+  t.throws(() => specFromFlags('img', [], flags({ env: ['A B=x'] })), { message: /invalid --env "A B=x"/ });
+  t.notThrows(() => specFromFlags('img', [], flags({ env: ['discovery.type=single-node'] })), 'a dotted name, as Elasticsearch reads');
   t.throws(() => specFromFlags('img', [], flags({ label: ['orch.task=x'] })), { message: /reserved/ });
   t.throws(() => specFromFlags('', [], flags()), { message: /needs an image/ });
   t.throws(() => specFromFlags('Not An Image', [], flags()), { message: /invalid image reference/ });
