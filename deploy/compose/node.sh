@@ -1,11 +1,13 @@
 #!/bin/sh
 # One orch container of docker-compose.test.yml, set up the way a person sets
-# up real hosts: the first manager runs `orch init` and publishes the join
-# tokens (in the shared volume, for this test cluster only); the others run
-# `orch join` with them, then their daemon. Waits are bounded (2 minutes).
+# up real hosts: etcd's certificates first, then the first manager runs
+# `orch init` and publishes the join tokens (in the shared volume, for this
+# test cluster only); the others run `orch join` with them, then their
+# daemon. Waits are bounded (2 minutes).
 set -eu
 orch() { node /orch/dist/cli/main.js "$@"; }
-ETCD=http://etcd1:2379,http://etcd2:2379,http://etcd3:2379
+ETCD=https://198.19.250.11:2379,https://198.19.250.12:2379,https://198.19.250.13:2379
+MANAGERS=198.19.250.21:4242,198.19.250.22:4242,198.19.250.23:4242
 
 wait_for() { # FILE
   i=0
@@ -16,13 +18,16 @@ wait_for() { # FILE
 }
 
 case "$1" in
+  certs)
+    [ -f /shared/etcd/etcd1/server.crt ] || orch etcd certs --state-dir /state --out /shared/etcd etcd1=198.19.250.11 etcd2=198.19.250.12 etcd3=198.19.250.13
+    ;;
   first)
-    [ -f /state/node.crt ] || ORCH_CONFIG_DIR=/shared orch init --etcd "$ETCD" --state-dir /state --advertise manager1:4242
-    orch manager --etcd "$ETCD" --listen 0.0.0.0:4242 --advertise manager1:4242 --state-dir /state &
+    [ -f /state/node.crt ] || ORCH_CONFIG_DIR=/shared orch init --etcd "$ETCD" --state-dir /state --advertise "$2:4242"
+    orch manager --etcd "$ETCD" --listen 0.0.0.0:4242 --advertise "$2:4242" --state-dir /state &
     pid=$!
     for role in manager worker; do
       i=0
-      until ORCH_MANAGER=manager1:4242 ORCH_TLS_DIR=/shared/certs/orch orch join-token -q "$role" > "/shared/$role.token.tmp"; do
+      until ORCH_MANAGER="$2:4242" ORCH_TLS_DIR=/shared/certs/orch orch join-token -q "$role" > "/shared/$role.token.tmp"; do
         i=$((i + 1)); [ "$i" -le 120 ] || exit 1
         sleep 1
       done
@@ -32,16 +37,18 @@ case "$1" in
     ;;
   manager)
     wait_for /shared/manager.token
-    [ -f /state/node.crt ] || orch join --token "$(cat /shared/manager.token)" --state-dir /state manager1:4242
-    exec orch manager --etcd "$ETCD" --listen 0.0.0.0:4242 --advertise "$(hostname):4242" --state-dir /state
+    [ -f /state/node.crt ] || orch join --token "$(cat /shared/manager.token)" --state-dir /state 198.19.250.21:4242
+    exec node /orch/dist/cli/main.js manager --etcd "$ETCD" --listen 0.0.0.0:4242 --advertise "$2:4242" --state-dir /state
     ;;
   agent)
+    # Docker mounts /proc/sys read-only in a container that is not privileged; the agent sets sysctls (ip_forward in its namespaces).
+    mount -o remount,rw /proc/sys
     wait_for /shared/worker.token
-    [ -f /state/node.crt ] || orch join --token "$(cat /shared/worker.token)" --state-dir /state 127.0.0.1:4242
-    exec orch --manager 127.0.0.1:4242,127.0.0.1:4243,127.0.0.1:4244 agent --state-dir /state --cluster compose
+    [ -f /state/node.crt ] || orch join --token "$(cat /shared/worker.token)" --state-dir /state 198.19.250.21:4242
+    exec node /orch/dist/cli/main.js --manager "$MANAGERS" agent --state-dir /state --cluster compose
     ;;
   *)
-    echo "usage: node.sh first|manager|agent" >&2
+    echo "usage: node.sh certs|first ADDR|manager ADDR|agent" >&2
     exit 2
     ;;
 esac

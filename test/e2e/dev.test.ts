@@ -3,18 +3,15 @@
 // real, and again as people do on a host that ran it before: a clean stop,
 // `--reset`, a SIGKILL.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import Docker from 'dockerode';
-import { hostKey, hostLockPath } from '../../agent/host.js';
-import { PLUGIN_DIR } from '../../agent/network/plugin.js';
-import { listNetns } from '../../agent/network/netns.js';
+import { leftovers } from '../helpers/host.js';
 import { httpGet, MAIN, runOrch, waitFor } from '../../lab/run.js';
 import { freePort } from '../../lab/ports.js';
 import { newId } from '../../shared/ids.js';
-import { sh } from '../../shared/sh.js';
 
 test.serial('orch dev brings up a cluster whose demo replicas answer HTTP, and stops cleanly', async (t) => {
   const place = await devPlace(t, 'orch-dev-');
@@ -71,19 +68,6 @@ async function startDev(args: string[], env: NodeJS.ProcessEnv): Promise<{ p: Ch
   await waitFor(async () => out.includes('Ready.') || p.exitCode !== null, 60_000, 'orch dev ready');
   if (!out.includes('Ready.')) throw new Error(`orch dev did not start: ${out}`);
   return { p, out: () => out };
-}
-
-/** What an orch agent on this host may have left in the kernel and the engine, listed (empty: nothing). */
-async function leftovers(docker: Docker, cluster: string): Promise<string[]> {
-  const key = hostKey();
-  const found: string[] = listNetns(`orchnet.${key}.`).map((n) => `namespace ${n}`);
-  for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (l.includes(`/netns/orchnet.${key}.`)) found.push(`mount ${l.split(' ')[4]}`);
-  for (const n of await docker.listNetworks({ filters: { label: [`orch.cluster=${cluster}`] } })) found.push(`docker network ${n.Name}`);
-  if (await sh('nft', ['list', 'table', 'ip', 'orch-ingress']).then(() => true, () => false)) found.push('nft table orch-ingress');
-  for (const r of (await sh('iptables', ['-S', 'DOCKER-USER']).catch(() => '')).split('\n')) if (/ ovi\d+ /.test(r)) found.push(`iptables ${r}`);
-  if (existsSync(join(PLUGIN_DIR, `orch-${key}.sock`))) found.push('plugin socket');
-  if (existsSync(hostLockPath(key))) found.push('host lock');
-  return found;
 }
 
 /** This host's first non-loopback IPv4 address. */
