@@ -16,7 +16,7 @@ import { clientLoop, type ClientLoop } from '../lab/client-loop.js';
 import type { Control } from '../client/control.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { waitFor } from '../lab/run.js';
-import { sh } from '../shared/sh.js';
+import { docker, startSwarm } from './swarm.js';
 import { LABEL } from '../agent/exec/labels.js';
 import { MD_HEADER, mdRow, ratio, summarize, type Summary } from './stats.js';
 
@@ -26,8 +26,6 @@ const PARALLELISM = 2;
 const IMAGES = ['orch-test/httpd:latest', 'orch-test/httpd:2'] as const;
 const PORT = 8090;
 const POLL_MS = 50;
-/** Swarm's data path port, away from the VXLAN port orch's overlay uses. */
-const SWARM_DATA_PORT = 4799;
 
 export interface RollingUpdateResult {
   runs: number;
@@ -155,20 +153,6 @@ async function rollOrch(
   }
   await ctl.removeService({ ref: name });
   await waitFor(async () => (await containersOf(lab, LABEL.serviceName, name)).length === 0, 60_000, 'orch containers gone', POLL_MS);
-}
-
-/** Runs the docker CLI against one lab host's engine. */
-function docker(lab: LabCluster, host: string): (args: string[]) => Promise<string> {
-  return (args) => sh('docker', ['-H', `unix://${lab.host(host).dockerSocket}`, ...args], { timeoutMs: 60_000 });
-}
-
-/** h1 initialises a swarm on its underlay address, h2 and h3 join it as workers. */
-async function startSwarm(lab: LabCluster): Promise<void> {
-  const [first, ...rest] = lab.state.hosts;
-  await docker(lab, first!.name)(['swarm', 'init', '--advertise-addr', first!.addr, '--listen-addr', `${first!.addr}:2377`, '--data-path-port', String(SWARM_DATA_PORT)]);
-  const token = (await docker(lab, first!.name)(['swarm', 'join-token', '-q', 'worker'])).trim();
-  for (const h of rest) await docker(lab, h.name)(['swarm', 'join', '--token', token, '--advertise-addr', h.addr, '--listen-addr', `${h.addr}:2377`, `${first!.addr}:2377`]);
-  await waitFor(async () => (await docker(lab, first!.name)(['node', 'ls', '--format', '{{.Status}}'])).trim().split('\n').filter((x) => x === 'Ready').length === lab.state.hosts.length, 60_000, 'swarm nodes ready', 200);
 }
 
 /** Running containers of a service (by the orchestrator's label for its name), over every host's engine. */

@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named:
-// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets, ca-rotation, logs) and writes their results to docs/bench/.
+// service-start, lab-cluster, managers, mesh, overlay, soak, rolling-update, secrets, ca-rotation, logs, stack-deploy) and writes their results to docs/bench/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { benchRollingUpdate, rollingUpdateMarkdown } from './rolling-update.js';
 import { benchSecrets, secretsMarkdown } from './secrets.js';
 import { benchServiceStart, serviceStartMarkdown } from './service-start.js';
 import { benchSoak, soakCharts, soakMarkdown } from './soak.js';
+import { benchStackDeploy, stackDeployMarkdown } from './stack-deploy.js';
 
 const OUT = resolve(import.meta.dirname, '../../docs/bench');
 
@@ -55,6 +56,10 @@ const BENCHES: Record<string, (machine: string) => Promise<string>> = {
   logs: async (machine) => {
     const r = await benchLogs((line) => process.stderr.write(`logs: ${line}\n`));
     return write('logs', machine, r, logsMarkdown(r, machine));
+  },
+  'stack-deploy': async (machine) => {
+    const r = await benchStackDeploy((line) => process.stderr.write(`stack-deploy: ${line}\n`));
+    return write('stack-deploy', machine, r, stackDeployMarkdown(r, machine));
   },
   'rolling-update': async (machine) => {
     const r = await benchRollingUpdate((line) => process.stderr.write(`rolling-update: ${line}\n`));
