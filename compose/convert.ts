@@ -165,12 +165,13 @@ export function stackPlan(loaded: Loaded, stack: string): StackPlan {
   };
   const secrets = files('secrets');
   const configs = files('configs');
-  const volumes = new Map<string, string>();
+  const volumes = new Map<string, StackVolume>();
   for (const [n, def] of Object.entries(model.volumes ?? {})) {
     const d = (def ?? {}) as Record<string, any>;
     if (d.driver && d.driver !== 'local') throw new ComposeProblem(['volumes', n, 'driver'], `driver "${d.driver}" is not supported; orch volumes are the engine's local volumes`);
     if (d.driver_opts) warnings.push(`volumes.${n}.driver_opts: not supported; ignored`);
-    volumes.set(n, externalName(d, n, ['volumes', n]) || (d.name ?? scoped(n)));
+    const external = externalName(d, n, ['volumes', n]);
+    volumes.set(n, external ? { name: external, labels: {} } : { name: d.name ?? scoped(n), labels: { ...dict(d.labels), ...labels } });
   }
 
   const services: ServiceSpec[] = [];
@@ -410,7 +411,13 @@ function ports(p: unknown, at: (string | number)[]): PortConfig[] {
 }
 
 /** Short ("data:/var/lib", "./conf:/etc/x:ro", "/tmp") or long syntax; named volumes take their stack name. */
-function mount(v: unknown, at: (string | number)[], dir: string, volumes: Map<string, string>): Mount {
+/** A named volume as its mounts make it: its name and labels (the stack's, unless external). */
+interface StackVolume {
+  name: string;
+  labels: Record<string, string>;
+}
+
+function mount(v: unknown, at: (string | number)[], dir: string, volumes: Map<string, StackVolume>): Mount {
   let type: string;
   let source = '';
   let target: string;
@@ -443,7 +450,9 @@ function mount(v: unknown, at: (string | number)[], dir: string, volumes: Map<st
   }
   if (type === 'tmpfs') return { type: Mount_Type.TMPFS, source: '', target, readOnly, volumeOptions: undefined, tmpfsOptions: { sizeBytes: size ?? 0n, mode: 0 } };
   if (source && !volumes.has(source)) throw new ComposeProblem(at, `volume "${source}" is not declared under the top-level volumes key`);
-  return { type: Mount_Type.VOLUME, source: source ? volumes.get(source)! : '', target, readOnly, volumeOptions: noCopy ? { noCopy, labels: {} } : undefined, tmpfsOptions: undefined };
+  const vol = source ? volumes.get(source)! : undefined;
+  const labels = vol?.labels ?? {};
+  return { type: Mount_Type.VOLUME, source: vol?.name ?? '', target, readOnly, volumeOptions: noCopy || Object.keys(labels).length ? { noCopy, labels } : undefined, tmpfsOptions: undefined };
 }
 
 function tmpfs(t: string): Mount {

@@ -142,6 +142,13 @@ test.serial('the common shapes: web + cache + database, a global monitoring agen
   t.is(edge.code, 0, edge.stderr);
   for (const i of [0, 1]) await lab.waitFor(async () => (await httpGet(hosts[i]!, 8182, 1000).catch(() => '')) !== '', 10_000, `edge on ${hosts[i]}`);
   t.regex(await httpGet(hosts[2]!, 8182, 1000).catch((e: Error) => e.message), /ECONNREFUSED/, 'no task on h3: nothing answers there');
+  // --prune: a deploy of another file to the same stack removes the services the file no longer has.
+  const pruned = await lab.orch('stack', 'deploy', '--prune', '--detach', '-c', fixture('depends.yml'), 'shop');
+  t.is(pruned.code, 0, pruned.stderr);
+  for (const gone of ['shop_frontend', 'shop_cache']) t.regex(pruned.stdout, new RegExp(`Removing service ${gone}\\b`));
+  t.regex(pruned.stdout, /Updating service shop_db\b/, 'a service in both files is updated, not removed');
+  const left = JSON.parse(await lab.ok('stack', 'services', 'shop', '--format', 'json')) as Array<{ spec: { name: string } }>;
+  t.deepEqual(left.map((x) => x.spec.name).sort(), ['shop_db', 'shop_web']);
   for (const s of ['shop', 'mon', 'edge']) await lab.ok('stack', 'rm', s);
 });
 

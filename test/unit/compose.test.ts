@@ -176,6 +176,7 @@ configs:
     [Mount_Type.TMPFS, '', '/run', false],
   ]);
   t.is(c.mounts[2]!.tmpfsOptions!.sizeBytes, 64n << 20n);
+  t.deepEqual(c.mounts[0]!.volumeOptions?.labels, { 'com.docker.stack.namespace': 'app' }, "the stack's volume is labelled with it");
   t.deepEqual(c.secrets.map((r) => [r.secretName, r.file!.name, r.file!.mode, r.file!.uid]), [['app_pw', '/run/secrets/pw', 0, 0], ['app_pw2', '/run/secrets/other', 0o400, 10]]);
   t.deepEqual(c.configs.map((r) => [r.configName, r.file!.name]), [['cfg', '/etc/cfg']]);
   t.deepEqual(c.healthcheck, { test: ['CMD-SHELL', 'true'], intervalMs: 2000, timeoutMs: 1000, retries: 2, startPeriodMs: 5000 });
