@@ -91,6 +91,8 @@ export function spawnDocker(h: HostState): void {
     '-H', `unix://${h.dockerSocket}`,
     '--bip', `172.31.${n}.1/24`,
     '--cgroup-parent', h.cgroupParent,
+    // Containers outlive a dockerd restart (an upgrade, a crash), as on a real host set up per docs/deploy.md.
+    '--live-restore',
     '--log-level', 'warn',
   ], join(h.dir, 'dockerd.log'));
 }
