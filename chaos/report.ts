@@ -13,6 +13,22 @@ export interface Sample {
   /** The same for replicated services only (a global service's slot on a dead host waits for the host). */
   replicatedRunning: number;
   replicatedDesired: number;
+  /** False when the managers did not answer: nothing is known, so it counts as short (the counts are 0). */
+  answered: boolean;
+}
+
+/**
+ * Whether a fault disturbed the services, and for how long: the first sample
+ * after `from` (and before `until`, the next fault) that is short, or that
+ * the managers did not answer, is the dip; the first later sample that
+ * answered and is whole ends it. 0: no dip; null: never whole again.
+ */
+export function backAfter(samples: readonly Sample[], from: number, until: number, running: (s: Sample) => number, desired: (s: Sample) => number): number | null {
+  const short = (s: Sample) => !s.answered || running(s) < desired(s);
+  const dip = samples.findIndex((s) => s.at > from && s.at < until && short(s));
+  if (dip < 0) return 0;
+  const back = samples.slice(dip).find((s) => !short(s));
+  return back ? Math.round(back.at - from) : null;
 }
 
 export interface Report {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
-import { buckets, writeReport, type Report, type Sample } from './report.js';
+import { backAfter, buckets, writeReport, type Report, type Sample } from './report.js';
 import { LEADER, plan, TAKES_HOST_AWAY, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
@@ -53,10 +53,15 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const sampler = (async () => {
       for (let n = 0; sampling; n++) {
         if (n % 10 === 0) await callers.collect(lab);
-        const c = await convergence(ctl).catch(() => []);
-        const sum = (xs: typeof c, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
-        const replicated = c.filter((s) => !s.global);
-        samples.push({ at: since(), running: sum(c, 'running'), desired: sum(c, 'desired'), replicatedRunning: sum(replicated, 'running'), replicatedDesired: sum(replicated, 'desired') });
+        const c = await convergence(ctl).catch(() => undefined);
+        const sum = (xs: NonNullable<typeof c>, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
+        const replicated = (c ?? []).filter((s) => !s.global);
+        const last = samples[samples.length - 1];
+        samples.push(
+          c
+            ? { at: since(), running: sum(c, 'running'), desired: sum(c, 'desired'), replicatedRunning: sum(replicated, 'running'), replicatedDesired: sum(replicated, 'desired'), answered: true }
+            : { at: since(), running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false },
+        );
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
       }
     })();
@@ -98,14 +103,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const recoveries = done.map((st, i) => {
       // Disturbed (fewer running than wanted) after this fault and before the next one? Then: back when?
       const nextAt = done[i + 1]?.doneAt ?? Infinity;
-      const backAfter = (running: (s: Sample) => number, desired: (s: Sample) => number): number | null => {
-        const dip = samples.findIndex((s) => s.at > st.doneAt && s.at < nextAt && running(s) < desired(s));
-        if (dip < 0) return 0;
-        const back = samples.slice(dip).find((s) => running(s) === desired(s));
-        return back ? Math.round(back.at - st.doneAt) : null;
-      };
-      const replicatedAfterMs = backAfter((s) => s.replicatedRunning, (s) => s.replicatedDesired);
-      const convergedAfterMs = backAfter((s) => s.running, (s) => s.desired);
+      const replicatedAfterMs = backAfter(samples, st.doneAt, nextAt, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
+      const convergedAfterMs = backAfter(samples, st.doneAt, nextAt, (s) => s.running, (s) => s.desired);
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
       const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
       return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
