@@ -100,7 +100,6 @@ const UNSUPPORTED: Record<string, string> = {
   expose: 'every port is reachable on the service\'s networks',
   privileged: 'not supported in stacks',
   pids_limit: 'use deploy.resources.limits.pids',
-  labels_file: 'not supported',
 };
 const UNSUPPORTED_DEPLOY: Record<string, string> = {
   'placement.preferences': 'tasks are spread over the eligible nodes',
@@ -227,7 +226,7 @@ export function stackPlan(loaded: Loaded, stack: string): StackPlan {
       labels: { ...dict(deploy.labels), ...labels },
       container: c,
       mode,
-      replicas: mode === ServiceSpec_Mode.GLOBAL ? 0 : (deploy.replicas ?? svc.scale ?? 1),
+      replicas: mode === ServiceSpec_Mode.GLOBAL ? 0 : (deploy.replicas ?? 1),
       placement: { constraints: deploy.placement?.constraints ?? [], maxReplicas: deploy.placement?.max_replicas_per_node ?? 0 },
       networks: joined.map(([n]) => networks.get(n)!.spec.name),
       aliases: joined.map(([n, opts]) => ({ network: networks.get(n)!.spec.name, names: [...new Set([svcName, ...((opts?.aliases as string[] | undefined) ?? [])])] })),
