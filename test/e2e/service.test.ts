@@ -127,6 +127,8 @@ test.serial('bad input: one-line error, non-zero exit, nothing changed in etcd',
   t.teardown(() => c.destroy());
   t.is((await c.orch('service', 'create', '--name', 'taken', '--detach', SLEEP_IMAGE)).code, 0);
   await c.waitFor(async () => running(await ps(c, 'taken')).length === 1, 15_000, 'taken running');
+  // The leader notes the root of the node's certificate within a second of its registration: let that write land first.
+  await c.waitFor(async () => [...(await c.etcdState()).entries()].some(([k, v]) => k.includes('/nodes/') && v.includes('"certRoot"')), 10_000, 'the node record complete');
   const before = await c.etcdState();
 
   const cases: Array<[string[], RegExp]> = [
