@@ -150,7 +150,7 @@ export async function waitForServices(ctl: Control, names: string[], out: NodeJS
   const width = Math.max(...names.map((n) => n.length));
   let pending = names;
   while (Date.now() < deadline) {
-    const { services } = await ctl.listServices({});
+    const [{ services }, { tasks: all }] = await Promise.all([ctl.listServices({}), ctl.listTasks({})]);
     const lines: string[] = [];
     pending = [];
     for (const name of names) {
@@ -160,8 +160,7 @@ export async function waitForServices(ctl: Control, names: string[], out: NodeJS
         pending.push(name);
         continue;
       }
-      const { tasks } = await ctl.listTasks({ service: service.id });
-      const c = convergence(service.spec?.mode === ServiceSpec_Mode.GLOBAL ? undefined : (service.spec?.replicas ?? 0), tasks);
+      const c = convergence(service.spec?.mode === ServiceSpec_Mode.GLOBAL ? undefined : (service.spec?.replicas ?? 0), all.filter((t) => t.serviceId === service.id));
       const rolling = rollingOut(service.updateStatus);
       const done = c.done && !rolling;
       if (!done) pending.push(name);

@@ -24,6 +24,7 @@ import {
 import { parseDuration } from '../shared/duration.js';
 import { InvalidArgumentError } from '../shared/errors.js';
 import { parsePublish } from '../shared/ports.js';
+import { fileTargetPath } from '../shared/container.js';
 import { DEFAULT_RESTART, DEFAULT_UPDATE, NAME_RE, NAME_RULE, validateServiceSpec } from '../shared/spec.js';
 import { parseBytes, parseCpus } from '../shared/units.js';
 import { CONDITIONS, ENDPOINT_MODES, FAILURE_ACTIONS, MODES, ORDERS, pick, readEnvFile, shellWords } from '../shared/words.js';
@@ -461,12 +462,12 @@ function tmpfs(t: string): Mount {
 }
 
 /** A service's secret or config: short ("db_password") or long ({source, target, uid, gid, mode}). */
-function fileRef(r: unknown, at: (string | number)[], declared: Map<string, StackFile>, what: string) {
+function fileRef(r: unknown, at: (string | number)[], declared: Map<string, StackFile>, what: 'secret' | 'config') {
   const l = typeof r === 'string' ? { source: r } : (r as Record<string, any>);
   const f = declared.get(l.source);
   if (!f) throw new ComposeProblem(at, `${what} "${l.source}" is not declared under the top-level ${what}s key`);
   // Without a target, the file is named after the key in the file, not the stack's object (as Docker does).
   const target = l.target ?? l.source;
   const mode = l.mode === undefined ? 0 : typeof l.mode === 'number' ? l.mode : parseInt(String(l.mode), 8);
-  return { name: f.name, file: { name: what === 'secret' && !String(target).startsWith('/') ? `/run/secrets/${target}` : String(target).startsWith('/') ? String(target) : `/${target}`, uid: Number(l.uid ?? 0), gid: Number(l.gid ?? 0), mode } };
+  return { name: f.name, file: { name: fileTargetPath(what, String(target)), uid: Number(l.uid ?? 0), gid: Number(l.gid ?? 0), mode } };
 }

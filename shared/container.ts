@@ -64,3 +64,9 @@ export function validateContainer(c: ContainerSpec): void {
   }
   if ((c.resources?.limits?.pids ?? 0n) < 0n) throw new InvalidArgumentError('--limit-pids cannot be negative');
 }
+
+/** Where a secret or a config is mounted: an absolute target as given; a relative one (or none: its name) under /run/secrets/ for a secret, / for a config (Docker's defaults). */
+export function fileTargetPath(kind: 'secret' | 'config', target: string): string {
+  if (target.startsWith('/')) return target;
+  return kind === 'secret' ? `/run/secrets/${target}` : `/${target}`;
+}

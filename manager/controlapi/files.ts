@@ -7,6 +7,7 @@ import { Config, Secret, type ConfigSpec, type ServiceSpec, type SecretSpec } fr
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../shared/errors.js';
 import { newId } from '../../shared/ids.js';
 import type { Logger } from '../../shared/log.js';
+import { fileTargetPath } from '../../shared/container.js';
 import { seal, unseal } from '../../shared/tls/sealed.js';
 import { keys, type Cache, type Store } from '../store/index.js';
 import { resolveFile } from './resolve.js';
@@ -111,8 +112,7 @@ export async function resolveFiles(store: Store, cache: Cache, spec: ServiceSpec
     const s = await resolveFile(store, cache, 'secrets', r.secretId || r.secretName);
     r.secretId = s.value.id;
     r.secretName = s.value.spec!.name;
-    r.file = { name: r.file?.name || `/run/secrets/${r.secretName}`, uid: r.file?.uid ?? 0, gid: r.file?.gid ?? 0, mode: r.file?.mode || 0o444 };
-    if (!r.file.name.startsWith('/')) r.file.name = `/run/secrets/${r.file.name}`;
+    r.file = { name: fileTargetPath('secret', r.file?.name || r.secretName), uid: r.file?.uid ?? 0, gid: r.file?.gid ?? 0, mode: r.file?.mode || 0o444 };
     claim(r.file.name, `--secret ${r.secretName}`);
     read.push({ kind: 'secrets', id: s.value.id, modRevision: s.modRevision });
   }
@@ -120,8 +120,7 @@ export async function resolveFiles(store: Store, cache: Cache, spec: ServiceSpec
     const s = await resolveFile(store, cache, 'configs', r.configId || r.configName);
     r.configId = s.value.id;
     r.configName = s.value.spec!.name;
-    r.file = { name: r.file?.name || `/${r.configName}`, uid: r.file?.uid ?? 0, gid: r.file?.gid ?? 0, mode: r.file?.mode || 0o444 };
-    if (!r.file.name.startsWith('/')) r.file.name = `/${r.file.name}`;
+    r.file = { name: fileTargetPath('config', r.file?.name || r.configName), uid: r.file?.uid ?? 0, gid: r.file?.gid ?? 0, mode: r.file?.mode || 0o444 };
     claim(r.file.name, `--config ${r.configName}`);
     read.push({ kind: 'configs', id: s.value.id, modRevision: s.modRevision });
   }
