@@ -9,6 +9,8 @@
 # Idempotent: images of the current version are kept.
 # Usage: build-compose-images.sh [DOCKER_HOST]   (default: the local engine)
 set -euo pipefail
+# The system's own tools: under npm, $PATH starts with node_modules/.bin (where `nft` is not nftables).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export DOCKER_HOST="${1:-${DOCKER_HOST:-unix:///var/run/docker.sock}}"
 
 VERSION=2
@@ -23,10 +25,11 @@ add() {
   local dest=$1; shift
   for f in "$@"; do
     local real; real=$(readlink -f "$f")
+    [ "$(head -c 4 "$real" | tail -c 3)" = ELF ] || { echo "build-compose-images: $f is not a binary (expected the system's own tool)" >&2; exit 1; }
     mkdir -p "$dest$(dirname "$f")" "$dest$(dirname "$real")"
     cp -a "$real" "$dest$real"
     [ "$f" = "$real" ] || ln -sf "$real" "$dest$f"
-    ldd "$real" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+    { ldd "$real" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
       [ -e "$dest$lib" ] && continue
       mkdir -p "$dest$(dirname "$lib")"
       cp -aL "$lib" "$dest$lib"

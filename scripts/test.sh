@@ -32,6 +32,9 @@ npm run --silent typecheck
 
 echo "==> tests (unit, integration on real etcd, end to end on real etcd + dockerd)"
 export ORCH_LOG_LEVEL="${ORCH_LOG_LEVEL:-warn}"
+# ava's inactivity timeout (package.json) is far above every test's own
+# bounded waits: when it fires, ava 6's TAP reporter crashes (avajs/ava#3461)
+# and the run ends there, so a slow test must fail by its own deadline.
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
 set +e

@@ -1,7 +1,7 @@
 // Compose files as orch reads them: interpolation, .env, anchors, several
 // files merged, extends, the schema's errors at their line, and the mapping
 // of every key Swarm honours onto orch's spec.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -9,9 +9,14 @@ import { Dependency_Condition, EndpointSpec_Mode, Mount_Type, PortConfig_Protoco
 import { readStack } from '../../compose/index.js';
 import { interpolate } from '../../compose/load.js';
 
-/** Writes files into a fresh directory; returns the path of each. */
+const root = mkdtempSync(join(tmpdir(), 'orch-compose-'));
+test.after.always(() => rmSync(root, { recursive: true, force: true }));
+let made = 0;
+
+/** Writes files into a fresh directory (under this file's own temporary one); returns the path of each. */
 function files(contents: Record<string, string>): Record<string, string> {
-  const dir = mkdtempSync(join(tmpdir(), 'orch-compose-'));
+  const dir = join(root, String(made++));
+  mkdirSync(dir);
   return Object.fromEntries(Object.entries(contents).map(([name, text]) => (writeFileSync(join(dir, name), text), [name, join(dir, name)])));
 }
 
@@ -169,7 +174,7 @@ configs:
   t.is(s.endpoint!.mode, EndpointSpec_Mode.DNSRR);
   t.deepEqual(s.networks, ['shared-back'], 'an external network keeps its name');
   t.deepEqual(s.aliases, [{ network: 'shared-back', names: ['web', 'www'] }]);
-  t.deepEqual(c.mounts.map((m) => [m.type, m.source.replace(/.*orch-compose-[^/]+/, '.'), m.target, m.readOnly]), [
+  t.deepEqual(c.mounts.map((m) => [m.type, m.source.replace(/.*orch-compose-[^/]+\/\d+/, '.'), m.target, m.readOnly]), [
     [Mount_Type.VOLUME, 'app_data', '/data', true],
     [Mount_Type.BIND, './conf', '/conf', false],
     [Mount_Type.TMPFS, '', '/scratch', false],
