@@ -45,6 +45,8 @@ type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 interface Session {
   id: string;
   nodeId: string;
+  /** When its registration wrote the node ready (the leader's clock, as the node record's updatedAt). */
+  registeredAt: number;
   /** Its certificate, as it connected and as sent since. */
   cert: NodeCert;
   stream: Stream;
@@ -164,6 +166,14 @@ export class Dispatcher {
         return;
       }
       this.liveness.alive(session.nodeId, Date.now());
+      // A live session belongs to a ready node: one marked down since it
+      // registered (a registration that raced the liveness check) is told to
+      // register again. An older down record is the cache not yet caught up.
+      const node = this.cache.nodes.get(session.nodeId)?.value;
+      if (node?.state === NodeState.NODE_DOWN && (node.updatedAt?.getTime() ?? 0) >= session.registeredAt) {
+        this.sessions.delete(session.nodeId);
+        return fail(grpcStatus.UNAVAILABLE, 'this node was marked down; register again');
+      }
       if (msg.heartbeat) {
         stream.write({ heartbeat: {} });
         managerMetrics.heartbeats.inc();
@@ -199,6 +209,10 @@ export class Dispatcher {
       current,
       send: (certificate) => current() && (stream.write({ certificate }), true),
     });
+    // Registering is a sign of life: the liveness check must not count the
+    // node down between its ready record and its session (a returning node's
+    // last sign of life is old).
+    this.liveness.alive(nodeId, Date.now());
     for (let attempt = 0; ; attempt++) {
       if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
         throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
@@ -235,6 +249,7 @@ export class Dispatcher {
     session = {
       id: randomUUID(),
       nodeId,
+      registeredAt: now.getTime(),
       cert,
       stream,
       pushed: undefined,
