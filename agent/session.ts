@@ -1,6 +1,8 @@
 // The agent's session with the leader's dispatcher: register, heartbeat at the
 // period the manager asks for, receive assignment sets, send task status.
-// Given several managers, it tries them in turn until one (the leader) accepts.
+// Given several managers, it tries them in turn until one (the leader) accepts;
+// one that is not the leader names it (shared/leader-hint.ts), and is asked
+// again soon, since an election is then on or just over.
 // It reconnects by itself with bounded exponential backoff, and after every
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
@@ -12,6 +14,7 @@
 import type { ClientDuplexStream, ClientWritableStream } from '@grpc/grpc-js';
 import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type LogsPublish, type LogsSubscription, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import { UnavailableError } from '../shared/errors.js';
+import { hintedLeader } from '../shared/leader-hint.js';
 import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { fingerprint, splitPems, validity } from '../shared/tls/pki.js';
@@ -36,8 +39,10 @@ export interface SessionHandlers {
 
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
+/** The longest wait before asking again when a live manager answered that it is not the leader (an election is on). */
+const HUNT_MAX_MS = 200;
 /** A manager silent this long (no acceptance, no answer to heartbeats) is given up for the next one. */
-const SILENCE_MS = 2000;
+const SILENCE_MS = 1500;
 /** How long a renewal request waits for its certificate. */
 const RENEWAL_WAIT_MS = 10_000;
 
@@ -207,15 +212,21 @@ export class Session {
       if (msg.assignments) this.handlers.onAssignments(msg.assignments.tasks);
       if (msg.logs) this.handlers.onLogs(msg.logs);
     });
-    const lost = (why: string, silent = false) => {
+    const lost = (why: string, silent = false, err?: Error) => {
       if (this.stream !== stream) return;
       this.log.warn({ manager: addr, why }, 'session lost; reconnecting');
-      // Not accepted here (not the leader, or unreachable), or gone silent: try the next manager.
-      if (!this.connected || silent) this.next = (index + 1) % this.managers.length;
+      // Not accepted here (not the leader, or unreachable), or gone silent: try
+      // the leader it named, if it named one we know, else the next manager.
+      const hint = err && hintedLeader(err);
+      const named = hint ? this.managers.indexOf(hint) : -1;
+      if (named >= 0) this.next = named;
+      else if (!this.connected || silent) this.next = (index + 1) % this.managers.length;
+      // A live manager that is not the leader: an election is on or just over; ask again soon.
+      if (hint !== undefined) this.backoff = Math.min(this.backoff, HUNT_MAX_MS);
       this.teardown();
       void this.retry();
     };
-    stream.on('error', (err: Error) => lost(err.message));
+    stream.on('error', (err: Error) => lost(err.message, false, err));
     stream.on('end', () => lost('stream ended'));
     stream.write({ register: { nodeId: this.tls.identity.nodeId, description, trustedRoots: splitPems(this.tls.ca).map((p) => fingerprint(p)) } });
   }

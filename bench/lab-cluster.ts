@@ -2,7 +2,9 @@
 //  - node killed → all replicas running again (target ≤ 2 s; Swarm 18.5 s);
 //    split into detection (node marked down) and replacement;
 //  - service create, 4 replicas → all running (target ≤ 0.5 s);
-//  - scale 4 → 20 replicas → all running (target ≤ 1 s).
+//  - scale 4 → 20 replicas → all running (target ≤ 1 s);
+//  - then, on a lab where every host is a manager, a host lost and the
+//    leader's host lost, counted on the engines (host-loss.ts).
 // Timed through the control API, polled every 10 ms (no CLI start-up in the
 // figure); the CLI figure for create is given beside it.
 import { performance } from 'node:perf_hooks';
@@ -11,6 +13,7 @@ import type { Control } from '../client/control.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { waitFor } from '../lab/run.js';
+import { benchHostLoss, type HostLossResult, hostLossMarkdown } from './host-loss.js';
 import { BENCH_LABEL, dockerRun, timed } from './service-start.js';
 import { type Summary, mdRow, summarize } from './stats.js';
 
@@ -27,6 +30,7 @@ export interface LabClusterResult {
   scale4to20Api: Summary;
   dockerRun1: Summary;
   dockerRun16Parallel: Summary;
+  hostLoss: HostLossResult;
 }
 
 export async function benchLabCluster(log: (line: string) => void): Promise<LabClusterResult> {
@@ -89,7 +93,9 @@ export async function benchLabCluster(log: (line: string) => void): Promise<LabC
     ctl.close();
     await lab.down();
   }
+  const hostLoss = await benchHostLoss(log);
   return {
+    hostLoss,
     runs: RUNS,
     hosts: 3,
     killRecovery: summarize(s.killRecovery),
@@ -154,5 +160,6 @@ export function labClusterMarkdown(r: LabClusterResult, machine: string): string
     'The Docker rows are the engines alone, in the same lab and run: one container, and the 16 containers a 4 → 20 ' +
       'scale-up adds, started at once and spread as orch spreads them. The 3 engines share this machine\'s 2 cores.',
     '',
+    ...hostLossMarkdown(r.hostLoss),
   ].join('\n');
 }

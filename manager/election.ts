@@ -43,6 +43,7 @@ export class Election extends EventEmitter {
   private prober: NodeJS.Timeout | undefined;
   private probing = false;
   private misses = 0;
+  private answering: LeaderInfo | undefined;
   private keyWatcher: Watcher | undefined;
 
   constructor(
@@ -57,6 +58,11 @@ export class Election extends EventEmitter {
 
   get isLeader(): boolean {
     return this.store.fence !== undefined;
+  }
+
+  /** On a follower: the leader as it last answered this manager's ping (none while it does not). */
+  get knownLeader(): LeaderInfo | undefined {
+    return this.isLeader ? undefined : this.answering;
   }
 
   /** The current leader as recorded in etcd, if any. */
@@ -167,12 +173,15 @@ export class Election extends EventEmitter {
       const leader = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
       if (!kv || !leader || leader.managerId === this.me.managerId) {
         this.misses = 0;
+        this.answering = undefined;
         return;
       }
       if (await this.opts.probe!(leader.addr)) {
         this.misses = 0;
+        this.answering = leader;
         return;
       }
+      this.answering = undefined;
       if (++this.misses < PROBE_FAILURES) return;
       this.misses = 0;
       const del = await this.store.etcd.kv.txn({

@@ -116,7 +116,7 @@ export class Manager {
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
     this.issue = issuer(this.store, this.clusterKey);
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, certPolicy(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id));
+    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, certPolicy(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id), () => this.election.knownLeader?.addr);
     this.links = new ManagerLinks(() => this.tls);
     this.serving = serverCredentials(this.tls);
     this.certFile = join(opts.stateDir, 'node.crt');

@@ -29,12 +29,17 @@ export function tlsDir(flag: string | undefined): string {
 }
 
 /** Runs a command with a control client; errors end the process with one line and exit 1. */
-export function withControl(globals: Globals, fn: (ctl: Control) => Promise<void>): Promise<void> {
+export function withControl(globals: Globals, fn: (ctl: Control) => Promise<void>): Promise<never> {
   return withClient(() => connect(globals.manager(), loadTls(globals.tlsDir())), fn);
 }
 
-/** Runs a command with the client `open` makes, closing it after; errors end the process with one line and exit 1. */
-export async function withClient<C extends { close(): void }>(open: () => C, fn: (client: C) => Promise<void>): Promise<void> {
+/**
+ * Runs a command with the client `open` makes, closing it after, and ends the
+ * process (it is a command's last step): a connection attempt still pending,
+ * to a manager whose kernel accepted TCP but whose process is frozen, would
+ * otherwise keep it alive. Errors end it with one line and exit 1.
+ */
+export async function withClient<C extends { close(): void }>(open: () => C, fn: (client: C) => Promise<void>): Promise<never> {
   let client: C;
   try {
     client = open();
@@ -48,6 +53,7 @@ export async function withClient<C extends { close(): void }>(open: () => C, fn:
   } finally {
     client.close();
   }
+  process.exit();
 }
 
 /** Prints `orch: <message>` and exits non-zero. */

@@ -117,7 +117,7 @@ export function clusterCommand(globals: Globals): Command {
   return cmd;
 }
 
-function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>): Promise<void> {
+function withMaintenance(globals: Globals, fn: (m: Maintenance) => Promise<void>): Promise<never> {
   return withClient(() => connectMaintenance(globals.manager(), loadTls(globals.tlsDir())), fn);
 }
 

@@ -9,7 +9,7 @@
 // its tasks' logs through logs.ts.
 // Runs only on the leader; its writes are fenced.
 import { randomUUID } from 'node:crypto';
-import { status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
+import { type Metadata, status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   NodeAvailability,
   NodeState,
@@ -24,6 +24,7 @@ import {
   type LogsSubscription,
 } from '../../proto/generated/orch.js';
 import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/errors.js';
+import { leaderTrailers } from '../../shared/leader-hint.js';
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
 import { networkState } from './network-state.js';
@@ -58,8 +59,6 @@ interface Session {
   peer: Peer;
 }
 
-/** How long after winning an election known nodes get to reconnect before they count as down. */
-const ELECTION_GRACE_MS = 3000;
 const REGISTER_RETRIES = 5;
 /** While a stopping task is held back for the pools to drop it, how often to look again (time releases it too). */
 const DRAIN_RECHECK_MS = 250;
@@ -93,6 +92,8 @@ export class Dispatcher {
     policy: () => Promise<CertPolicy>,
     readonly opts: LivenessOptions,
     loadSecret: (secretId: string) => Promise<Uint8Array>,
+    /** On a follower: the leader's gRPC address, told to agents that come here. */
+    private readonly leaderAddr: () => string | undefined,
   ) {
     this.liveness = new Liveness(opts);
     this.status = new StatusWriter(cache, store, log);
@@ -125,8 +126,7 @@ export class Dispatcher {
   start(): void {
     this.active = true;
     this.status.start();
-    const graceFrom = Date.now() + ELECTION_GRACE_MS - this.opts.closedGraceMs;
-    for (const { value: n } of this.cache.nodes.values()) this.liveness.expect(n.id, graceFrom);
+    this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now());
     this.cache.on('change', this.onChange);
     this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
@@ -154,7 +154,7 @@ export class Dispatcher {
     } catch (err) {
       return fail((err as OrchError).code, (err as OrchError).message);
     }
-    if (!this.active) return fail(grpcStatus.UNAVAILABLE, 'this manager is not the leader');
+    if (!this.active) return endSession(stream, grpcStatus.UNAVAILABLE, 'this manager is not the leader', leaderTrailers(this.leaderAddr()));
     stream.on('data', (msg: AgentMessage) => {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
@@ -368,6 +368,8 @@ export class Dispatcher {
 
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
+    const ready = [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
+    if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
       if (node.state !== NodeState.NODE_READY || this.liveness.verdict(node.id, now) !== 'down') continue;
       this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
@@ -389,6 +391,6 @@ export class Dispatcher {
 }
 
 /** Ends a session with a status the agent sees (grpc-js sends it on an 'error' event, not on destroy). */
-function endSession(stream: Stream, code: grpcStatus, message: string): void {
-  stream.emit('error', Object.assign(new Error(message), { code, details: message }));
+function endSession(stream: Stream, code: grpcStatus, message: string, metadata?: Metadata): void {
+  stream.emit('error', Object.assign(new Error(message), { code, details: message, metadata }));
 }

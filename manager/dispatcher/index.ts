@@ -1,3 +1,3 @@
 // The dispatcher: agent sessions, liveness, assignments and task status.
 export { Dispatcher } from './dispatcher.js';
-export { DEFAULT_LIVENESS, Liveness, type LivenessOptions, type Verdict } from './liveness.js';
+export { DEFAULT_LIVENESS, ELECTION_GRACE, Liveness, type LivenessOptions, type Verdict } from './liveness.js';

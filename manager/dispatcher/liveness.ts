@@ -4,6 +4,9 @@
 //  - down:    still nothing `downAfterMs` after the last sign of life (or
 //             `closedGraceMs` after its session closed, which comes sooner).
 // Down is written to etcd; the orchestrator replaces the node's tasks.
+// A new leader knows no session yet: every known node gets an election grace
+// to find it and reconnect, stretched while fewer than half have (then the
+// silence is more likely the agents' slow hunt, or this manager's, than theirs).
 
 export interface LivenessOptions {
   /** Period agents heartbeat at. */
@@ -15,6 +18,14 @@ export interface LivenessOptions {
 }
 
 export const DEFAULT_LIVENESS: LivenessOptions = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 1000 };
+
+/**
+ * After an election: how long known nodes get to reconnect (agents hear that
+ * the leader is gone at once when its host dies, within 1.5 s of silence when
+ * it froze; a follower names the new leader to them), and the longest the
+ * grace is stretched while fewer than half of them have.
+ */
+export const ELECTION_GRACE = { ms: 1500, maxMs: 5000 };
 
 export type Verdict = 'alive' | 'suspect' | 'down';
 
@@ -34,9 +45,18 @@ export class Liveness {
     this.seen.set(nodeId, { at: now, open: false });
   }
 
-  /** Gives a node we have not heard from yet (e.g. after an election) until `now` to count from. */
-  expect(nodeId: string, now: number): void {
-    if (!this.seen.has(nodeId)) this.seen.set(nodeId, { at: now, open: false });
+  private electedAt = -Infinity;
+
+  /** This manager was elected at `now` (it holds no session yet): each known node is down only after the election grace. */
+  elected(nodeIds: Iterable<string>, now: number): void {
+    this.electedAt = now;
+    this.seen.clear();
+    for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
+  }
+
+  /** Whether no node may be marked down yet: soon after an election, while fewer than half the ready nodes have sessions here. */
+  holdDown(now: number, sessions: number, ready: number): boolean {
+    return now - this.electedAt < ELECTION_GRACE.maxMs && sessions * 2 < ready;
   }
 
   forget(nodeId: string): void {

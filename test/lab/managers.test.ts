@@ -8,6 +8,7 @@ import test from 'ava';
 import { NodeState, Service, TaskState, UpdateStatus_State } from '../../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { LabCluster } from '../../lab/lab-cluster.js';
+import { ELECTION_GRACE } from '../../manager/dispatcher/index.js';
 import { reportLogsOnFailure } from '../helpers/lab.js';
 import { alive } from '../../lab/processes.js';
 import { certIdentity } from '../../shared/tls/pki.js';
@@ -31,6 +32,11 @@ async function slotsOnce(service: string, n: number): Promise<boolean> {
   const seen = new Map<string, number>();
   for (const list of Object.values(await lab.running(service))) for (const c of list) seen.set(c.Labels['orch.slot']!, (seen.get(c.Labels['orch.slot']!) ?? 0) + 1);
   return seen.size === n && [...seen.values()].every((k) => k === 1);
+}
+
+/** Ids of the service's running tasks, as the managers see them. */
+async function runningTasks(service: string): Promise<string[]> {
+  return (await lab.tasks(service)).filter((x) => x.desiredState === TaskState.RUNNING && x.status?.state === TaskState.RUNNING).map((x) => x.id).sort();
 }
 
 async function inspect(name: string): Promise<Service> {
@@ -66,12 +72,23 @@ test.serial("the leader's host killed: another manager leads and heals, a servic
 
 test.serial('a paused old leader, resumed after a new one took over, changes nothing', async (t) => {
   const old = (await lab.leaderHost())!;
+  const tasksBefore = await runningTasks('web');
   await lab.signal(old, 'manager', 'SIGSTOP');
   let resumed = false;
   t.teardown(async () => {
     if (!resumed) await lab.signal(old, 'manager', 'SIGCONT').catch(() => undefined);
   });
   await newLeader(old);
+  // Every agent (the paused manager's host's too) leaves the silent leader and
+  // finds the new one within the new leader's grace: no node is marked down,
+  // and no task moves.
+  const settled = Date.now() + ELECTION_GRACE.maxMs;
+  while (Date.now() < settled) {
+    const nodes = JSON.parse(await lab.ok('node', 'ls', '--format', 'json')) as Array<{ description: { hostname: string }; state: string }>;
+    t.deepEqual(nodes.filter((n) => n.state !== NodeState[NodeState.NODE_READY]).map((n) => n.description.hostname), [], 'every node stays ready through the failover');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  t.deepEqual(await runningTasks('web'), tasksBefore, "web's tasks are the ones that ran before");
   // While it sleeps, the cluster moves on: it would act on a stale view.
   await lab.ok('service', 'scale', 'web=4', '--detach');
   await lab.waitFor(() => slotsOnce('web', 4), 30_000, 'web scaled to 4');

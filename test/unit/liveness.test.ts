@@ -1,6 +1,6 @@
 // Two-stage node liveness: suspect first, down only after the window.
 import test from 'ava';
-import { Liveness } from '../../manager/dispatcher/index.js';
+import { ELECTION_GRACE, Liveness } from '../../manager/dispatcher/index.js';
 
 const opts = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 800 };
 
@@ -24,10 +24,24 @@ test('a closed session is suspect at once and down after the grace, unless it re
   t.is(l.verdict('n', 901), 'alive');
 });
 
-test('an unknown node is down; one expected after an election gets the grace', (t) => {
+test('an unknown node is down; after an election every known node gets the grace, even one seen in an earlier term', (t) => {
   const l = new Liveness(opts);
   t.is(l.verdict('x', 0), 'down');
-  l.expect('x', 5000);
-  t.is(l.verdict('x', 5500), 'suspect');
-  t.is(l.verdict('x', 5801), 'down');
+  l.closed('y', 0); // heard of when this manager led before
+  l.elected(['x', 'y'], 5000);
+  for (const id of ['x', 'y']) {
+    t.is(l.verdict(id, 5000 + ELECTION_GRACE.ms - 1), 'suspect');
+    t.is(l.verdict(id, 5000 + ELECTION_GRACE.ms + 1), 'down');
+  }
+  l.alive('x', 5000 + ELECTION_GRACE.ms - 100);
+  t.is(l.verdict('x', 5000 + ELECTION_GRACE.ms + 1), 'alive', 'reconnected in the grace');
+});
+
+test('after an election, nothing is marked down while fewer than half the ready nodes have reconnected, for at most the longest grace', (t) => {
+  const l = new Liveness(opts);
+  t.false(l.holdDown(0, 0, 3), 'no election yet: nothing held');
+  l.elected(['a', 'b', 'c', 'd'], 1000);
+  t.true(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 1, 4), '1 of 4 back: held');
+  t.false(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 2, 4), '2 of 4 back: the others may be down');
+  t.false(l.holdDown(1000 + ELECTION_GRACE.maxMs, 0, 4), 'not past the longest grace');
 });
