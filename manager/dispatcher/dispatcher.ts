@@ -46,8 +46,6 @@ type Stream = ServerDuplexStream<AgentMessage, ManagerMessage>;
 interface Session {
   id: string;
   nodeId: string;
-  /** When its registration wrote the node ready (the leader's clock, as the node record's updatedAt). */
-  registeredAt: number;
   /** Its certificate, as it connected and as sent since. */
   cert: NodeCert;
   stream: Stream;
@@ -69,6 +67,8 @@ const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
+  /** Nodes whose registration is under way (see register). */
+  private readonly registering = new Set<string>();
   private readonly liveness: Liveness;
   private active = false;
   private timer: NodeJS.Timeout | undefined;
@@ -166,14 +166,6 @@ export class Dispatcher {
         return;
       }
       this.liveness.alive(session.nodeId, Date.now());
-      // A live session belongs to a ready node: one marked down since it
-      // registered (a registration that raced the liveness check) is told to
-      // register again. An older down record is the cache not yet caught up.
-      const node = this.cache.nodes.get(session.nodeId)?.value;
-      if (node?.state === NodeState.NODE_DOWN && (node.updatedAt?.getTime() ?? 0) >= session.registeredAt) {
-        this.sessions.delete(session.nodeId);
-        return fail(grpcStatus.UNAVAILABLE, 'this node was marked down; register again');
-      }
       if (msg.heartbeat) {
         stream.write({ heartbeat: {} });
         managerMetrics.heartbeats.inc();
@@ -199,7 +191,21 @@ export class Dispatcher {
     stream.on('close', end);
   };
 
+  /**
+   * Registers a node. The liveness check leaves it alone meanwhile: between
+   * its ready record and its session, a returning node's last sign of life is
+   * old, and marking it down then would leave a live session on a down node.
+   */
   private async register(stream: Stream, reg: Register, role: string): Promise<Session> {
+    this.registering.add(reg.nodeId);
+    try {
+      return await this.registerNode(stream, reg, role);
+    } finally {
+      this.registering.delete(reg.nodeId);
+    }
+  }
+
+  private async registerNode(stream: Stream, reg: Register, role: string): Promise<Session> {
     const nodeId = reg.nodeId;
     const now = new Date();
     // The session is made once registered; its certificate's sends go only while it is the node's current one.
@@ -209,10 +215,6 @@ export class Dispatcher {
       current,
       send: (certificate) => current() && (stream.write({ certificate }), true),
     });
-    // Registering is a sign of life: the liveness check must not count the
-    // node down between its ready record and its session (a returning node's
-    // last sign of life is old).
-    this.liveness.alive(nodeId, Date.now());
     for (let attempt = 0; ; attempt++) {
       if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
         throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
@@ -249,7 +251,6 @@ export class Dispatcher {
     session = {
       id: randomUUID(),
       nodeId,
-      registeredAt: now.getTime(),
       cert,
       stream,
       pushed: undefined,
@@ -368,10 +369,10 @@ export class Dispatcher {
 
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
-    const ready = [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
+    const ready = () => [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
     if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
-      if (node.state !== NodeState.NODE_READY || this.liveness.verdict(node.id, now) !== 'down') continue;
+      if (node.state !== NodeState.NODE_READY || this.registering.has(node.id) || this.liveness.verdict(node.id, now) !== 'down') continue;
       this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
       managerMetrics.nodesDown.inc();
       // Its session, if still open, is ended: the agent must register again to be ready again.

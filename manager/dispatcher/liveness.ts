@@ -54,9 +54,9 @@ export class Liveness {
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
   }
 
-  /** Whether no node may be marked down yet: soon after an election, while fewer than half the ready nodes have sessions here. */
-  holdDown(now: number, sessions: number, ready: number): boolean {
-    return now - this.electedAt < ELECTION_GRACE.maxMs && sessions * 2 < ready;
+  /** Whether no node may be marked down yet: soon after an election, while fewer than half the ready nodes (counted only then) have sessions here. */
+  holdDown(now: number, sessions: number, ready: () => number): boolean {
+    return now - this.electedAt < ELECTION_GRACE.maxMs && sessions * 2 < ready();
   }
 
   forget(nodeId: string): void {

@@ -39,9 +39,9 @@ test('an unknown node is down; after an election every known node gets the grace
 
 test('after an election, nothing is marked down while fewer than half the ready nodes have reconnected, for at most the longest grace', (t) => {
   const l = new Liveness(opts);
-  t.false(l.holdDown(0, 0, 3), 'no election yet: nothing held');
+  t.false(l.holdDown(0, 0, () => 3), 'no election yet: nothing held');
   l.elected(['a', 'b', 'c', 'd'], 1000);
-  t.true(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 1, 4), '1 of 4 back: held');
-  t.false(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 2, 4), '2 of 4 back: the others may be down');
-  t.false(l.holdDown(1000 + ELECTION_GRACE.maxMs, 0, 4), 'not past the longest grace');
+  t.true(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 1, () => 4), '1 of 4 back: held');
+  t.false(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 2, () => 4), '2 of 4 back: the others may be down');
+  t.false(l.holdDown(1000 + ELECTION_GRACE.maxMs, 0, () => 4), 'not past the longest grace');
 });
