@@ -50,6 +50,8 @@ export class Session {
   private client: DispatcherClient | undefined;
   private clientFor = -1;
   private next = 0;
+  /** The manager last given up for silence (a frozen old leader, say): passed over until a session is accepted, unless named leader. */
+  private shunned = -1;
   private stream: ClientDuplexStream<AgentMessage, ManagerMessage> | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -172,6 +174,7 @@ export class Session {
       heard = Date.now();
       if (msg.accepted) {
         this.connected = true;
+        this.shunned = -1;
         this.backoff = BACKOFF_MIN_MS;
         this.log.info({ manager: addr, session: msg.accepted.sessionId }, 'session established');
         clearInterval(this.heartbeat);
@@ -219,8 +222,9 @@ export class Session {
       // the leader it named, if it named one we know, else the next manager.
       const hint = err && hintedLeader(err);
       const named = hint ? this.managers.indexOf(hint) : -1;
+      if (silent) this.shunned = index;
       if (named >= 0) this.next = named;
-      else if (!this.connected || silent) this.next = (index + 1) % this.managers.length;
+      else if (!this.connected || silent) this.next = this.after(index);
       // A live manager that is not the leader: an election is on or just over; ask again soon.
       if (hint !== undefined) this.backoff = Math.min(this.backoff, HUNT_MAX_MS);
       this.teardown();
@@ -229,6 +233,13 @@ export class Session {
     stream.on('error', (err: Error) => lost(err.message, false, err));
     stream.on('end', () => lost('stream ended'));
     stream.write({ register: { nodeId: this.tls.identity.nodeId, description, trustedRoots: splitPems(this.tls.ca).map((p) => fingerprint(p)) } });
+  }
+
+  /** The manager to try after `index`: the next one, passing over a shunned one while there is another. */
+  private after(index: number): number {
+    const n = this.managers.length;
+    const next = (index + 1) % n;
+    return next === this.shunned && n > 2 ? (next + 1) % n : next;
   }
 
   private async retry(): Promise<void> {
