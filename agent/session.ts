@@ -41,8 +41,10 @@ const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 /** The longest wait before asking again when a live manager answered that it is not the leader (an election is on). */
 const HUNT_MAX_MS = 200;
-/** A manager silent this long (no acceptance, no answer to heartbeats) is given up for the next one. */
-const SILENCE_MS = 1500;
+/** A manager that answers no heartbeat for this long (4 periods) is given up for the next one. */
+const SILENCE_MS = 1000;
+/** A manager that does not accept a new session within this long is given up (a registration writes to etcd). */
+const ACCEPT_MS = 2000;
 /** How long a renewal request waits for its certificate. */
 const RENEWAL_WAIT_MS = 10_000;
 
@@ -159,7 +161,7 @@ export class Session {
     // A manager that is frozen or cut off keeps the stream open but says
     // nothing: it must answer (accept, then answer every heartbeat) in time.
     let heard = Date.now();
-    let limit = SILENCE_MS;
+    let limit = ACCEPT_MS;
     /** When each heartbeat not yet answered was sent (answers come in order). */
     const sent: number[] = [];
     clearInterval(this.watchdog);

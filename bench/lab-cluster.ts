@@ -149,7 +149,7 @@ export function labClusterMarkdown(r: LabClusterResult, machine: string): string
     '',
     '| what | median | min | max | target | Swarm |',
     '| --- | --- | --- | --- | --- | --- |',
-    `${mdRow('worker host SIGKILLed → all 6 replicas running again', r.killRecovery)} ≤ 2000 | 18500 |`,
+    `${mdRow('worker host killed (silent, then SIGKILLed) → all 6 replicas running again', r.killRecovery)} ≤ 2000 | 18500 |`,
     `${mdRow('… of which: until the node is marked down', r.killDetection)} | 13500–16500 |`,
     `${mdRow('service create, 4 replicas → all running', r.create4Api)} ≤ 500 | 1070 |`,
     `${mdRow('`orch service create --replicas 4` (CLI, returns when all run)', r.create4Cli)} | |`,

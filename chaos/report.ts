@@ -21,11 +21,17 @@ export interface Sample {
  * Whether a fault disturbed the services, and for how long: the first sample
  * after `from` (and before `until`, the next fault) that is short, or that
  * the managers did not answer, is the dip; the first later sample that
- * answered and is whole ends it. 0: no dip; null: never whole again.
+ * answered and is whole ends it. A dip already under way at `from` is the
+ * fault before's (its own measure runs on until it ends): only a dip that
+ * starts once the services were whole again counts. 0: no dip; null: never
+ * whole again.
  */
 export function backAfter(samples: readonly Sample[], from: number, until: number, running: (s: Sample) => number, desired: (s: Sample) => number): number | null {
   const short = (s: Sample) => !s.answered || running(s) < desired(s);
-  const dip = samples.findIndex((s) => s.at > from && s.at < until && short(s));
+  const prior = samples.filter((s) => s.at <= from).pop();
+  const whole = prior && short(prior) ? samples.findIndex((s) => s.at > from && !short(s)) : samples.findIndex((s) => s.at > from);
+  if (whole < 0) return 0;
+  const dip = samples.findIndex((s, i) => i >= whole && s.at < until && short(s));
   if (dip < 0) return 0;
   const back = samples.slice(dip).find((s) => !short(s));
   return back ? Math.round(back.at - from) : null;

@@ -1,6 +1,7 @@
 // Chaos scenarios: a named list of fault steps, each at a time offset from
 // the start of the run, chosen from a seed so that a run can be replayed.
 import { InvalidArgumentError } from '../shared/errors.js';
+import { DEFAULT_LIVENESS } from '../manager/dispatcher/liveness.js';
 
 export type FaultKind =
   | 'kill-host'
@@ -71,8 +72,39 @@ const MANAGER_EPISODES: Episode[] = [
   { down: 'kill-etcd', up: 'restart-etcd', forMs: 10_000 },
 ];
 
-/** Faults after which the replicated services must be whole again while the host is still away. */
-export const TAKES_HOST_AWAY: readonly FaultKind[] = ['kill-host', 'kill-leader-host', 'kill-agent', 'partition', 'freeze-agent'];
+
+/**
+ * How long after each kind of fault the replicated services, as the managers
+ * count them, may be short, and requests through the published port may fail
+ * (on the hosts that are not away). A host taken away: detection and a
+ * container start, 3 s; a link that flaps may add up to a silence past
+ * detection, and counts as one. An agent killed: its node keeps its tasks
+ * for the restart grace, then they are replaced. A scale burst scales down
+ * and up again at once: a slot scaled up again waits until its old task has
+ * left the pools and stopped (no slot runs twice; 1 s grace), then starts, 6 s.
+ * Everything else (a host, agent or engine given back, an etcd member lost
+ * or back, a rolling update of a start-first service with a health check)
+ * leaves the hosts' containers running: never short, nothing failed.
+ */
+export const SHORT_AT_MOST: Record<FaultKind, number> = {
+  'kill-host': 3000,
+  'kill-leader-host': 3000,
+  partition: 3000,
+  'freeze-agent': 3000,
+  'kill-agent': DEFAULT_LIVENESS.closedGraceMs + 3000,
+  'flap-link': 3000,
+  'scale-burst': 6000,
+  'restart-host': 0,
+  'restart-leader-host': 0,
+  heal: 0,
+  'thaw-agent': 0,
+  'restart-agent': 0,
+  'kill-dockerd': 0,
+  'restart-dockerd': 0,
+  'kill-etcd': 0,
+  'restart-etcd': 0,
+  'rolling-update': 0,
+};
 
 export const SCENARIOS = ['worker-restart', 'rolling-update', 'all'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];

@@ -51,6 +51,10 @@ export function etcdArgs(o: EtcdOptions): string[] {
     // (the orch leader on the same host waits for it before it can be replaced).
     '--heartbeat-interval', '100',
     '--election-timeout', '500',
+    // orch's managers ping every member each second, to find a silent one within 2.5 s (manager/store/etcd.ts).
+    '--grpc-keepalive-min-time', '500ms',
+    // A member that comes back asks before it campaigns, instead of deposing a healthy raft leader (etcd 3.5's default).
+    '--pre-vote',
     // orch's leader compacts and defragments (manager/upkeep); the quota is stated, not assumed.
     '--quota-backend-bytes', String(o.quotaBytes ?? DEFAULT_QUOTA_BYTES),
     // etcd 3.5's default: 3.4 keeps 100,000 raft entries in memory between snapshots, so its memory grows for hours under churn.

@@ -10,7 +10,7 @@ import { LABEL } from '../agent/exec/labels.js';
 import { labDown } from './down.js';
 import { readNodeId } from './hosts.js';
 import { labAdd, labKill, labNewEtcd, labPartition, labHeal, labRejoin, labRestart, labRestartAgent, labSignal, labStartDaemon, labUp, type Daemon, type UpOptions } from './lab.js';
-import { connectEtcd, keys } from '../manager/store/index.js';
+import { connectEtcd, keys, type EtcdClient } from '../manager/store/index.js';
 import { labAdminDir, labEtcdTls, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../client/control.js';
 import { loadTls } from '../shared/tls/credentials.js';
@@ -19,6 +19,7 @@ import { sh } from '../shared/sh.js';
 
 export class LabCluster {
   private readonly configDir = mkdtempSync(join(tmpdir(), 'orch-lab-cli-'));
+  private etcd: EtcdClient | undefined;
 
   private constructor(public state: LabState) {}
 
@@ -168,15 +169,12 @@ export class LabCluster {
 
   /** The host whose manager leads, as the leader key in etcd says (undefined: none now). */
   async leaderHost(): Promise<string | undefined> {
-    const etcd = connectEtcd(this.state.etcd.join(','), labEtcdTls(this.state));
-    try {
-      const raw = await etcd.get(keys.leader()).string();
-      if (!raw) return undefined;
-      const { addr } = JSON.parse(raw) as { addr: string };
-      return this.state.hosts.find((h) => addr.startsWith(`${h.addr}:`))?.name;
-    } finally {
-      etcd.close();
-    }
+    // One client for the lab's life: it learns which members went silent, as a manager's does.
+    this.etcd ??= connectEtcd(this.state.etcd.join(','), labEtcdTls(this.state));
+    const raw = await this.etcd.get(keys.leader()).string();
+    if (!raw) return undefined;
+    const { addr } = JSON.parse(raw) as { addr: string };
+    return this.state.hosts.find((h) => addr.startsWith(`${h.addr}:`))?.name;
   }
 
   async add(o: { cpus?: string; memory?: string } = {}): Promise<HostState> {
@@ -186,6 +184,7 @@ export class LabCluster {
   }
 
   async down(): Promise<void> {
+    this.etcd?.close();
     await labDown(this.name);
     rmSync(this.configDir, { recursive: true, force: true });
   }

@@ -149,10 +149,16 @@ export async function labAdd(name: string, o: HostOptions = {}): Promise<HostSta
   return h;
 }
 
-/** SIGKILLs everything of the host: its daemons and its containers. */
+/**
+ * The host dies as a machine does: it goes silent first (its link goes down,
+ * so its kernel closes no connection and answers no packet), then everything
+ * of it is SIGKILLed: its daemons and its containers. It stays off the
+ * underlay until it is restarted.
+ */
 export async function labKill(name: string, host: string): Promise<void> {
   const state = loadState(name);
   const h = findHost(state, host);
+  await sh('ip', ['link', 'set', h.veth, 'down']);
   await killHost(h);
   h.status = 'killed';
   h.pids = {};
@@ -164,7 +170,7 @@ export async function labRestart(name: string, host: string, progress?: (line: s
   const state = loadState(name);
   const h = findHost(state, host);
   await killHost(h);
-  if (h.status === 'partitioned') await sh('ip', ['link', 'set', h.veth, 'up']);
+  if (h.status === 'partitioned' || h.status === 'killed') await sh('ip', ['link', 'set', h.veth, 'up']);
   // dockerd restores its networks at start and waits for their driver, which
   // is the agent: both start together, or dockerd hangs on the plugin.
   spawnDocker(h);

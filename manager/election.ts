@@ -4,16 +4,22 @@
 //
 // A lease is reported lost late (2×TTL), so the leader also steps down on its
 // own when its last successful keepalive is older than two thirds of the TTL: a paused
-// or partitioned leader stops writing before anyone else can be elected.
+// or partitioned leader stops writing before anyone else can be elected. The
+// leader sends each keepalive on its own (every KEEPALIVE_MS), not down one
+// long-lived stream: a stream stays with the member it was opened on, and
+// when that member's host dies, the keepalives would stop with it and a
+// healthy leader would step down; each new one goes to a member that answers.
 //
 // A lease outlives a dead leader by its TTL, and etcd extends every lease by
 // an election timeout when its own raft leader changes (as when the host of
-// both dies). So followers also ping the leader (when given a `probe`): after
-// PROBE_FAILURES missed pings in a row they delete its key, comparing its
-// create revision, and campaign at once. A leader watches its key and steps
-// down when it goes. Fencing makes a mistaken deposition harmless.
+// both dies). So followers also ping the leader (when given a `probe`), every
+// PROBE_MS without waiting for the last ping's answer: a dead host answers
+// nothing, and a ping to it only times out. A leader that answered none for
+// LEADER_SILENCE_MS has its key deleted, comparing its create revision, and
+// the follower campaigns at once. A leader watches its key and steps down when
+// it goes. Fencing makes a mistaken deposition harmless.
 import { EventEmitter } from 'node:events';
-import { CompareResult, CompareTarget, type Lease, type Watcher } from 'etcd3';
+import { CompareResult, CompareTarget, GRPCDeadlineExceededError, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from '../shared/log.js';
 import { within } from '../shared/timeout.js';
 import { keys, type Store } from './store/index.js';
@@ -30,7 +36,20 @@ export interface ElectionOptions {
 }
 
 const PROBE_MS = 250;
-const PROBE_FAILURES = 4;
+/** How often the leader keeps its lease alive, and how long one keepalive may take. */
+const KEEPALIVE_MS = 250;
+const KEEPALIVE_TIMEOUT_MS = 1000;
+/** How long one try to create the leader key, or to delete a silent leader's, may take. */
+const CLAIM_TIMEOUT_MS = 500;
+/** A leader that answered no ping for this long is replaced. */
+const LEADER_SILENCE_MS = 1000;
+
+/** The leader key a follower watches over, and when that leader last answered. */
+interface Watched {
+  info: LeaderInfo;
+  createRevision: string;
+  answeredAt: number;
+}
 
 /** Emits 'elected' and 'deposed'. */
 export class Election extends EventEmitter {
@@ -38,12 +57,13 @@ export class Election extends EventEmitter {
   private lastKeepalive = 0;
   private stopped = false;
   private freshness: NodeJS.Timeout | undefined;
+  private keeper: NodeJS.Timeout | undefined;
   private readonly ttlSec: number;
   private wake: (() => void) | undefined;
   private prober: NodeJS.Timeout | undefined;
-  private probing = false;
-  private misses = 0;
-  private answering: LeaderInfo | undefined;
+  private reading = false;
+  private replacing = false;
+  private watched: Watched | undefined;
   private keyWatcher: Watcher | undefined;
 
   constructor(
@@ -60,9 +80,10 @@ export class Election extends EventEmitter {
     return this.store.fence !== undefined;
   }
 
-  /** On a follower: the leader as it last answered this manager's ping (none while it does not). */
+  /** On a follower: the leader, if it answered this manager's pings within the last two periods. */
   get knownLeader(): LeaderInfo | undefined {
-    return this.isLeader ? undefined : this.answering;
+    const w = this.watched;
+    return !this.isLeader && w && Date.now() - w.answeredAt <= 2 * PROBE_MS ? w.info : undefined;
   }
 
   /** The current leader as recorded in etcd, if any. */
@@ -75,13 +96,14 @@ export class Election extends EventEmitter {
   start(): void {
     void this.campaignLoop();
     this.freshness = setInterval(() => this.checkFreshness(), 100);
-    if (this.opts.probe) this.prober = setInterval(() => void this.probeLeader(), PROBE_MS);
+    if (this.opts.probe) this.prober = setInterval(() => this.probeLeader(), PROBE_MS);
   }
 
   /** Resigns: deletes our leader key (if still ours) and revokes the lease. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.freshness);
+    clearInterval(this.keeper);
     clearInterval(this.prober);
     this.wake?.();
     const fence = this.store.fence;
@@ -113,9 +135,8 @@ export class Election extends EventEmitter {
   }
 
   private async campaignOnce(): Promise<void> {
-    const lease = this.store.etcd.lease(this.ttlSec, { autoKeepAlive: true });
+    const lease = this.store.etcd.lease(this.ttlSec, { autoKeepAlive: false });
     this.lease = lease;
-    lease.on('keepaliveSucceeded', () => (this.lastKeepalive = Date.now()));
     lease.on('lost', (err) => {
       this.log.warn({ err: String(err) }, 'election lease lost');
       this.depose('lease lost');
@@ -123,13 +144,21 @@ export class Election extends EventEmitter {
     });
     const leaseId = await lease.grant();
     this.lastKeepalive = Date.now();
+    clearInterval(this.keeper);
+    this.keeper = setInterval(() => {
+      if (lease.revoked() || this.lease !== lease) return clearInterval(this.keeper);
+      const sent = Date.now();
+      // One that hangs on a member gone silent is left to its connection's keepalive; the next goes elsewhere.
+      void within(lease.keepaliveOnce(), KEEPALIVE_TIMEOUT_MS, undefined)
+        .then((res) => {
+          if (res && this.lease === lease) this.lastKeepalive = Math.max(this.lastKeepalive, sent);
+        })
+        .catch(() => undefined); // a lost lease says so through 'lost'
+    }, KEEPALIVE_MS);
     while (!this.stopped && !lease.revoked() && this.lease === lease) {
-      const res = await this.store.etcd.kv.txn({
-        compare: [{ key: Buffer.from(keys.leader()), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: '0' }],
-        success: [{ request_put: { key: Buffer.from(keys.leader()), value: Buffer.from(JSON.stringify(this.me)), lease: leaseId } }],
-      });
-      if (res.succeeded) {
-        const fence = { createRevision: Number(res.header.revision) };
+      const createRevision = await this.claim(leaseId);
+      if (createRevision) {
+        const fence = { createRevision };
         this.store.fence = fence;
         this.log.info({ fence: fence.createRevision }, 'elected leader');
         await this.watchOwnKey(fence.createRevision).catch((err) => this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us'));
@@ -144,6 +173,33 @@ export class Election extends EventEmitter {
     // Not awaited: with etcd electing a new raft leader the call can hang for
     // its whole deadline, and an orphan lease only runs out. Campaign again now.
     if (!lease.revoked()) void lease.revoke().catch(() => undefined);
+  }
+
+  /**
+   * Creates the leader key under our lease if there is none: the key's create
+   * revision if it is ours (made now, or by an earlier try whose answer was
+   * lost), else 0. A try gets CLAIM_TIMEOUT_MS: one sent to a member that has
+   * just gone silent must not hold the campaign up until its connection dies.
+   */
+  private async claim(leaseId: string): Promise<number> {
+    const key = Buffer.from(keys.leader());
+    let res;
+    try {
+      res = await this.store.etcd.kv.txn(
+        {
+          compare: [{ key, target: CompareTarget.Create, result: CompareResult.Equal, create_revision: '0' }],
+          success: [{ request_put: { key, value: Buffer.from(JSON.stringify(this.me)), lease: leaseId } }],
+          failure: [{ request_range: { key } }],
+        },
+        { deadline: Date.now() + CLAIM_TIMEOUT_MS },
+      );
+    } catch (err) {
+      if (err instanceof GRPCDeadlineExceededError) return 0; // tried again shortly, on a member that answers
+      throw err;
+    }
+    if (res.succeeded) return Number(res.header.revision);
+    const held = res.responses[0]?.response_range?.kvs[0];
+    return held && String(held.lease) === String(leaseId) ? Number(held.create_revision) : 0;
   }
 
   /** Steps down as soon as our leader key is deleted or replaced (a follower found us dead). */
@@ -162,40 +218,58 @@ export class Election extends EventEmitter {
     });
   }
 
-  /** A follower's check: replaces a leader that missed PROBE_FAILURES pings in a row. */
-  private async probeLeader(): Promise<void> {
-    if (this.probing || this.isLeader || this.stopped) return;
-    this.probing = true;
+  /** A follower's check, each PROBE_MS: reads the leader key, pings the leader, replaces one silent for LEADER_SILENCE_MS. */
+  private probeLeader(): void {
+    if (this.isLeader || this.stopped) return;
+    void this.readLeaderKey();
+    const w = this.watched;
+    if (!w) return;
+    void this.opts.probe!(w.info.addr).then((ok) => {
+      if (ok) w.answeredAt = Math.max(w.answeredAt, Date.now());
+    });
+    if (Date.now() - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
+  }
+
+  /** Follows the leader key (member-local, serializable: while etcd elects a new raft leader, the check goes on). */
+  private async readLeaderKey(): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
     try {
-      // Member-local (serializable): while etcd itself elects a new raft leader, the check goes on.
       const res = await this.store.etcd.kv.range({ key: Buffer.from(keys.leader()), serializable: true });
       const kv = res.kvs[0];
-      const leader = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
-      if (!kv || !leader || leader.managerId === this.me.managerId) {
-        this.misses = 0;
-        this.answering = undefined;
-        return;
-      }
-      if (await this.opts.probe!(leader.addr)) {
-        this.misses = 0;
-        this.answering = leader;
-        return;
-      }
-      this.answering = undefined;
-      if (++this.misses < PROBE_FAILURES) return;
-      this.misses = 0;
-      const del = await this.store.etcd.kv.txn({
-        compare: [{ key: Buffer.from(keys.leader()), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: String(kv.create_revision) }],
-        success: [{ request_delete_range: { key: Buffer.from(keys.leader()) } }],
-      });
-      if (del.succeeded) {
-        this.log.warn({ leader: leader.managerId, addr: leader.addr }, `the leader missed ${PROBE_FAILURES} pings: its key is deleted; campaigning`);
-        this.wake?.();
+      const info = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
+      if (!kv || !info || info.managerId === this.me.managerId) this.watched = undefined;
+      else if (this.watched?.createRevision !== String(kv.create_revision)) {
+        this.watched = { info, createRevision: String(kv.create_revision), answeredAt: Date.now() };
       }
     } catch {
       // etcd unreachable: the campaign loop reports it
     } finally {
-      this.probing = false;
+      this.reading = false;
+    }
+  }
+
+  /** Deletes a silent leader's key, if it is still that leader's, and campaigns. */
+  private async replace(w: Watched): Promise<void> {
+    if (this.replacing) return;
+    this.replacing = true;
+    try {
+      const del = await this.store.etcd.kv.txn(
+        {
+          compare: [{ key: Buffer.from(keys.leader()), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: w.createRevision }],
+          success: [{ request_delete_range: { key: Buffer.from(keys.leader()) } }],
+        },
+        { deadline: Date.now() + CLAIM_TIMEOUT_MS },
+      );
+      if (this.watched === w) this.watched = undefined;
+      if (del.succeeded) {
+        this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
+        this.wake?.();
+      }
+    } catch {
+      // etcd unreachable or slow to answer: tried again at the next probe; the campaign loop reports it
+    } finally {
+      this.replacing = false;
     }
   }
 

@@ -1,7 +1,8 @@
 // `orch manager` and `orch agent`: the long-running processes. Their code is
 // imported only when they run, so that the everyday CLI commands start fast.
 import { Command } from 'commander';
-import { parseDuration } from '../../shared/duration.js';
+import { formatDuration, parseDuration } from '../../shared/duration.js';
+import { DEFAULT_LIVENESS } from '../../manager/dispatcher/liveness.js';
 import { parseBytes, parseCount, parseCpus } from '../../shared/units.js';
 import { setLogFormat } from '../../shared/log.js';
 import type { UpkeepPolicy } from '../../manager/upkeep/plan.js';
@@ -59,19 +60,19 @@ export function managerCommand(): Command {
     .option('--listen <addr>', 'gRPC listen address', '127.0.0.1:4242')
     .option('--advertise <addr>', 'address agents and the CLI reach this manager at (default: --listen)')
     .option('--state-dir <dir>', 'holds the certificate and cluster key from `orch init` or `orch join`', DEFAULT_STATE_DIR)
-    .option('--heartbeat <duration>', 'agent heartbeat period', '250ms')
-    .option('--down-after <duration>', 'a node with no heartbeat for this long is down', '1s')
+    .option('--heartbeat <duration>', 'agent heartbeat period', formatDuration(DEFAULT_LIVENESS.heartbeatMs))
+    .option('--down-after <duration>', 'a node with no heartbeat for this long is down (a host that died or was cut off)', formatDuration(DEFAULT_LIVENESS.downAfterMs))
+    .option('--restart-grace <duration>', "a node whose agent closed its session keeps its tasks this long (its host answers: the agent is restarting, its containers run on)", formatDuration(DEFAULT_LIVENESS.closedGraceMs))
     .option(METRICS_FLAG, METRICS_HELP)
     .option('--ui-addr <host:port>', 'serve the dashboard at http://HOST:PORT/ (off loopback it asks for the token `orch dashboard` prints)')
     .option(LOG_FORMAT_FLAG, LOG_FORMAT_HELP)
-    .action(async (f: { uiAddr?: string; metricsAddr?: string; logFormat?: string; etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
+    .action(async (f: { uiAddr?: string; metricsAddr?: string; logFormat?: string; etcd: string; listen: string; advertise?: string; stateDir: string; heartbeat: string; downAfter: string; restartGrace: string; etcdCa?: string; etcdCert?: string; etcdKey?: string } & CompactionFlags) => {
       try {
         setLogFormat(f.logFormat);
-        const downAfterMs = parseDuration(f.downAfter, '--down-after');
         const upkeep = upkeepFromFlags(f);
         const { Manager } = await import('../../manager/index.js');
         const stopOnDemotion = () => void m.stop().then(() => process.exit(0), () => process.exit(1));
-        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs, closedGraceMs: downAfterMs }, upkeep, metricsAddr: f.metricsAddr, uiAddr: f.uiAddr });
+        const m = new Manager({ onDemoted: stopOnDemotion, etcd: f.etcd, etcdTls: etcdTls(f), listen: f.listen, advertise: f.advertise, stateDir: f.stateDir, liveness: { heartbeatMs: parseDuration(f.heartbeat, '--heartbeat'), downAfterMs: parseDuration(f.downAfter, '--down-after'), closedGraceMs: parseDuration(f.restartGrace, '--restart-grace') }, upkeep, metricsAddr: f.metricsAddr, uiAddr: f.uiAddr });
         await m.start();
         untilSignal(() => m.stop());
       } catch (err) {

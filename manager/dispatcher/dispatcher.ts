@@ -373,7 +373,7 @@ export class Dispatcher {
     if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
       if (node.state !== NodeState.NODE_READY || this.registering.has(node.id) || this.liveness.verdict(node.id, now) !== 'down') continue;
-      this.log.warn({ node: node.id }, 'node down: no heartbeat in time');
+      this.log.warn({ node: node.id, quietMs: now - (this.liveness.quietSince(node.id) ?? now) }, 'node down: no heartbeat in time');
       managerMetrics.nodesDown.inc();
       // Its session, if still open, is ended: the agent must register again to be ready again.
       const s = this.sessions.get(node.id);

@@ -1,8 +1,14 @@
 // Node liveness in two stages, so that one slow write or GC pause never
-// declares a node dead, and a closed session is a strong hint but not proof:
+// declares a node dead:
 //  - suspect: the session closed, or no heartbeat for one period + slack;
-//  - down:    still nothing `downAfterMs` after the last sign of life (or
-//             `closedGraceMs` after its session closed, which comes sooner).
+//  - down:    still nothing `downAfterMs` after the last sign of life on an
+//             open session, or `closedGraceMs` after its session closed.
+// The two differ because they mean different things. A host that died or
+// was cut off goes silent: it closes nothing, and only the missing heartbeats
+// tell. A session that closes was closed by the host's kernel, which is alive:
+// its agent stopped (a crash, a restart, an upgrade) and the containers run
+// on. That gets long enough for an agent to start again and take its tasks
+// back without any of them moving.
 // Down is written to etcd; the orchestrator replaces the node's tasks.
 // A new leader knows no session yet: every known node gets an election grace
 // to find it and reconnect, stretched while fewer than half have (then the
@@ -13,19 +19,19 @@ export interface LivenessOptions {
   heartbeatMs: number;
   /** No heartbeat for this long on an open session: down. */
   downAfterMs: number;
-  /** Session closed and not re-opened for this long: down. */
+  /** Session closed (the host's kernel closed it: its agent stopped) and not re-opened for this long: down. */
   closedGraceMs: number;
 }
 
-export const DEFAULT_LIVENESS: LivenessOptions = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 1000 };
+export const DEFAULT_LIVENESS: LivenessOptions = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 5000 };
 
 /**
- * After an election: how long known nodes get to reconnect (agents hear that
- * the leader is gone at once when its host dies, within 1.5 s of silence when
- * it froze; a follower names the new leader to them), and the longest the
+ * After an election: how long known nodes get to reconnect (agents leave a
+ * leader that answered no heartbeat for 1 s, about when the followers replace
+ * it, and a follower names the new leader to them), and the longest the
  * grace is stretched while fewer than half of them have.
  */
-export const ELECTION_GRACE = { ms: 1500, maxMs: 5000 };
+export const ELECTION_GRACE = { ms: 1000, maxMs: 5000 };
 
 export type Verdict = 'alive' | 'suspect' | 'down';
 
@@ -61,6 +67,11 @@ export class Liveness {
 
   forget(nodeId: string): void {
     this.seen.delete(nodeId);
+  }
+
+  /** Since when nothing was heard from the node (its session's close, or its last sign of life). */
+  quietSince(nodeId: string): number | undefined {
+    return this.seen.get(nodeId)?.at;
   }
 
   verdict(nodeId: string, now: number): Verdict {

@@ -5,6 +5,9 @@
 // (disconnect, compaction, cancel) or every `relistMs` it throws the watch
 // away and lists again. Loops read the mirror and write through compare-and-
 // swap Txns, so a stale mirror can only cause a retried write, never a wrong one.
+// The watch goes through a client of its own, to one member that answers: when
+// that member goes silent (its host died), the mirror lists again and watches
+// through another at once, instead of waiting out the dead connection.
 import { EventEmitter } from 'node:events';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
@@ -13,6 +16,7 @@ import { UnavailableError } from '../../shared/errors.js';
 import { decode, type KindType } from './codec.js';
 import { KINDS, keys, PREFIX, parseObjectKey, prefixEnd, type Kind } from './keys.js';
 import type { Store, Versioned } from './store.js';
+import type { StreamClient } from './etcd.js';
 
 type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
 
@@ -61,6 +65,7 @@ export class Cache extends EventEmitter {
   leader: string | undefined;
 
   private watcher: Watcher | undefined;
+  private watchVia: StreamClient | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -77,6 +82,9 @@ export class Cache extends EventEmitter {
 
   /** Lists once (throws if etcd is unreachable), then keeps itself current. */
   async start(): Promise<void> {
+    this.store.etcd.onSilent((endpoint) => {
+      if (this.watcher && this.watchVia?.endpoint === endpoint) this.troubled(this.watcher, new Error(`etcd member ${endpoint} went silent`));
+    });
     await this.resync();
     this.relistTimer = setInterval(() => void this.resyncQuietly(), this.opts.relistMs ?? 30_000);
   }
@@ -128,7 +136,8 @@ export class Cache extends EventEmitter {
     if (listedBefore) this.reportDifferences(before, leaderBefore, revision);
     if (this.stopped) return;
     // Bounded: a watch that does not connect in time (its stream on a member that just died, say) must not hold every later re-list up.
-    const creating = this.store.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
+    this.watchVia = this.store.etcd.streamClient();
+    const creating = this.watchVia.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
     const watcher = await within(creating, WATCH_CREATE_MS, undefined);
     if (!watcher) {
       void creating.then((w) => w.cancel()).catch(() => undefined);
@@ -136,7 +145,8 @@ export class Cache extends EventEmitter {
     }
     if (this.stopped) {
       // stop() ran while the watch was being created: it must not outlive us.
-      await within(watcher.cancel().catch(() => undefined), 1000, undefined);
+      this.watcher = watcher;
+      await this.dropWatcher();
       return;
     }
     this.watcher = watcher;
@@ -189,9 +199,12 @@ export class Cache extends EventEmitter {
 
   private async dropWatcher(): Promise<void> {
     const w = this.watcher;
+    const via = this.watchVia;
     this.watcher = undefined;
+    this.watchVia = undefined;
     // With etcd gone, a cancel may never be answered: wait a little, not forever.
-    if (w) await within(w.cancel().catch(() => undefined), 1000, undefined);
+    if (w) await within(w.cancel().catch(() => undefined), via?.endpoint ? 0 : 1000, undefined);
+    via?.close();
   }
 
   /** Applies a put; `report`: say so ('object', 'leader'), as for a watch event. */

@@ -1,10 +1,16 @@
-// Connecting to etcd with the settings DESIGN.md §9 asks for: keepalives so a
-// frozen etcd is noticed, and a deadline on every unary call so "etcd is down"
-// becomes a prompt UnavailableError instead of a hang.
+// Connecting to etcd: keepalives so that a connection to a member that went
+// silent (its host died, froze or was cut off) ends within 2.5 s, with every
+// call and stream on it, which then go on on another member; members asked
+// every 250 ms, so that new calls pass over a silent one at once
+// (member-health.ts); and a deadline on every unary call, so "etcd is down"
+// becomes a prompt UnavailableError instead of a hang. etcd must allow pings
+// that often (`--grpc-keepalive-min-time`, 5 s by default): the lab and
+// docs/deploy.md set it to 500 ms.
 import { readFileSync } from 'node:fs';
 import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
 import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
+import { MemberHealth } from './member-health.js';
 import { memberStatuses, storeAlarms } from './members.js';
 import type { EtcdTls } from '../../shared/tls/credentials.js';
 
@@ -27,25 +33,75 @@ function credentials(tls: EtcdTls | undefined) {
  */
 const transient = (err: Error) => isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
 
-/** A client for the given endpoints (comma-separated or list), with a client certificate if given. */
-export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): Etcd3 {
+/** How long a member's status may take before the health check counts it silent. */
+const HEALTH_TIMEOUT_MS = 500;
+
+/** gRPC options of every long-lived etcd connection: a member gone silent is found within 2.5 s. */
+const KEEPALIVE = {
+  'grpc.keepalive_time_ms': 1000,
+  'grpc.keepalive_timeout_ms': 1500,
+  'grpc.keepalive_permit_without_calls': 1,
+};
+
+/** A stream's own client (`EtcdClient.streamClient`) and the member it goes to (none: the shared client, all members). */
+export interface StreamClient {
+  etcd: Etcd3;
+  endpoint: string | undefined;
+  close(): void;
+}
+
+/** An etcd client over several members that passes over a silent one; its member health check ends with it. */
+export class EtcdClient extends Etcd3 {
+  health: MemberHealth | undefined;
+  tls: EtcdTls | undefined;
+
+  /**
+   * A client for one long-lived stream (a watch), on one member that answers
+   * now, so that when that member goes silent the stream can be moved at once
+   * (`onSilent`): a stream on the shared client stays on whichever member it
+   * was opened on until its connection's keepalive fails. With one member,
+   * the shared client itself.
+   */
+  streamClient(): StreamClient {
+    const answering = this.health?.answering() ?? [];
+    if (!this.health || !answering.length) return { etcd: this, endpoint: undefined, close: () => undefined };
+    const endpoint = answering[Math.floor(Math.random() * answering.length)]!;
+    const etcd = new Etcd3({ hosts: [endpoint], credentials: credentials(this.tls), dialTimeout: ETCD_CALL_TIMEOUT_MS, grpcOptions: KEEPALIVE });
+    return { etcd, endpoint, close: () => etcd.close() };
+  }
+
+  /** Calls `fn` with the endpoint of each member that starts being passed over. */
+  onSilent(fn: (endpoint: string) => void): void {
+    this.health?.on('silent', fn);
+  }
+
+  override close(): void {
+    this.health?.stop();
+    super.close();
+  }
+}
+
+/** A client for the given endpoints (comma-separated or list), with a client certificate if given; with several members, it passes over a silent one. */
+export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): EtcdClient {
   const hosts = typeof endpoints === 'string' ? endpoints.split(',').map((s) => s.trim()).filter(Boolean) : endpoints;
-  return new Etcd3({
+  const health = hosts.length > 1 ? new MemberHealth((endpoint) => connectMember(endpoint, tls, HEALTH_TIMEOUT_MS)) : undefined;
+  // etcd3's own breaker per member, with `transient` in place of its recoverable errors.
+  const breaker = () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) });
+  const client = new EtcdClient({
     hosts,
     credentials: credentials(tls),
     dialTimeout: ETCD_CALL_TIMEOUT_MS,
-    grpcOptions: {
-      'grpc.keepalive_time_ms': 5000,
-      'grpc.keepalive_timeout_ms': 3000,
-      'grpc.keepalive_permit_without_calls': 1,
-    },
+    grpcOptions: KEEPALIVE,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
     faultHandling: {
-      // etcd3's own defaults, with `transient` in place of its recoverable errors.
-      host: () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) }),
+      host: (host) => (health ? health.watch(host, breaker()) : breaker()),
+      // etcd3's own retry, with `transient` in place of its recoverable errors.
       global: retry(handleWhen(transient), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 500 }) }),
     },
   });
+  client.health = health;
+  client.tls = tls;
+  return client;
 }
 
 /**

@@ -2,10 +2,10 @@
 // Txn: its compares (mod revisions, absence, the leader fence) and its writes
 // are one etcd transaction, so a change lands whole or not at all.
 import { managerMetrics } from '../metrics.js';
-import { CompareResult, CompareTarget, type Etcd3, type ICompare, type IRequestOp } from 'etcd3';
+import { CompareResult, CompareTarget, type ICompare, type IRequestOp } from 'etcd3';
 import { ConflictError, NotLeaderError, OrchError } from '../../shared/errors.js';
 import { decode, encode, type KindType } from './codec.js';
-import { connectEtcd, etcdFailure, type EtcdTls } from './etcd.js';
+import { connectEtcd, etcdFailure, type EtcdClient, type EtcdTls } from './etcd.js';
 import { keys, prefixEnd, type Kind } from './keys.js';
 
 /** etcd refuses transactions with more operations than this (--max-txn-ops). */
@@ -28,7 +28,7 @@ export class Store {
   /** The revision of the newest transaction this process committed. */
   lastRevision = 0;
 
-  readonly etcd: Etcd3;
+  readonly etcd: EtcdClient;
 
   /** Connects to the etcd endpoints (comma-separated), with a client certificate if given. */
   constructor(
@@ -38,10 +38,9 @@ export class Store {
     this.etcd = connectEtcd(endpoints, tls);
   }
 
-  /** A transaction; `fenced` ones commit only while this manager's leadership term holds. */
+  /** A transaction; `fenced` ones commit only while this manager's leadership term holds (else commit rejects with NotLeaderError). */
   txn(opts: { fenced?: boolean } = {}): Txn {
-    if (opts.fenced && !this.fence) throw new NotLeaderError('this manager is not the leader');
-    return new Txn(this, opts.fenced ? this.fence : undefined);
+    return new Txn(this, opts.fenced ? (this.fence ?? 'not leader') : undefined);
   }
 
   /** Reads one object straight from etcd. */
@@ -97,9 +96,9 @@ export class Txn {
 
   constructor(
     private readonly store: Store,
-    private readonly fence: Fence | undefined,
+    private readonly fence: Fence | 'not leader' | undefined,
   ) {
-    if (fence) this.compares.push(cmp(keys.leader(), CompareTarget.Create, { create_revision: String(fence.createRevision) }));
+    if (fence && fence !== 'not leader') this.compares.push(cmp(keys.leader(), CompareTarget.Create, { create_revision: String(fence.createRevision) }));
   }
 
   /** Requires the object to be at this mod revision (0: it must not exist). */
@@ -147,6 +146,7 @@ export class Txn {
    * failed (someone changed what we read), NotLeaderError when the fence did.
    */
   async commit(): Promise<number> {
+    if (this.fence === 'not leader') throw new NotLeaderError('this manager is not the leader');
     if (this.ops.length > MAX_TXN_OPS) throw new Error(`txn of ${this.ops.length} ops exceeds etcd's ${MAX_TXN_OPS}`);
     const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(keys.leader()) } }] : [];
     let res;

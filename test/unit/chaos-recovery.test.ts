@@ -22,3 +22,9 @@ test('a sample the managers did not answer is short, not whole', (t) => {
 test('never whole again: null', (t) => {
   t.is(measure([at(2000, 8), at(3000, 9), at(4000, 0, false)]), null);
 });
+
+test("a dip under way at the fault is the fault before's: only a dip that starts after it counts", (t) => {
+  t.is(measure([at(800, 8), at(1500, 8), at(2000, 10), at(2500, 10)]), 0, 'the dip ended, none began');
+  t.is(measure([at(800, 8), at(1500, 10), at(2000, 9), at(2500, 10)]), 1500, 'a new dip after the services were whole');
+  t.is(measure([at(800, 8), at(1500, 8), at(2000, 8)]), 0, 'still the dip before: the fault before reports it');
+});
