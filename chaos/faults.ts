@@ -1,10 +1,16 @@
 // Fault injection on a lab: each fault kind as one action on a host (or, on
 // the control API, a burst: scale calls, and a service created and removed;
-// or a rolling update of one service, started and left to run on).
+// a rolling update of one service, started and left to run on; or a stack
+// deployed from a Compose file, a new release of it each time).
 import type { Control } from '../client/control.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { ServiceSpec } from '../proto/generated/orch.js';
 import { SLEEP_IMAGE } from '../lab/images.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deployStack } from '../client/stack.js';
+import { readStack } from '../compose/index.js';
 import { sh } from '../shared/sh.js';
 import type { Step, UpdateKind } from './scenario.js';
 
@@ -64,6 +70,46 @@ export async function inject(lab: LabCluster, ctl: Control, step: Step): Promise
     }
     case 'rolling-update':
       return rollingUpdate(ctl, step.update ?? 'image');
+    case 'stack-deploy':
+      return stackDeploy(ctl);
+  }
+}
+
+/** The stack a stack-deploy step deploys: a web front on its own network and a worker, both rolled start-first behind a health check. */
+const STACK = 'shop';
+
+function stackFile(release: string): string {
+  const service = (image: string, replicas: number, health: string) => `
+    image: ${image}
+    networks: [shop]
+    environment:
+      RELEASE: "${release}"
+    healthcheck:
+      test: ["CMD-SHELL", "${health}"]
+      interval: 500ms
+    deploy:
+      replicas: ${replicas}
+      update_config:
+        order: start-first
+      restart_policy:
+        delay: 200ms`;
+  return `services:
+  front:${service('orch-test/httpd', 2, 'wget -qO- http://127.0.0.1/')}
+  worker:${service('orch-test/sleep', 1, 'true')}
+networks:
+  shop: {}
+`;
+}
+
+/** Deploys STACK from a Compose file, a new release each time (created the first time, rolled out after); does not wait for it. */
+async function stackDeploy(ctl: Control): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-chaos-stack-'));
+  try {
+    const file = join(dir, 'docker-compose.yml');
+    writeFileSync(file, stackFile(Date.now().toString(36)));
+    await deployStack(ctl, readStack([file], STACK, {}).plan, { prune: true, say: () => undefined });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

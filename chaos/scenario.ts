@@ -20,7 +20,8 @@ export type FaultKind =
   | 'thaw-agent'
   | 'flap-link'
   | 'scale-burst'
-  | 'rolling-update';
+  | 'rolling-update'
+  | 'stack-deploy';
 
 /** What a rolling-update step changes: the image (to the other good one), an environment variable, or the image to one whose containers exit at once (rolled back by itself). */
 export type UpdateKind = 'image' | 'env' | 'broken';
@@ -82,6 +83,9 @@ const MANAGER_EPISODES: Episode[] = [
  * for the restart grace, then they are replaced. A scale burst scales down
  * and up again at once: a slot scaled up again waits until its old task has
  * left the pools and stopped (no slot runs twice; 1 s grace), then starts, 6 s.
+ * A stack deployed the first time: its new services start, 3 s; deployed
+ * again (a new release, start-first with a health check), like a rolling
+ * update: never short.
  * Everything else (a host, agent or engine given back, an etcd member lost
  * or back, a rolling update of a start-first service with a health check)
  * leaves the hosts' containers running: never short, nothing failed.
@@ -94,6 +98,7 @@ export const SHORT_AT_MOST: Record<FaultKind, number> = {
   'kill-agent': DEFAULT_LIVENESS.closedGraceMs + 3000,
   'flap-link': 3000,
   'scale-burst': 6000,
+  'stack-deploy': 3000,
   'restart-host': 0,
   'restart-leader-host': 0,
   heal: 0,
@@ -140,7 +145,7 @@ export function plan(name: string, seed: number, durationMs: number, workers: st
   const episodes = managers.length >= 3 ? [...WORKER_EPISODES, ...MANAGER_EPISODES] : WORKER_EPISODES;
   // One episode at a time, a pause between, until the duration is used up;
   // a rolling update in the middle of half of them; a link flap, a burst of
-  // control calls or a rolling update thrown in between episodes.
+  // control calls, a rolling update or a stack deploy thrown in between episodes.
   const steps: Step[] = [];
   let t = 3000;
   while (t < durationMs - 10_000) {
@@ -151,7 +156,7 @@ export function plan(name: string, seed: number, durationMs: number, workers: st
     steps.push({ at: t + e.forMs, fault: e.up, host });
     t += e.forMs + 4000;
     if (random() < 0.5 && t < durationMs - 10_000) {
-      const extra = pick(['flap-link', 'scale-burst', 'rolling-update'] as const);
+      const extra = pick(['flap-link', 'scale-burst', 'rolling-update', 'stack-deploy'] as const);
       steps.push(extra === 'rolling-update' ? { at: t, fault: extra, update: pick(UPDATE_KINDS) } : { at: t, fault: extra, host: pick(workers) });
       t += 4000;
     }

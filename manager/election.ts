@@ -36,7 +36,7 @@ export interface ElectionOptions {
 }
 
 const PROBE_MS = 250;
-/** How often the leader keeps its lease alive, and how long one keepalive may take. */
+/** How often the leader keeps its lease alive (a candidate, every third of the TTL), and how long one keepalive may take. */
 const KEEPALIVE_MS = 250;
 const KEEPALIVE_TIMEOUT_MS = 1000;
 /** How long one try to create the leader key, or to delete a silent leader's, may take. */
@@ -148,6 +148,8 @@ export class Election extends EventEmitter {
     this.keeper = setInterval(() => {
       if (lease.revoked() || this.lease !== lease) return clearInterval(this.keeper);
       const sent = Date.now();
+      // A candidate's lease only has to outlive its TTL: every third of it is enough.
+      if (!this.isLeader && sent - this.lastKeepalive < (this.ttlSec * 1000) / 3) return;
       // One that hangs on a member gone silent is left to its connection's keepalive; the next goes elsewhere.
       void within(lease.keepaliveOnce(), KEEPALIVE_TIMEOUT_MS, undefined)
         .then((res) => {

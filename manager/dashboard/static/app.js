@@ -55,10 +55,16 @@ async function draw() {
   $('summary').textContent = `${nodes.length} nodes${down ? ` (${down} not ready)` : ''} · ${services.length} services · ${tasks.filter((t) => taskState(t) === 'running').length} tasks running`;
 }
 
+// At most one draw every 50 ms, and one 50 ms after the first event of a
+// burst: a debounce that restarted on each event drew nothing while a
+// service's tasks kept changing state.
 let pending;
 const redraw = () => {
-  clearTimeout(pending);
-  pending = setTimeout(() => draw().catch((err) => console.warn('drawing failed', err)), 50);
+  if (pending) return;
+  pending = setTimeout(() => {
+    pending = undefined;
+    draw().catch((err) => console.warn('drawing failed', err));
+  }, 50);
 };
 
 function addEvent(e) {
