@@ -11,6 +11,7 @@ const DEFAULT_LAB = 'lab';
 
 /** Lazily loaded: the lab's code is only needed by lab commands. */
 const lab = () => import('../../lab/lab.js');
+const hostFaults = () => import('../../lab/host-faults.js');
 const labState = () => import('../../lab/state.js');
 
 function run(fn: () => Promise<void>): Promise<void> {
@@ -95,7 +96,7 @@ export function labCommand(): Command {
       .argument('<host>', 'h1, h2, …')
       .action((host: string, f: { name: string }) =>
         run(async () => {
-          const l = await lab();
+          const l = await hostFaults();
           const fn = { kill: l.labKill, restart: l.labRestart, partition: l.labPartition, heal: l.labHeal }[verb];
           await fn(f.name, host);
           say(`${host}: ${verb} done`);
