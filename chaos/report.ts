@@ -17,24 +17,39 @@ export interface Sample {
   answered: boolean;
 }
 
+/** A fault as the measure sees it: when it began and was done, and how long it may leave the services short. */
+export interface TimedFault {
+  at: number;
+  doneAt: number;
+  mostMs: number;
+}
+
 /**
- * Whether a fault disturbed the services, and for how long: the first sample
- * after `from` (and before `until`, the next fault) that is short, or that
- * the managers did not answer, is the dip; the first later sample that
- * answered and is whole ends it. A dip already under way at `from` is the
- * fault before's (its own measure runs on until it ends): only a dip that
- * starts once the services were whole again counts. 0: no dip; null: never
- * whole again.
+ * How long each fault disturbed the services, counted from the fault. A dip
+ * is a run of samples that are short, or that the managers did not answer;
+ * it ends at the first later sample that answered and is whole. Each dip is
+ * the doing of the latest fault before it began that may leave the services
+ * short and whose window (its deadline after it) the dip began in: a host
+ * killed a moment before a rolling update is found dead after the update
+ * started, and the dip is still the kill's. A dip no such window covers is
+ * the doing of the latest fault before it. Per fault: 0 (no dip of its own),
+ * the time until its last dip ended, or null (one never ended).
  */
-export function backAfter(samples: readonly Sample[], from: number, until: number, running: (s: Sample) => number, desired: (s: Sample) => number): number | null {
+export function disturbances(samples: readonly Sample[], faults: readonly TimedFault[], running: (s: Sample) => number, desired: (s: Sample) => number): Array<number | null> {
   const short = (s: Sample) => !s.answered || running(s) < desired(s);
-  const prior = samples.filter((s) => s.at <= from).pop();
-  const whole = prior && short(prior) ? samples.findIndex((s) => s.at > from && !short(s)) : samples.findIndex((s) => s.at > from);
-  if (whole < 0) return 0;
-  const dip = samples.findIndex((s, i) => i >= whole && s.at < until && short(s));
-  if (dip < 0) return 0;
-  const back = samples.slice(dip).find((s) => !short(s));
-  return back ? Math.round(back.at - from) : null;
+  const out: Array<number | null> = faults.map(() => 0);
+  for (let i = 0; i < samples.length; i++) {
+    if (!short(samples[i]!) || (i > 0 && short(samples[i - 1]!))) continue;
+    const began = samples[i]!.at;
+    const before = faults.map((f, k) => ({ f, k })).filter(({ f }) => f.at <= began);
+    const owner = before.filter(({ f }) => f.mostMs > 0 && began <= f.doneAt + f.mostMs).pop() ?? before.pop();
+    if (!owner) continue;
+    const back = samples.slice(i).find((s) => !short(s));
+    const took = back ? Math.max(0, Math.round(back.at - owner.f.doneAt)) : null;
+    const had = out[owner.k]!;
+    out[owner.k] = had === null || took === null ? null : Math.max(had, took);
+  }
+  return out;
 }
 
 export interface Report {
@@ -93,7 +108,8 @@ function markdown(r: Report): string {
     '## Faults and recovery',
     '',
     'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
-      '"all back" also waits for global services, whose task on a dead host waits for that host.',
+      '"all back" also waits for global services, whose task on a dead host waits for that host. A dip is charged to the latest fault ' +
+      'whose window (its deadline after it) it began in, else to the latest fault before it; 0.0 s: no dip of its own.',
     '',
     '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',
     '| --- | --- | --- | --- | --- | --- |',

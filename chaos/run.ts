@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
-import { backAfter, buckets, writeReport, type Report, type Sample } from './report.js';
+import { buckets, disturbances, writeReport, type Report, type Sample } from './report.js';
 import { LEADER, plan, SHORT_AT_MOST, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
@@ -98,11 +98,12 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3], ['caller', 2]]));
     violations.push(...(await probeEverywhere([...addrOf.values()])));
 
+    const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: SHORT_AT_MOST[st.fault] }));
+    const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
+    const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired);
     const recoveries = done.map((st, i) => {
-      // Disturbed (fewer running than wanted) after this fault and before the next one starts? Then: back when?
-      const nextAt = done[i + 1]?.at ?? Infinity;
-      const replicatedAfterMs = backAfter(samples, st.doneAt, nextAt, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
-      const convergedAfterMs = backAfter(samples, st.doneAt, nextAt, (s) => s.running, (s) => s.desired);
+      const replicatedAfterMs = replicated[i]!;
+      const convergedAfterMs = converged[i]!;
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
       const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
       return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
@@ -146,7 +147,7 @@ const OWN_HOST_WINDOW = { beforeMs: 1000, afterMs: 3000 };
 
 /**
  * Requests through the published port may fail only on a host a fault is
- * being done to, or within SHORT_AT_MOST of the fault before them (while a
+ * being done to, or within a fault's window (SHORT_AT_MOST after it: while a
  * host taken away is found dead, say). Any other failure is a violation.
  */
 function failedOutsideFaults(outcomes: readonly Outcome[], steps: ReadonlyArray<Step & { doneAt: number }>, wall0: number, addrOf: ReadonlyMap<string, string>): Violation[] {
@@ -154,8 +155,8 @@ function failedOutsideFaults(outcomes: readonly Outcome[], steps: ReadonlyArray<
     if (x.ok) return false;
     const at = x.at - wall0;
     const own = steps.some((st) => st.host !== undefined && addrOf.get(st.host) === x.host && at >= st.at - OWN_HOST_WINDOW.beforeMs && at <= st.doneAt + OWN_HOST_WINDOW.afterMs);
-    const before = steps.filter((st) => st.at <= at).pop();
-    return !own && (!before || at - before.doneAt > SHORT_AT_MOST[before.fault]);
+    const inWindow = steps.some((st) => st.at <= at && at <= st.doneAt + SHORT_AT_MOST[st.fault]);
+    return !own && !inWindow;
   });
   if (!late.length) return [];
   const where = late.slice(0, 5).map((x) => `${((x.at - wall0) / 1000).toFixed(1)}s ${x.host}`);

@@ -1,30 +1,38 @@
-// How the chaos report measures a fault's disturbance from the samples.
+// How the chaos report measures each fault's disturbance from the samples.
 import test from 'ava';
-import { backAfter, type Sample } from '../../chaos/report.js';
+import { disturbances, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
-const measure = (samples: Sample[], from = 1000, until = 9000) => backAfter(samples, from, until, (s) => s.running, (s) => s.desired);
+const fault = (ms: number, mostMs = 3000): TimedFault => ({ at: ms, doneAt: ms, mostMs });
+const measure = (samples: Sample[], faults: TimedFault[] = [fault(1000)]) => disturbances(samples, faults, (s) => s.running, (s) => s.desired);
 
-test('no short sample between this fault and the next: 0', (t) => {
-  t.is(measure([at(500, 7), at(1500, 10), at(2000, 10), at(9500, 3)]), 0, 'dips before the fault or after the next one are not its own');
+test('no short sample after the fault: 0', (t) => {
+  t.deepEqual(measure([at(500, 10), at(1500, 10), at(2000, 10)]), [0]);
 });
 
 test('short, then whole: from the fault to the first whole sample', (t) => {
-  t.is(measure([at(1500, 10), at(2000, 8), at(2500, 9), at(3000, 10)]), 2000);
-  t.is(measure([at(2000, 8), at(3000, 11)]), 2000, "more than wanted (a slot's two copies for a moment) is not short");
+  t.deepEqual(measure([at(1500, 10), at(2000, 8), at(2500, 9), at(3000, 10)]), [2000]);
+  t.deepEqual(measure([at(2000, 8), at(3000, 11)]), [2000], "more than wanted (a slot's two copies for a moment) is not short");
 });
 
 test('a sample the managers did not answer is short, not whole', (t) => {
-  t.is(measure([at(1500, 0, false), at(2000, 0, false), at(4000, 10)]), 3000);
-  t.is(measure([at(1500, 10), at(2000, 0, false), at(2500, 10)]), 1500);
+  t.deepEqual(measure([at(1500, 0, false), at(2000, 0, false), at(4000, 10)]), [3000]);
+  t.deepEqual(measure([at(1500, 10), at(2000, 0, false), at(2500, 10)]), [1500]);
 });
 
 test('never whole again: null', (t) => {
-  t.is(measure([at(2000, 8), at(3000, 9), at(4000, 0, false)]), null);
+  t.deepEqual(measure([at(2000, 8), at(3000, 9), at(4000, 0, false)]), [null]);
 });
 
-test("a dip under way at the fault is the fault before's: only a dip that starts after it counts", (t) => {
-  t.is(measure([at(800, 8), at(1500, 8), at(2000, 10), at(2500, 10)]), 0, 'the dip ended, none began');
-  t.is(measure([at(800, 8), at(1500, 10), at(2000, 9), at(2500, 10)]), 1500, 'a new dip after the services were whole');
-  t.is(measure([at(800, 8), at(1500, 8), at(2000, 8)]), 0, 'still the dip before: the fault before reports it');
+test("a dip that begins in a fault's window is that fault's, even after the next fault began", (t) => {
+  // A host killed at 3 s, found dead at 4.1 s, a rolling update (allowed no dip) at 4 s.
+  t.deepEqual(measure([at(3500, 10), at(4100, 8), at(5500, 8), at(6000, 10)], [fault(3000), fault(4000, 0)]), [3000, 0]);
+});
+
+test('a dip no window covers is the latest fault\'s: a fault that gives back and is allowed none is charged with it', (t) => {
+  t.deepEqual(measure([at(2000, 10), at(7000, 9), at(7500, 10)], [fault(1000), fault(6000, 0)]), [0, 1500]);
+});
+
+test('a dip under way at the next fault stays with the fault that began it', (t) => {
+  t.deepEqual(measure([at(1500, 8), at(2500, 8), at(3000, 10)], [fault(1000), fault(2000, 0)]), [2000, 0]);
 });
