@@ -202,9 +202,14 @@ export class Cache extends EventEmitter {
     const via = this.watchVia;
     this.watcher = undefined;
     this.watchVia = undefined;
-    // With etcd gone, a cancel may never be answered: wait a little, not forever.
-    if (w) await within(w.cancel().catch(() => undefined), via?.endpoint ? 0 : 1000, undefined);
-    via?.close();
+    if (via?.endpoint) {
+      // The watch's own client: closing it ends the watch, answered or not.
+      void w?.cancel().catch(() => undefined);
+      via.close();
+    } else if (w) {
+      // With etcd gone, a cancel may never be answered: wait a little, not forever.
+      await within(w.cancel().catch(() => undefined), 1000, undefined);
+    }
   }
 
   /** Applies a put; `report`: say so ('object', 'leader'), as for a watch event. */
