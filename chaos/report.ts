@@ -15,6 +15,8 @@ export interface Sample {
   replicatedDesired: number;
   /** False when the managers did not answer: nothing is known, so it counts as short (the counts are 0). */
   answered: boolean;
+  /** The services short at that moment, as `name running/desired`. */
+  short?: string[];
 }
 
 /** A fault as the measure sees it: when it began and was done, and how long it may leave the services short. */

@@ -2,6 +2,8 @@
 // running replicas and requests throughout, then convergence and the
 // invariants; a report, and a verdict (the harness fails on any violation).
 import { performance } from 'node:perf_hooks';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
@@ -30,12 +32,17 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
   // Five hosts or more: three managers, so the control plane can take faults too.
   const lab = await LabCluster.up({ name: o.name ?? 'chaos', index: o.index ?? 240, hosts: o.hosts, managers: o.hosts >= 5 ? 3 : 1 });
   const ctl = lab.control();
+  let stopEvents = async (): Promise<void> => undefined;
   try {
     const workers = lab.state.hosts.filter((h) => !h.manager).map((h) => h.name);
     const managers = lab.state.hosts.filter((h) => h.manager).map((h) => h.name);
     const steps = plan(o.scenario, o.seed, o.durationMs, workers, managers);
     say(`workload up; ${steps.length} fault steps over ${o.durationMs / 1000}s`);
     await startWorkload(lab);
+    // What the cluster did, as `orch events` tells it (kept with a failed run's report).
+    mkdirSync(o.reportDir, { recursive: true });
+    const eventsFile = join(o.reportDir, 'events.jsonl');
+    stopEvents = lab.follow(eventsFile, 'events', '--format', 'json');
 
     const away = new Set<string>(); // hosts a fault has taken away: the client does not ask them
     const addrOf = new Map(lab.state.hosts.map((h) => [h.name, h.addr]));
@@ -57,7 +64,15 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
         const last = samples[samples.length - 1];
         samples.push(
           c
-            ? { at: since(), running: sum(c, 'running'), desired: sum(c, 'desired'), replicatedRunning: sum(replicated, 'running'), replicatedDesired: sum(replicated, 'desired'), answered: true }
+            ? {
+                at: since(),
+                running: sum(c, 'running'),
+                desired: sum(c, 'desired'),
+                replicatedRunning: sum(replicated, 'running'),
+                replicatedDesired: sum(replicated, 'desired'),
+                answered: true,
+                short: c.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
+              }
             : { at: since(), running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false },
         );
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
@@ -95,6 +110,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     await sampler;
     await loop.stop();
     await callers.collect(lab);
+    await stopEvents();
     const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3], ['caller', 2]]));
     violations.push(...(await probeEverywhere([...addrOf.values()])));
 
@@ -132,8 +148,11 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       passed: violations.length === 0,
     };
     writeReport(o.reportDir, report);
+    if (report.passed) rmSync(eventsFile, { force: true });
+    else keepLogs(lab, join(o.reportDir, 'logs'));
     return report;
   } finally {
+    await stopEvents();
     ctl.close();
     await lab.down();
   }
@@ -172,3 +191,13 @@ async function probeEverywhere(addrs: string[]): Promise<Violation[]> {
   return failed.length ? [{ invariant: 'published port', detail: `${failed.length} of ${probe.samples.length} requests failed after convergence (${[...new Set(failed.map((f) => f.host))].join(', ')})` }] : [];
 }
 
+/** A failed run keeps every host's manager and agent log beside its report and its events (the lab and its logs go with it). */
+function keepLogs(lab: LabCluster, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const h of lab.state.hosts) {
+    for (const daemon of ['manager', 'agent']) {
+      const from = join(h.dir, `${daemon}.log`);
+      if (existsSync(from)) copyFileSync(from, join(dir, `${h.name}-${daemon}.log`));
+    }
+  }
+}

@@ -15,7 +15,7 @@ import { connectEtcd, keys, type EtcdClient } from '../manager/store/index.js';
 import { labAdminDir, labEtcdTls, loadState, type HostState, type LabState } from './state.js';
 import { connect, type Control } from '../client/control.js';
 import { loadTls } from '../shared/tls/credentials.js';
-import { runOrch, waitFor, type RunResult } from './run.js';
+import { followOrch, runOrch, waitFor, type RunResult } from './run.js';
 import { sh } from '../shared/sh.js';
 
 export class LabCluster {
@@ -34,7 +34,16 @@ export class LabCluster {
 
   /** Runs `orch ARGS` against the lab's managers, with the lab's admin certificate. */
   orch(...args: string[]): Promise<RunResult> {
-    return runOrch({ ORCH_MANAGER: this.state.managers.join(','), ORCH_CONFIG_DIR: this.configDir, ORCH_TLS_DIR: labAdminDir(this.state) }, args);
+    return runOrch(this.env(), args);
+  }
+
+  /** Starts `orch ARGS` that runs until stopped (`events`), its output into `file`; returns how to stop it. */
+  follow(file: string, ...args: string[]): () => Promise<void> {
+    return followOrch(this.env(), args, file);
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { ORCH_MANAGER: this.state.managers.join(','), ORCH_CONFIG_DIR: this.configDir, ORCH_TLS_DIR: labAdminDir(this.state) };
   }
 
   /** A control client on the lab's managers with the admin certificate. */

@@ -2,6 +2,7 @@
 // shared by the single-host cluster, the lab harness, tests and benchmarks.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { closeSync, openSync } from 'node:fs';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
 
@@ -24,6 +25,18 @@ export function runOrch(env: NodeJS.ProcessEnv, args: string[]): Promise<RunResu
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (code) => done({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** Starts `orch ARGS` that runs until stopped (`events`, `logs -f`), its stdout into `file`; the returned stop ends it (SIGINT) and resolves once it has. */
+export function followOrch(env: NodeJS.ProcessEnv, args: string[], file: string): () => Promise<void> {
+  const out = openSync(file, 'w');
+  const p = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', out, 'ignore'] });
+  const closed = new Promise<void>((r) => p.once('close', () => r()));
+  closeSync(out);
+  return async () => {
+    p.kill('SIGINT');
+    await closed;
+  };
 }
 
 /** Polls `check` every `everyMs` until it holds; throws after `timeoutMs` naming `what`. */

@@ -23,6 +23,7 @@ import { CompareResult, CompareTarget, GRPCDeadlineExceededError, type Lease, ty
 import type { Logger } from '../shared/log.js';
 import { within } from '../shared/timeout.js';
 import { keys, type Store } from './store/index.js';
+import type { PingOutcome } from './manager-links.js';
 
 export interface LeaderInfo {
   managerId: string;
@@ -31,8 +32,8 @@ export interface LeaderInfo {
 
 export interface ElectionOptions {
   ttlSec?: number;
-  /** Asks whether the leader at an address answers; without it, only the lease replaces a dead leader. */
-  probe?: (addr: string) => Promise<boolean>;
+  /** Pings the leader at an address; without it, only the lease replaces a dead leader. */
+  probe?: (addr: string) => Promise<PingOutcome>;
 }
 
 const PROBE_MS = 250;
@@ -49,9 +50,18 @@ interface Watched {
   info: LeaderInfo;
   createRevision: string;
   answeredAt: number;
+  /** The last time its host's kernel answered when it did not (the host is up, the manager is not). */
+  hostUpAt?: number;
 }
 
-/** Emits 'elected' and 'deposed'. */
+/** A leader this manager found silent and replaced: its node, since when it answered nothing, and whether its host did not either (no TCP handshake answered since). */
+export interface Predecessor {
+  nodeId: string;
+  quietSince: number;
+  hostSilent: boolean;
+}
+
+/** Emits 'elected' (with the Predecessor this manager replaced, if it replaced one) and 'deposed'. */
 export class Election extends EventEmitter {
   private lease: Lease | undefined;
   private lastKeepalive = 0;
@@ -64,6 +74,7 @@ export class Election extends EventEmitter {
   private reading = false;
   private replacing = false;
   private watched: Watched | undefined;
+  private predecessor: Predecessor | undefined;
   private keyWatcher: Watcher | undefined;
 
   constructor(
@@ -164,7 +175,8 @@ export class Election extends EventEmitter {
         this.store.fence = fence;
         this.log.info({ fence: fence.createRevision }, 'elected leader');
         await this.watchOwnKey(fence.createRevision).catch((err) => this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us'));
-        this.emit('elected');
+        this.emit('elected', this.predecessor);
+        this.predecessor = undefined;
         await this.sleep(); // until deposed or stopped
         await this.keyWatcher?.cancel().catch(() => undefined);
         this.keyWatcher = undefined;
@@ -226,8 +238,9 @@ export class Election extends EventEmitter {
     void this.readLeaderKey();
     const w = this.watched;
     if (!w) return;
-    void this.opts.probe!(w.info.addr).then((ok) => {
-      if (ok) w.answeredAt = Math.max(w.answeredAt, Date.now());
+    void this.opts.probe!(w.info.addr).then((outcome) => {
+      if (outcome === 'answered') w.answeredAt = Math.max(w.answeredAt, Date.now());
+      if (outcome === 'host-up') w.hostUpAt = Date.now();
     });
     if (Date.now() - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
   }
@@ -265,6 +278,7 @@ export class Election extends EventEmitter {
       );
       if (this.watched === w) this.watched = undefined;
       if (del.succeeded) {
+        this.predecessor = { nodeId: w.info.managerId, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt };
         this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
         this.wake?.();
       }

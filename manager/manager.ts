@@ -26,7 +26,7 @@ import { controlServer } from './controlapi/server.js';
 import { INGRESS_LABEL, INGRESS_NAME, INGRESS_SUBNET } from '../shared/ingress.js';
 import { ingressNetwork } from './networks.js';
 import { DEFAULT_LIVENESS, Dispatcher, type LivenessOptions } from './dispatcher/index.js';
-import { Election } from './election.js';
+import { Election, type Predecessor } from './election.js';
 import { EventJournal } from './events/journal.js';
 import { managerMetrics, managerRegistry, observeChange } from './metrics.js';
 import { serveMetrics } from '../shared/metrics-server.js';
@@ -124,7 +124,7 @@ export class Manager {
     this.raftApart = new RaftApart(opts.etcd, etcdTls, (opts.advertise ?? opts.listen).replace(/:\d+$/, ''), logger('raft-apart', tag));
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
       ttlSec: opts.electionTtlSec,
-      probe: (addr) => this.links.alive(addr),
+      probe: (addr) => this.links.ping(addr),
     });
     this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
     this.events = new EventJournal(this.cache);
@@ -171,7 +171,7 @@ export class Manager {
     this.addr = (this.opts.advertise ?? this.opts.listen).replace(/:\d+$/, `:${port}`);
     // Recorded for joiners (a plain put: it depends on no read).
     await this.store.call(async () => void (await this.store.etcd.put(keys.managerAddr(this.id)).value(this.addr)));
-    this.election.on('elected', () => this.lead());
+    this.election.on('elected', (predecessor?: Predecessor) => this.lead(predecessor));
     this.election.on('deposed', () => void this.follow());
     this.election.start();
     this.log.info({ addr: this.addr, etcd: this.opts.etcd }, 'manager started');
@@ -199,14 +199,14 @@ export class Manager {
     this.store.etcd.close();
   }
 
-  private lead(): void {
+  private lead(predecessor: Predecessor | undefined): void {
     managerMetrics.elections.inc();
     this.cache.on('object', observeChange);
     void this.ensureIngress();
     this.raftApart.start();
     this.upkeep.start();
     this.rotation.start();
-    this.dispatcher.start();
+    this.dispatcher.start(predecessor);
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
   }

@@ -3,8 +3,20 @@
 # generated gRPC code matches proto/orch.proto, runs every test against the
 # real etcd and the real dockerd, and ends with "N passed, N failed" taken
 # from the test runner's own TAP counts.
+#
+# A tier runs alone: `bash scripts/test.sh unit` (seconds), `integration`
+# (real etcd), `e2e` (real etcd + dockerd + orch processes) or `lab` (simulated
+# hosts). Other arguments go to ava as they are (a file, --match).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+args=()
+for a in "$@"; do
+  case "$a" in
+    unit | integration | e2e | lab) args+=("dist/test/$a/**/*.test.js") ;;
+    *) args+=("$a") ;;
+  esac
+done
 
 bash scripts/prepare-host.sh
 
@@ -38,7 +50,7 @@ export ORCH_LOG_LEVEL="${ORCH_LOG_LEVEL:-warn}"
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
 set +e
-npx ava --tap "$@" | tee "$tap"
+npx ava --tap "${args[@]}" | tee "$tap"
 code=${PIPESTATUS[0]}
 set -e
 pass=$(awk '/^# pass /{print $3}' "$tap" | tail -n 1)

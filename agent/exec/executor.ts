@@ -14,6 +14,8 @@ export class Executor {
   private readonly controllers = new Map<string, TaskController>();
   private readonly busy = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  /** Containers of no assigned task being removed, by container id. */
+  private readonly removing = new Map<string, Promise<void>>();
   private assigned = new Set<string>();
   private synced = false;
   private events = new AbortController();
@@ -41,7 +43,7 @@ export class Executor {
   async stop(): Promise<void> {
     this.events.abort();
     clearInterval(this.resync);
-    await Promise.all(this.busy.values());
+    await Promise.all([...this.busy.values(), ...this.removing.values()]);
   }
 
   /** The latest status of every task we hold (re-sent after a reconnect). */
@@ -65,11 +67,16 @@ export class Executor {
         this.kick(id);
       }
     }
+    // Not awaited: removing a container takes seconds on a busy engine, and
+    // the next assignment set (a replacement to start) must not wait for it.
     for (const [taskId, containerId] of existing) {
-      if (!this.assigned.has(taskId) && !this.controllers.has(taskId)) {
-        this.log.info({ task: taskId, container: containerId.slice(0, 12) }, 'removing a container that is no longer assigned here');
-        await this.engine.remove(containerId).catch((err) => this.log.warn({ err: String(err) }, 'remove failed'));
-      }
+      if (this.assigned.has(taskId) || this.controllers.has(taskId) || this.removing.has(containerId)) continue;
+      this.log.info({ task: taskId, container: containerId.slice(0, 12) }, 'removing a container that is no longer assigned here');
+      const removed = this.engine
+        .remove(containerId)
+        .catch((err) => this.log.warn({ err: String(err) }, 'remove failed'))
+        .finally(() => this.removing.delete(containerId));
+      this.removing.set(containerId, removed);
     }
     // Secrets and configs of tasks gone from here (an earlier run's included) leave memory too.
     this.engine.files.prune(new Set([...this.assigned, ...this.controllers.keys()]));

@@ -27,7 +27,7 @@ import { ConflictError, OrchError, PermissionDeniedError } from '../../shared/er
 import { leaderTrailers } from '../../shared/leader-hint.js';
 import type { Logger } from '../../shared/log.js';
 import { isTerminal } from '../../shared/states.js';
-import { networkState } from './network-state.js';
+import { networkState, standbyNetworks } from './network-state.js';
 import type { Identity, Role } from '../../shared/tls/pki.js';
 import type { Gate } from '../ca/auth.js';
 import type { CertPolicy, Issue } from '../ca/issue.js';
@@ -35,6 +35,7 @@ import { keys, type Cache, type Store } from '../store/index.js';
 import { Certificates, nodeCert, type NodeCert } from './certificates.js';
 import { Drain, type Peer } from './drain.js';
 import { Liveness, type LivenessOptions } from './liveness.js';
+import type { Predecessor } from '../election.js';
 import { StatusWriter } from './status.js';
 import { FileValues } from './files.js';
 import { VolumeRecorder } from './volumes.js';
@@ -122,11 +123,11 @@ export class Dispatcher {
     );
   }
 
-  /** Starts serving sessions and watching liveness (on becoming leader). */
-  start(): void {
+  /** Starts serving sessions and watching liveness (on becoming leader, having replaced `predecessor` if it found one silent). */
+  start(predecessor?: Predecessor): void {
     this.active = true;
     this.status.start();
-    this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now());
+    this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now(), predecessor);
     this.cache.on('change', this.onChange);
     this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
@@ -355,9 +356,9 @@ export class Dispatcher {
     s.stream.write({ removeVolumes: { names } });
   }
 
-  /** Sends the node its network state (network-state.ts) for its tasks, if it changed, numbered `generation`. */
+  /** Sends the node its network state (network-state.ts) for its tasks and the services that may come, if it changed, numbered `generation`. */
   private pushNetworks(s: Session, tasks: Task[], generation: number): void {
-    const networkIds = new Set<string>();
+    const networkIds = standbyNetworks(this.cache, s.nodeId);
     for (const t of tasks) if (!isTerminal(t.status?.state ?? TaskState.NEW)) for (const a of t.networks) networkIds.add(a.networkId);
     const state = networkState(this.cache, s.nodeId, networkIds);
     const signature = JSON.stringify(NetworkState.toJSON(state));

@@ -28,10 +28,11 @@ export const DEFAULT_LIVENESS: LivenessOptions = { heartbeatMs: 250, downAfterMs
 /**
  * After an election: how long known nodes get to reconnect (agents leave a
  * leader that answered no heartbeat for 1 s, about when the followers replace
- * it, and a follower names the new leader to them), and the longest the
- * grace is stretched while fewer than half of them have.
+ * it, and a follower names the new leader to them; on a loaded host the hunt
+ * took up to 1.3 s), and the longest the grace is stretched while fewer than
+ * half of them have.
  */
-export const ELECTION_GRACE = { ms: 1000, maxMs: 5000 };
+export const ELECTION_GRACE = { ms: 2000, maxMs: 5000 };
 
 export type Verdict = 'alive' | 'suspect' | 'down';
 
@@ -53,11 +54,17 @@ export class Liveness {
 
   private electedAt = -Infinity;
 
-  /** This manager was elected at `now` (it holds no session yet): each known node is down only after the election grace. */
-  elected(nodeIds: Iterable<string>, now: number): void {
+  /**
+   * This manager was elected at `now` (it holds no session yet): each known
+   * node is down only after the election grace, except the node of a leader
+   * it replaced whose host went silent (not even its kernel answered):
+   * that host is gone as a killed one is, quiet since `quietSince`.
+   */
+  elected(nodeIds: Iterable<string>, now: number, predecessor?: { nodeId: string; quietSince: number; hostSilent: boolean }): void {
     this.electedAt = now;
     this.seen.clear();
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
+    if (predecessor?.hostSilent && this.seen.has(predecessor.nodeId)) this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
   }
 
   /** Whether no node may be marked down yet: soon after an election, while fewer than half the ready nodes (counted only then) have sessions here. */

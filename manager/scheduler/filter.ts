@@ -1,7 +1,7 @@
 // Node filters: each says whether a node can take a task, and explains a
 // rejection in Swarm's words, so that a task that fits nowhere can say why:
 // "no suitable node (insufficient resources on 3 nodes)".
-import { NodeAvailability, NodeState, type Node, type Task } from '../../proto/generated/orch.js';
+import { NodeAvailability, NodeState, type Node, type Placement, type Task } from '../../proto/generated/orch.js';
 import { parseConstraint, satisfies, type Constraint } from '../../shared/constraints.js';
 
 /** What the scheduler has already put on a node (placed tasks plus this plan's). */
@@ -39,8 +39,13 @@ export const availabilityFilter: Filter = {
 
 export const constraintFilter: Filter = {
   explain: (n) => `scheduling constraints not satisfied on ${nodes(n)}`,
-  accepts: (node, task) => (task.placement?.constraints ?? []).every((c) => satisfies(node, parsed(c))),
+  accepts: (node, task) => meetsConstraints(node, task.placement),
 };
+
+/** Whether a node meets a placement's constraints (what constraintFilter asks). */
+export function meetsConstraints(node: Node, placement: Placement | undefined): boolean {
+  return (placement?.constraints ?? []).every((c) => satisfies(node, parsed(c)));
+}
 
 /** Constraints are validated at create; parsing them once keeps the filter cheap. */
 const parsedCache = new Map<string, Constraint>();

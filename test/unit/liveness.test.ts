@@ -45,3 +45,16 @@ test('after an election, nothing is marked down while fewer than half the ready 
   t.false(l.holdDown(1000 + ELECTION_GRACE.ms + 1, 2, () => 4), '2 of 4 back: the others may be down');
   t.false(l.holdDown(1000 + ELECTION_GRACE.maxMs, 0, () => 4), 'not past the longest grace');
 });
+
+test('after an election, the node of a leader replaced because its host went silent gets no grace; one whose host refused gets it', (t) => {
+  const l = new Liveness(opts);
+  l.elected(['old', 'x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  t.is(l.verdict('old', 5000), 'down', 'silent since 3800: down as soon as the election is done');
+  t.is(l.verdict('x', 5000), 'suspect', 'the others get the grace');
+  l.alive('old', 5100);
+  t.is(l.verdict('old', 5200), 'alive', 'its agent, back here, is alive again');
+
+  const m = new Liveness(opts);
+  m.elected(['old'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: false });
+  t.is(m.verdict('old', 5000 + ELECTION_GRACE.ms - 1), 'suspect', 'only its manager died: its agent gets the grace to come back');
+});
