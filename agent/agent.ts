@@ -288,7 +288,9 @@ export class Agent {
     this.applyQueued = true;
     this.applying = this.applying.then(async () => {
       this.applyQueued = false;
-      // Tasks leave the pools before they stop: the rules pushed before this set are in the kernel first.
+      // New tasks start at once; tasks leave the pools before they stop: the
+      // rules pushed before this set are in the kernel first.
+      this.executor.startNew(this.latest!);
       await this.overlay?.rulesApplied();
       await this.executor.assign(this.latest!).catch((err) => {
         this.log.warn({ err: String(err) }, 'applying assignments failed; retrying in 1s');

@@ -65,6 +65,8 @@ export class Session {
   /** The renewal asked for on this session, waiting for its certificate. */
   private renewing: ((certPem: string) => void) | undefined;
   private expiryTold = false;
+  /** The last description of this node the engine gave. */
+  private described: NodeDescription | undefined;
 
   constructor(
     private readonly managers: readonly string[],
@@ -137,10 +139,15 @@ export class Session {
     }
     let description: NodeDescription;
     try {
-      description = await this.handlers.describe();
+      description = this.described = await this.handlers.describe();
     } catch (err) {
-      this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
-      return this.retry();
+      // A node that described itself before registers as it was: its engine
+      // restarting (containers run on) is no reason for it to be down.
+      if (!this.described) {
+        this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
+        return this.retry();
+      }
+      description = this.described;
     }
     const index = this.next;
     const addr = this.managers[index]!;

@@ -80,6 +80,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     })();
 
     const done: Report['steps'] = [];
+    const refused: Violation[] = [];
     let leaderVictim: string | undefined;
     for (const planned of steps) {
       const wait = planned.at - since();
@@ -95,7 +96,13 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       }
       say(`${(since() / 1000).toFixed(1)}s ${st.fault} ${st.host ?? ''}`);
       if (isAway(st)) away.add(st.host!);
-      await inject(lab, ctl, st);
+      try {
+        await inject(lab, ctl, st);
+      } catch (err) {
+        // A request a user makes (a scale, an update, a deploy) that orch refused is orch's failure, not the harness's.
+        if (!BY_CONTROL_API.has(st.fault)) throw err;
+        refused.push({ invariant: 'control API answers', detail: `${st.fault} at ${(st.at / 1000).toFixed(1)}s: ${String(err).split('\n')[0]}` });
+      }
       if (isBack(st)) away.delete(st.host!);
       done.push({ ...st, doneAt: since() });
     }
@@ -132,6 +139,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       }
     }
     violations.push(...failedOutsideFaults(loop.samples, done, wall0, addrOf));
+    violations.push(...refused);
     const outcomes = loop.samples;
     const report: Report = {
       command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}`,
@@ -157,6 +165,9 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     await lab.down();
   }
 }
+
+/** The faults that are requests to the control API, as a user makes them. */
+const BY_CONTROL_API = new Set<FaultKind>(['scale-burst', 'rolling-update', 'stack-deploy']);
 
 const isAway = (st: Step) => st.fault === 'kill-host' || st.fault === 'kill-leader-host' || st.fault === 'partition';
 const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'restart-leader-host' || st.fault === 'heal';

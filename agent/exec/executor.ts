@@ -51,6 +51,21 @@ export class Executor {
     return [...this.controllers.values()].map((c) => ({ taskId: c.task.id, status: c.status }));
   }
 
+  /**
+   * Starts the tasks of an assignment set that are new here, at once: once
+   * the engine was listed (the first assign), a task this executor never saw
+   * has no container, so it needs no listing. assign() does the rest.
+   */
+  startNew(tasks: Task[]): void {
+    if (!this.synced) return;
+    for (const t of tasks) {
+      if (t.desiredState !== TaskState.RUNNING || this.controllers.has(t.id)) continue;
+      this.assigned.add(t.id);
+      this.controllers.set(t.id, new TaskController(t, this.engine, this.report, this.networks, undefined));
+      this.kick(t.id);
+    }
+  }
+
   /** Applies a complete assignment set from the manager. */
   async assign(tasks: Task[]): Promise<void> {
     const existing = await this.engine.listManaged();

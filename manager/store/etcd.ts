@@ -26,10 +26,9 @@ function credentials(tls: EtcdTls | undefined) {
 }
 
 /**
- * A failure worth retrying, and counting against a member: etcd3's recoverable
- * errors less "database space exceeded", which etcd answers to every write
- * while its NOSPACE alarm is raised. Retrying that is useless, and counting it
- * would open the member's circuit breaker and fail the reads too.
+ * A failure worth retrying: etcd3's recoverable errors less "database space
+ * exceeded", which etcd answers to every write while its NOSPACE alarm is
+ * raised (retrying that is useless).
  */
 const transient = (err: Error) => isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
 
@@ -85,8 +84,12 @@ export class EtcdClient extends Etcd3 {
 export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): EtcdClient {
   const hosts = typeof endpoints === 'string' ? endpoints.split(',').map((s) => s.trim()).filter(Boolean) : endpoints;
   const health = hosts.length > 1 ? new MemberHealth((endpoint) => connectMember(endpoint, tls, HEALTH_TIMEOUT_MS)) : undefined;
-  // etcd3's own breaker per member, with `transient` in place of its recoverable errors.
-  const breaker = () => circuitBreaker(handleWhen(transient), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) });
+  // etcd3's breaker per member, opened only by the health check (isolate):
+  // failed calls alone do not open it. While etcd elects a raft leader every
+  // member fails calls for a moment; breakers that opened on 3 failures then
+  // closed off the members that answered too, for 5 s ("circuit breaker is
+  // open" with 2 of 3 members up, in the chaos harness).
+  const breaker = () => circuitBreaker(handleWhen(() => false), { halfOpenAfter: 5000, breaker: new ConsecutiveBreaker(3) });
   const client = new EtcdClient({
     hosts,
     credentials: credentials(tls),
@@ -95,8 +98,9 @@ export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): EtcdCl
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
     faultHandling: {
       host: (host) => (health ? health.watch(host, breaker()) : breaker()),
-      // etcd3's own retry, with `transient` in place of its recoverable errors.
-      global: retry(handleWhen(transient), { maxAttempts: 2, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 500 }) }),
+      // etcd3's own retry, with `transient` in place of its recoverable errors,
+      // long enough to outlast a raft election (about a second with pre-vote).
+      global: retry(handleWhen(transient), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
     },
   });
   client.health = health;
