@@ -74,7 +74,8 @@ export class Election extends EventEmitter {
   private reading = false;
   private replacing = false;
   private watched: Watched | undefined;
-  private predecessor: Predecessor | undefined;
+  /** The silent leader this manager deleted the key of, until someone is elected. */
+  private replaced: Watched | undefined;
   private keyWatcher: Watcher | undefined;
 
   constructor(
@@ -175,8 +176,10 @@ export class Election extends EventEmitter {
         this.store.fence = fence;
         this.log.info({ fence: fence.createRevision }, 'elected leader');
         await this.watchOwnKey(fence.createRevision).catch((err) => this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us'));
-        this.emit('elected', this.predecessor);
-        this.predecessor = undefined;
+        // Pings still in flight when the key was deleted have answered by now.
+        const w = this.replaced;
+        this.replaced = undefined;
+        this.emit('elected', w && { nodeId: w.info.managerId, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt });
         await this.sleep(); // until deposed or stopped
         await this.keyWatcher?.cancel().catch(() => undefined);
         this.keyWatcher = undefined;
@@ -256,6 +259,7 @@ export class Election extends EventEmitter {
       if (!kv || !info || info.managerId === this.me.managerId) this.watched = undefined;
       else if (this.watched?.createRevision !== String(kv.create_revision)) {
         this.watched = { info, createRevision: String(kv.create_revision), answeredAt: Date.now() };
+        this.replaced = undefined; // another manager won: the next election here replaces no one
       }
     } catch {
       // etcd unreachable: the campaign loop reports it
@@ -278,7 +282,7 @@ export class Election extends EventEmitter {
       );
       if (this.watched === w) this.watched = undefined;
       if (del.succeeded) {
-        this.predecessor = { nodeId: w.info.managerId, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt };
+        this.replaced = w;
         this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
         this.wake?.();
       }
