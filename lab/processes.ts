@@ -64,7 +64,7 @@ export function netnsInodePids(inode: number): number[] {
 }
 
 /** The cgroup directories (v1 controllers, or v2) named `parent`, where the host's containers live. */
-function cgroupDirs(parent: string): string[] {
+export function cgroupDirs(parent: string): string[] {
   const dirs: string[] = [];
   const v2 = join(CGROUP_ROOT, parent);
   if (existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) && existsSync(v2)) dirs.push(v2);

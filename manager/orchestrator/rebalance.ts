@@ -7,8 +7,7 @@
 // runs — the service never goes below its desired count. A service with
 // named volumes stays with its data instead (homing.ts).
 import { NodeAvailability, NodeState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
-import { parseConstraint, satisfies } from '../../shared/constraints.js';
-import { mountsVolume } from '../scheduler/index.js';
+import { meetsConstraints, mountsVolume } from '../scheduler/index.js';
 import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
 import { createTask, settledTasks } from './slot.js';
 
@@ -40,11 +39,10 @@ export function rebalance(cache: Snapshot, versioned: Versioned<Service>, tasks:
  * one. Only nodes that may take new tasks of the service count.
  */
 export function planMoves(nodes: readonly Node[], service: Service, running: readonly Task[]): Task[] {
-  const constraints = (service.spec?.placement?.constraints ?? []).map(parseConstraint);
   const onNode = new Map<string, Task[]>();
   for (const node of nodes) {
     const open = node.state === NodeState.NODE_READY && node.availability === NodeAvailability.ACTIVE;
-    if (open && constraints.every((c) => satisfies(node, c))) onNode.set(node.id, []);
+    if (open && meetsConstraints(node, service.spec?.placement)) onNode.set(node.id, []);
   }
   for (const t of running) onNode.get(t.nodeId)?.push(t);
   if (onNode.size < 2) return [];

@@ -20,16 +20,9 @@ export interface Filter {
 
 const nodes = (n: number) => `${n} node${n === 1 ? '' : 's'}`;
 
-/**
- * A deliberately broken build for the chaos harness's own test (it must be
- * able to fail): with ORCH_TEST_BREAK=scheduler-ignores-down-nodes the
- * scheduler places tasks on nodes that are down. Never set outside that test.
- */
-const IGNORE_DOWN = process.env.ORCH_TEST_BREAK === 'scheduler-ignores-down-nodes';
-
 export const readyFilter: Filter = {
   explain: (n) => `${nodes(n)} not ready`,
-  accepts: (node) => IGNORE_DOWN || node.state === NodeState.NODE_READY,
+  accepts: (node) => node.state === NodeState.NODE_READY,
 };
 
 export const availabilityFilter: Filter = {

@@ -9,6 +9,7 @@ import test from 'ava';
 import { sh } from '../../shared/sh.js';
 import { stateFile } from '../../lab/state.js';
 import { runOrch } from '../../lab/run.js';
+import { cgroupDirs } from '../../lab/processes.js';
 
 const NAME = 'tcli';
 const config = mkdtempSync(join(tmpdir(), 'orch-cli-config-'));
@@ -21,7 +22,7 @@ async function labTraces(): Promise<string[]> {
   traces.push(...ns.map((n) => `netns ${n}`));
   if ((await sh('ip', ['-o', 'link', 'show']).catch(() => '')).includes(`orch-${NAME}:`)) traces.push('bridge');
   if ((await sh('iptables', ['-S', 'FORWARD'])).includes(`orch-${NAME} `)) traces.push('iptables rule');
-  if (existsSync(`/sys/fs/cgroup/pids/orch-${NAME}-h1`)) traces.push('cgroup');
+  for (const h of ['h1', 'h2']) if (cgroupDirs(`orch-${NAME}-${h}`).length) traces.push(`cgroup of ${h}`);
   if (existsSync(stateFile(NAME))) traces.push('state file');
   return traces;
 }
@@ -52,6 +53,10 @@ test.serial('lab up makes the lab current; lab exec runs on a host; lab down rem
   t.deepEqual(images.stdout.trim().split('\n').sort(), ['orch-test/broken:latest', 'orch-test/httpd:2', 'orch-test/httpd:latest', 'orch-test/sleep:latest']);
   const failing = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'false');
   t.is(failing.code, 1, 'the command\'s exit code is passed on');
+  // A container on h2: the lab's traces now include its cgroup (so the check below can see one).
+  const run = await orch('lab', 'exec', '--name', NAME, 'h2', '--', 'docker', 'run', '-d', 'orch-test/sleep');
+  t.is(run.code, 0, run.stderr);
+  t.true((await labTraces()).includes('cgroup of h2'), `traces of a live lab: ${(await labTraces()).join(', ')}`);
 
   const down = await orch('lab', 'down', '--name', NAME);
   t.is(down.code, 0, down.stderr);

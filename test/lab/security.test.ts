@@ -12,6 +12,8 @@ import { reportLogsOnFailure } from '../helpers/lab.js';
 import { hostStateDir, labEtcdTls } from '../../lab/state.js';
 import { MANAGER_NAME } from '../../shared/tls/pki.js';
 import { connectEtcd, keys } from '../../manager/store/index.js';
+import { newClusterKey, unseal } from '../../shared/tls/sealed.js';
+import { loadClusterKey } from '../../shared/tls/credentials.js';
 
 let lab: LabCluster;
 reportLogsOnFailure(test, () => lab);
@@ -37,7 +39,19 @@ async function join_(token: string, name: string) {
   return { ...r, dir };
 }
 
+/** What a join writes in etcd: the nodes (their keys) and the sealed secrets (the CA key, the tokens). */
+async function joinState(): Promise<{ nodes: string[]; secrets: string | null }> {
+  const etcd = connectEtcd(lab.state.etcd.join(','), labEtcdTls(lab.state));
+  try {
+    return { nodes: (await etcd.getAll().prefix(keys.kindPrefix('nodes')).keys()).sort(), secrets: await etcd.get(keys.clusterSecrets()).string() };
+  } finally {
+    etcd.close();
+  }
+}
+
 test.serial('bad joins are refused: a wrong token, a token for another CA, a malformed token; nothing is written', async (t) => {
+  const before = await joinState();
+  t.is(before.nodes.length, 2, 'the lab\'s two nodes');
   const good = (await lab.ok('join-token', '-q', 'worker')).trim();
   const wrongSecret = good.replace(/-[0-9a-f]{32}$/, `-${'0'.repeat(32)}`);
   const r1 = await join_(wrongSecret, 'wrong');
@@ -55,6 +69,7 @@ test.serial('bad joins are refused: a wrong token, a token for another CA, a mal
   const r3 = await join_('SWMTKN-1-nope', 'malformed');
   t.is(r3.code, 1);
   t.regex(r3.stderr, /not an orch join token/);
+  t.deepEqual(await joinState(), before, 'no node and no secret written in etcd');
 });
 
 test.serial('the control API refuses a client without a certificate and a worker certificate, saying why', async (t) => {
@@ -93,9 +108,15 @@ test.serial('the CA key and the tokens are sealed in etcd', async (t) => {
   t.teardown(() => etcd.close());
   const sealed = (await etcd.get(keys.clusterSecrets()).string())!;
   const token = (await lab.ok('join-token', '-q', 'manager')).trim();
-  t.truthy(sealed);
-  t.false(sealed.includes('PRIVATE KEY'));
-  t.false(sealed.includes(token.slice(-32)));
+  // What is stored holds the CA key and the token: it opens with the cluster key of a manager's host...
+  const clear = unseal(loadClusterKey(hostStateDir(lab.host('h1'))), sealed);
+  t.true(clear.includes('PRIVATE KEY') && clear.includes(token.slice(-32)), 'the sealed value holds the CA key and the token');
+  // ...and with no other key; nor is it an encoding of them (clear, base64 of the text or of its bytes).
+  t.throws(() => unseal(newClusterKey(), sealed), { message: /cannot open the cluster secrets/ });
+  const stored = [sealed, Buffer.from(sealed.split(':')[1] ?? '', 'base64').toString('latin1')];
+  for (const needle of [token.slice(-32), 'PRIVATE KEY', Buffer.from(token).toString('base64').slice(8, 40), Buffer.from(clear).toString('base64').slice(8, 40)]) {
+    t.false(stored.some((s) => s.includes(needle)), `not stored as such: ${needle}`);
+  }
   t.regex((await etcd.get(keys.clusterCa()).string())!, /BEGIN CERTIFICATE/, 'the root certificate itself is public');
 });
 

@@ -58,11 +58,18 @@ test('rebalance moves tasks from the fullest node to the emptiest until they dif
   t.deepEqual(planMoves(nodes, service(), [1, 2, 3, 4].map((s) => task(`x${s}`, s, ['a', 'b', 'c', 'a'][s - 1]!))), [], '2/1/1 is even enough');
 });
 
-test('rebalance ignores nodes that may not take the service', (t) => {
-  const nodes = [node('a', { labels: { zone: 'a' } }), node('b', { labels: { zone: 'a' } }), node('c'), node('d', { labels: { zone: 'a' }, availability: NodeAvailability.PAUSE })];
-  const running = [1, 2, 3, 4].map((s) => task(`t${s}`, s, 'a'));
-  const moves = planMoves(nodes, service(['node.labels.zone==a']), running);
-  t.is(moves.length, 2, '4/0 over a and b only → 2/2');
+test('rebalance ignores nodes that may not take the service: outside its constraints, paused, or down', (t) => {
+  const zoneA = { labels: { zone: 'a' } };
+  const a = node('a', zoneA);
+  const b = node('b', zoneA);
+  const running = [1, 2, 3, 4, 5, 6].map((s) => task(`t${s}`, s, 'a'));
+  const moves = (...others: Node[]) => planMoves([a, b, ...others], service(['node.labels.zone==a']), running).length;
+  t.is(moves(), 3, '6/0 over a and b → 3/3');
+  // Each ineligible node, were it counted, would make it 6/0/0 → 2/2/2: 4 moves.
+  t.is(moves(node('c')), 3, 'c is outside the constraint');
+  t.is(moves(node('d', { ...zoneA, availability: NodeAvailability.PAUSE })), 3, 'd is paused');
+  t.is(moves(node('e', { ...zoneA, state: NodeState.NODE_DOWN })), 3, 'e is down');
+  t.is(moves(node('f', zoneA)), 4, 'f may take it: 2/2/2');
 });
 
 test('convergence of a global service counts its nodes; a move on its way is not converged', (t) => {
