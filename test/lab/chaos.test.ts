@@ -53,7 +53,12 @@ test.serial('a manager frozen from outside while a host is away makes the harnes
   const p = spawn(process.execPath, [MAIN, 'chaos', 'run', '--scenario', 'worker-restart', '--seed', '7', '--duration', '20s', '--hosts', '3', '--report', report]);
   let out = '';
   let frozen: number | undefined;
-  const thaw = () => frozen !== undefined && process.kill(frozen, 'SIGCONT');
+  let thawed = false;
+  const thaw = () => {
+    if (frozen === undefined || thawed) return;
+    thawed = true;
+    process.kill(frozen, 'SIGCONT');
+  };
   t.teardown(thaw);
   p.stderr.on('data', (d) => (out += d));
   p.stdout.on('data', (d) => {
