@@ -8,7 +8,7 @@ import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
 import { buckets, disturbances, writeReport, type Report, type Sample } from './report.js';
-import { LEADER, plan, SHORT_AT_MOST, type FaultKind, type Step } from './scenario.js';
+import { HEAL_WITHIN_MS, LEADER, plan, shortAtMost, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
 export interface ChaosOptions {
@@ -17,6 +17,8 @@ export interface ChaosOptions {
   durationMs: number;
   hosts: number;
   reportDir: string;
+  /** How long a fault that takes a host away may leave the services short (HEAL_WITHIN_MS); the other deadlines follow from it. */
+  healMs?: number;
   /** Lab name and underlay index (runs side by side need different ones). */
   name?: string;
   index?: number;
@@ -121,7 +123,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const violations: Violation[] = await checkAll(lab, ctl, new Map([[BURST.service, BURST.replicas], ['api', 3], ['caller', 2]]));
     violations.push(...(await probeEverywhere([...addrOf.values()])));
 
-    const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: SHORT_AT_MOST[st.fault] }));
+    const heal = o.healMs ?? HEAL_WITHIN_MS;
+    const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: shortAtMost(st.fault, heal) }));
     const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
     const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired);
     const recoveries = done.map((st, i) => {
@@ -132,17 +135,17 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
     });
     for (const x of recoveries) {
-      const most = SHORT_AT_MOST[x.fault as FaultKind];
+      const most = shortAtMost(x.fault as FaultKind, heal);
       if (x.replicatedAfterMs === null || x.replicatedAfterMs > most) {
         const when = x.replicatedAfterMs === null ? 'never whole again' : `whole again only after ${(x.replicatedAfterMs / 1000).toFixed(1)}s`;
         violations.push({ invariant: 'heals in time', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${when} (at most ${most / 1000}s)` });
       }
     }
-    violations.push(...failedOutsideFaults(loop.samples, done, wall0, addrOf));
+    violations.push(...failedOutsideFaults(loop.samples, done, wall0, addrOf, heal));
     violations.push(...refused);
     const outcomes = loop.samples;
     const report: Report = {
-      command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}`,
+      command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}${heal === HEAL_WITHIN_MS ? '' : ` --heal-within ${heal / 1000}s`}`,
       seed: o.seed,
       scenario: o.scenario,
       hosts: o.hosts,
@@ -177,15 +180,15 @@ const OWN_HOST_WINDOW = { beforeMs: 1000, afterMs: 3000 };
 
 /**
  * Requests through the published port may fail only on a host a fault is
- * being done to, or within a fault's window (SHORT_AT_MOST after it: while a
+ * being done to, or within a fault's window (shortAtMost after it: while a
  * host taken away is found dead, say). Any other failure is a violation.
  */
-function failedOutsideFaults(outcomes: readonly Outcome[], steps: ReadonlyArray<Step & { doneAt: number }>, wall0: number, addrOf: ReadonlyMap<string, string>): Violation[] {
+function failedOutsideFaults(outcomes: readonly Outcome[], steps: ReadonlyArray<Step & { doneAt: number }>, wall0: number, addrOf: ReadonlyMap<string, string>, healMs: number): Violation[] {
   const late = outcomes.filter((x) => {
     if (x.ok) return false;
     const at = x.at - wall0;
     const own = steps.some((st) => st.host !== undefined && addrOf.get(st.host) === x.host && at >= st.at - OWN_HOST_WINDOW.beforeMs && at <= st.doneAt + OWN_HOST_WINDOW.afterMs);
-    const inWindow = steps.some((st) => st.at <= at && at <= st.doneAt + SHORT_AT_MOST[st.fault]);
+    const inWindow = steps.some((st) => st.at <= at && at <= st.doneAt + shortAtMost(st.fault, healMs));
     return !own && !inWindow;
   });
   if (!late.length) return [];

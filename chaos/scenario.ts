@@ -74,42 +74,42 @@ const MANAGER_EPISODES: Episode[] = [
 ];
 
 
+/** How long a fault that takes a host away may leave the services short, unless `--heal-within` says otherwise: detection and a container start. */
+export const HEAL_WITHIN_MS = 3000;
+
 /**
- * How long after each kind of fault the replicated services, as the managers
- * count them, may be short, and requests through the published port may fail
- * (on the hosts that are not away). A host taken away: detection and a
- * container start, 3 s; a link that flaps may add up to a silence past
- * detection, and counts as one. An agent killed: its node keeps its tasks
- * for the restart grace, then they are replaced. A scale burst scales down
- * and up again at once: a slot scaled up again waits until its old task has
- * left the pools and stopped (no slot runs twice; 1 s grace), then starts, 6 s.
- * A stack deployed the first time: its new services start, 3 s; deployed
- * again (a new release, start-first with a health check), like a rolling
- * update: never short.
+ * How long after a fault of this kind the replicated services, as the
+ * managers count them, may be short, and requests through the published port
+ * may fail (on the hosts that are not away), given `healMs` for a host taken
+ * away. A link that flaps may add up to a silence past detection, and counts
+ * as one. An agent killed: its node keeps its tasks for the restart grace,
+ * then they are replaced. A scale burst scales down and up again at once: a
+ * slot scaled up again waits until its old task has left the pools and
+ * stopped (no slot runs twice; 1 s grace), then starts: twice as long. A
+ * stack deployed the first time: its new services start; deployed again (a
+ * new release, start-first with a health check), like a rolling update:
+ * never short.
  * Everything else (a host, agent or engine given back, an etcd member lost
  * or back, a rolling update of a start-first service with a health check)
  * leaves the hosts' containers running: never short, nothing failed.
  */
-export const SHORT_AT_MOST: Record<FaultKind, number> = {
-  'kill-host': 3000,
-  'kill-leader-host': 3000,
-  partition: 3000,
-  'freeze-agent': 3000,
-  'kill-agent': DEFAULT_LIVENESS.closedGraceMs + 3000,
-  'flap-link': 3000,
-  'scale-burst': 6000,
-  'stack-deploy': 3000,
-  'restart-host': 0,
-  'restart-leader-host': 0,
-  heal: 0,
-  'thaw-agent': 0,
-  'restart-agent': 0,
-  'kill-dockerd': 0,
-  'restart-dockerd': 0,
-  'kill-etcd': 0,
-  'restart-etcd': 0,
-  'rolling-update': 0,
-};
+export function shortAtMost(kind: FaultKind, healMs = HEAL_WITHIN_MS): number {
+  switch (kind) {
+    case 'kill-host':
+    case 'kill-leader-host':
+    case 'partition':
+    case 'freeze-agent':
+    case 'flap-link':
+    case 'stack-deploy':
+      return healMs;
+    case 'kill-agent':
+      return DEFAULT_LIVENESS.closedGraceMs + healMs;
+    case 'scale-burst':
+      return 2 * healMs;
+    default:
+      return 0;
+  }
+}
 
 export const SCENARIOS = ['worker-restart', 'rolling-update', 'all'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];

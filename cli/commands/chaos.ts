@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { parseDuration } from '../../shared/duration.js';
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { fail } from './common.js';
-import { SCENARIOS } from '../../chaos/scenario.js';
+import { HEAL_WITHIN_MS, SCENARIOS } from '../../chaos/scenario.js';
 
 export function chaosCommand(): Command {
   const cmd = new Command('chaos').description('Prove the cluster heals: inject faults into a lab under load and check invariants');
@@ -15,7 +15,8 @@ export function chaosCommand(): Command {
     .option('--duration <duration>', 'how long faults are injected', '30s')
     .option('--hosts <n>', 'lab hosts (the first runs the manager and takes no faults)', '3')
     .option('--report <dir>', 'where report.json, report.md and timeline.svg go', 'chaos-report')
-    .action(async (f: { scenario: string; seed: string; duration: string; hosts: string; report: string }) => {
+    .option('--heal-within <duration>', 'how long a fault that takes a host away may leave the services short (the other deadlines follow)', `${HEAL_WITHIN_MS / 1000}s`)
+    .action(async (f: { scenario: string; seed: string; duration: string; hosts: string; report: string; healWithin: string }) => {
       try {
         const seed = Number(f.seed);
         const hosts = Number(f.hosts);
@@ -23,7 +24,7 @@ export function chaosCommand(): Command {
         if (!Number.isInteger(hosts) || hosts < 2) throw new InvalidArgumentError(`--hosts ${f.hosts}: give 2 or more`);
         const { runChaos } = await import('../../chaos/run.js');
         const r = await runChaos({
-          scenario: f.scenario, seed, hosts, durationMs: parseDuration(f.duration, '--duration'), reportDir: f.report,
+          scenario: f.scenario, seed, hosts, durationMs: parseDuration(f.duration, '--duration'), reportDir: f.report, healMs: parseDuration(f.healWithin, '--heal-within'),
           progress: (line) => process.stdout.write(`==> ${line}\n`),
         });
         process.stdout.write(`${r.passed ? 'PASSED' : 'FAILED'}: ${r.violations.length} violation(s); ${r.requests.failed} of ${r.requests.total} requests failed; report in ${f.report}/report.md\n`);
