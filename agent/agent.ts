@@ -67,8 +67,6 @@ export class Agent {
   private reconcileTimer: NodeJS.Timeout | undefined;
   private volumesTimer: NodeJS.Timeout | undefined;
   private networksApplied: Promise<void> = Promise.resolve();
-  /** The orch networks whose Docker network this agent made or found since it last dropped them (made ahead of tasks, once). */
-  private readonly dockerNetworks = new Set<string>();
   /** Volume removals being carried out (a set pushed again meanwhile does not start one twice). */
   private readonly removing = new Set<string>();
   /** Each live task's last state reported (for the transitions counted). */
@@ -244,26 +242,16 @@ export class Agent {
   /**
    * Applies the manager's network state and, once its rules are in the
    * kernel, says so (the manager then lets stopping tasks it left out stop);
-   * then makes the Docker network of each network the state names (before a
-   * task needs it: it is slow to make) and drops the others.
+   * then drops Docker networks this host no longer needs.
    */
   private applyNetworks(state: NetworkState, applied: () => void): void {
     if (!this.overlay) return applied();
     this.overlay.apply(state);
     void this.overlay.rulesApplied().then(applied);
     const keep = new Set(state.networks.map((n) => n.id));
-    this.networksApplied = this.networksApplied.then(async () => {
-      for (const id of keep) {
-        const network = this.overlay?.network(id);
-        if (!network || !this.plugin || this.dockerNetworks.has(id)) continue;
-        await this.engine
-          .ensureNetwork(network, this.plugin.driver)
-          .then(() => this.dockerNetworks.add(id))
-          .catch((err) => this.log.warn({ network: network.spec?.name, err: String(err) }, 'making a docker network failed; a task will try again'));
-      }
-      for (const id of this.dockerNetworks) if (!keep.has(id)) this.dockerNetworks.delete(id);
-      await this.engine.removeNetworksExcept(keep).catch((err) => this.log.warn({ err: String(err) }, 'removing unused docker networks failed'));
-    });
+    this.networksApplied = this.networksApplied.then(() =>
+      this.engine.removeNetworksExcept(keep).catch((err) => this.log.warn({ err: String(err) }, 'removing unused docker networks failed')),
+    );
   }
 
   /** For a task's container: its networks, each with the Docker network that stands for it here. */

@@ -109,7 +109,8 @@ async function agentAwayChangesNothing(t: ExecutionContext, awayMs: number): Pro
 // stopped: the node keeps its tasks for the restart grace (5 s).
 test.serial('an agent restarted on a host with 4 of 12 replicas: no replica short at any sample, nothing moves', (t) => agentAwayChangesNothing(t, 0));
 
-test.serial('an agent away for 3 s (a slow restart, within the restart grace): no replica short at any sample, nothing moves', (t) => agentAwayChangesNothing(t, 3000));
+// Away 2 s, then its start (about 2 s on this loaded lab) and registration: within the 5 s grace with a margin.
+test.serial('an agent away for 2 s (a slow restart, within the restart grace): no replica short at any sample, nothing moves', (t) => agentAwayChangesNothing(t, 2000));
 
 test.serial('an agent away for 7 s (past the restart grace) on a host with 4 of 12 replicas: its tasks are replaced, no replica short on the engines, no slot twice once settled', async (t) => {
   await spread();
