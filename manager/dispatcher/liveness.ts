@@ -14,6 +14,8 @@
 // to find it and reconnect, stretched while fewer than half have (then the
 // silence is more likely the agents' slow hunt, or this manager's, than theirs).
 
+import type { Predecessor } from '../election.js';
+
 export interface LivenessOptions {
   /** Period agents heartbeat at. */
   heartbeatMs: number;
@@ -60,7 +62,7 @@ export class Liveness {
    * it replaced whose host went silent (not even its kernel answered):
    * that host is gone as a killed one is, quiet since `quietSince`.
    */
-  elected(nodeIds: Iterable<string>, now: number, predecessor?: { nodeId: string; quietSince: number; hostSilent: boolean }): void {
+  elected(nodeIds: Iterable<string>, now: number, predecessor?: Predecessor): void {
     this.electedAt = now;
     this.seen.clear();
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
