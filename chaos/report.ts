@@ -54,6 +54,37 @@ export function disturbances(samples: readonly Sample[], faults: readonly TimedF
   return out;
 }
 
+/** A request through the published port: when it was sent (ms since start), how long it took, the host asked, whether it was answered. */
+export interface TimedRequest {
+  at: number;
+  ms: number;
+  host: string;
+  ok: boolean;
+}
+
+/** A host a fault is done to answers nothing from a second before it (a request's timeout) until a few seconds after it gave the host back (its agent restores its rules). */
+const OWN_HOST_WINDOW = { beforeMs: 1000, afterMs: 3000 };
+
+/**
+ * Requests through the published port may fail only on a host a fault is
+ * being done to (`addr`), or within a fault's window: from the fault until
+ * its deadline after it was done (while a host taken away is found dead,
+ * say). A request still in flight when a fault began is within its window:
+ * the backend it was sent to may be the one that died. Any other failure is
+ * a violation.
+ */
+export function failedOutsideFaults(requests: readonly TimedRequest[], faults: ReadonlyArray<TimedFault & { addr?: string }>): Violation[] {
+  const late = requests.filter((x) => {
+    if (x.ok) return false;
+    const own = faults.some((f) => f.addr === x.host && x.at >= f.at - OWN_HOST_WINDOW.beforeMs && x.at <= f.doneAt + OWN_HOST_WINDOW.afterMs);
+    const inWindow = faults.some((f) => f.at <= x.at + x.ms && x.at <= f.doneAt + f.mostMs);
+    return !own && !inWindow;
+  });
+  if (!late.length) return [];
+  const where = late.slice(0, 5).map((x) => `${(x.at / 1000).toFixed(1)}s ${x.host}`);
+  return [{ invariant: 'published port', detail: `${late.length} requests failed outside a fault's window (${where.join(', ')}${late.length > 5 ? ', …' : ''})` }];
+}
+
 export interface Report {
   command: string;
   seed: number;

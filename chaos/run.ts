@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
-import { buckets, disturbances, writeReport, type Report, type Sample } from './report.js';
+import { buckets, disturbances, failedOutsideFaults, writeReport, type Report, type Sample } from './report.js';
 import { HEAL_WITHIN_MS, LEADER, plan, shortAtMost, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
@@ -124,7 +124,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     violations.push(...(await probeEverywhere([...addrOf.values()])));
 
     const heal = o.healMs ?? HEAL_WITHIN_MS;
-    const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: shortAtMost(st.fault, heal) }));
+    const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: shortAtMost(st.fault, heal), addr: st.host === undefined ? undefined : addrOf.get(st.host) }));
     const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
     const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired);
     const recoveries = done.map((st, i) => {
@@ -141,7 +141,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
         violations.push({ invariant: 'heals in time', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${when} (at most ${most / 1000}s)` });
       }
     }
-    violations.push(...failedOutsideFaults(loop.samples, done, wall0, addrOf, heal));
+    violations.push(...failedOutsideFaults(loop.samples.map((x) => ({ ...x, at: x.at - wall0 })), timed));
     violations.push(...refused);
     const outcomes = loop.samples;
     const report: Report = {
@@ -174,27 +174,6 @@ const BY_CONTROL_API = new Set<FaultKind>(['scale-burst', 'rolling-update', 'sta
 
 const isAway = (st: Step) => st.fault === 'kill-host' || st.fault === 'kill-leader-host' || st.fault === 'partition';
 const isBack = (st: Step) => st.fault === 'restart-host' || st.fault === 'restart-leader-host' || st.fault === 'heal';
-
-/** A host a fault is done to answers nothing from a second before it (a request's timeout) until a few seconds after it gave the host back (its agent restores its rules). */
-const OWN_HOST_WINDOW = { beforeMs: 1000, afterMs: 3000 };
-
-/**
- * Requests through the published port may fail only on a host a fault is
- * being done to, or within a fault's window (shortAtMost after it: while a
- * host taken away is found dead, say). Any other failure is a violation.
- */
-function failedOutsideFaults(outcomes: readonly Outcome[], steps: ReadonlyArray<Step & { doneAt: number }>, wall0: number, addrOf: ReadonlyMap<string, string>, healMs: number): Violation[] {
-  const late = outcomes.filter((x) => {
-    if (x.ok) return false;
-    const at = x.at - wall0;
-    const own = steps.some((st) => st.host !== undefined && addrOf.get(st.host) === x.host && at >= st.at - OWN_HOST_WINDOW.beforeMs && at <= st.doneAt + OWN_HOST_WINDOW.afterMs);
-    const inWindow = steps.some((st) => st.at <= at && at <= st.doneAt + shortAtMost(st.fault, healMs));
-    return !own && !inWindow;
-  });
-  if (!late.length) return [];
-  const where = late.slice(0, 5).map((x) => `${((x.at - wall0) / 1000).toFixed(1)}s ${x.host}`);
-  return [{ invariant: 'published port', detail: `${late.length} requests failed outside a fault's window (${where.join(', ')}${late.length > 5 ? ', …' : ''})` }];
-}
 
 /** After convergence the published port must answer on every host, every time. */
 async function probeEverywhere(addrs: string[]): Promise<Violation[]> {

@@ -1,6 +1,6 @@
 // How the chaos report measures each fault's disturbance from the samples.
 import test from 'ava';
-import { disturbances, type Sample, type TimedFault } from '../../chaos/report.js';
+import { disturbances, failedOutsideFaults, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
 const fault = (ms: number, mostMs = 3000): TimedFault => ({ at: ms, doneAt: ms, mostMs });
@@ -35,4 +35,23 @@ test('a dip no window covers is the latest fault\'s: a fault that gives back and
 
 test('a dip under way at the next fault stays with the fault that began it', (t) => {
   t.deepEqual(measure([at(1500, 8), at(2500, 8), at(3000, 10)], [fault(1000), fault(2000, 0)]), [2000, 0]);
+});
+
+const req = (at: number, host: string, ok = false, ms = 5) => ({ at, ms, host, ok });
+const hostKilled = { at: 3000, doneAt: 3000, mostMs: 3000, addr: 'h2' };
+const hostBack = { at: 15000, doneAt: 15000, mostMs: 0, addr: 'h2' };
+
+test('published port: a failure on the host a fault is done to, or within a fault window, is allowed', (t) => {
+  t.deepEqual(failedOutsideFaults([req(2500, 'h2'), req(3500, 'h3'), req(5900, 'h1'), req(17000, 'h2'), req(10000, 'h1', true)], [hostKilled, hostBack]), []);
+});
+
+test('published port: a failure elsewhere, before a fault or past its window, is a violation', (t) => {
+  const v = failedOutsideFaults([req(2500, 'h3'), req(6100, 'h1'), req(15500, 'h3')], [hostKilled, hostBack]);
+  t.is(v.length, 1);
+  t.regex(v[0]!.detail, /^3 requests failed outside a fault's window \(2\.5s h3, 6\.1s h1, 15\.5s h3\)$/);
+});
+
+test('published port: a request in flight when a fault began is within its window (its backend may be the host that died)', (t) => {
+  t.deepEqual(failedOutsideFaults([req(2990, 'h3', false, 1000)], [hostKilled]), []);
+  t.is(failedOutsideFaults([req(2990, 'h3', false, 5)], [hostKilled]).length, 1, 'one that had ended before it was not');
 });
