@@ -114,6 +114,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     // Convergence (every count reached, every rollout ended) after the last fault, then the invariants.
     const deadline = Date.now() + CONVERGE_DEADLINE_MS;
     while (Date.now() < deadline && (await convergence(ctl)).some((s) => s.running !== s.desired || s.rollingOut)) await new Promise((r) => setTimeout(r, 250));
+    say(`${(since() / 1000).toFixed(1)}s checking the invariants`);
     await new Promise((r) => setTimeout(r, 1000)); // every host applies its last rules
     sampling = false;
     await sampler;
