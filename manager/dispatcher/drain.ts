@@ -18,7 +18,7 @@ export interface Peer {
 }
 
 /** How long a task that leaves the pools is held back at most. */
-export const DRAIN_TIMEOUT_MS = 2000;
+export const DRAIN_TIMEOUT_MS = 5000;
 
 interface Withdrawal {
   /** The first push generation computed without the task serving. */

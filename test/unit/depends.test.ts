@@ -33,3 +33,20 @@ test('every unmet dependency is named, a missing service too; a service without 
   const services = [service('d', 'db'), service('c', 'cache'), service('w', 'web', [['db', Dependency_Condition.STARTED], ['cache', Dependency_Condition.STARTED], ['queue', Dependency_Condition.STARTED]])];
   t.deepEqual([...dependencyWaits(services, [task('c', TaskState.RUNNING)])], [['w', 'waiting for db to run, service queue, which does not exist']]);
 });
+
+test("a task being stopped does not start a dependency, a non-zero completion does not complete it, and a condition orch does not know is never met", (t) => {
+  const started = [service('d', 'db'), service('w', 'web', [['db', Dependency_Condition.STARTED]])];
+  t.deepEqual([...dependencyWaits(started, [task('d', TaskState.RUNNING, '', 0, TaskState.SHUTDOWN)])], [['w', 'waiting for db to run']]);
+  t.deepEqual([...dependencyWaits(started, [Task.fromPartial({ serviceId: 'd', desiredState: TaskState.RUNNING })])], [['w', 'waiting for db to run']], 'a task with no status yet');
+  const completed = [service('m', 'migrate'), service('w', 'web', [['migrate', Dependency_Condition.COMPLETED]])];
+  t.deepEqual([...dependencyWaits(completed, [task('m', TaskState.COMPLETE, '', 3)])], [['w', 'waiting for migrate to complete']]);
+  t.deepEqual([...dependencyWaits(completed, [Task.fromPartial({ serviceId: 'm' })])], [['w', 'waiting for migrate to complete']]);
+  const odd = [service('d', 'db'), service('w', 'web', [['db', Dependency_Condition.UNRECOGNIZED]])];
+  t.deepEqual([...dependencyWaits(odd, [task('d', TaskState.RUNNING)])], [['w', 'waiting for db to be up']]);
+});
+
+test('only services with dependencies are looked at; the tasks of each service are its own', (t) => {
+  const services = [service('a', 'a'), service('b', 'b'), service('w', 'web', [['a', Dependency_Condition.STARTED], ['b', Dependency_Condition.STARTED]])];
+  t.deepEqual([...dependencyWaits(services, [task('a', TaskState.RUNNING), task('a', TaskState.RUNNING)])], [['w', 'waiting for b to run']], "a's tasks do not count for b");
+  t.deepEqual([...dependencyWaits([service('a', 'a'), service('b', 'b')], [])], [], 'no dependencies: nothing waits');
+});

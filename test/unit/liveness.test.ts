@@ -1,6 +1,6 @@
 // Two-stage node liveness: suspect first, down only after the window.
 import test from 'ava';
-import { ELECTION_GRACE, Liveness } from '../../manager/dispatcher/index.js';
+import { DEFAULT_LIVENESS, ELECTION_GRACE, Liveness } from '../../manager/dispatcher/index.js';
 
 const opts = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 800 };
 
@@ -57,4 +57,38 @@ test('after an election, the node of a leader replaced because its host went sil
   const m = new Liveness(opts);
   m.elected(['old'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: false });
   t.is(m.verdict('old', 5000 + ELECTION_GRACE.ms - 1), 'suspect', 'only its manager died: its agent gets the grace to come back');
+});
+
+test('each stage begins just past its bound, not on it; forgetting a node makes it unknown', (t) => {
+  const l = new Liveness(opts);
+  l.alive('n', 0);
+  t.is(l.verdict('n', 500), 'alive', 'two heartbeats of silence: still alive');
+  t.is(l.verdict('n', 501), 'suspect');
+  t.is(l.verdict('n', 1000), 'suspect', 'the down bound itself: suspect');
+  t.is(l.verdict('n', 1001), 'down');
+  l.closed('n', 2000);
+  t.is(l.quietSince('n'), 2000);
+  t.is(l.verdict('n', 2800), 'suspect', 'the closed grace itself: suspect');
+  t.is(l.verdict('n', 2801), 'down');
+  l.forget('n');
+  t.is(l.quietSince('n'), undefined);
+  t.is(l.verdict('n', 2000), 'down');
+});
+
+test("the default liveness: heartbeats every 250 ms, down after 1 s of silence, 5 s for an agent whose session closed", (t) => {
+  t.deepEqual(DEFAULT_LIVENESS, { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 5000 });
+});
+
+test("a silent predecessor's node that this manager never knew gets nothing", (t) => {
+  const l = new Liveness(opts);
+  l.elected(['x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  t.is(l.quietSince('old'), undefined);
+  t.is(l.verdict('x', 5000), 'suspect');
+});
+
+test("a silent predecessor's node is down once 1 s has passed since it went quiet, as a node whose heartbeats stopped", (t) => {
+  const l = new Liveness(opts);
+  l.elected(['old'], 5000, { nodeId: 'old', quietSince: 4100, hostSilent: true });
+  t.is(l.verdict('old', 5000), 'suspect', 'quiet 900 ms: not yet');
+  t.is(l.verdict('old', 5101), 'down');
 });

@@ -3,7 +3,7 @@
 // etcd would (a change whose object moved on meanwhile is refused), then
 // lets time pass and tasks run, fail or lose their node.
 import test from 'ava';
-import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, Service, TaskState, type Task } from '../../proto/generated/orch.js';
+import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, RestartPolicy_Condition, Service, ServiceSpec_Mode, TaskState, type Node, type Task } from '../../proto/generated/orch.js';
 import { planOrchestration } from '../../manager/orchestrator/index.js';
 import type { Change } from '../../manager/store/index.js';
 import { desired, Harness } from '../helpers/harness.js';
@@ -121,6 +121,17 @@ function volumeService(h: Harness, replicas: number): void {
   h.service('db', replicas, 0, { container: ContainerSpec.fromPartial({ image: 'img', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }] }) });
 }
 
+/** Two nodes, and `db`'s two slots both running on n1. */
+function dbOnN1(): Harness {
+  const h = new Harness();
+  h.node('n1');
+  h.node('n2');
+  volumeService(h, 2);
+  h.orchestrate();
+  for (const x of h.live('db')) h.report(x, TaskState.RUNNING, 'n1');
+  return h;
+}
+
 /** What the node's agent reports: these volumes, each made at the given time. */
 function volumes(h: Harness, nodeId: string, made: Record<string, number>): void {
   const n = h.snap.nodes.get(nodeId)!.value;
@@ -167,12 +178,7 @@ test('homing: a slot that had to start elsewhere while its node was down goes ba
 });
 
 test('homing: no move for spread, none to a node that may not take the task, and a failed move holds moves back for a while', (t) => {
-  const h = new Harness();
-  h.node('n1');
-  h.node('n2');
-  volumeService(h, 2);
-  h.orchestrate();
-  for (const x of h.live('db')) h.report(x, TaskState.RUNNING, 'n1');
+  const h = dbOnN1();
   volumes(h, 'n1', { 'data-1': 1000, 'data-2': 1000 });
   const auto = h.serviceOf('db');
   h.set('services', 'db', { ...auto, spec: { ...auto.spec!, autoRebalance: true } });
@@ -210,4 +216,229 @@ test('a change refused because its object moved on is planned again from the new
   const shutdown = stale.changes.find((c) => c.kind === 'tasks' && c.id === task!.id)!;
   t.not(h.snap.tasks.get(task!.id)!.modRevision, shutdown.modRevision, 'the plan was made on an older revision');
   t.deepEqual(desired(h.orchestrate().changes), ['SHUTDOWN 1', 'create 1'], 'the next pass plans from what is there now');
+});
+
+test('global mode: a task on every node that may take it; a down node keeps its task, a drained or removed one loses it, one that joins gets one', (t) => {
+  const h = new Harness();
+  const change = (id: string, over: Partial<Node>) => h.set('nodes', id, { ...h.snap.nodes.get(id)!.value, ...over });
+  for (const [id, zone] of [['n1', 'a'], ['n2', 'a'], ['n3', 'b']]) {
+    h.node(id!);
+    change(id!, { labels: { zone: zone! } });
+  }
+  h.service('agent', 0, 0, { mode: ServiceSpec_Mode.GLOBAL, placement: { constraints: ['node.labels.zone==a'], maxReplicas: 0 } });
+  const targets = (changes: ReturnType<Harness['orchestrate']>['changes']) => changes.map((c) => (c.value as Task).targetNode).sort();
+  const first = h.orchestrate().changes;
+  t.deepEqual(desired(first), ['create 0', 'create 0']);
+  t.deepEqual(targets(first), ['n1', 'n2'], 'not n3: it fails the constraint');
+  for (const x of h.live('agent')) h.report(x, TaskState.RUNNING, x.targetNode);
+  t.deepEqual(h.orchestrate().changes, []);
+
+  change('n2', { state: NodeState.NODE_DOWN });
+  t.deepEqual(h.orchestrate().changes, [], 'a down node keeps its task: it waits for the node, never elsewhere');
+
+  change('n1', { availability: NodeAvailability.DRAIN });
+  const drained = h.orchestrate().changes;
+  t.deepEqual(desired(drained), ['REMOVE 0']);
+  t.is((drained[0]!.value as Task).nodeId, 'n1');
+
+  h.node('n4');
+  change('n4', { labels: { zone: 'a' } });
+  change('n3', { labels: { zone: 'a' } });
+  t.deepEqual(targets(h.orchestrate().changes), ['n3', 'n4'], 'a node that joins, and one whose labels now match');
+
+  h.snap.nodes.delete('n2');
+  const removed = h.orchestrate().changes;
+  t.deepEqual(desired(removed), ['REMOVE 0'], "a removed node's task goes");
+  t.is((removed[0]!.value as Task).nodeId, 'n2');
+});
+
+test('a task orch stopped (a stop-first update) is refilled at once, whatever the restart delay; one that exited by itself waits for it', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', 1, 60_000);
+  h.orchestrate();
+  h.settle('web');
+  const [first] = h.live('web');
+  h.set('tasks', first!.id, { ...first!, desiredState: TaskState.SHUTDOWN });
+  h.settle('web');
+  t.deepEqual(desired(h.orchestrate().changes), ['create 1'], 'stopped by orch: a new task at once');
+  h.settle('web');
+  h.report(h.live('web')[0]!, TaskState.COMPLETE);
+  const plan = h.orchestrate();
+  t.deepEqual(desired(plan.changes), ['SHUTDOWN 1'], 'exited by itself: retired, and the restart waits');
+  t.is(plan.wakeAt, h.now + 60_000);
+});
+
+test('restart condition none: a task that ended stays ended, its slot empty', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('job', 1, 0, { restart: { condition: RestartPolicy_Condition.RESTART_NONE, delayMs: 0, maxAttempts: 0, windowMs: 0 } });
+  h.orchestrate();
+  h.settle('job');
+  h.report(h.live('job')[0]!, TaskState.COMPLETE);
+  t.deepEqual(desired(h.orchestrate().changes), ['SHUTDOWN 1']);
+  h.now += 3_600_000;
+  const later = h.orchestrate();
+  t.deepEqual(later.changes, [], 'never restarted');
+  t.is(later.wakeAt, undefined);
+});
+
+test("a slot keeps its ready task over a newer one that is only running; a duplicate of the same template goes", (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', 1);
+  h.orchestrate();
+  h.settle('web');
+  const [ready] = h.live('web');
+  h.now += 1000;
+  const dup = { ...ready!, id: 'dup', createdAt: new Date(h.now), readyAt: undefined, status: { ...ready!.status!, state: TaskState.RUNNING, health: 'starting' } };
+  h.set('tasks', 'dup', dup);
+  const plan = h.orchestrate().changes;
+  t.deepEqual(desired(plan), ['REMOVE 1']);
+  t.is(plan[0]!.id, 'dup', 'the newer, unready copy goes; the ready one keeps the slot');
+});
+
+test("a lost task goes only once its replacement runs, not while it is starting", (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.node('n2');
+  h.service('web', 1);
+  h.orchestrate();
+  const [task] = h.live('web');
+  h.report(task!, TaskState.RUNNING, 'n1');
+  h.node('n1', NodeState.NODE_DOWN);
+  t.deepEqual(desired(h.orchestrate().changes), ['create 1']);
+  const stand = h.live('web').find((x) => x.id !== task!.id)!;
+  h.report(stand, TaskState.STARTING, 'n2');
+  t.deepEqual(desired(h.orchestrate().changes), [], 'the replacement is only starting: the lost task stays');
+  h.report(h.live('web').find((x) => x.id === stand.id)!, TaskState.RUNNING, 'n2');
+  t.deepEqual(desired(h.orchestrate().changes), ['REMOVE 1']);
+});
+
+test('homing: copies made at the same time are no reason to move; a service without volumes is never homed', (t) => {
+  const h = dbOnN1();
+  volumes(h, 'n1', { 'data-1': 1000, 'data-2': 1000 });
+  volumes(h, 'n2', { 'data-2': 1000 });
+  t.deepEqual(desired(h.orchestrate().changes), [], 'the same age on n2: slot 2 stays on n1');
+  volumes(h, 'n2', { 'data-2': 999 });
+  t.deepEqual(desired(h.orchestrate().changes), ['create 2'], 'a millisecond older: it moves');
+
+  const plain = new Harness();
+  plain.node('n1');
+  plain.node('n2');
+  plain.service('web', 2);
+  plain.orchestrate();
+  for (const x of plain.live('web')) plain.report(x, TaskState.RUNNING, 'n1');
+  volumes(plain, 'n2', { 'data-2': 1 });
+  t.deepEqual(plain.orchestrate().changes, []);
+});
+
+test('the reaper: a removed task on a node that is down, or that no longer exists, is forgotten at once; an attachment never given an address frees nothing', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.node('n2');
+  h.service('web', 2);
+  h.orchestrate();
+  const [a, b] = h.live('web');
+  h.report(a!, TaskState.RUNNING, 'n1');
+  h.report(b!, TaskState.RUNNING, 'n2');
+  const withNets = (x: Task) => ({ ...h.tasks('web').find((y) => y.id === x.id)!, networks: [{ networkId: 'net1', addr: '10.0.0.5/24' }, { networkId: 'net2', addr: '' }] });
+  h.set('tasks', a!.id, withNets(a!));
+  h.snap.services.delete('web');
+  h.orchestrate();
+  t.deepEqual(h.reap(), [], 'both still run on ready nodes');
+  h.node('n1', NodeState.NODE_DOWN);
+  h.snap.nodes.delete('n2');
+  const reaped = h.reap();
+  t.deepEqual(reaped.map((c) => c.id).sort(), [a!.id, b!.id].sort());
+  t.deepEqual(reaped.find((c) => c.id === a!.id)!.release, ['/orch/v1/ipam/net1/10.0.0.5']);
+});
+
+test('the plan wakes for the earliest restart of any service', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('slow', 1, 9000);
+  h.service('fast', 1, 4000);
+  h.service('fine', 1);
+  h.orchestrate();
+  h.settle('slow');
+  h.settle('fast');
+  h.settle('fine');
+  h.report(h.live('slow')[0]!, TaskState.FAILED);
+  h.report(h.live('fast')[0]!, TaskState.FAILED);
+  t.is(h.orchestrate().wakeAt, h.now + 4000);
+});
+
+test('rebalancing: the highest slots move first; none while the pass changed the service, while it rolls out, or for a global service', (t) => {
+  const moved = (h: Harness) => h.orchestrate().changes.filter((c) => c.kind === 'tasks' && (c.value as Task).replaces).map((c) => (c.value as Task).slot).sort();
+  const crowded = (replicas: number) => {
+    const h = new Harness();
+    h.node('n1');
+    h.service('web', replicas);
+    h.orchestrate();
+    for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
+    h.node('n2');
+    h.set('services', 'web', { ...h.serviceOf('web'), rebalanceRequested: 1n });
+    return h;
+  };
+  t.deepEqual(moved(crowded(4)), [3, 4]);
+
+  const scaling = crowded(4);
+  scaling.set('services', 'web', { ...scaling.serviceOf('web'), spec: { ...scaling.serviceOf('web').spec!, replicas: 5 } });
+  t.deepEqual(moved(scaling), [], 'a slot is being added: moves wait');
+
+  const rolling = crowded(4);
+  rolling.update('web', (spec) => ({ ...spec, container: { ...spec.container!, image: 'img:2' } }));
+  t.deepEqual(moved(rolling), [], 'rolling out: moves wait');
+
+  const g = new Harness();
+  g.node('n1');
+  g.service('agent', 0, 0, { mode: ServiceSpec_Mode.GLOBAL });
+  g.orchestrate();
+  for (const x of g.live('agent')) g.report(x, TaskState.RUNNING, 'n1');
+  g.node('n2');
+  g.set('services', 'agent', { ...g.serviceOf('agent'), rebalanceRequested: 1n });
+  t.deepEqual(desired(g.orchestrate().changes), ['create 0'], 'a global service: n2 gets its own task, nothing moves');
+});
+
+test('auto-rebalance evens a service out without being asked; without it, nothing moves', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', 2);
+  h.orchestrate();
+  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
+  h.node('n2');
+  t.deepEqual(h.orchestrate().changes, [], 'not asked, not opted in');
+  h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
+  const plan = h.orchestrate().changes;
+  t.deepEqual(desired(plan), ['create 2']);
+  t.is((plan[0]!.value as Task).replaces, h.live('web').find((x) => x.slot === 2 && x.nodeId === 'n1')!.id);
+});
+
+test('a new task is pending, unplaced, of its slot and attempt, made now from the service', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', 1);
+  const [c] = h.orchestrate().changes;
+  const task = c!.value as Task;
+  t.like(task, { serviceId: 'web', serviceName: 'web', slot: 1, nodeId: '', desiredState: TaskState.RUNNING, attempt: 0, replaces: '' });
+  t.deepEqual(task.status, { state: TaskState.PENDING, message: 'pending', err: '', timestamp: new Date(h.now), containerId: '', exitCode: 0, health: '' });
+  t.deepEqual(task.createdAt, new Date(h.now));
+  t.is(task.spec?.image, 'img');
+});
+
+test('a move the engine rejected holds further moves back as a failed one does', (t) => {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', 2);
+  h.orchestrate();
+  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
+  h.node('n2');
+  h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
+  const move = h.orchestrate().changes[0]!.value as Task;
+  h.report(move, TaskState.REJECTED, 'n2');
+  h.orchestrate();
+  const held = h.orchestrate();
+  t.deepEqual(held.changes, [], 'no new move');
+  t.is(held.wakeAt, h.now + 30_000);
 });

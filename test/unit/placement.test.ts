@@ -37,6 +37,23 @@ test('constraints: Docker syntax, every key, == and !=', (t) => {
   t.throws(() => parseConstraint('node.role=='), { message: /expected KEY==VALUE/ });
 });
 
+test('constraints: the platform, a node that describes nothing, and the whole error', (t) => {
+  const n = node('abc');
+  t.true(satisfies(n, parseConstraint('node.platform.arch==x86_64')));
+  t.false(satisfies(n, parseConstraint('node.platform.arch==aarch64')));
+  t.false(satisfies(n, parseConstraint('node.platform.os!=linux')));
+  const bare = node('b', { description: undefined });
+  for (const key of ['node.hostname', 'node.platform.os', 'node.platform.arch']) {
+    t.false(satisfies(bare, parseConstraint(`${key}==x`)), `${key}: nothing known, never equal`);
+    t.true(satisfies(bare, parseConstraint(`${key}!=x`)));
+  }
+  t.deepEqual(parseConstraint('node.labels.zone != a b '), { key: 'node.labels.zone', equal: false, value: 'a b' });
+  t.throws(() => parseConstraint('x node.role==manager'), { message: 'invalid constraint "x node.role==manager": expected KEY==VALUE or KEY!=VALUE, e.g. node.labels.zone==a' });
+  t.throws(() => parseConstraint('node.colour==red'), {
+    message: 'invalid constraint "node.colour==red": unknown key "node.colour"; use node.labels.<label>, node.id, node.hostname, node.role, node.platform.os, node.platform.arch',
+  });
+});
+
 test('sizes and CPUs in Docker spelling', (t) => {
   t.is(parseBytes('512m', 'f'), 512n << 20n);
   t.is(parseBytes('1.5g', 'f'), 3n << 29n);

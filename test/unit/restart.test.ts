@@ -40,3 +40,15 @@ test('a window resets the count for a task that started before it', (t) => {
   t.is(restartDecision(p, ended(TaskState.FAILED, 1, 10_000, 9_000), 12_000).kind, 'never');
   t.deepEqual(restartDecision(p, ended(TaskState.FAILED, 1, 10_000, 1_000), 12_000), { kind: 'at', at: 10_000, attempt: 1 });
 });
+
+test('each refusal says why; one attempt is said in the singular', (t) => {
+  t.deepEqual(restartDecision(policy({ condition: RestartPolicy_Condition.RESTART_NONE }), ended(TaskState.FAILED), 20_000), { kind: 'never', why: 'restart condition is none' });
+  t.deepEqual(restartDecision(policy({ condition: RestartPolicy_Condition.RESTART_ON_FAILURE }), ended(TaskState.COMPLETE), 20_000), { kind: 'never', why: 'completed, and restart condition is on-failure' });
+  t.deepEqual(restartDecision(policy({ maxAttempts: 1 }), ended(TaskState.FAILED, 1), 20_000), { kind: 'never', why: 'gave up after 1 restart attempt' });
+});
+
+test('no policy is Docker default: any exit, 5 s later; an end not yet timestamped counts from now', (t) => {
+  t.deepEqual(restartDecision(undefined, ended(TaskState.COMPLETE), 20_000), { kind: 'at', at: 15_000, attempt: 1 });
+  const untimed = TaskMsg.fromPartial({ ...ended(TaskState.FAILED), status: { state: TaskState.FAILED } });
+  t.deepEqual(restartDecision(policy({ delayMs: 1000 }), untimed, 20_000), { kind: 'at', at: 21_000, attempt: 1 });
+});

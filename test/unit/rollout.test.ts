@@ -2,7 +2,7 @@
 // records them: Swarm's knobs (parallelism, delay, order, monitor, failure
 // ratio and action) and the progress deadline.
 import test from 'ava';
-import { TaskState, UpdateConfig_FailureAction, UpdateConfig_Order, UpdateStatus_State, type ServiceSpec, type UpdateConfig } from '../../proto/generated/orch.js';
+import { EndpointSpec, PortConfig_PublishMode, TaskState, UpdateConfig_FailureAction, UpdateConfig_Order, UpdateStatus_State, type ServiceSpec, type UpdateConfig } from '../../proto/generated/orch.js';
 import { DEFAULT_UPDATE } from '../../shared/spec.js';
 import { isReady } from '../../shared/states.js';
 import { desired, Harness } from '../helpers/harness.js';
@@ -19,6 +19,15 @@ function running(replicas: number, update: Partial<UpdateConfig> = {}): Harness 
   h.orchestrate();
   h.now += 60_000;
   return h;
+}
+
+/** Updates `web` to `img` and runs passes until slot 1's new task runs (its old task stopped first). */
+function updateFirstSlot(h: Harness, img: string): void {
+  h.update('web', image(img));
+  h.orchestrate();
+  h.settle('web');
+  h.orchestrate();
+  h.settle('web');
 }
 
 /** Slots whose wanted task is not ready: out of service. */
@@ -72,11 +81,7 @@ test('start-first: the new task starts beside the old one, which stops only once
 
 test('delay: a worker waits after its slot is ready; the plan says when to wake', (t) => {
   const h = running(2, { delayMs: 10_000, monitorMs: 0 });
-  h.update('web', image('img:2'));
-  h.orchestrate();
-  h.settle('web');
-  h.orchestrate();
-  h.settle('web');
+  updateFirstSlot(h, 'img:2');
   const readyAt = h.now;
   const plan = h.orchestrate();
   t.deepEqual(desired(plan.changes), ['services'], 'slot 1 done; slot 2 waits for the delay');
@@ -109,11 +114,7 @@ test('a new task that fails within the monitor period pauses the update, saying 
 
 test('a task that fails after its monitor period is not an update failure', (t) => {
   const h = running(2, { monitorMs: 5000 });
-  h.update('web', image('img:2'));
-  h.orchestrate();
-  h.settle('web');
-  h.orchestrate();
-  h.settle('web');
+  updateFirstSlot(h, 'img:2');
   h.now += 6000;
   const fresh = h.live('web').find((x) => x.spec?.image === 'img:2')!;
   h.report(fresh, TaskState.FAILED);
@@ -168,4 +169,120 @@ test('a change that leaves the tasks alone (scale) starts no rollout; --force re
   h.settle('web');
   h.update('web', (spec) => ({ ...spec, forceUpdate: spec.forceUpdate + 1n }));
   t.deepEqual(desired(h.orchestrate().changes), ['SHUTDOWN 1', 'SHUTDOWN 2', 'SHUTDOWN 3', 'services'], 'parallelism 0: all at once');
+});
+
+test('the monitor period: the rollout completes only once each new task has been ready that long, and the plan says when', (t) => {
+  const h = running(1, { monitorMs: 5000 });
+  updateFirstSlot(h, 'img:2');
+  const readyAt = h.now;
+  const plan = h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.UPDATING, 'ready, but not for the monitor period yet');
+  t.is(plan.wakeAt, readyAt + 5000);
+  h.now += 4999;
+  h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.UPDATING);
+  h.now += 1;
+  h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.COMPLETED);
+});
+
+test('a task that ends exactly when its monitor period ends, or that orch stopped, is no failure; one that never became ready is', (t) => {
+  const h = running(2, { monitorMs: 5000, failureAction: UpdateConfig_FailureAction.PAUSE });
+  updateFirstSlot(h, 'img:2');
+  const fresh = h.live('web').find((x) => x.spec?.image === 'img:2')!;
+  h.now += 5000;
+  h.report(fresh, TaskState.FAILED);
+  h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.UPDATING, 'ready for the whole monitor period: not the update\'s failure');
+
+  const g = running(2, { failureAction: UpdateConfig_FailureAction.PAUSE });
+  g.update('web', image('img:2'));
+  g.orchestrate();
+  g.settle('web');
+  g.orchestrate();
+  const never = g.live('web').find((x) => x.spec?.image === 'img:2')!;
+  g.set('tasks', never.id, { ...never, status: { ...never.status!, state: TaskState.REJECTED, err: 'no such image', timestamp: new Date(g.now) } });
+  g.orchestrate();
+  t.is(g.serviceOf('web').updateStatus?.state, UpdateStatus_State.PAUSED);
+  t.regex(g.serviceOf('web').updateStatus!.message, new RegExp(`^update paused due to failure or early termination of task ${never.id.slice(0, 12)} \\(no such image\\)$`));
+});
+
+test('the failure ratio: failures up to it are borne, one more pauses', (t) => {
+  const fail = (replicas: number, ratio: number, failing: number) => {
+    const h = running(replicas, { parallelism: 0, maxFailureRatio: ratio, monitorMs: 60_000 });
+    h.update('web', image('img:2'));
+    h.orchestrate();
+    h.settle('web');
+    h.orchestrate();
+    h.settle('web');
+    h.now += 1000;
+    for (const x of h.live('web').filter((y) => y.spec?.image === 'img:2').slice(0, failing)) h.report(x, TaskState.FAILED);
+    h.orchestrate();
+    return h.serviceOf('web').updateStatus!.state;
+  };
+  t.is(fail(4, 0.5, 2), UpdateStatus_State.UPDATING, '2 of 4 is the ratio, not above it');
+  t.is(fail(4, 0.5, 3), UpdateStatus_State.PAUSED);
+  t.is(fail(4, 0, 1), UpdateStatus_State.PAUSED, 'a ratio of 0 bears none');
+  t.is(fail(4, 1, 4), UpdateStatus_State.UPDATING, 'a ratio of 1 bears all');
+});
+
+test('the progress deadline counts from the last task that became ready; 0 turns it off', (t) => {
+  const h = running(2, { progressDeadlineMs: 60_000, monitorMs: 0 });
+  h.update('web', image('img:2'));
+  h.orchestrate();
+  h.settle('web');
+  h.orchestrate();
+  h.now += 50_000;
+  h.settle('web'); // slot 1's new task ready 50 s in
+  h.orchestrate(); // slot 2's old task is stopped
+  h.orchestrate(); // its new task is created, and never placed
+  h.now += 60_000;
+  h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.UPDATING, '60 s since slot 1 was ready: not more');
+  h.now += 1;
+  h.orchestrate();
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.PAUSED);
+
+  const off = running(2, { progressDeadlineMs: 0 });
+  off.update('web', image('img:2'));
+  off.orchestrate();
+  off.now += 3_600_000;
+  const plan = off.orchestrate();
+  t.is(off.serviceOf('web').updateStatus?.state, UpdateStatus_State.UPDATING, 'no deadline: it waits');
+  t.is(plan.wakeAt, undefined);
+});
+
+test('a rollback completes as such, and the ports go back with the spec: the old claimed again, the new released', (t) => {
+  const h = running(1, { failureAction: UpdateConfig_FailureAction.ROLLBACK });
+  const withPort = (published: number, img: string) => (spec: ServiceSpec): ServiceSpec => ({ ...spec, container: { ...spec.container!, image: img }, endpoint: EndpointSpec.fromPartial({ ports: [{ targetPort: 80, publishedPort: published }] }) });
+  h.set('services', 'web', { ...h.serviceOf('web'), spec: withPort(8080, 'img')(h.serviceOf('web').spec!) });
+  h.update('web', withPort(9090, 'broken'));
+  h.orchestrate();
+  h.settle('web');
+  h.orchestrate();
+  for (const x of h.live('web').filter((y) => y.spec?.image === 'broken')) h.report(x, TaskState.FAILED);
+  const back = h.orchestrate().changes[0]!;
+  t.deepEqual(Object.keys(back.claim ?? {}).filter((k) => k.includes('/ports/')), ['/orch/v1/ports/tcp/8080']);
+  t.deepEqual(back.release?.filter((k) => k.includes('/ports/')), ['/orch/v1/ports/tcp/9090']);
+  t.is(h.serviceOf('web').updateStatus?.total, 1, 'the slot count carries over');
+  rollOut(h, 1);
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.ROLLBACK_COMPLETED);
+  t.is(h.serviceOf('web').updateStatus?.message, 'rollback completed');
+});
+
+test('host-mode ports are part of the template, ingress ports are not: changing one rolls the tasks, the other leaves them', (t) => {
+  const publish = (mode: PortConfig_PublishMode, published: number) => (spec: ServiceSpec): ServiceSpec => ({ ...spec, endpoint: EndpointSpec.fromPartial({ ports: [{ targetPort: 80, publishedPort: published, publishMode: mode }] }) });
+  const h = running(2, { parallelism: 0, monitorMs: 0 });
+  const before = h.live('web').map((x) => x.id);
+  h.update('web', publish(PortConfig_PublishMode.INGRESS, 8080));
+  t.deepEqual(desired(h.orchestrate().changes), ['services'], 'the ingress port: nothing to replace, the rollout ends');
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.COMPLETED);
+  t.deepEqual(h.live('web').map((x) => x.id), before);
+
+  h.update('web', publish(PortConfig_PublishMode.HOST, 8080));
+  t.deepEqual(desired(h.orchestrate().changes), ['SHUTDOWN 1', 'SHUTDOWN 2', 'services'], 'a host port: each task maps it itself');
+  rollOut(h, 2);
+  t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.COMPLETED);
+  t.deepEqual(h.live('web').map((x) => x.hostPorts.map((p) => p.publishedPort)), [[8080], [8080]]);
+  t.deepEqual(h.orchestrate().changes, [], 'the new tasks are of the template: nothing more');
 });

@@ -126,3 +126,31 @@ test('a service that waits for its dependencies has none of its tasks placed, an
   t.deepEqual(plan.placements, [{ taskId: 'd1', nodeId: 'a' }]);
   t.deepEqual(plan.unplaced, [{ taskId: 'w1', reason: 'waiting for app_db to be healthy' }]);
 });
+
+test('CPU reservations count as memory does, up to the last nano CPU; a node that tells nothing of its resources takes no reservation', (t) => {
+  const cpus = (n: bigint) => ContainerSpec.fromPartial({ image: 'x', resources: { reservations: { nanoCpus: n, memoryBytes: 0n } } });
+  const nodes = [withMemory('a', 4n), node('b', { description: undefined })]; // a: 2 CPUs
+  const placed = [task('p1', 'db', 1, 'a', { spec: cpus(1_500_000_000n) })];
+  const pending = [task('t1', 'web', 1, '', { spec: cpus(500_000_000n) }), task('t2', 'web', 2, '', { spec: cpus(1n) }), task('t3', 'web', 3)];
+  const plan = schedule({ nodes, placed }, pending);
+  t.deepEqual(plan.placements, [{ taskId: 't1', nodeId: 'a' }, { taskId: 't3', nodeId: 'b' }], 'a is then full to the nano CPU; b takes what reserves nothing');
+  t.deepEqual(plan.unplaced, [{ taskId: 't2', reason: 'no suitable node (insufficient resources on 2 nodes)' }]);
+});
+
+test('ties go to the lowest node id, whatever the order nodes are listed in; pending tasks are placed by service, then slot', (t) => {
+  const pending = [task('w3', 'web', 3), task('a2', 'api', 2), task('w1', 'web', 1)];
+  for (const order of [['c', 'a', 'b'], ['b', 'c', 'a'], ['a', 'b', 'c']]) {
+    const plan = schedule({ nodes: order.map((id) => node(id)), placed: [] }, pending);
+    t.deepEqual(plan.placements, [{ taskId: 'a2', nodeId: 'a' }, { taskId: 'w1', nodeId: 'b' }, { taskId: 'w3', nodeId: 'c' }], order.join(''));
+  }
+});
+
+test('tasks placed on nodes that are gone, or with limits but no reservations, count for nothing; a global task for a node that is gone is not placed', (t) => {
+  const limitsOnly = ContainerSpec.fromPartial({ image: 'x', resources: { limits: { nanoCpus: 1n, memoryBytes: 1n } } });
+  const placed = [task('p1', 'web', 1, 'gone'), task('p2', 'web', 2, 'a', { spec: limitsOnly })];
+  const plan = schedule({ nodes: [withMemory('a', 1n), withMemory('b', 1n)], placed }, [task('t3', 'web', 3, '', { spec: reserving(1n) }), task('g', 'g', 0, '', { targetNode: 'gone' })]);
+  t.deepEqual(plan.placements, [{ taskId: 't3', nodeId: 'b' }], 'b: no task of web yet; a has one, holding no reservation');
+  t.deepEqual(plan.unplaced, [{ taskId: 'g', reason: 'no suitable node (no nodes in the cluster)' }]);
+  const full = schedule({ nodes: [withMemory('a', 1n)], placed }, [task('t4', 'web', 4, '', { spec: reserving(1n) })]);
+  t.deepEqual(full.placements, [{ taskId: 't4', nodeId: 'a' }], "a's whole GiB is free: the limits reserve nothing");
+});
