@@ -442,3 +442,28 @@ test('a move the engine rejected holds further moves back as a failed one does',
   t.deepEqual(held.changes, [], 'no new move');
   t.is(held.wakeAt, h.now + 30_000);
 });
+
+test('rebalancing waits until every slot of the service runs on a ready node', (t) => {
+  const setup = () => {
+    const h = new Harness();
+    h.node('n1');
+    h.service('web', 4);
+    h.orchestrate();
+    for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
+    h.node('n2');
+    h.node('n3');
+    h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
+    return h;
+  };
+  const moves = (h: Harness) => h.orchestrate().changes.filter((c) => c.kind === 'tasks' && (c.value as Task).replaces).length;
+  t.is(moves(setup()), 2, 'settled: 4 on n1 spread over three nodes');
+
+  const starting = setup();
+  starting.report(starting.live('web')[0]!, TaskState.STARTING, 'n1');
+  t.is(moves(starting), 0, 'a task only starting');
+
+  const away = setup();
+  away.report(away.live('web')[0]!, TaskState.RUNNING, 'n3');
+  away.node('n3', NodeState.NODE_DOWN);
+  t.is(moves(away), 0, 'a task on a node that is down (its replacement comes first)');
+});

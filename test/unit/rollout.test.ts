@@ -2,7 +2,7 @@
 // records them: Swarm's knobs (parallelism, delay, order, monitor, failure
 // ratio and action) and the progress deadline.
 import test from 'ava';
-import { EndpointSpec, PortConfig_PublishMode, TaskState, UpdateConfig_FailureAction, UpdateConfig_Order, UpdateStatus_State, type ServiceSpec, type UpdateConfig } from '../../proto/generated/orch.js';
+import { EndpointSpec, PortConfig_PublishMode, ServiceSpec_Mode, TaskState, UpdateConfig_FailureAction, type Task, UpdateConfig_Order, UpdateStatus_State, type ServiceSpec, type UpdateConfig } from '../../proto/generated/orch.js';
 import { DEFAULT_UPDATE } from '../../shared/spec.js';
 import { isReady } from '../../shared/states.js';
 import { desired, Harness } from '../helpers/harness.js';
@@ -285,4 +285,16 @@ test('host-mode ports are part of the template, ingress ports are not: changing 
   t.is(h.serviceOf('web').updateStatus?.state, UpdateStatus_State.COMPLETED);
   t.deepEqual(h.live('web').map((x) => x.hostPorts.map((p) => p.publishedPort)), [[8080], [8080]]);
   t.deepEqual(h.orchestrate().changes, [], 'the new tasks are of the template: nothing more');
+});
+
+test('a global service rolls out node by node in the order of their ids, whatever the order they joined in', (t) => {
+  const h = new Harness();
+  for (const id of ['n3', 'n1', 'n2']) h.node(id);
+  h.service('web', 0, 0, { mode: ServiceSpec_Mode.GLOBAL, updateConfig: { ...DEFAULT_UPDATE, parallelism: 1 } });
+  h.orchestrate();
+  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, x.targetNode);
+  h.orchestrate();
+  h.update('web', image('img:2'));
+  const first = h.orchestrate().changes.filter((c) => c.kind === 'tasks');
+  t.deepEqual(first.map((c) => [(c.value as Task).desiredState, (c.value as Task).nodeId]), [[TaskState.SHUTDOWN, 'n1']]);
 });
