@@ -101,12 +101,7 @@ test('history: beyond 3 ended tasks a slot removes its oldest', (t) => {
 });
 
 test('a rebalance asked for: tasks move off the busiest node, each marked as replacing, and the request is recorded done', (t) => {
-  const h = new Harness();
-  h.node('n1');
-  h.service('web', 4);
-  h.orchestrate();
-  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
-  h.node('n2');
+  const h = crowdedOnN1(4);
   const s = h.snap.services.get('web')!.value;
   h.set('services', 'web', { ...s, rebalanceRequested: 1n });
   const plan = h.orchestrate().changes;
@@ -115,6 +110,17 @@ test('a rebalance asked for: tasks move off the busiest node, each marked as rep
   t.true(moves.every((m) => m.replaces !== '' && m.nodeId === ''), 'new tasks replacing running ones, for the scheduler to place');
   t.deepEqual(plan.filter((c) => c.kind === 'services').map((c) => (c.value as Service).rebalanceDone), [1n]);
 });
+
+/** `web`'s slots all running on n1; then n2 joins. */
+function crowdedOnN1(replicas: number): Harness {
+  const h = new Harness();
+  h.node('n1');
+  h.service('web', replicas);
+  h.orchestrate();
+  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
+  h.node('n2');
+  return h;
+}
 
 /** A service whose slots each mount their own volume, data-<slot>. */
 function volumeService(h: Harness, replicas: number): void {
@@ -372,12 +378,7 @@ test('the plan wakes for the earliest restart of any service', (t) => {
 test('rebalancing: the highest slots move first; none while the pass changed the service, while it rolls out, or for a global service', (t) => {
   const moved = (h: Harness) => h.orchestrate().changes.filter((c) => c.kind === 'tasks' && (c.value as Task).replaces).map((c) => (c.value as Task).slot).sort();
   const crowded = (replicas: number) => {
-    const h = new Harness();
-    h.node('n1');
-    h.service('web', replicas);
-    h.orchestrate();
-    for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
-    h.node('n2');
+    const h = crowdedOnN1(replicas);
     h.set('services', 'web', { ...h.serviceOf('web'), rebalanceRequested: 1n });
     return h;
   };
@@ -402,12 +403,7 @@ test('rebalancing: the highest slots move first; none while the pass changed the
 });
 
 test('auto-rebalance evens a service out without being asked; without it, nothing moves', (t) => {
-  const h = new Harness();
-  h.node('n1');
-  h.service('web', 2);
-  h.orchestrate();
-  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
-  h.node('n2');
+  const h = crowdedOnN1(2);
   t.deepEqual(h.orchestrate().changes, [], 'not asked, not opted in');
   h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
   const plan = h.orchestrate().changes;
@@ -428,12 +424,7 @@ test('a new task is pending, unplaced, of its slot and attempt, made now from th
 });
 
 test('a move the engine rejected holds further moves back as a failed one does', (t) => {
-  const h = new Harness();
-  h.node('n1');
-  h.service('web', 2);
-  h.orchestrate();
-  for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
-  h.node('n2');
+  const h = crowdedOnN1(2);
   h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
   const move = h.orchestrate().changes[0]!.value as Task;
   h.report(move, TaskState.REJECTED, 'n2');
@@ -445,12 +436,7 @@ test('a move the engine rejected holds further moves back as a failed one does',
 
 test('rebalancing waits until every slot of the service runs on a ready node', (t) => {
   const setup = () => {
-    const h = new Harness();
-    h.node('n1');
-    h.service('web', 4);
-    h.orchestrate();
-    for (const x of h.live('web')) h.report(x, TaskState.RUNNING, 'n1');
-    h.node('n2');
+    const h = crowdedOnN1(4);
     h.node('n3');
     h.set('services', 'web', { ...h.serviceOf('web'), spec: { ...h.serviceOf('web').spec!, autoRebalance: true } });
     return h;
