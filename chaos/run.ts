@@ -135,8 +135,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
       return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
     });
-    for (const x of recoveries) {
-      const most = shortAtMost(x.fault as FaultKind, heal);
+    for (const [i, x] of recoveries.entries()) {
+      const most = timed[i]!.mostMs;
       if (x.replicatedAfterMs === null || x.replicatedAfterMs > most) {
         const when = x.replicatedAfterMs === null ? 'never whole again' : `whole again only after ${(x.replicatedAfterMs / 1000).toFixed(1)}s`;
         violations.push({ invariant: 'heals in time', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${when} (at most ${most / 1000}s)` });
