@@ -5,7 +5,7 @@
 // function of the mirror; the dispatcher pushes it when it changes.
 import { NodeAvailability, type Network, type NetworkState, type ServiceEndpoint } from '../../proto/generated/orch.js';
 import { ingressEndpoints, ingressNetwork, joinsIngress, networkEndpoints, serviceNetworks } from '../networks.js';
-import { meetsConstraints } from '../scheduler/index.js';
+import { meetsConstraints } from '../scheduler/filter.js';
 import type { Cache, Snapshot } from '../store/index.js';
 
 /**

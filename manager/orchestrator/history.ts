@@ -3,7 +3,8 @@
 // oldest beyond REVISIONS_KEPT is deleted by that same transaction
 // (Kubernetes keeps 10 revisions; Swarm only the previous spec).
 import { ServiceRevision, type Service } from '../../proto/generated/orch.js';
-import { keys, type ChangeOf, type Store } from '../store/index.js';
+import type { ChangeOf, Store } from '../store/index.js';
+import { keys } from '../store/keys.js';
 import { prefixEnd } from '../store/keys.js';
 
 /** Versions of a spec kept per service. */

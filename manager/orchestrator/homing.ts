@@ -6,7 +6,9 @@
 // before the break, as a rebalancing move is: a new task for the slot,
 // marked as replacing the running one, which stops only once the new one runs.
 import type { Service, Task } from '../../proto/generated/orch.js';
-import { mountsVolume, placementSnapshot, schedule, volumeAge } from '../scheduler/index.js';
+import { schedule } from '../scheduler/scheduler.js';
+import { placementSnapshot } from '../scheduler/snapshot.js';
+import { mountsVolume, volumeAge } from '../scheduler/volumes.js';
 import type { Change, Snapshot, Versioned } from '../store/index.js';
 import { createTask, settledTasks } from './slot.js';
 
@@ -21,12 +23,13 @@ export function homeSlots(cache: Snapshot, service: Service, tasks: Versioned<Ta
   if (!live) return retryAt;
   const placement = placementSnapshot(cache);
   for (const { value: task } of live) {
-    const here = cache.nodes.get(task.nodeId)?.value;
-    const to = schedule(placement, [{ ...task, nodeId: '' }]).placements[0]?.nodeId;
-    const there = to === undefined ? undefined : cache.nodes.get(to)?.value;
-    // Only for the data, never for spread: the other node must hold an older copy.
-    if (!here || !there || there.id === here.id || volumeAge(there, task) >= volumeAge(here, task)) continue;
-    changes.push(createTask(cache, service, { slot: task.slot, targetNode: '' }, task.attempt, now, task.id));
+    // Settled: every live task runs on a ready node, and the scheduler places only on nodes it knows.
+    const here = cache.nodes.get(task.nodeId)!.value;
+    const to = schedule(placement, [task]).placements[0]?.nodeId;
+    // Only for the data, never for spread: the node the scheduler picks must hold an older copy.
+    if (to !== undefined && volumeAge(cache.nodes.get(to)!.value, task) < volumeAge(here, task)) {
+      changes.push(createTask(cache, service, { slot: task.slot, targetNode: '' }, task.attempt, now, task.id));
+    }
   }
   return undefined;
 }

@@ -8,7 +8,8 @@
 // planOrchestration is pure (snapshot, now → changes); orchestratePass
 // commits what it plans.
 import { ServiceSpec_Mode, TaskState, type Service, type Task } from '../../proto/generated/orch.js';
-import { commitChanges, type Change, type Snapshot, type Store, type Versioned } from '../store/index.js';
+import type { Change, Snapshot, Store, Versioned } from '../store/index.js';
+import { commitChanges } from '../store/changes.js';
 import { globalSlots } from './global.js';
 import { homeSlots } from './homing.js';
 import { rebalance } from './rebalance.js';

@@ -5,7 +5,9 @@ import { TaskState } from '../../proto/generated/orch.js';
 import { isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { addrIp } from '../../shared/ipam.js';
-import { commitChanges, keys, type Change, type Snapshot, type Store } from '../store/index.js';
+import type { Change, Snapshot, Store } from '../store/index.js';
+import { commitChanges } from '../store/changes.js';
+import { keys } from '../store/keys.js';
 
 /** One reaping pass: plans, then commits. */
 export async function reapPass(cache: Snapshot, store: Store): Promise<void> {

@@ -7,8 +7,10 @@
 // runs — the service never goes below its desired count. A service with
 // named volumes stays with its data instead (homing.ts).
 import { NodeAvailability, NodeState, type Node, type Service, type Task } from '../../proto/generated/orch.js';
-import { meetsConstraints, mountsVolume } from '../scheduler/index.js';
-import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
+import { meetsConstraints } from '../scheduler/filter.js';
+import { mountsVolume } from '../scheduler/volumes.js';
+import type { Change, Snapshot, Versioned } from '../store/index.js';
+import { put } from '../store/changes.js';
 import { createTask, settledTasks } from './slot.js';
 
 /**

@@ -25,7 +25,8 @@ import { newId } from '../../shared/ids.js';
 import { isReady, isTerminal } from '../../shared/states.js';
 import { nodeStanding } from '../cluster.js';
 import { serviceNetworks } from '../networks.js';
-import { put, type Change, type Snapshot, type Versioned } from '../store/index.js';
+import type { Change, Snapshot, Versioned } from '../store/index.js';
+import { put } from '../store/changes.js';
 import { restartDecision } from './restart.js';
 import { hostPorts, sameTemplate, taskTemplate } from './template.js';
 

@@ -1,30 +1,11 @@
 // The scheduler loop: takes the pending tasks from the mirror, asks the pure
 // scheduler for a plan, and commits it in fenced, batched transactions that
 // compare each task's revision (a task changed meanwhile is simply retried).
-import { TaskState, type Task } from '../../proto/generated/orch.js';
-import { needsAddresses, nodeStanding, occupiesNode } from '../cluster.js';
+import { TaskState } from '../../proto/generated/orch.js';
 import { commitChanges, MAX_TXN_OPS, put, type Change, type Snapshot, type Store } from '../store/index.js';
-import { schedule, type Plan, type Snapshot as Placement } from './scheduler.js';
+import { schedule, type Plan } from './scheduler.js';
 import { managerMetrics } from '../metrics.js';
-import { dependencyWaits } from './depends.js';
-
-/** Tasks waiting for a node. */
-export function pendingTasks(cache: Snapshot): Task[] {
-  const out: Task[] = [];
-  for (const { value: t } of cache.tasks.values()) {
-    // A task still waiting for its network addresses is the allocator's, not ours.
-    if (t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.PENDING && !t.nodeId && !needsAddresses(t)) out.push(t);
-  }
-  return out;
-}
-
-/** What the scheduler sees of the mirror: every node, the tasks that hold resources on one that is not down, and the services that wait for others. */
-export function placementSnapshot(cache: Snapshot): Placement {
-  const nodes = [...cache.nodes.values()].map((v) => v.value);
-  const placed = [...cache.tasks.values()].map((v) => v.value).filter((t) => occupiesNode(t) && nodeStanding(cache, t.nodeId) !== 'down');
-  const waiting = dependencyWaits([...cache.services.values()].map((v) => v.value), [...cache.tasks.values()].map((v) => v.value));
-  return { nodes, placed, waiting };
-}
+import { pendingTasks, placementSnapshot } from './snapshot.js';
 
 /** One scheduling pass; returns the plan it committed (for tests and logs). */
 export async function schedulePass(cache: Snapshot, store: Store): Promise<Plan> {

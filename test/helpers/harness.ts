@@ -3,7 +3,8 @@
 // change whose object moved on meanwhile is refused), and lets time pass and
 // tasks run, fail or lose their node.
 import { Node, NodeAvailability, NodeState, RestartPolicy_Condition, Service, TaskState, UpdateStatus_State, ServiceSpec, type Task } from '../../proto/generated/orch.js';
-import { planOrchestration, planReaping } from '../../manager/orchestrator/index.js';
+import { planOrchestration } from '../../manager/orchestrator/orchestrator.js';
+import { planReaping } from '../../manager/orchestrator/reaper.js';
 import type { Change, Snapshot, Versioned } from '../../manager/store/index.js';
 import { withDefaults } from '../../shared/spec.js';
 import { isReady } from '../../shared/states.js';

@@ -1,6 +1,6 @@
 // Two-stage node liveness: suspect first, down only after the window.
 import test from 'ava';
-import { DEFAULT_LIVENESS, ELECTION_GRACE, Liveness } from '../../manager/dispatcher/index.js';
+import { DEFAULT_LIVENESS, ELECTION_GRACE, Liveness } from '../../manager/dispatcher/liveness.js';
 
 const opts = { heartbeatMs: 250, downAfterMs: 1000, closedGraceMs: 800 };
 

@@ -4,7 +4,7 @@
 // lets time pass and tasks run, fail or lose their node.
 import test from 'ava';
 import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, RestartPolicy_Condition, Service, ServiceSpec_Mode, TaskState, type Node, type Task } from '../../proto/generated/orch.js';
-import { planOrchestration } from '../../manager/orchestrator/index.js';
+import { planOrchestration } from '../../manager/orchestrator/orchestrator.js';
 import type { Change } from '../../manager/store/index.js';
 import { desired, Harness } from '../helpers/harness.js';
 
@@ -337,6 +337,28 @@ test('homing: copies made at the same time are no reason to move; a service with
   for (const x of plain.live('web')) plain.report(x, TaskState.RUNNING, 'n1');
   volumes(plain, 'n2', { 'data-2': 1 });
   t.deepEqual(plain.orchestrate().changes, []);
+});
+
+test('homing: a slot whose data is on a node without room for it stays where it runs until there is room', (t) => {
+  const GiB = 1024n ** 3n;
+  const h = new Harness();
+  const sized = (id: string, bytes: bigint) => {
+    const n = h.snap.nodes.get(id)!.value;
+    h.set('nodes', id, { ...n, description: { ...n.description!, resources: { nanoCpus: 0n, memoryBytes: bytes, pids: 0n } } });
+  };
+  h.node('n1');
+  h.node('n2');
+  sized('n1', 2n * GiB);
+  sized('n2', 2n * GiB);
+  h.service('db', 2, 0, { container: ContainerSpec.fromPartial({ image: 'img', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }], resources: { reservations: { nanoCpus: 0n, memoryBytes: GiB } } }) });
+  h.orchestrate();
+  for (const x of h.live('db')) h.report(x, TaskState.RUNNING, 'n1');
+  volumes(h, 'n1', { 'data-1': 1000, 'data-2': 1000 });
+  volumes(h, 'n2', { 'data-2': 500 });
+  sized('n2', GiB / 2n);
+  t.deepEqual(desired(h.orchestrate().changes), [], 'n2 holds the older copy but has no room: the slot stays on n1, where n1 has no room left either');
+  sized('n2', 2n * GiB);
+  t.deepEqual(desired(h.orchestrate().changes), ['create 2'], 'room on n2: the slot goes home');
 });
 
 test('the reaper: a removed task on a node that is down, or that no longer exists, is forgotten at once; an attachment never given an address frees nothing', (t) => {

@@ -5,7 +5,7 @@ import { NodeAvailability, NodeState, ServiceSpec, Task as TaskMsg, TaskState, t
 import { InvalidArgumentError } from '../../shared/errors.js';
 import { parseConstraint, satisfies } from '../../shared/constraints.js';
 import { parseBytes, parseCpus } from '../../shared/units.js';
-import { planMoves } from '../../manager/orchestrator/index.js';
+import { planMoves } from '../../manager/orchestrator/rebalance.js';
 import { convergence } from '../../cli/progress.js';
 
 const node = (id: string, over: Partial<Node> = {}): Node => ({

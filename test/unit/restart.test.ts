@@ -1,7 +1,7 @@
 // The restart policy decision, for each condition, delay and attempt limit.
 import test from 'ava';
 import { RestartPolicy_Condition, TaskState, type RestartPolicy, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
-import { restartDecision } from '../../manager/orchestrator/index.js';
+import { restartDecision } from '../../manager/orchestrator/restart.js';
 
 const policy = (over: Partial<RestartPolicy>): RestartPolicy => ({ condition: RestartPolicy_Condition.RESTART_ANY, delayMs: 0, maxAttempts: 0, windowMs: 0, ...over });
 

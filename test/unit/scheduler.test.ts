@@ -1,7 +1,7 @@
 // The scheduler is a pure function: these tests drive it with fake snapshots.
 import test from 'ava';
 import { ContainerSpec, Mount_Type, NodeAvailability, NodeState, TaskState, type Node, Task as TaskMsg, type Task } from '../../proto/generated/orch.js';
-import { schedule } from '../../manager/scheduler/index.js';
+import { schedule } from '../../manager/scheduler/scheduler.js';
 
 function node(id: string, over: Partial<Node> = {}): Node {
   return { id, state: NodeState.NODE_READY, availability: NodeAvailability.ACTIVE, labels: {}, role: 'worker', stateMessage: '', description: undefined, createdAt: undefined, updatedAt: undefined, ingressAddr: '', desiredRole: '', volumes: [], certExpiresAt: undefined, certRoot: '', trustedRoots: [], ...over };

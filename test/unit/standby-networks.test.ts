@@ -2,7 +2,7 @@
 // that may be placed there.
 import test from 'ava';
 import { Node, NodeAvailability, NodeState } from '../../proto/generated/orch.js';
-import { standbyNetworks } from '../../manager/dispatcher/index.js';
+import { standbyNetworks } from '../../manager/dispatcher/network-state.js';
 import { Harness } from '../helpers/harness.js';
 
 test("a node stands by with the networks of the services it may take: not those whose constraints it fails, none while it is not active", (t) => {

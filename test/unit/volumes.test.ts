@@ -2,7 +2,7 @@
 // task mounts, by the names the task would give them there.
 import test from 'ava';
 import { ContainerSpec, Mount_Type, Node, Task } from '../../proto/generated/orch.js';
-import { mountsVolume, volumeAge } from '../../manager/scheduler/index.js';
+import { mountsVolume, volumeAge } from '../../manager/scheduler/volumes.js';
 
 const task = (...sources: string[]) =>
   Task.fromPartial({ id: 't', serviceId: 's', serviceName: 'db', slot: 2, spec: { image: 'img', mounts: sources.map((source) => ({ type: Mount_Type.VOLUME, source, target: `/${source}` })) } });
