@@ -32,8 +32,9 @@ export const SERVICES = [
   { name: BURST.service, args: ['--replicas', String(BURST.replicas), '--network', 'chaos', '-p', `${PUBLISHED_PORT}:80`, '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/httpd'] },
   {
     name: ROLLED.service,
-    // Start-first with a health check: a rolling update never takes a replica away before its replacement answers.
-    args: ['--replicas', '3', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', '--health-cmd', 'wget -qO- http://127.0.0.1/', '--health-interval', '500ms', '--update-order', 'start-first', '--update-failure-action', 'rollback', '--update-monitor', '2s', '--rollback-failure-action', 'continue', ROLLED.images[0]!],
+    // Start-first with a health check, its rollbacks too (Docker's rollbacks are stop-first unless told):
+    // neither an update nor the rollback of one takes a replica away before its replacement answers.
+    args: ['--replicas', '3', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', '--health-cmd', 'wget -qO- http://127.0.0.1/', '--health-interval', '500ms', '--update-order', 'start-first', '--update-failure-action', 'rollback', '--update-monitor', '2s', '--rollback-order', 'start-first', '--rollback-failure-action', 'continue', ROLLED.images[0]!],
   },
   { name: 'agentd', args: ['--mode', 'global', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/sleep'] },
   { name: 'caller', args: ['--replicas', '2', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/sleep', 'sh', '-c', CALLER_LOOP] },
