@@ -91,7 +91,6 @@ export class Agent {
       tls,
       {
         describe: () => this.engine.describe(opts.addr ?? '', opts.hostname, opts.capacity),
-        running: () => this.engine.runningTasks(),
         onAssignments: (tasks) => this.apply(tasks),
         onNetworks: (state, applied) => this.applyNetworks(state, applied),
         onFiles: (values) => files.set(values),

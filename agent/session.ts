@@ -16,7 +16,6 @@ import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type L
 import { UnavailableError } from '../shared/errors.js';
 import { hintedLeader } from '../shared/leader-hint.js';
 import type { Logger } from '../shared/log.js';
-import { within } from '../shared/timeout.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { fingerprint, splitPems, validity } from '../shared/tls/pki.js';
 import { expired, RenewalTimer } from '../shared/tls/renewal.js';
@@ -24,8 +23,6 @@ import { agentMetrics } from './metrics.js';
 
 export interface SessionHandlers {
   describe(): Promise<NodeDescription>;
-  /** The ids of the tasks whose containers run on this node now. */
-  running(): Promise<string[]>;
   onAssignments(tasks: Task[]): void;
   /** Applies a network state; calls `applied` once its rules are in the kernel (the manager is told, on that same session only). */
   onNetworks(state: NetworkState, applied: () => void): void;
@@ -41,8 +38,6 @@ export interface SessionHandlers {
 }
 
 const BACKOFF_MIN_MS = 50;
-/** How long registering waits for the engine to say what runs (it says nothing after that). */
-const RUNNING_WITHIN_MS = 2000;
 const BACKOFF_MAX_MS = 1000;
 /** The longest wait before asking again when a live manager answered that it is not the leader (an election is on). */
 const HUNT_MAX_MS = 200;
@@ -154,16 +149,6 @@ export class Session {
       }
       description = this.described;
     }
-    // What runs here, so that a manager holding a task as running that is not (its container
-    // died with the host, say) learns it as the node registers; unsaid if the engine cannot tell.
-    const running = await within(
-      this.handlers.running().then(
-        (taskIds) => ({ taskIds }),
-        () => undefined,
-      ),
-      RUNNING_WITHIN_MS,
-      undefined,
-    );
     const index = this.next;
     const addr = this.managers[index]!;
     if (this.clientFor !== index) {
@@ -256,7 +241,7 @@ export class Session {
     };
     stream.on('error', (err: Error) => lost(err.message, false, err));
     stream.on('end', () => lost('stream ended'));
-    stream.write({ register: { nodeId: this.tls.identity.nodeId, description, trustedRoots: splitPems(this.tls.ca).map((p) => fingerprint(p)), running } });
+    stream.write({ register: { nodeId: this.tls.identity.nodeId, description, trustedRoots: splitPems(this.tls.ca).map((p) => fingerprint(p)) } });
   }
 
   /** The manager to try after `index`: the next one, passing over a shunned one while there is another. */

@@ -283,17 +283,8 @@ export class Engine {
 
   /** Our containers on this engine: task id → container id. */
   async listManaged(): Promise<Map<string, string>> {
-    return this.listOurs(true);
-  }
-
-  /** The tasks whose containers run on this engine now. */
-  async runningTasks(): Promise<string[]> {
-    return [...(await this.listOurs(false)).keys()];
-  }
-
-  private async listOurs(all: boolean): Promise<Map<string, string>> {
     const list = await this.docker.listContainers({
-      all,
+      all: true,
       filters: { label: [`${LABEL.cluster}=${this.owner.cluster}`, `${LABEL.node}=${this.owner.node}`] },
     });
     const out = new Map<string, string>();

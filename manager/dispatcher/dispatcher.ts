@@ -220,7 +220,6 @@ export class Dispatcher {
       if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
         throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
       }
-      if (attempt === 0 && reg.running) await this.status.registered(nodeId, reg.running.taskIds, now);
       const cur = await this.store.get('nodes', nodeId);
       const node: Node = {
         id: nodeId,

@@ -41,17 +41,6 @@ export class StatusWriter {
   }
 
   /**
-   * What a registering node says runs on it, written before it counts as
-   * ready: each of its tasks held as running whose container is not among
-   * them is failed (it died with the host, or while the agent was away), so
-   * that nobody counts it as running meanwhile.
-   */
-  async registered(nodeId: string, running: readonly string[], now: Date): Promise<void> {
-    const tasks = [...this.cache.tasks.values()].map((v) => v.value);
-    await Promise.all(notRunning(tasks, nodeId, running, now).map((u) => this.writeOne(u)));
-  }
-
-  /**
    * Writes queued updates, a batch per transaction. If the batch loses a
    * compare (a task changed meanwhile), each update is retried on its own,
    * all at once: one after the other, a batch of 64 took seconds on a busy
@@ -112,21 +101,4 @@ function sameStatus(t: Task, u: TaskStatusUpdate): boolean {
   const a = t.status;
   const b = u.status!;
   return !!a && a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId && a.health === b.health && a.exitCode === b.exitCode;
-}
-
-/**
- * What to record for a node's tasks held as running whose containers are not
- * among those it runs: failed, or shut down for a task orch was stopping.
- */
-export function notRunning(tasks: readonly Task[], nodeId: string, running: readonly string[], now: Date): TaskStatusUpdate[] {
-  const runs = new Set(running);
-  return tasks
-    .filter((t) => t.nodeId === nodeId && t.status?.state === TaskState.RUNNING && !runs.has(t.id))
-    .map((t) => ({
-      taskId: t.id,
-      status:
-        t.desiredState === TaskState.RUNNING
-          ? { ...t.status!, state: TaskState.FAILED, message: 'failed', err: 'its container was not running when its node registered again', health: '', timestamp: now }
-          : { ...t.status!, state: TaskState.SHUTDOWN, message: 'shutdown', health: '', timestamp: now },
-    }));
 }

@@ -1619,16 +1619,6 @@ export interface Register {
     | undefined;
   /** SHA-256 of each root in its ca.crt */
   trustedRoots: string[];
-  /**
-   * The tasks whose containers run on this node as it registers (absent: the
-   * agent could not tell). A task the managers hold as running there but
-   * that is not among them is marked failed before the node counts as ready.
-   */
-  running: RunningTasks | undefined;
-}
-
-export interface RunningTasks {
-  taskIds: string[];
 }
 
 export interface Heartbeat {
@@ -14553,7 +14543,7 @@ export const JoinResponse: MessageFns<JoinResponse> = {
 };
 
 function createBaseRegister(): Register {
-  return { nodeId: "", description: undefined, trustedRoots: [], running: undefined };
+  return { nodeId: "", description: undefined, trustedRoots: [] };
 }
 
 export const Register: MessageFns<Register> = {
@@ -14566,9 +14556,6 @@ export const Register: MessageFns<Register> = {
     }
     for (const v of message.trustedRoots) {
       writer.uint32(34).string(v!);
-    }
-    if (message.running !== undefined) {
-      RunningTasks.encode(message.running, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -14610,14 +14597,6 @@ export const Register: MessageFns<Register> = {
             message.trustedRoots.push(reader.string());
             continue;
           }
-          case 5: {
-            if (tag !== 42) {
-              break;
-            }
-
-            message.running = RunningTasks.decode(reader, reader.uint32());
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -14643,7 +14622,6 @@ export const Register: MessageFns<Register> = {
         : globalThis.Array.isArray(object?.trusted_roots)
         ? object.trusted_roots.map((e: any) => globalThis.String(e))
         : [],
-      running: isSet(object.running) ? RunningTasks.fromJSON(object.running) : undefined,
     };
   },
 
@@ -14658,9 +14636,6 @@ export const Register: MessageFns<Register> = {
     if (message.trustedRoots?.length) {
       obj.trustedRoots = message.trustedRoots;
     }
-    if (message.running !== undefined) {
-      obj.running = RunningTasks.toJSON(message.running);
-    }
     return obj;
   },
 
@@ -14674,82 +14649,6 @@ export const Register: MessageFns<Register> = {
       ? NodeDescription.fromPartial(object.description)
       : undefined;
     message.trustedRoots = object.trustedRoots?.map((e) => e) || [];
-    message.running = (object.running !== undefined && object.running !== null)
-      ? RunningTasks.fromPartial(object.running)
-      : undefined;
-    return message;
-  },
-};
-
-function createBaseRunningTasks(): RunningTasks {
-  return { taskIds: [] };
-}
-
-export const RunningTasks: MessageFns<RunningTasks> = {
-  encode(message: RunningTasks, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    for (const v of message.taskIds) {
-      writer.uint32(10).string(v!);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): RunningTasks {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseRunningTasks();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.taskIds.push(reader.string());
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): RunningTasks {
-    return {
-      taskIds: globalThis.Array.isArray(object?.taskIds)
-        ? object.taskIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.task_ids)
-        ? object.task_ids.map((e: any) => globalThis.String(e))
-        : [],
-    };
-  },
-
-  toJSON(message: RunningTasks): unknown {
-    const obj: any = {};
-    if (message.taskIds?.length) {
-      obj.taskIds = message.taskIds;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<RunningTasks>): RunningTasks {
-    return RunningTasks.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<RunningTasks>): RunningTasks {
-    const message = createBaseRunningTasks();
-    message.taskIds = object.taskIds?.map((e) => e) || [];
     return message;
   },
 };
