@@ -27,6 +27,8 @@ export interface ChaosOptions {
 
 /** After the last fault, how long every service gets to converge again. */
 const CONVERGE_DEADLINE_MS = 45_000;
+/** How long convergence must hold before the invariants are checked. */
+const STEADY_MS = 2500;
 const SAMPLE_MS = 250;
 
 export async function runChaos(o: ChaosOptions): Promise<Report> {
@@ -111,9 +113,17 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const rest = o.durationMs - since();
     if (rest > 0) await new Promise((r) => setTimeout(r, rest));
 
-    // Convergence (every count reached, every rollout ended) after the last fault, then the invariants.
+    // Convergence (every count reached, every rollout ended, and so for STEADY_MS) after the last
+    // fault, then the invariants. Held for a while: a host back from the dead is ready before its
+    // agent has reported the tasks that died with it, which count as running until then.
     const deadline = Date.now() + CONVERGE_DEADLINE_MS;
-    while (Date.now() < deadline && (await convergence(ctl)).some((s) => s.running !== s.desired || s.rollingOut)) await new Promise((r) => setTimeout(r, 250));
+    let steadySince: number | undefined;
+    while (Date.now() < deadline) {
+      const unsettled = (await convergence(ctl)).some((s) => s.running !== s.desired || s.rollingOut);
+      steadySince = unsettled ? undefined : (steadySince ?? Date.now());
+      if (steadySince !== undefined && Date.now() - steadySince >= STEADY_MS) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     say(`${(since() / 1000).toFixed(1)}s checking the invariants`);
     await new Promise((r) => setTimeout(r, 1000)); // every host applies its last rules
     sampling = false;
