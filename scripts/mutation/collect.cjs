@@ -7,7 +7,6 @@
 // - in the worker (the directory is named in its environment), it writes the
 //   worker's record there at exit.
 const { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
-const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 const VAR = 'ORCH_MUTATION_OUT';
@@ -17,7 +16,8 @@ if (process.env[VAR]) {
   const out = process.env[VAR];
   process.on('exit', () => writeFileSync(join(out, `${process.pid}.json`), JSON.stringify(namespace())));
 } else {
-  const out = mkdtempSync(join(tmpdir(), 'orch-mutation-'));
+  // In Stryker's sandbox (the working directory), which goes with the run: a run Stryker cut short leaves nothing behind.
+  const out = mkdtempSync(join(process.cwd(), '.orch-mutation-'));
   process.env[VAR] = out; // inherited by ava's worker
   process.on('exit', () => {
     const ns = namespace();
