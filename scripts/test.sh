@@ -58,6 +58,15 @@ fail=$(awk '/^# fail /{print $3}' "$tap" | tail -n 1)
 # A crash before the summary still counts its "not ok" lines.
 [ -n "$pass" ] || pass=$(grep -c '^ok ' "$tap" || true)
 [ -n "$fail" ] || fail=$(grep -c '^not ok ' "$tap" || true)
+# ava leaves a failed hook (an after.always that threw, say) out of its
+# "# fail" count although it prints it as "not ok": count those lines too, and
+# name them again here, where the end of a long run's output shows them.
+notok=$(grep -c '^not ok ' "$tap" || true)
+[ "$notok" -le "${fail:-0}" ] || fail=$notok
+if [ "$notok" -gt 0 ]; then
+  echo "==> not ok:"
+  grep '^not ok ' "$tap" | cut -c1-300
+fi
 if [ "$code" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then
   # ava counts some failures in its exit code only: a test file's process
   # that called process.exit() after its last test, say. Never a pass.
