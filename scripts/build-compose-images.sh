@@ -6,12 +6,20 @@
 #   orch-compose/node:local  the host's Node.js, busybox, and the tools an
 #                            agent calls (nft, conntrack, iptables, nsenter, ip);
 #                            orch itself is mounted from the checkout
+# It also readies this host for the agent's container (see below).
 # Idempotent: images of the current version are kept.
 # Usage: build-compose-images.sh [DOCKER_HOST]   (default: the local engine)
 set -euo pipefail
 # The system's own tools: under npm, $PATH starts with node_modules/.bin (where `nft` is not nftables).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export DOCKER_HOST="${1:-${DOCKER_HOST:-unix:///var/run/docker.sock}}"
+
+# The agent's container mounts the host's network namespaces with shared
+# propagation (/var/run/netns:shared), which Docker refuses unless that path is
+# a shared mount of its own: make it one, as `ip netns add` does on first use.
+mkdir -p /run/netns
+mountpoint -q /run/netns || mount --bind /run/netns /run/netns
+mount --make-shared /run/netns
 
 VERSION=2
 have() { [ "$(docker image inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$1" 2>/dev/null | grep -c "^ORCH_COMPOSE_IMAGE=$VERSION$")" = 1 ]; }

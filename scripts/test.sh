@@ -48,7 +48,9 @@ export ORCH_LOG_LEVEL="${ORCH_LOG_LEVEL:-warn}"
 # bounded waits: when it fires, ava 6's TAP reporter crashes (avajs/ava#3461)
 # and the run ends there, so a slow test must fail by its own deadline.
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+export ORCH_TEST_EXIT_TRACE
+ORCH_TEST_EXIT_TRACE=$(mktemp)
+trap 'rm -f "$tap" "$ORCH_TEST_EXIT_TRACE"' EXIT
 set +e
 npx ava --tap "${args[@]}" | tee "$tap"
 code=${PIPESTATUS[0]}
@@ -66,6 +68,10 @@ notok=$(grep -c '^not ok ' "$tap" || true)
 if [ "$notok" -gt 0 ]; then
   echo "==> not ok:"
   grep '^not ok ' "$tap" | cut -c1-300
+fi
+if [ -s "$ORCH_TEST_EXIT_TRACE" ]; then
+  echo "==> test processes that called process.exit() (test/helpers/exit-trace.ts):"
+  cat "$ORCH_TEST_EXIT_TRACE"
 fi
 if [ "$code" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then
   # ava counts some failures in its exit code only: a test file's process

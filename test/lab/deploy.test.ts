@@ -163,11 +163,17 @@ for (const order of ['stop-first', 'start-first']) {
         vip.failed += Number(line.trim());
       }
     })();
-    await new Promise((r) => setTimeout(r, 1000));
-    const out = await lab.ok('service', 'update', '--image', 'orch-test/httpd:2', name);
-    updating = false;
+    let out: string;
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      out = await lab.ok('service', 'update', '--image', 'orch-test/httpd:2', name);
+    } finally {
+      // The loops end whatever the update did: a loop left running fails the file after its tests.
+      updating = false;
+      await vipLoop.catch(() => undefined);
+      await loop.stop();
+    }
     await vipLoop;
-    await loop.stop();
     t.regex(out, /verify: Service converged/);
     const failed = loop.samples.filter((x) => !x.ok);
     t.log(`published port: ${loop.samples.length} requests, ${failed.length} failed; VIP: ${vip.sent} requests, ${vip.failed} failed`);
