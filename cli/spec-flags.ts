@@ -20,7 +20,7 @@ import { parsePublish, portName } from '../shared/ports.js';
 import { DEFAULT_UPDATE, parseReplicas, validateServiceSpec } from '../shared/spec.js';
 import { parseBytes, parseCpus } from '../shared/units.js';
 import { collect, keyValues } from './commands/common.js';
-import { applyContainerCreate, applyContainerUpdate, CONTAINER_CREATE_DEFAULTS, containerUpdateOptions, type ContainerCreateFlags, type ContainerUpdateFlags } from './container-flags.js';
+import { applyContainerCreate, applyContainerUpdate, CONTAINER_CREATE_DEFAULTS, containerCreateOptions, containerUpdateOptions, type ContainerCreateFlags, type ContainerUpdateFlags } from './container-flags.js';
 import { edit } from './flag-values.js';
 import { CONDITIONS, ENDPOINT_MODES, FAILURE_ACTIONS, MODES, ORDERS, pick, shellWords } from '../shared/words.js';
 
@@ -93,7 +93,7 @@ export const CREATE_DEFAULTS: CreateFlags = {
 };
 
 /** Adds the flags create and update share; `defaults` are create's (update has none: absent is unchanged). */
-export function commonOptions(cmd: Command, defaults: boolean): Command {
+function commonOptions(cmd: Command, defaults: boolean): Command {
   const d = (key: keyof CreateFlags) => (defaults ? (CREATE_DEFAULTS[key] as string) : undefined);
   cmd
     .option('--replicas <n>', 'number of tasks' + (defaults ? ' (default 1)' : ''))
@@ -130,8 +130,33 @@ export function commonOptions(cmd: Command, defaults: boolean): Command {
     .option('--timeout <duration>', 'give up waiting for convergence after this long', CREATE_DEFAULTS.timeout);
 }
 
+/** `service create` with its arguments and every flag; the caller gives the action (image, command, CreateFlags). */
+export function serviceCreateCommand(): Command {
+  const create = new Command('create')
+    .description('Create a new service')
+    .argument('<image>', 'image to run')
+    .argument('[command...]', 'command and arguments (replace the image CMD)')
+    .passThroughOptions()
+    .option('--name <name>', 'service name')
+    .option('--mode <mode>', 'replicated or global (one task on every eligible node)', CREATE_DEFAULTS.mode)
+    .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect, [])
+    .option('--auto-rebalance', 'even the spread by itself when nodes join or return')
+    .option('--network <network>', 'overlay network to join (repeatable)', collect, [])
+    .option('-p, --publish <port>', 'publish a port: 8080:80[/udp], a range 7000-7002:7-9, or published=8080,target=80[,protocol=udp][,mode=host][,traffic=local] (repeatable)', collect, [])
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
+    .option('-l, --label <k=v>', 'service label (repeatable)', collect, [])
+    .option('--container-label <k=v>', 'container label (repeatable)', collect, []);
+  return commonOptions(containerCreateOptions(create), true);
+}
+
+/** `service update` with its argument and every flag; the caller gives the action (service, UpdateFlags). */
+export function serviceUpdateCommand(): Command {
+  const update = new Command('update').description('Update a service: any field of its spec, rolled out under its update config').argument('<service>', 'service name or id');
+  return commonOptions(updateOptions(update), false);
+}
+
 /** Adds update's own flags. */
-export function updateOptions(cmd: Command): Command {
+function updateOptions(cmd: Command): Command {
   return containerUpdateOptions(cmd)
     .option('--image <image>', 'image to run')
     .option('--args <command>', 'command and arguments, in shell quoting ("" for the image\'s own)')

@@ -111,7 +111,7 @@ const UNSUPPORTED_DEPLOY: Record<string, string> = {
 /** Converts a loaded model into the objects of stack `stack`; throws a ComposeProblem (a key and what is wrong with it) at the first bad value. */
 export function stackPlan(loaded: Loaded, stack: string): StackPlan {
   if (!NAME_RE.test(stack)) throw new InvalidArgumentError(`invalid stack name "${stack}": use ${NAME_RULE}`);
-  const { model, dir } = loaded;
+  const { model, dir, env } = loaded;
   const labels = { [STACK_LABEL]: stack };
   const scoped = (name: string) => `${stack}_${name}`;
   const warnings = [...loaded.warnings];
@@ -188,7 +188,7 @@ export function stackPlan(loaded: Loaded, stack: string): StackPlan {
       image: svc.image,
       command: words(svc.command, at('command')),
       entrypoint: words(svc.entrypoint, at('entrypoint')),
-      env: environment(svc, dir, at),
+      env: environment(svc, dir, env, at),
       labels: { ...dict(svc.labels), ...labels },
       stopGracePeriodMs: svc.stop_grace_period !== undefined ? convert(at('stop_grace_period'), () => parseDuration(svc.stop_grace_period, 'stop_grace_period')) : 0,
       stopSignal: svc.stop_signal ?? '',
@@ -210,7 +210,7 @@ export function stackPlan(loaded: Loaded, stack: string): StackPlan {
         limits: { nanoCpus: cpus(deploy.resources?.limits?.cpus, at('deploy', 'resources', 'limits', 'cpus')), memoryBytes: bytes(deploy.resources?.limits?.memory, at('deploy', 'resources', 'limits', 'memory')), pids: BigInt(deploy.resources?.limits?.pids ?? 0) },
         reservations: { nanoCpus: cpus(deploy.resources?.reservations?.cpus, at('deploy', 'resources', 'reservations', 'cpus')), memoryBytes: bytes(deploy.resources?.reservations?.memory, at('deploy', 'resources', 'reservations', 'memory')), pids: 0n },
       },
-      mounts: [...(svc.volumes ?? []).map((v: unknown, i: number) => mount(v, at('volumes', i), dir, volumes)), ...list(svc.tmpfs).map((t) => tmpfs(t))],
+      mounts: [...(svc.volumes ?? []).map((v: unknown, i: number) => mount(v, at('volumes', i), dir, env.HOME, volumes)), ...list(svc.tmpfs).map((t) => tmpfs(t))],
       secrets: (svc.secrets ?? []).map((r: unknown, i: number) => {
         const ref = fileRef(r, at('secrets', i), secrets, 'secret');
         return { secretId: '', secretName: ref.name, file: ref.file };
@@ -321,13 +321,13 @@ function words(v: unknown, at: (string | number)[]): string[] {
   return convert(at, () => shellWords(String(v), at[at.length - 1] as string));
 }
 
-/** env_file first, then environment over it; a variable with no value takes the deploying shell's (as Compose). */
-function environment(svc: Record<string, any>, dir: string, at: (...rest: (string | number)[]) => (string | number)[]): string[] {
+/** env_file first, then environment over it; a variable with no value takes the one the files were read with (as Compose). */
+function environment(svc: Record<string, any>, dir: string, env: Record<string, string | undefined>, at: (...rest: (string | number)[]) => (string | number)[]): string[] {
   const fromFiles = list(svc.env_file).flatMap((f, i) => convert(at('env_file', i), () => readEnvFile(resolve(dir, f), 'env_file')));
   const out = new Map(fromFiles.map((e) => [e.slice(0, e.indexOf('=')), e]));
   for (const [k, v] of Object.entries((svc.environment ?? {}) as Record<string, unknown>)) {
     if (v === null || v === undefined) {
-      if (process.env[k] !== undefined) out.set(k, `${k}=${process.env[k]}`);
+      if (env[k] !== undefined) out.set(k, `${k}=${env[k]}`);
     } else out.set(k, `${k}=${String(v)}`);
   }
   return [...out.values()];
@@ -410,14 +410,15 @@ function ports(p: unknown, at: (string | number)[]): PortConfig[] {
   }));
 }
 
-/** Short ("data:/var/lib", "./conf:/etc/x:ro", "/tmp") or long syntax; named volumes take their stack name. */
 /** A named volume as its mounts make it: its name and labels (the stack's, unless external). */
 interface StackVolume {
   name: string;
   labels: Record<string, string>;
 }
 
-function mount(v: unknown, at: (string | number)[], dir: string, volumes: Map<string, StackVolume>): Mount {
+/** Short ("data:/var/lib", "./conf:/etc/x:ro", "/tmp") or long syntax; named volumes take their stack name. */
+
+function mount(v: unknown, at: (string | number)[], dir: string, home: string | undefined, volumes: Map<string, StackVolume>): Mount {
   let type: string;
   let source = '';
   let target: string;
@@ -445,7 +446,7 @@ function mount(v: unknown, at: (string | number)[], dir: string, volumes: Map<st
     if (!['volume', 'bind', 'tmpfs'].includes(type)) throw new ComposeProblem([...at, 'type'], `type "${type}" is not supported; use volume, bind or tmpfs`);
   }
   if (type === 'bind') {
-    source = isAbsolute(source) ? source : resolve(dir, source.replace(/^~(?=\/)/, process.env.HOME ?? '~'));
+    source = isAbsolute(source) ? source : resolve(dir, source.replace(/^~(?=\/)/, home ?? '~'));
     return { type: Mount_Type.BIND, source, target, readOnly, volumeOptions: undefined, tmpfsOptions: undefined };
   }
   if (type === 'tmpfs') return { type: Mount_Type.TMPFS, source: '', target, readOnly, volumeOptions: undefined, tmpfsOptions: { sizeBytes: size ?? 0n, mode: 0 } };

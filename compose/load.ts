@@ -24,6 +24,8 @@ export interface Loaded {
   dir: string;
   /** What the reader should know but that did not stop it (unset variables…). */
   warnings: string[];
+  /** The variables the files were read with: the environment over the project's .env. */
+  env: Record<string, string | undefined>;
 }
 
 /** The parts of a Compose file orch reads (the schema has checked the shapes). */
@@ -60,11 +62,17 @@ export function loadCompose(files: string[], environment: NodeJS.ProcessEnv = pr
     sources.push(source);
     const model = source.doc.toJS({ maxAliasCount: 10_000 }) as Record<string, any> | null;
     if (model === null || typeof model !== 'object' || Array.isArray(model)) throw new InvalidArgumentError(`${file}:1: the file must be a mapping with a services key`);
-    const extended = resolveExtends(model, file, env, warnings, sources);
+    let extended: Record<string, any>;
+    try {
+      extended = resolveExtends(model, file, env, warnings, sources);
+    } catch (err) {
+      if (err instanceof ComposeProblem) throw new InvalidArgumentError(locate({ sources }, err.path, err.what));
+      throw err;
+    }
     merged = mergeFiles(merged, normalize(extended));
   }
   dropNewerKeys(merged, warnings);
-  const loaded: Loaded = { model: merged as ComposeModel, sources, dir, warnings };
+  const loaded: Loaded = { model: merged as ComposeModel, sources, dir, warnings, env };
   const problems = checkSchema(merged);
   if (problems.length) throw new InvalidArgumentError(problems.map((p) => locate(loaded, p.path, p.message)).join('\n'));
   if (!merged.services || Object.keys(merged.services).length === 0) throw new InvalidArgumentError(`${files[0]}: no services: a stack needs at least one`);

@@ -9,8 +9,7 @@ import { shortId } from '../../shared/ids.js';
 import { parseReplicas } from '../../shared/spec.js';
 import { rollingOut } from '../../shared/states.js';
 import { updateState, waitForRollout, waitForService } from '../progress.js';
-import { containerCreateOptions } from '../container-flags.js';
-import { commonOptions, CREATE_DEFAULTS, specFromFlags, updatedSpec, updateOptions, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
+import { CREATE_DEFAULTS, serviceCreateCommand, serviceUpdateCommand, specFromFlags, updatedSpec, type CreateFlags, type UpdateFlags } from '../spec-flags.js';
 import { ago, table } from '../table.js';
 import { listTasks, TASK_HEADERS, taskListOptions, taskRow, type TaskListFlags } from './task-list.js';
 import { hasLabel, parseFilters, passes } from '../../shared/filters.js';
@@ -50,22 +49,7 @@ export async function printServices(ctl: Control, flags: ServiceListFlags): Prom
 export function serviceCommand(globals: Globals): Command {
   const cmd = new Command('service').description('Manage services').enablePositionalOptions();
 
-  const create = cmd
-    .command('create')
-    .description('Create a new service')
-    .argument('<image>', 'image to run')
-    .argument('[command...]', 'command and arguments (replace the image CMD)')
-    .passThroughOptions()
-    .option('--name <name>', 'service name')
-    .option('--mode <mode>', 'replicated or global (one task on every eligible node)', CREATE_DEFAULTS.mode)
-    .option('--constraint <expr>', 'placement constraint, e.g. node.labels.zone==a (repeatable)', collect, [])
-    .option('--auto-rebalance', 'even the spread by itself when nodes join or return')
-    .option('--network <network>', 'overlay network to join (repeatable)', collect, [])
-    .option('-p, --publish <port>', 'publish a port: 8080:80[/udp], a range 7000-7002:7-9, or published=8080,target=80[,protocol=udp][,mode=host][,traffic=local] (repeatable)', collect, [])
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [])
-    .option('-l, --label <k=v>', 'service label (repeatable)', collect, [])
-    .option('--container-label <k=v>', 'container label (repeatable)', collect, []);
-  commonOptions(containerCreateOptions(create), true).action((image: string, command: string[], flags: CreateFlags) =>
+  cmd.addCommand(serviceCreateCommand().copyInheritedSettings(cmd).action((image: string, command: string[], flags: CreateFlags) =>
     withControl(globals, async (ctl) => {
       const spec = specFromFlags(image, command, flags);
       const timeoutMs = parseDuration(flags.timeout, '--timeout');
@@ -73,7 +57,7 @@ export function serviceCommand(globals: Globals): Command {
       process.stdout.write(`${service.id}\n`);
       if (!flags.detach) await waitForService(ctl, service.spec!.name, process.stdout, timeoutMs);
     }),
-  );
+  ));
 
   cmd
     .command('ls')
@@ -126,8 +110,7 @@ export function serviceCommand(globals: Globals): Command {
       }),
     );
 
-  const update = updateOptions(cmd.command('update').description('Update a service: any field of its spec, rolled out under its update config').argument('<service>', 'service name or id'));
-  commonOptions(update, false).action((ref: string, flags: UpdateFlags) =>
+  cmd.addCommand(serviceUpdateCommand().copyInheritedSettings(cmd).action((ref: string, flags: UpdateFlags) =>
     withControl(globals, async (ctl) => {
       const timeoutMs = parseDuration(flags.timeout, '--timeout');
       if (flags.rollback) return rollback(ctl, ref, 0n, flags.detach ?? false, timeoutMs);
@@ -141,7 +124,7 @@ export function serviceCommand(globals: Globals): Command {
       if (next.version !== cur.version && rollingOut(next.updateStatus)) await waitForRollout(ctl, next, process.stdout, timeoutMs);
       else await waitForService(ctl, next.id, process.stdout, timeoutMs);
     }),
-  );
+  ));
 
   cmd
     .command('rollback')

@@ -225,3 +225,210 @@ test('keys orch does not carry out are warned about by name; unknown references 
     t.throws(() => readStack([bad['docker-compose.yml']!], 'app', {}), { message: why }, text);
   }
 });
+
+const stack = (text: string, env: NodeJS.ProcessEnv = {}, more: Record<string, string> = {}) => readStack([files({ 'docker-compose.yml': text, ...more })['docker-compose.yml']!], 'app', env).plan;
+
+test('every key orch does not carry out is named with why, once', (t) => {
+  const keys = [
+    'build: .', 'network_mode: host', 'container_name: one', 'links: [db]', 'external_links: [other]', 'restart: always', 'logging: { driver: syslog }', 'security_opt: [x]',
+    'pid: host', 'ipc: host', 'cgroup_parent: x', 'devices: [/dev/null]', 'dns: 1.1.1.1', 'domainname: example', 'mac_address: 02:42:ac:11:00:02', 'userns_mode: host',
+    'volumes_from: [db]', 'blkio_config: { weight: 10 }', 'cpu_shares: 2', 'cpu_quota: 2', 'cpu_period: 2', 'cpus: 1', 'cpuset: "0"', 'mem_limit: 1g', 'mem_reservation: 1g',
+    'memswap_limit: 1g', 'shm_size: 1g', 'oom_kill_disable: true', 'oom_score_adj: 1', 'isolation: default', 'platform: linux', 'profiles: [a]', 'pull_policy: always', 'scale: 2',
+    'runtime: runc', 'stdin_open: true', 'storage_opt: { size: 1g }', 'credential_spec: { file: x }', 'expose: ["80"]', 'privileged: true', 'pids_limit: 10',
+  ];
+  const plan = stack(`services:\n  web:\n    image: x\n${keys.map((k) => `    ${k}\n`).join('')}  db:\n    image: x\n`);
+  t.deepEqual(plan.warnings.map((w) => w.slice(0, w.indexOf(':'))), keys.map((k) => `services.web.${k.slice(0, k.indexOf(':'))}`));
+  for (const w of plan.warnings) t.regex(w, /^services\.web\.\w+: [a-z].*[a-z):]; ignored$/, 'each says why');
+  t.deepEqual(plan.warnings.slice(0, 2), ['services.web.build: orch does not build images; build and push the image, then give image:; ignored', 'services.web.network_mode: tasks always join overlay networks; ignored']);
+  t.deepEqual(stack('services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          generic_resources: [{ discrete_resource_spec: { kind: gpu, value: 1 } }]\n').warnings, [
+    'services.web.deploy.resources.reservations.generic_resources: not supported; ignored',
+  ]);
+});
+
+test('networks: declared, external in each spelling, one subnet; options orch ignores are named', (t) => {
+  const plan = stack(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    networks: [front, old, named, plain]',
+      'networks:',
+      '  front:',
+      '    driver: overlay',
+      '    driver_opts: { a: b }',
+      '    attachable: true',
+      '    internal: true',
+      '    enable_ipv6: false',
+      '    labels: [team=web]',
+      '    ipam: { config: [{ subnet: 10.9.0.0/24, gateway: 10.9.0.1 }] }',
+      '  old: { external: { name: legacy } }',
+      '  named: { external: true, name: shared }',
+      '  plain: { external: true }',
+      '',
+    ].join('\n'),
+  );
+  t.deepEqual(plan.networks, [
+    { spec: { name: 'app_front', driver: 'overlay', subnet: '10.9.0.0/24', gateway: '10.9.0.1', labels: { team: 'web', 'com.docker.stack.namespace': 'app' } }, external: false },
+    { spec: { name: 'legacy', driver: 'overlay', subnet: '', gateway: '', labels: {} }, external: true },
+    { spec: { name: 'shared', driver: 'overlay', subnet: '', gateway: '', labels: {} }, external: true },
+    { spec: { name: 'plain', driver: 'overlay', subnet: '', gateway: '', labels: {} }, external: true },
+  ]);
+  t.deepEqual(plan.warnings, ['networks.front.driver_opts: not supported; ignored', 'networks.front.attachable: not supported; ignored', 'networks.front.internal: not supported; ignored', 'networks.front.enable_ipv6: not supported; ignored']);
+  t.deepEqual(plan.services[0]!.aliases.map((a) => a.network), ['app_front', 'legacy', 'shared', 'plain']);
+  t.deepEqual(stack('services:\n  web:\n    image: x\nnetworks:\n  unused: {}\n').networks.map((n) => n.spec.name), ['app_default'], 'a network no service joins is not made');
+  t.deepEqual(stack('services:\n  web:\n    image: x\n    networks:\n      default: {}\n').networks.map((n) => n.spec.name), ['app_default']);
+  for (const [text, message] of [
+    ['services:\n  web:\n    image: x\n    networks: [nope]\n', /:4: services\.web\.networks\.nope: network "nope" is not declared under the top-level networks key$/],
+    ['services:\n  web:\n    image: x\n    networks: [n]\nnetworks:\n  n:\n    ipam: { config: [{ subnet: 10.1.0.0/24 }, { subnet: 10.2.0.0/24 }] }\n', /:7: networks\.n\.ipam\.config: an orch network has one subnet; give one entry$/],
+  ] as const) {
+    t.throws(() => stack(text), { message }, text);
+  }
+});
+
+test('secrets, configs and volumes: from a file, external, or a local volume; what cannot be made is refused at its key', (t) => {
+  const plan = stack(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    secrets: [{ source: s, mode: 288 }, { source: e, target: other, uid: "1", gid: "2", mode: 0400 }]',
+      '    configs: [c]',
+      '    volumes: [data:/d, ext:/e:ro, "named:/n:nocopy", /anon, { type: volume, source: data, target: /l, read_only: true, volume: { nocopy: true } }]',
+      'secrets:',
+      '  s: { file: ./s.txt, labels: { k: v } }',
+      '  e: { external: true, name: prod-key }',
+      'configs:',
+      '  c: { file: ./s.txt, name: conf-v1 }',
+      'volumes:',
+      '  data: { driver: local, driver_opts: { type: none }, labels: [a=b] }',
+      '  ext: { external: true }',
+      '  named: { name: shared-data }',
+      '',
+    ].join('\n'),
+    {},
+    { 's.txt': 'sss' },
+  );
+  t.deepEqual(plan.secrets.map((s) => [s.name, s.data && Buffer.from(s.data).toString(), s.labels]), [['app_s', 'sss', { k: 'v', 'com.docker.stack.namespace': 'app' }], ['prod-key', undefined, {}]]);
+  t.deepEqual(plan.configs.map((s) => [s.name, s.data && Buffer.from(s.data).toString()]), [['conf-v1', 'sss']]);
+  const c = plan.services[0]!.container!;
+  t.deepEqual(c.secrets.map((s) => [s.secretName, s.file]), [['app_s', { name: '/run/secrets/s', uid: 0, gid: 0, mode: 0o440 }], ['prod-key', { name: '/run/secrets/other', uid: 1, gid: 2, mode: 0o400 }]]);
+  t.deepEqual(c.configs.map((s) => [s.configName, s.file!.name]), [['conf-v1', '/c']]);
+  t.deepEqual(c.mounts, [
+    { type: Mount_Type.VOLUME, source: 'app_data', target: '/d', readOnly: false, volumeOptions: { noCopy: false, labels: { a: 'b', 'com.docker.stack.namespace': 'app' } }, tmpfsOptions: undefined },
+    { type: Mount_Type.VOLUME, source: 'ext', target: '/e', readOnly: true, volumeOptions: undefined, tmpfsOptions: undefined },
+    { type: Mount_Type.VOLUME, source: 'shared-data', target: '/n', readOnly: false, volumeOptions: { noCopy: true, labels: { 'com.docker.stack.namespace': 'app' } }, tmpfsOptions: undefined },
+    { type: Mount_Type.VOLUME, source: '', target: '/anon', readOnly: false, volumeOptions: undefined, tmpfsOptions: undefined },
+    { type: Mount_Type.VOLUME, source: 'app_data', target: '/l', readOnly: true, volumeOptions: { noCopy: true, labels: { a: 'b', 'com.docker.stack.namespace': 'app' } }, tmpfsOptions: undefined },
+  ]);
+  t.deepEqual(plan.warnings, ['volumes.data.driver_opts: not supported; ignored']);
+  const binds = stack('services:\n  web:\n    image: x\n    volumes: ["~/conf:/c", "/abs:/a", { type: bind, source: ./rel, target: /r }, { type: tmpfs, target: /t }]\n    tmpfs: ["/run:size=64m", /tmp]\n', { HOME: '/home/me' });
+  t.deepEqual(binds.services[0]!.container!.mounts.map((m) => [m.type, m.source.replace(/^\/.*orch-compose-[^/]+\/\d+/, '.'), m.target, m.tmpfsOptions?.sizeBytes]), [
+    [Mount_Type.BIND, '/home/me/conf', '/c', undefined],
+    [Mount_Type.BIND, '/abs', '/a', undefined],
+    [Mount_Type.BIND, './rel', '/r', undefined],
+    [Mount_Type.TMPFS, '', '/t', 0n],
+    [Mount_Type.TMPFS, '', '/run', 64n << 20n],
+    [Mount_Type.TMPFS, '', '/tmp', 0n],
+  ]);
+  for (const [text, message] of [
+    ['services:\n  web:\n    image: x\n    configs: [c]\nconfigs:\n  c: { name: c }\n', /:6: configs\.c: give file: \(a path to its value\) or external: true$/],
+    ['services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { file: ./missing.txt }\n', /:6: secrets\.s\.file: cannot read .*missing\.txt \(ENOENT\)$/],
+    ['services:\n  web:\n    image: x\nvolumes:\n  v: { driver: nfs }\n', /:5: volumes\.v\.driver: driver "nfs" is not supported; orch volumes are the engine's local volumes$/],
+    ['services:\n  web:\n    image: x\n    configs: [nope]\n', /:4: services\.web\.configs\.0: config "nope" is not declared under the top-level configs key$/],
+    ['services:\n  web:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n', /services\.web\.volumes\.0\.type: type "npipe" is not supported; use volume, bind or tmpfs$/],
+  ] as const) {
+    t.throws(() => stack(text), { message }, text);
+  }
+});
+
+test('ports, health, restart and rollout: each spelling Compose allows, and each bad value at its key', (t) => {
+  const web = stack(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    ports: [80, "81", "7000-7001:70-71", { target: 90 }, { target: 91, published: 9091, protocol: udp }, { target: 92, published: 9092, mode: host }]',
+      '    healthcheck: { test: [CMD, wget, -q, localhost] }',
+      '    environment: { SET: null, UNSET: null, EMPTY: "" }',
+      '    extra_hosts: { db.local: 10.0.0.5 }',
+      '    dns_search: example.internal',
+      '    user: "1000"',
+      '    init: false',
+      '    ulimits: { nofile: 10 }',
+      '    deploy:',
+      '      restart_policy: { max_attempts: 2 }',
+      '      update_config: { order: start-first }',
+      '',
+    ].join('\n'),
+    { SET: 'from the shell' },
+  ).services[0]!;
+  t.deepEqual(web.endpoint!.ports.map((p) => [p.targetPort, p.publishedPort, p.protocol, p.publishMode]), [
+    [80, 0, PortConfig_Protocol.TCP, PortConfig_PublishMode.INGRESS],
+    [81, 0, PortConfig_Protocol.TCP, PortConfig_PublishMode.INGRESS],
+    [70, 7000, PortConfig_Protocol.TCP, PortConfig_PublishMode.INGRESS],
+    [71, 7001, PortConfig_Protocol.TCP, PortConfig_PublishMode.INGRESS],
+    [90, 0, PortConfig_Protocol.TCP, PortConfig_PublishMode.INGRESS],
+    [91, 9091, PortConfig_Protocol.UDP, PortConfig_PublishMode.INGRESS],
+    [92, 9092, PortConfig_Protocol.TCP, PortConfig_PublishMode.HOST],
+  ]);
+  const c = web.container!;
+  t.deepEqual(c.healthcheck, { test: ['CMD', 'wget', '-q', 'localhost'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 });
+  t.deepEqual(c.env, ['SET=from the shell', 'EMPTY='], "a variable with no value takes the deploying shell's, or is left out");
+  t.deepEqual([c.hosts, c.dnsConfig!.search, c.user, c.init, c.ulimits], [['10.0.0.5 db.local'], ['example.internal'], '1000', false, [{ name: 'nofile', soft: 10n, hard: 10n }]]);
+  t.deepEqual(web.restart, { condition: RestartPolicy_Condition.RESTART_ANY, delayMs: 5000, maxAttempts: 2, windowMs: 0 });
+  t.deepEqual(web.updateConfig, { parallelism: 1, delayMs: 0, failureAction: UpdateConfig_FailureAction.PAUSE, monitorMs: 5000, maxFailureRatio: 0, order: UpdateConfig_Order.START_FIRST, progressDeadlineMs: 600_000 });
+  t.deepEqual(stack('services:\n  web:\n    image: x\n    healthcheck: { disable: true }\n').services[0]!.container!.healthcheck, { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 });
+  t.is(stack('services:\n  web:\n    image: x\n').services[0]!.container!.init, undefined, "no init: key: the engine's default");
+  t.deepEqual(stack('services:\n  a:\n    image: x\n    ports: ["80:80"]\n  b:\n    image: x\n    ports: ["80:80/udp"]\n').services.map((s) => s.endpoint!.ports[0]!.publishedPort), [80, 80], 'the same number over TCP and UDP is two ports');
+  for (const [text, message] of [
+    ['services:\n  a:\n    image: x\n    ports: ["80:80"]\n  b:\n    image: x\n    ports: [{ target: 81, published: 80 }]\n', /:7: services\.b\.ports: port 80\/tcp is also published by service a$/],
+    ['services:\n  a:\n    image: x\n    ports: ["53:53/udp"]\n  b:\n    image: x\n    ports: ["53:53/udp"]\n', /services\.b\.ports: port 53\/udp is also published by service a$/],
+    ['services:\n  web:\n    image: x\n    healthcheck: { test: [] }\n', /:4: services\.web\.healthcheck\.test: give the command to run \(or disable: true\)$/],
+    ['services:\n  web:\n    image: x\n    deploy:\n      resources: { limits: { cpus: lots } }\n', /:5: services\.web\.deploy\.resources\.limits\.cpus: /],
+    ['services:\n  web:\n    image: x\n    deploy:\n      update_config: { failure_action: retry }\n', /services\.web\.deploy\.update_config\.failure_action: "retry" is not one of pause, continue, rollback$/],
+    ['services:\n  web:\n    image: x\n    deploy:\n      mode: sometimes\n', /services\.web\.deploy\.mode: /],
+    ['services:\n  web:\n    image: x\n    command: "a | b"\n', /:4: services\.web\.command: "a \| b" holds shell operators; quote them$/],
+    ['services:\n  web:\n    image: x\n    env_file: missing.env\n', /services\.web\.env_file\.0: cannot read .*missing\.env \(ENOENT\)$/],
+  ] as const) {
+    t.throws(() => stack(text), { message }, text);
+  }
+});
+
+test('reading: no file, an unreadable one, bad YAML, a file that is no mapping, no services; .env spellings', (t) => {
+  t.throws(() => readStack([], 'app', {}), { message: 'give a Compose file: -c docker-compose.yml' });
+  t.throws(() => readStack([join(root, 'nope.yml')], 'app', {}), { message: `${join(root, 'nope.yml')}: cannot read it (ENOENT)` });
+  for (const [text, message] of [
+    ['services:\n  web: [\n', /docker-compose\.yml:\d+: invalid YAML: /],
+    ['- a\n- b\n', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
+    ['just text\n', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
+    ['', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
+    ['services: {}\n', /docker-compose\.yml: no services: a stack needs at least one$/],
+    ['services:\n  web:\n    image: x\n    extends: nope\n', /:4: services\.web\.extends: there is no service "nope" in .*docker-compose\.yml to extend$/],
+  ] as const) {
+    t.throws(() => stack(text), { message }, JSON.stringify(text));
+  }
+  const f = files({ 'docker-compose.yml': 'services:\n  web:\n    image: "${A}:${B}:${C}:${D}"\n', '.env': '# a comment\nexport A=a\nB = "b"\nC=\'c\'\n  # D=no\nnot a line\n' });
+  t.is(readStack([f['docker-compose.yml']!], 'app', {}).plan.services[0]!.container!.image, 'a:b:c:', '.env: export, spaces, quotes and comments');
+  const warned = readStack([f['docker-compose.yml']!], 'app', {}).plan.warnings;
+  t.deepEqual(warned.map((w) => w.replace(/^.*docker-compose\.yml:/, '')), ['3: variable D is not set; it stands for an empty string']);
+  const octal = stack('services:\n  web:\n    image: x\n    secrets: [{ source: s, mode: 0440 }]\nsecrets:\n  s: { file: ./s.txt }\n', {}, { 's.txt': 'x' });
+  t.is(octal.services[0]!.container!.secrets[0]!.file!.mode, 0o440, 'a mode written 0440 is octal, as in Compose');
+});
+
+test('merging files: services by name, mappings key by key, lists by what they name; extends merges the same way', (t) => {
+  const f = files({
+    'a.yml': 'services:\n  web:\n    image: x\n    labels: [a=1, b=1]\n    secrets: [s, t]\n    deploy: { labels: [x=1] }\n  db:\n    image: db\nsecrets:\n  s: { file: ./a.yml }\n  t: { file: ./a.yml }\n',
+    'b.yml': 'services:\n  web:\n    labels: { b: "2" }\n    secrets: [{ source: s, target: renamed }]\n    deploy: { labels: { y: "2" } }\n    healthcheck: { test: [CMD, a] }\n  cache:\n    image: cache\n',
+    'c.yml': 'services:\n  web:\n    healthcheck: { test: [CMD, b] }\n',
+  });
+  const { plan } = readStack([f['a.yml']!, f['b.yml']!, f['c.yml']!], 'app', {});
+  t.deepEqual(plan.services.map((s) => s.name), ['app_web', 'app_db', 'app_cache']);
+  const web = plan.services[0]!;
+  t.deepEqual(web.container!.labels, { a: '1', b: '2', 'com.docker.stack.namespace': 'app' });
+  t.deepEqual(web.labels, { x: '1', y: '2', 'com.docker.stack.namespace': 'app' });
+  t.deepEqual(web.container!.secrets.map((s) => s.file!.name), ['/run/secrets/t', '/run/secrets/renamed'], 'a secret is replaced by its source');
+  t.deepEqual(web.container!.healthcheck!.test, ['CMD', 'b'], "a healthcheck's test is replaced");
+  const ext = files({ 'docker-compose.yml': 'services:\n  base:\n    image: x\n    configs: [c]\n    environment: [A=1]\n  web:\n    extends: base\n    configs: [{ source: c, target: /etc/c }]\n    environment: [B=2]\nconfigs:\n  c: { file: ./docker-compose.yml }\n' });
+  const w = readStack([ext['docker-compose.yml']!], 'app', {}).plan.services.find((s) => s.name === 'app_web')!.container!;
+  t.deepEqual([w.env, w.configs.map((x) => x.file!.name)], [['A=1', 'B=2'], ['/etc/c']]);
+});

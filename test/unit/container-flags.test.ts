@@ -52,7 +52,7 @@ test('bad mounts are refused, saying what is wrong', (t) => {
 
 test('the container flags of create become the spec', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'orch-envfile-'));
-  writeFileSync(join(dir, 'app.env'), '# comment\n\nFROM_FILE=1\nSHARED=file\n');
+  writeFileSync(join(dir, 'app.env'), '# comment\n\nFROM_FILE=1\n# HIDDEN=1\n  TRIMMED=1  \r\nPATH\nORCH_NOT_SET_ANYWHERE\nSHARED=file\n');
   const c = create({
     workdir: '/srv', user: 'nobody:nogroup', group: ['audio'], hostname: '{{.Service.Name}}-{{.Task.Slot}}', entrypoint: 'sh -c "exec httpd -f"',
     envFile: [join(dir, 'app.env')], env: ['SHARED=flag'], capAdd: ['NET_ADMIN'], capDrop: ['MKNOD'], readOnly: true, init: true, stopSignal: 'SIGINT',
@@ -63,7 +63,7 @@ test('the container flags of create become the spec', (t) => {
   t.is(c.user, 'nobody:nogroup');
   t.deepEqual(c.groups, ['audio']);
   t.deepEqual(c.entrypoint, ['sh', '-c', 'exec httpd -f']);
-  t.deepEqual(c.env, ['FROM_FILE=1', 'SHARED=file', 'SHARED=flag'], '--env-file first, --env after (the later wins in Docker)');
+  t.deepEqual(c.env, ['FROM_FILE=1', 'TRIMMED=1', `PATH=${process.env.PATH}`, 'SHARED=file', 'SHARED=flag'], '--env-file first, --env after (the later wins in Docker); a bare name takes this shell\'s value, if it has one');
   t.deepEqual([c.capabilityAdd, c.capabilityDrop, c.readOnly, c.init, c.stopSignal, c.tty], [['NET_ADMIN'], ['MKNOD'], true, true, 'SIGINT', true]);
   t.deepEqual(c.sysctls, { 'net.core.somaxconn': '1024' });
   t.deepEqual(c.ulimits.map((u) => [u.name, u.soft, u.hard]), [['nofile', 1024n, 2048n], ['nproc', 64n, 64n]]);
