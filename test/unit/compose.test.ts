@@ -432,3 +432,70 @@ test('merging files: services by name, mappings key by key, lists by what they n
   const w = readStack([ext['docker-compose.yml']!], 'app', {}).plan.services.find((s) => s.name === 'app_web')!.container!;
   t.deepEqual([w.env, w.configs.map((x) => x.file!.name)], [['A=1', 'B=2'], ['/etc/c']]);
 });
+
+test('keys of newer Compose files: each named with why, then left out; bad values that pass the schema are refused at their key', (t) => {
+  const top = ['name: shop', 'include: [other.yml]', 'models: {}'];
+  const service = ['develop: {}', 'annotations: {}', 'attach: false', 'label_file: x', 'provider: {}', 'models: []', 'gpus: all', 'post_start: []', 'pre_stop: []', 'use_api_socket: true'];
+  const plan = stack(`${top.join('\n')}\nservices:\n  web:\n    image: x\n${service.map((k) => `    ${k}\n`).join('')}`);
+  const key = (k: string) => k.slice(0, k.indexOf(':'));
+  t.deepEqual(plan.warnings.map((w) => w.slice(0, w.indexOf(':'))), [...top.map(key), ...service.map((k) => `services.web.${key(k)}`)]);
+  for (const w of plan.warnings) t.regex(w, /^[\w.]+: [a-z].*[a-z]; ignored$/, 'each says why');
+  t.is(plan.warnings[1], 'include: not supported: merge files with several -c; ignored');
+  for (const [text, message] of [
+    ['services:\n  web:\n    image: x\n    deploy:\n      resources: { limits: { memory: lots } }\n', /:5: services\.web\.deploy\.resources\.limits\.memory: /],
+    ['services:\n  web:\n    image: x\n    deploy:\n      resources: { reservations: { cpus: lots } }\n', /:5: services\.web\.deploy\.resources\.reservations\.cpus: /],
+    ['services:\n  web:\n    image: x\n    deploy:\n      resources: { reservations: { memory: lots } }\n', /:5: services\.web\.deploy\.resources\.reservations\.memory: /],
+    ['services:\n  web:\n    image: x\n    deploy:\n      endpoint_mode: ipvs\n', /:5: services\.web\.deploy\.endpoint_mode: "ipvs" is not one of vip, dnsrr$/],
+    ['services:\n  web:\n    image: x\n    entrypoint: "a && b"\n', /:4: services\.web\.entrypoint: "a && b" holds shell operators; quote them$/],
+    ['services:\n  web:\n    image: x\n    volumes: [{ type: tmpfs, target: /t, tmpfs: { size: lots } }]\n', /:4: services\.web\.volumes\.0\.tmpfs\.size: /],
+    ['services:\n  web:\n    image: x\n    ports: [{ target: 80, published: 99999 }]\n', /services\.web\.ports\.0\.published: /],
+    ['services:\n  web:\n    image: "${TAG:?set TAG}"\n', /docker-compose\.yml:3: variable TAG is required: set TAG$/],
+    ['services:\n  web:\n    image: "${TAG?}"\n', /docker-compose\.yml:3: variable TAG is required: it is not set$/],
+    ['services:\n  web:\n    image: x\n    stop_grace_period: soon\n', /:4: services\.web\.stop_grace_period: /],
+    ['services:\n  web:\n    image: x\n    deploy:\n      replicas: 100000\n', /services\.web: /],
+  ] as const) {
+    t.throws(() => stack(text), { message }, text);
+  }
+});
+
+test('the smaller spellings: lists or mappings, nulls, short and long volumes, external volumes', (t) => {
+  const web = stack(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    labels: { a: null, b: 2 }',
+      '    extra_hosts: ["db=10.0.0.5", "cache:10.0.0.6"]',
+      '    dns_opt: [ndots:1]',
+      '    group_add: [10, wheel]',
+      '    working_dir: /w',
+      '    volumes: ["data:/d:ro,nocopy", "./rel:/r:ro", "ext:/e", { type: volume, target: /anon }, { type: bind, source: /abs, target: /b, read_only: true }]',
+      '    tmpfs: "/run:size=1k"',
+      '    deploy:',
+      '      restart_policy: { delay: 1s, window: 2s }',
+      '      update_config: { delay: 3s, monitor: 4s, order: start-first, parallelism: 3, max_failure_ratio: 0.25 }',
+      '      rollback_config: { failure_action: continue }',
+      '    healthcheck: { test: "true", interval: 1s, timeout: 2s, start_period: 3s }',
+      'volumes:',
+      '  data: {}',
+      '  ext: { external: true, name: outside }',
+      '',
+    ].join('\n'),
+  ).services[0]!;
+  const c = web.container!;
+  t.deepEqual(c.labels, { a: '', b: '2', 'com.docker.stack.namespace': 'app' });
+  t.deepEqual([c.hosts, c.dnsConfig, c.groups, c.dir], [['10.0.0.5 db', '10.0.0.6 cache'], { search: [], options: ['ndots:1'] }, ['10', 'wheel'], '/w']);
+  t.deepEqual(c.mounts.map((m) => [m.type, m.source.replace(/^\/.*orch-compose-[^/]+\/\d+/, '.'), m.target, m.readOnly, m.volumeOptions?.noCopy, m.tmpfsOptions?.sizeBytes]), [
+    [Mount_Type.VOLUME, 'app_data', '/d', true, true, undefined],
+    [Mount_Type.BIND, './rel', '/r', true, undefined, undefined],
+    [Mount_Type.VOLUME, 'outside', '/e', false, undefined, undefined],
+    [Mount_Type.VOLUME, '', '/anon', false, undefined, undefined],
+    [Mount_Type.BIND, '/abs', '/b', true, undefined, undefined],
+    [Mount_Type.TMPFS, '', '/run', false, undefined, 1024n],
+  ]);
+  t.deepEqual([web.restart!.delayMs, web.restart!.windowMs], [1000, 2000]);
+  t.deepEqual(web.updateConfig, { parallelism: 3, delayMs: 3000, failureAction: UpdateConfig_FailureAction.PAUSE, monitorMs: 4000, maxFailureRatio: 0.25, order: UpdateConfig_Order.START_FIRST, progressDeadlineMs: 600_000 });
+  t.is(web.rollbackConfig!.failureAction, UpdateConfig_FailureAction.CONTINUE);
+  t.deepEqual(c.healthcheck, { test: ['CMD-SHELL', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 0, startPeriodMs: 3000 });
+  t.deepEqual(stack('services:\n  web:\n    image: x\n    entrypoint: ["a b"]\n').services[0]!.container!.entrypoint, ['a b'], 'a list is taken word for word');
+});
