@@ -8,15 +8,11 @@ export type { Loaded } from './load.js';
 
 /** Reads `files` as stack `name`: every problem names its file, line and key. */
 export function readStack(files: string[], name: string, env: NodeJS.ProcessEnv = process.env): { plan: StackPlan; loaded: Loaded } {
-  const loaded = at(undefined, () => loadCompose(files, env));
-  return { plan: at(loaded, () => stackPlan(loaded, name)), loaded };
-}
-
-function at<T>(loaded: Loaded | undefined, fn: () => T): T {
+  const loaded = loadCompose(files, env);
   try {
-    return fn();
+    return { plan: stackPlan(loaded, name), loaded };
   } catch (err) {
-    if (err instanceof ComposeProblem) throw new InvalidArgumentError(loaded ? locate(loaded, err.path, err.what) : err.message);
+    if (err instanceof ComposeProblem) throw new InvalidArgumentError(locate(loaded, err.path, err.what));
     throw err;
   }
 }

@@ -15,6 +15,7 @@ import {
   UpdateConfig_Order,
   type ServiceSpec,
 } from '../../proto/generated/orch.js';
+import { shellWords } from '../../shared/words.js';
 import { serviceCreateCommand, serviceUpdateCommand, specFromFlags, updatedSpec, type CreateFlags, type UpdateFlags } from '../../cli/spec-flags.js';
 
 /** The spec and flags `orch service create ARGV` makes (throws what the command would print). */
@@ -43,7 +44,7 @@ function updated(cur: ServiceSpec, ...argv: string[]): ServiceSpec {
   return out!;
 }
 
-const words = (line: string) => line.match(/"[^"]*"|\S+/g)!.map((w) => w.replace(/^"|"$/g, ''));
+const words = (line: string) => shellWords(line, 'test');
 
 const EVERY_CREATE_FLAG = words(
   '--name web --mode replicated --replicas 3 --constraint node.role==worker --constraint node.labels.zone==a --auto-rebalance --network front --network back ' +
