@@ -192,7 +192,7 @@ export function stackPlan(loaded: Loaded, stack: string): StackPlan {
       labels: { ...dict(svc.labels), ...labels },
       stopGracePeriodMs: svc.stop_grace_period !== undefined ? convert(at('stop_grace_period'), () => parseDuration(svc.stop_grace_period, 'stop_grace_period')) : 0,
       stopSignal: svc.stop_signal ?? '',
-      user: svc.user !== undefined ? String(svc.user) : '',
+      user: svc.user ?? '',
       dir: svc.working_dir ?? '',
       hostname: svc.hostname ?? '',
       groups: (svc.group_add ?? []).map(String),

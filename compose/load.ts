@@ -69,7 +69,7 @@ export function loadCompose(files: string[], environment: NodeJS.ProcessEnv = pr
       if (err instanceof ComposeProblem) throw new InvalidArgumentError(locate({ sources }, err.path, err.what));
       throw err;
     }
-    merged = mergeFiles(merged, normalize(extended));
+    merged = deepMerge(merged, normalize(extended)) as Record<string, any>;
   }
   dropNewerKeys(merged, warnings);
   const loaded: Loaded = { model: merged as ComposeModel, sources, dir, warnings, env };
@@ -184,7 +184,7 @@ export function interpolate(text: string, env: Record<string, string | undefined
   }
 }
 
-/** KEY=VALUE lines of a .env file (quotes around a value dropped); none if there is no file. */
+/** KEY=VALUE lines of a .env file (quotes around a value dropped, a ` # comment` after an unquoted one too); none if there is no file. */
 function dotEnv(path: string): Record<string, string> {
   let text: string;
   try {
@@ -194,9 +194,11 @@ function dotEnv(path: string): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
+    // A comment line cannot match: a name starts with a letter or _.
     const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || line.trim().startsWith('#')) continue;
-    out[m[1]!] = m[2]!.replace(/^"(.*)"$|^'(.*)'$/, '$1$2');
+    if (!m) continue;
+    const quoted = /^"(.*)"$|^'(.*)'$/.exec(m[2]!);
+    out[m[1]!] = quoted ? (quoted[1] ?? quoted[2]!) : m[2]!.replace(/\s+#.*$/, '');
   }
   return out;
 }
@@ -210,7 +212,11 @@ function resolveExtends(model: Record<string, any>, file: string, env: Record<st
     const key = `${where}#${name}`;
     if (chain.includes(key)) throw new ComposeProblem(['services', chain[0]!.split('#')[1]!, 'extends'], `extends goes round in a circle (${[...chain, key].map((k) => k.split('#')[1]).join(' → ')})`);
     const svc = from[name];
-    if (!svc || typeof svc !== 'object') throw new ComposeProblem(['services', chain[0]?.split('#')[1] ?? name, 'extends'], `there is no service "${name}" in ${where} to extend`);
+    if (!svc || typeof svc !== 'object') {
+      // A service that is no mapping is the schema's to name; one that is extended must exist.
+      if (!chain.length) return svc;
+      throw new ComposeProblem(['services', chain[0]!.split('#')[1]!, 'extends'], `there is no service "${name}" in ${where} to extend`);
+    }
     if (where === file && done.has(name)) return done.get(name)!;
     const ext = svc.extends;
     let out = svc;
@@ -227,17 +233,16 @@ function resolveExtends(model: Record<string, any>, file: string, env: Record<st
         base = resolveOne(ref.service, others.get(other)!, other, [...chain, key]);
       } else base = resolveOne(ref.service, from, where, [...chain, key]);
       const { extends: _drop, ...own } = svc;
-      out = mergeService(normalizeService(base), normalizeService(own));
+      out = deepMerge(normalizeService(base), normalizeService(own)) as Record<string, any>;
     }
     if (where === file) done.set(name, out);
     return out;
   };
-  for (const name of Object.keys(services)) resolveOne(name, services, file, []);
-  return { ...model, services: Object.fromEntries(Object.keys(services).map((n) => [n, done.get(n)!])) };
+  return { ...model, services: Object.fromEntries(Object.keys(services).map((n) => [n, resolveOne(n, services, file, [])])) };
 }
 
 /** Keys whose list form (KEY=VALUE) is turned into a mapping, so that files merge key by key. */
-const DICT_KEYS = ['environment', 'labels', 'sysctls', 'annotations'];
+const DICT_KEYS = ['environment', 'labels', 'sysctls'];
 
 function normalize(model: Record<string, any>): Record<string, any> {
   const services = Object.fromEntries(Object.entries(model.services ?? {}).map(([n, s]) => [n, normalizeService(s as Record<string, any>)]));
@@ -263,19 +268,6 @@ function listToDict(list: unknown[]): Record<string, string | null> {
   return out;
 }
 
-/** Later files over earlier ones: mappings merged key by key, services by the Compose rules. */
-function mergeFiles(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
-  const out: Record<string, any> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    if (k === 'services' && base.services) {
-      const services = { ...base.services };
-      for (const [name, s] of Object.entries(v as Record<string, any>)) services[name] = services[name] ? mergeService(services[name], s) : s;
-      out.services = services;
-    } else out[k] = deepMerge(base[k], v);
-  }
-  return out;
-}
-
 /** Lists replaced whole, not appended (a command is one thing). */
 const REPLACED = new Set(['command', 'entrypoint', 'test']);
 /** Lists of things with an identity: a later entry replaces the one it names. */
@@ -285,12 +277,8 @@ const IDENTITY: Record<string, (x: any) => string> = {
   configs: (x) => (typeof x === 'string' ? x : String(x?.source)),
 };
 
-function mergeService(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
-  return deepMerge(base, over) as Record<string, any>;
-}
-
+/** `over` on `base` (a later file on an earlier one, a service on the one it extends): mappings key by key; lists by IDENTITY (or whole entries), REPLACED ones whole; anything else replaced. */
 function deepMerge(base: unknown, over: unknown, key = ''): unknown {
-  if (over === undefined) return base;
   if (Array.isArray(base) && Array.isArray(over) && !REPLACED.has(key)) {
     const id = IDENTITY[key] ?? ((x: unknown) => JSON.stringify(x));
     const kept = base.filter((b) => !over.some((o) => id(o) === id(b)));

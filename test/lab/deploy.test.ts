@@ -164,8 +164,10 @@ for (const order of ['stop-first', 'start-first']) {
       }
     })();
     let out: string;
+    let updateAt = 0;
     try {
       await new Promise((r) => setTimeout(r, 1000));
+      updateAt = Date.now();
       out = await lab.ok('service', 'update', '--image', 'orch-test/httpd:2', name);
     } finally {
       // The loops end whatever the update did: a loop left running fails the file after its tests.
@@ -178,7 +180,7 @@ for (const order of ['stop-first', 'start-first']) {
     const failed = loop.samples.filter((x) => !x.ok);
     t.log(`published port: ${loop.samples.length} requests, ${failed.length} failed; VIP: ${vip.sent} requests, ${vip.failed} failed`);
     t.true(loop.samples.length > 100 && vip.sent >= 100);
-    t.deepEqual(failed.map((x) => `${x.host}: ${x.err}`), [], 'no request through the published port failed');
+    t.deepEqual(failed.map((x) => `${x.host}, sent ${x.at - updateAt} ms into the update, failed after ${x.ms} ms: ${x.err}`), [], 'no request through the published port failed');
     t.is(vip.failed, 0, 'no request through the VIP failed');
   });
 }

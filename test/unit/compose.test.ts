@@ -1,24 +1,15 @@
 // Compose files as orch reads them: interpolation, .env, anchors, several
 // files merged, extends, the schema's errors at their line, and the mapping
 // of every key Swarm honours onto orch's spec.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Dependency_Condition, EndpointSpec_Mode, Mount_Type, PortConfig_Protocol, PortConfig_PublishMode, RestartPolicy_Condition, ServiceSpec_Mode, UpdateConfig_FailureAction, UpdateConfig_Order } from '../../proto/generated/orch.js';
 import { readStack } from '../../compose/index.js';
 import { interpolate } from '../../compose/load.js';
+import { composeDirs } from '../helpers/compose-files.js';
 
-const root = mkdtempSync(join(tmpdir(), 'orch-compose-'));
-test.after.always(() => rmSync(root, { recursive: true, force: true }));
-let made = 0;
-
-/** Writes files into a fresh directory (under this file's own temporary one); returns the path of each. */
-function files(contents: Record<string, string>): Record<string, string> {
-  const dir = join(root, String(made++));
-  mkdirSync(dir);
-  return Object.fromEntries(Object.entries(contents).map(([name, text]) => (writeFileSync(join(dir, name), text), [name, join(dir, name)])));
-}
+const { root, files, remove } = composeDirs('orch-compose-');
+test.after.always(remove);
 
 const fail = (why: string) => new Error(why);
 
@@ -498,4 +489,54 @@ test('the smaller spellings: lists or mappings, nulls, short and long volumes, e
   t.is(web.rollbackConfig!.failureAction, UpdateConfig_FailureAction.CONTINUE);
   t.deepEqual(c.healthcheck, { test: ['CMD-SHELL', 'true'], intervalMs: 1000, timeoutMs: 2000, retries: 0, startPeriodMs: 3000 });
   t.deepEqual(stack('services:\n  web:\n    image: x\n    entrypoint: ["a b"]\n').services[0]!.container!.entrypoint, ['a b'], 'a list is taken word for word');
+});
+
+test('every duration and name is refused at its own key; external in each spelling, a bad one refused', (t) => {
+  const svc = (lines: string) => `services:\n  web:\n    image: x\n${lines}`;
+  for (const [text, key] of [
+    [svc('    deploy:\n      restart_policy: { delay: soon }\n'), 'deploy.restart_policy.delay'],
+    [svc('    deploy:\n      restart_policy: { window: soon }\n'), 'deploy.restart_policy.window'],
+    [svc('    deploy:\n      update_config: { delay: soon }\n'), 'deploy.update_config.delay'],
+    [svc('    deploy:\n      update_config: { monitor: soon }\n'), 'deploy.update_config.monitor'],
+    [svc('    deploy:\n      rollback_config: { delay: soon }\n'), 'deploy.rollback_config.delay'],
+    [svc('    healthcheck: { test: "true", interval: soon }\n'), 'healthcheck.interval'],
+    [svc('    healthcheck: { test: "true", timeout: soon }\n'), 'healthcheck.timeout'],
+    [svc('    healthcheck: { test: "true", start_period: soon }\n'), 'healthcheck.start_period'],
+  ] as const) {
+    const err = t.throws(() => stack(text), undefined, key);
+    // The key named once, at its line, and the parser's complaint without its own key in front.
+    t.regex(err.message, new RegExp(`docker-compose\\.yml:\\d+: services\\.web\\.${key.replace(/\./g, '\\.')}: "?soon"? `), key);
+    t.notRegex(err.message, /: [a-z_]+: "?soon/, key);
+  }
+  t.throws(() => readStack([files({ 'docker-compose.yml': svc('') })['docker-compose.yml']!], 'Bad Name', {}), { message: /^invalid stack name "Bad Name": use / });
+  t.throws(() => stack(svc('    ports: ["127.0.0.1:80:80"]\n')), { message: /services\.web\.ports\.0: "127\.0\.0\.1:80:80": a host IP is not supported; a published port answers on every node$/ });
+  const ext = stack(
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    user: "0"',
+      '    networks: [a, b, c]',
+      '    secrets: [s, t]',
+      'networks:',
+      '  a: { external: { name: outside-a } }',
+      '  b: { external: {}, name: outside-b }',
+      '  c: { external: {} }',
+      'secrets:',
+      '  s: { external: { name: outside-s } }',
+      '  t: { external: {} }',
+      '',
+    ].join('\n'),
+  );
+  t.deepEqual(ext.networks.map((n) => [n.spec.name, n.external]), [['outside-a', true], ['outside-b', true], ['c', true]]);
+  t.deepEqual(ext.secrets.map((s) => s.name), ['outside-s', 't']);
+  t.is(ext.services[0]!.container!.user, '0');
+  t.is(stack(svc('')).services[0]!.container!.user, '', 'no user: the image decides');
+  for (const [text, message] of [
+    ['services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { external: { other: 1 } }\n', /:6: secrets\.s\.external: must be true \(or name the object\)$/],
+  ] as const) {
+    t.throws(() => stack(text), { message }, text);
+  }
+  const tmp = stack(svc('    tmpfs: ["/a:size=10", "/b:mode=1777,size=2k"]\n')).services[0]!.container!.mounts;
+  t.deepEqual(tmp.map((m) => [m.target, m.tmpfsOptions?.sizeBytes]), [['/a', 10n], ['/b', 2048n]]);
 });
