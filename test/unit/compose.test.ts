@@ -2,7 +2,7 @@
 // files merged, extends, the schema's errors at their line, and the mapping
 // of every key Swarm honours onto orch's spec.
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Dependency_Condition, EndpointSpec_Mode, Mount_Type, PortConfig_Protocol, PortConfig_PublishMode, RestartPolicy_Condition, ServiceSpec_Mode, UpdateConfig_FailureAction, UpdateConfig_Order } from '../../proto/generated/orch.js';
 import { readStack } from '../../compose/index.js';
 import { interpolate } from '../../compose/load.js';
@@ -219,6 +219,11 @@ test('keys orch does not carry out are warned about by name; unknown references 
 
 const stack = (text: string, env: NodeJS.ProcessEnv = {}, more: Record<string, string> = {}) => readStack([files({ 'docker-compose.yml': text, ...more })['docker-compose.yml']!], 'app', env).plan;
 
+/** Each text is refused, with a message that matches its pattern. */
+function refused(t: ExecutionContext, cases: ReadonlyArray<readonly [string, RegExp]>): void {
+  for (const [text, message] of cases) t.throws(() => stack(text), { message }, JSON.stringify(text));
+}
+
 test('every key orch does not carry out is named with why, once', (t) => {
   const keys = [
     'build: .', 'network_mode: host', 'container_name: one', 'links: [db]', 'external_links: [other]', 'restart: always', 'logging: { driver: syslog }', 'security_opt: [x]',
@@ -268,12 +273,10 @@ test('networks: declared, external in each spelling, one subnet; options orch ig
   t.deepEqual(plan.services[0]!.aliases.map((a) => a.network), ['app_front', 'legacy', 'shared', 'plain']);
   t.deepEqual(stack('services:\n  web:\n    image: x\nnetworks:\n  unused: {}\n').networks.map((n) => n.spec.name), ['app_default'], 'a network no service joins is not made');
   t.deepEqual(stack('services:\n  web:\n    image: x\n    networks:\n      default: {}\n').networks.map((n) => n.spec.name), ['app_default']);
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  web:\n    image: x\n    networks: [nope]\n', /:4: services\.web\.networks\.nope: network "nope" is not declared under the top-level networks key$/],
     ['services:\n  web:\n    image: x\n    networks: [n]\nnetworks:\n  n:\n    ipam: { config: [{ subnet: 10.1.0.0/24 }, { subnet: 10.2.0.0/24 }] }\n', /:7: networks\.n\.ipam\.config: an orch network has one subnet; give one entry$/],
-  ] as const) {
-    t.throws(() => stack(text), { message }, text);
-  }
+  ]);
 });
 
 test('secrets, configs and volumes: from a file, external, or a local volume; what cannot be made is refused at its key', (t) => {
@@ -321,15 +324,13 @@ test('secrets, configs and volumes: from a file, external, or a local volume; wh
     [Mount_Type.TMPFS, '', '/run', 64n << 20n],
     [Mount_Type.TMPFS, '', '/tmp', 0n],
   ]);
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  web:\n    image: x\n    configs: [c]\nconfigs:\n  c: { name: c }\n', /:6: configs\.c: give file: \(a path to its value\) or external: true$/],
     ['services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { file: ./missing.txt }\n', /:6: secrets\.s\.file: cannot read .*missing\.txt \(ENOENT\)$/],
     ['services:\n  web:\n    image: x\nvolumes:\n  v: { driver: nfs }\n', /:5: volumes\.v\.driver: driver "nfs" is not supported; orch volumes are the engine's local volumes$/],
     ['services:\n  web:\n    image: x\n    configs: [nope]\n', /:4: services\.web\.configs\.0: config "nope" is not declared under the top-level configs key$/],
     ['services:\n  web:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n', /services\.web\.volumes\.0\.type: type "npipe" is not supported; use volume, bind or tmpfs$/],
-  ] as const) {
-    t.throws(() => stack(text), { message }, text);
-  }
+  ]);
 });
 
 test('ports, health, restart and rollout: each spelling Compose allows, and each bad value at its key', (t) => {
@@ -371,7 +372,7 @@ test('ports, health, restart and rollout: each spelling Compose allows, and each
   t.deepEqual(stack('services:\n  web:\n    image: x\n    healthcheck: { disable: true }\n').services[0]!.container!.healthcheck, { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 });
   t.is(stack('services:\n  web:\n    image: x\n').services[0]!.container!.init, undefined, "no init: key: the engine's default");
   t.deepEqual(stack('services:\n  a:\n    image: x\n    ports: ["80:80"]\n  b:\n    image: x\n    ports: ["80:80/udp"]\n').services.map((s) => s.endpoint!.ports[0]!.publishedPort), [80, 80], 'the same number over TCP and UDP is two ports');
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  a:\n    image: x\n    ports: ["80:80"]\n  b:\n    image: x\n    ports: [{ target: 81, published: 80 }]\n', /:7: services\.b\.ports: port 80\/tcp is also published by service a$/],
     ['services:\n  a:\n    image: x\n    ports: ["53:53/udp"]\n  b:\n    image: x\n    ports: ["53:53/udp"]\n', /services\.b\.ports: port 53\/udp is also published by service a$/],
     ['services:\n  web:\n    image: x\n    healthcheck: { test: [] }\n', /:4: services\.web\.healthcheck\.test: give the command to run \(or disable: true\)$/],
@@ -380,24 +381,20 @@ test('ports, health, restart and rollout: each spelling Compose allows, and each
     ['services:\n  web:\n    image: x\n    deploy:\n      mode: sometimes\n', /services\.web\.deploy\.mode: /],
     ['services:\n  web:\n    image: x\n    command: "a | b"\n', /:4: services\.web\.command: "a \| b" holds shell operators; quote them$/],
     ['services:\n  web:\n    image: x\n    env_file: missing.env\n', /services\.web\.env_file\.0: cannot read .*missing\.env \(ENOENT\)$/],
-  ] as const) {
-    t.throws(() => stack(text), { message }, text);
-  }
+  ]);
 });
 
 test('reading: no file, an unreadable one, bad YAML, a file that is no mapping, no services; .env spellings', (t) => {
   t.throws(() => readStack([], 'app', {}), { message: 'give a Compose file: -c docker-compose.yml' });
   t.throws(() => readStack([join(root, 'nope.yml')], 'app', {}), { message: `${join(root, 'nope.yml')}: cannot read it (ENOENT)` });
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  web: [\n', /docker-compose\.yml:\d+: invalid YAML: /],
     ['- a\n- b\n', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
     ['just text\n', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
     ['', /docker-compose\.yml:1: the file must be a mapping with a services key$/],
     ['services: {}\n', /docker-compose\.yml: no services: a stack needs at least one$/],
     ['services:\n  web:\n    image: x\n    extends: nope\n', /:4: services\.web\.extends: there is no service "nope" in .*docker-compose\.yml to extend$/],
-  ] as const) {
-    t.throws(() => stack(text), { message }, JSON.stringify(text));
-  }
+  ]);
   const f = files({ 'docker-compose.yml': 'services:\n  web:\n    image: "${A}:${B}:${C}:${D}"\n', '.env': '# a comment\nexport A=a\nB = "b"\nC=\'c\'\n  # D=no\nnot a line\n' });
   t.is(readStack([f['docker-compose.yml']!], 'app', {}).plan.services[0]!.container!.image, 'a:b:c:', '.env: export, spaces, quotes and comments');
   const warned = readStack([f['docker-compose.yml']!], 'app', {}).plan.warnings;
@@ -432,7 +429,7 @@ test('keys of newer Compose files: each named with why, then left out; bad value
   t.deepEqual(plan.warnings.map((w) => w.slice(0, w.indexOf(':'))), [...top.map(key), ...service.map((k) => `services.web.${key(k)}`)]);
   for (const w of plan.warnings) t.regex(w, /^[\w.]+: [a-z].*[a-z]; ignored$/, 'each says why');
   t.is(plan.warnings[1], 'include: not supported: merge files with several -c; ignored');
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  web:\n    image: x\n    deploy:\n      resources: { limits: { memory: lots } }\n', /:5: services\.web\.deploy\.resources\.limits\.memory: /],
     ['services:\n  web:\n    image: x\n    deploy:\n      resources: { reservations: { cpus: lots } }\n', /:5: services\.web\.deploy\.resources\.reservations\.cpus: /],
     ['services:\n  web:\n    image: x\n    deploy:\n      resources: { reservations: { memory: lots } }\n', /:5: services\.web\.deploy\.resources\.reservations\.memory: /],
@@ -444,9 +441,7 @@ test('keys of newer Compose files: each named with why, then left out; bad value
     ['services:\n  web:\n    image: "${TAG?}"\n', /docker-compose\.yml:3: variable TAG is required: it is not set$/],
     ['services:\n  web:\n    image: x\n    stop_grace_period: soon\n', /:4: services\.web\.stop_grace_period: /],
     ['services:\n  web:\n    image: x\n    deploy:\n      replicas: 100000\n', /services\.web: /],
-  ] as const) {
-    t.throws(() => stack(text), { message }, text);
-  }
+  ]);
 });
 
 test('the smaller spellings: lists or mappings, nulls, short and long volumes, external volumes', (t) => {
@@ -532,11 +527,9 @@ test('every duration and name is refused at its own key; external in each spelli
   t.deepEqual(ext.secrets.map((s) => s.name), ['outside-s', 't']);
   t.is(ext.services[0]!.container!.user, '0');
   t.is(stack(svc('')).services[0]!.container!.user, '', 'no user: the image decides');
-  for (const [text, message] of [
+  refused(t, [
     ['services:\n  web:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { external: { other: 1 } }\n', /:6: secrets\.s\.external: must be true \(or name the object\)$/],
-  ] as const) {
-    t.throws(() => stack(text), { message }, text);
-  }
+  ]);
   const tmp = stack(svc('    tmpfs: ["/a:size=10", "/b:mode=1777,size=2k"]\n')).services[0]!.container!.mounts;
   t.deepEqual(tmp.map((m) => [m.target, m.tmpfsOptions?.sizeBytes]), [['/a', 10n], ['/b', 2048n]]);
 });
