@@ -136,7 +136,11 @@ export class NetworkPlugin {
         return {};
       case '/NetworkDriver.CreateEndpoint': {
         const addr = b.Interface?.Address;
-        if (!addr) return { Err: 'an orch endpoint needs an address' };
+        if (!addr) {
+          // Docker gave no address although the agent names one for every endpoint: what it sent says why.
+          this.log.warn({ network: b.NetworkID, endpoint: b.EndpointID, request: b }, 'docker asked for an endpoint without an address');
+          return { Err: 'an orch endpoint needs an address' };
+        }
         const given = b.Interface?.MacAddress;
         const mac = given || macFor(addrIp(addr));
         this.endpoints.set(b.EndpointID!, { mac, ip: addrIp(addr), gateway: b.Options?.[GATEWAY_OPTION] !== '0' });
