@@ -109,6 +109,10 @@ export class NetworkPlugin {
         res.end(JSON.stringify(out));
       });
     });
+    // Docker keeps one connection and reuses it after any pause; if Node closes it idle (after 5 s by default) just
+    // as Docker sends, Docker sends the call again a second later, with its body already spent: an empty request.
+    // So the plugin never closes an idle connection; Docker does, and stop() ends them all.
+    server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socket, resolve));
     return server;
   }
@@ -137,7 +141,7 @@ export class NetworkPlugin {
       case '/NetworkDriver.CreateEndpoint': {
         const addr = b.Interface?.Address;
         if (!addr) {
-          // Docker gave no address although the agent names one for every endpoint: what it sent says why.
+          // The agent names an address for every endpoint: a call without one is not Docker's first (see listen()), so say what came.
           this.log.warn({ network: b.NetworkID, endpoint: b.EndpointID, request: b }, 'docker asked for an endpoint without an address');
           return { Err: 'an orch endpoint needs an address' };
         }
