@@ -195,11 +195,11 @@ async function probeEverywhere(addrs: string[]): Promise<Violation[]> {
   return failed.length ? [{ invariant: 'published port', detail: `${failed.length} of ${probe.samples.length} requests failed after convergence (${[...new Set(failed.map((f) => f.host))].join(', ')})` }] : [];
 }
 
-/** A failed run keeps every host's manager and agent log beside its report and its events (the lab and its logs go with it). */
+/** A failed run keeps every host's manager, agent and dockerd log beside its report and its events (the lab and its logs go with it). */
 function keepLogs(lab: LabCluster, dir: string): void {
   mkdirSync(dir, { recursive: true });
   for (const h of lab.state.hosts) {
-    for (const daemon of ['manager', 'agent']) {
+    for (const daemon of ['manager', 'agent', 'dockerd']) {
       const from = join(h.dir, `${daemon}.log`);
       if (existsSync(from)) copyFileSync(from, join(dir, `${h.name}-${daemon}.log`));
     }

@@ -129,7 +129,7 @@ export class Dispatcher {
     this.status.start();
     this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now(), predecessor);
     this.cache.on('change', this.onChange);
-    this.timer = setInterval(() => void this.checkLiveness(), Math.max(50, this.opts.heartbeatMs / 2));
+    this.timer = setInterval(() => void this.checkLiveness(), this.liveness.checkMs);
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
 
@@ -370,6 +370,7 @@ export class Dispatcher {
 
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
+    this.liveness.checking(now);
     const ready = () => [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
     if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
