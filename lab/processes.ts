@@ -68,9 +68,10 @@ export function cgroupDirs(parent: string): string[] {
   const dirs: string[] = [];
   const v2 = join(CGROUP_ROOT, parent);
   if (existsSync(join(CGROUP_ROOT, 'cgroup.controllers')) && existsSync(v2)) dirs.push(v2);
+  // Controllers may be symbolic links (cpu → cpu,cpuacct): stat follows them.
   for (const ctrl of safeReaddir(CGROUP_ROOT)) {
     const d = join(CGROUP_ROOT, ctrl, parent);
-    if (existsSync(d) && statSync(d).isDirectory()) dirs.push(d);
+    if (isDir(d)) dirs.push(d);
   }
   return dirs;
 }
@@ -80,7 +81,7 @@ export function cgroupPids(parent: string): number[] {
   const pids = new Set<number>();
   const walk = (dir: string) => {
     for (const line of safeRead(join(dir, 'cgroup.procs')).split('\n')) if (line) pids.add(Number(line));
-    for (const e of safeReaddir(dir)) if (statSync(join(dir, e)).isDirectory()) walk(join(dir, e));
+    for (const e of subdirs(dir)) walk(join(dir, e));
   };
   for (const d of cgroupDirs(parent)) walk(d);
   return [...pids];
@@ -89,7 +90,7 @@ export function cgroupPids(parent: string): number[] {
 /** Removes the (empty) cgroup subtree `parent`, deepest first. */
 export function removeCgroups(parent: string): void {
   const walk = (dir: string) => {
-    for (const e of safeReaddir(dir)) if (statSync(join(dir, e)).isDirectory()) walk(join(dir, e));
+    for (const e of subdirs(dir)) walk(join(dir, e));
     try {
       rmdirSync(dir);
     } catch {
@@ -131,6 +132,23 @@ function safeReaddir(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** The directories in `dir`, read without a stat each: a container's cgroup may go while the walk runs. */
+function subdirs(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 
