@@ -10,10 +10,10 @@
 // on. That gets long enough for an agent to start again and take its tasks
 // back without any of them moving.
 // Down is written to etcd; the orchestrator replaces the node's tasks.
-// Silence counts only while this manager listened: a gap between two of its
-// checks longer than the check period is its own stall (a GC pause, a
-// starved CPU, a freeze), the heartbeats sent meanwhile still wait to be
-// read, and timers run before reads when it resumes.
+// Silence counts only while this manager listened: a check that runs more
+// than a period late shows its own stall (a GC pause, a starved CPU, a
+// freeze); the heartbeats sent meanwhile still wait to be read, and timers
+// run before reads when it resumes.
 // A new leader knows no session yet: every known node gets an election grace
 // to find it and reconnect, stretched while fewer than half have (then the
 // silence is more likely the agents' slow hunt, or this manager's, than theirs).
