@@ -8,7 +8,7 @@
 // docs/deploy.md set it to 500 ms.
 import { readFileSync } from 'node:fs';
 import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
 import { MemberHealth } from './member-health.js';
 import { memberStatuses, storeAlarms } from './members.js';
@@ -31,6 +31,25 @@ function credentials(tls: EtcdTls | undefined) {
  * raised (retrying that is useless).
  */
 const transient = (err: Error) => isRecoverableError(err) && !(err instanceof GRPCResourceExhastedError);
+
+/**
+ * etcd3's own retry, with `transient` in place of its recoverable errors,
+ * long enough to outlast a raft election (about a second with pre-vote).
+ * With one member, no retry begins once the call has taken
+ * ETCD_CALL_TIMEOUT_MS: a member that accepts connections but never answers
+ * (frozen) made each of 4 tries wait 3 s, and the caller 12–13 s for "etcd
+ * unreachable" (past the CLI's 15 s under load). With several, a retry goes
+ * to a member that answers.
+ */
+function callRetry(members: number): RetryPolicy {
+  const policy = (budgetMs: number) => {
+    const start = Date.now();
+    return retry(handleWhen((err) => transient(err) && Date.now() - start < budgetMs), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) });
+  };
+  if (members > 1) return policy(Infinity);
+  // etcd3 only calls execute(): each call gets a policy whose budget starts with it.
+  return Object.assign(Object.create(policy(Infinity)) as RetryPolicy, { execute: ((fn, signal) => policy(ETCD_CALL_TIMEOUT_MS).execute(fn, signal)) as RetryPolicy['execute'] });
+}
 
 /** How long a member's status may take before the health check counts it silent. */
 const HEALTH_TIMEOUT_MS = 500;
@@ -98,9 +117,7 @@ export function connectEtcd(endpoints: string | string[], tls?: EtcdTls): EtcdCl
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
     faultHandling: {
       host: (host) => (health ? health.watch(host, breaker()) : breaker()),
-      // etcd3's own retry, with `transient` in place of its recoverable errors,
-      // long enough to outlast a raft election (about a second with pre-vote).
-      global: retry(handleWhen(transient), { maxAttempts: 4, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 800 }) }),
+      global: callRetry(hosts.length),
     },
   });
   client.health = health;

@@ -155,7 +155,9 @@ test.serial('bad input: one-line error, non-zero exit, nothing changed in etcd',
   // etcd unreachable: the manager answers with a clear error, and nothing changes once it is back.
   process.kill(c.etcd.pid, 'SIGSTOP');
   try {
+    const sent = Date.now();
     const r = await c.orch('service', 'create', '--name', 'during-outage', SLEEP_IMAGE);
+    t.log(`etcd frozen: the CLI had its answer after ${Date.now() - sent} ms: ${r.stderr}`);
     t.not(r.code, 0);
     t.regex(r.stderr, /etcd unreachable at http:\/\/127\.0\.0\.1:\d+/);
     t.is(r.stderr.trim().split('\n').length, 1, r.stderr);
