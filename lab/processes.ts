@@ -76,28 +76,33 @@ export function cgroupDirs(parent: string): string[] {
   return dirs;
 }
 
-/** Every process in the cgroup subtree `parent` (the containers of one lab host). */
-export function cgroupPids(parent: string): number[] {
-  const pids = new Set<number>();
+/** Every directory of the cgroup subtree `parent`, each before the ones below it. */
+function cgroupTree(parent: string): string[] {
+  const out: string[] = [];
   const walk = (dir: string) => {
-    for (const line of safeRead(join(dir, 'cgroup.procs')).split('\n')) if (line) pids.add(Number(line));
+    out.push(dir);
     for (const e of subdirs(dir)) walk(join(dir, e));
   };
   for (const d of cgroupDirs(parent)) walk(d);
+  return out;
+}
+
+/** Every process in the cgroup subtree `parent` (the containers of one lab host). */
+export function cgroupPids(parent: string): number[] {
+  const pids = new Set<number>();
+  for (const dir of cgroupTree(parent)) for (const line of safeRead(join(dir, 'cgroup.procs')).split('\n')) if (line) pids.add(Number(line));
   return [...pids];
 }
 
 /** Removes the (empty) cgroup subtree `parent`, deepest first. */
 export function removeCgroups(parent: string): void {
-  const walk = (dir: string) => {
-    for (const e of subdirs(dir)) walk(join(dir, e));
+  for (const dir of cgroupTree(parent).reverse()) {
     try {
       rmdirSync(dir);
     } catch {
       // busy or already gone
     }
-  };
-  for (const d of cgroupDirs(parent)) walk(d);
+  }
 }
 
 /** SIGKILLs the pids and waits (at most `timeoutMs`) until none is alive. */
