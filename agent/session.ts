@@ -19,6 +19,7 @@ import type { Logger } from '../shared/log.js';
 import { CLIENT_CHANNEL_OPTIONS, clientCredentials, type TlsMaterial } from '../shared/tls/credentials.js';
 import { fingerprint, splitPems, validity } from '../shared/tls/pki.js';
 import { expired, RenewalTimer } from '../shared/tls/renewal.js';
+import { SilenceCheck } from '../shared/silence-check.js';
 import { agentMetrics } from './metrics.js';
 
 export interface SessionHandlers {
@@ -172,9 +173,11 @@ export class Session {
     /** When each heartbeat not yet answered was sent (answers come in order). */
     const sent: number[] = [];
     clearInterval(this.watchdog);
+    const silence = new SilenceCheck(SILENCE_MS / 4);
     this.watchdog = setInterval(() => {
-      if (Date.now() - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
-    }, SILENCE_MS / 4);
+      const now = Date.now();
+      if (silence.mayJudge(now) && now - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
+    }, silence.periodMs);
     stream.on('data', (msg: ManagerMessage) => {
       if (this.stream !== stream) return;
       // This process was frozen (or the link was) for longer than the manager waits: it has ended this

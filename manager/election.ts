@@ -22,6 +22,7 @@ import { EventEmitter } from 'node:events';
 import { CompareResult, CompareTarget, GRPCDeadlineExceededError, type Lease, type Watcher } from 'etcd3';
 import type { Logger } from '../shared/log.js';
 import { within } from '../shared/timeout.js';
+import { SilenceCheck } from '../shared/silence-check.js';
 import { keys, type Store } from './store/index.js';
 import type { PingOutcome } from './manager-links.js';
 
@@ -52,6 +53,8 @@ interface Watched {
   answeredAt: number;
   /** The last time its host's kernel answered when it did not (the host is up, the manager is not). */
   hostUpAt?: number;
+  /** Deleting its key failed once already (said once). */
+  replaceFailed?: boolean;
 }
 
 /** A leader this manager found silent and replaced: its node, since when it answered nothing, and whether its host did not either (no TCP handshake answered since). */
@@ -74,6 +77,8 @@ export class Election extends EventEmitter {
   private reading = false;
   private replacing = false;
   private watched: Watched | undefined;
+  /** The probe's check of the leader's silence, which a stall of this manager must not decide. */
+  private readonly silence = new SilenceCheck(PROBE_MS);
   /** The silent leader this manager deleted the key of, until someone is elected. */
   private replaced: Watched | undefined;
   private keyWatcher: Watcher | undefined;
@@ -108,7 +113,7 @@ export class Election extends EventEmitter {
   start(): void {
     void this.campaignLoop();
     this.freshness = setInterval(() => this.checkFreshness(), 100);
-    if (this.opts.probe) this.prober = setInterval(() => this.probeLeader(), PROBE_MS);
+    if (this.opts.probe) this.prober = setInterval(() => this.probeLeader(), this.silence.periodMs);
   }
 
   /** Resigns: deletes our leader key (if still ours) and revokes the lease. */
@@ -245,7 +250,8 @@ export class Election extends EventEmitter {
       if (outcome === 'answered') w.answeredAt = Math.max(w.answeredAt, Date.now());
       if (outcome === 'host-up') w.hostUpAt = Date.now();
     });
-    if (Date.now() - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
+    const now = Date.now();
+    if (this.silence.mayJudge(now) && now - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
   }
 
   /** Follows the leader key (member-local, serializable: while etcd elects a new raft leader, the check goes on). */
@@ -286,8 +292,10 @@ export class Election extends EventEmitter {
         this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
         this.wake?.();
       }
-    } catch {
-      // etcd unreachable or slow to answer: tried again at the next probe; the campaign loop reports it
+    } catch (err) {
+      // etcd unreachable or slow to answer: tried again at the next probe (said once per leader).
+      if (!w.replaceFailed) this.log.warn({ leader: w.info.managerId, err: String(err) }, 'the leader answers no ping, but deleting its key failed; trying again');
+      w.replaceFailed = true;
     } finally {
       this.replacing = false;
     }

@@ -370,7 +370,7 @@ export class Dispatcher {
 
   private async checkLiveness(): Promise<void> {
     const now = Date.now();
-    this.liveness.checking(now);
+    if (!this.liveness.checking(now)) return;
     const ready = () => [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
     if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
     for (const { value: node, modRevision } of this.cache.nodes.values()) {

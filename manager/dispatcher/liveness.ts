@@ -10,15 +10,14 @@
 // on. That gets long enough for an agent to start again and take its tasks
 // back without any of them moving.
 // Down is written to etcd; the orchestrator replaces the node's tasks.
-// Silence counts only while this manager listened: a check that runs more
-// than a period late shows its own stall (a GC pause, a starved CPU, a
-// freeze); the heartbeats sent meanwhile still wait to be read, and timers
-// run before reads when it resumes.
+// A check right after this manager's own stall judges nothing (SilenceCheck):
+// the heartbeats sent meanwhile still wait to be read.
 // A new leader knows no session yet: every known node gets an election grace
 // to find it and reconnect, stretched while fewer than half have (then the
 // silence is more likely the agents' slow hunt, or this manager's, than theirs).
 
 import type { Predecessor } from '../election.js';
+import { SilenceCheck } from '../../shared/silence-check.js';
 
 export interface LivenessOptions {
   /** Period agents heartbeat at. */
@@ -45,24 +44,20 @@ export type Verdict = 'alive' | 'suspect' | 'down';
 /** Tracks the last sign of life of each node; pure bookkeeping, no I/O. */
 export class Liveness {
   private readonly seen = new Map<string, { at: number; open: boolean }>();
-  private checkedAt: number | undefined;
+  private readonly check: SilenceCheck;
 
-  constructor(readonly opts: LivenessOptions) {}
+  constructor(readonly opts: LivenessOptions) {
+    this.check = new SilenceCheck(Math.max(50, opts.heartbeatMs / 2));
+  }
 
   /** How often the dispatcher checks: twice a heartbeat period. */
   get checkMs(): number {
-    return Math.max(50, this.opts.heartbeatMs / 2);
+    return this.check.periodMs;
   }
 
-  /**
-   * A check begins at `now`: if the last one was more than a check period
-   * before its due time, this manager was not listening for that long, and
-   * every node's quiet time is moved on past it.
-   */
-  checking(now: number): void {
-    const stalled = this.checkedAt === undefined ? 0 : now - this.checkedAt - this.checkMs;
-    if (stalled > this.checkMs) for (const s of this.seen.values()) s.at += stalled;
-    this.checkedAt = now;
+  /** A check begins at `now`; whether it may mark nodes down (not right after this manager's own stall). */
+  checking(now: number): boolean {
+    return this.check.mayJudge(now);
   }
 
   /** A heartbeat or any message on an open session. */
@@ -85,7 +80,7 @@ export class Liveness {
    */
   elected(nodeIds: Iterable<string>, now: number, predecessor?: Predecessor): void {
     this.electedAt = now;
-    this.checkedAt = undefined;
+    this.check.reset();
     this.seen.clear();
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
     if (predecessor?.hostSilent && this.seen.has(predecessor.nodeId)) this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
