@@ -7,6 +7,8 @@ import { parseConstraint, satisfies, type Constraint } from '../../shared/constr
 /** What the scheduler has already put on a node (placed tasks plus this plan's). */
 export interface NodeLoad {
   total: number;
+  /** Tasks on their way to running there (this plan's included): containers its engine is starting. */
+  starting: number;
   perService: Map<string, number>;
   nanoCpus: bigint;
   memoryBytes: bigint;

@@ -4,11 +4,13 @@
 // Placement: every filter must accept the node; among those left, the node
 // that holds the oldest copy of the task's named volume comes first (its data
 // is there: Swarm would start it empty elsewhere; volumes.ts); then spread: fewest tasks of
-// the same service, then fewest tasks in all, then node id (so that a plan
-// is deterministic and testable). A global-mode task names its
+// the same service, then fewest containers being started (a host lost puts
+// all its tasks up for placement at once; started by one engine they take
+// seconds, spread over several they start side by side), then fewest tasks
+// in all, then node id (so that a plan is deterministic and testable). A global-mode task names its
 // node (`targetNode`) and is only ever checked against that one. A task of
 // a service that waits for its dependencies is not placed at all.
-import type { Node, Task } from '../../proto/generated/orch.js';
+import { TaskState, type Node, type Task } from '../../proto/generated/orch.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 import { volumeAge } from './volumes.js';
 
@@ -41,13 +43,14 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
   const load = new Map<string, NodeLoad>();
   const byId = new Map<string, Node>();
   for (const n of snapshot.nodes) {
-    load.set(n.id, { total: 0, perService: new Map(), nanoCpus: 0n, memoryBytes: 0n });
+    load.set(n.id, { total: 0, starting: 0, perService: new Map(), nanoCpus: 0n, memoryBytes: 0n });
     byId.set(n.id, n);
   }
   const add = (nodeId: string, t: Task) => {
     const l = load.get(nodeId);
     if (!l) return;
     l.total++;
+    if ((t.status?.state ?? TaskState.NEW) < TaskState.RUNNING) l.starting++;
     l.perService.set(t.serviceId, (l.perService.get(t.serviceId) ?? 0) + 1);
     l.nanoCpus += t.spec?.resources?.reservations?.nanoCpus ?? 0n;
     l.memoryBytes += t.spec?.resources?.reservations?.memoryBytes ?? 0n;
@@ -63,7 +66,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
     let best: Node | undefined;
-    let bestKey: number[] = [Infinity, Infinity, Infinity];
+    let bestKey: number[] = [Infinity, Infinity, Infinity, Infinity];
     const rejected = new Map<Filter, number>();
     for (const node of candidates) {
       const l = load.get(node.id)!;
@@ -72,7 +75,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
         rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
         continue;
       }
-      const key = [volumeAge(node, task), l.perService.get(task.serviceId) ?? 0, l.total];
+      const key = [volumeAge(node, task), l.perService.get(task.serviceId) ?? 0, l.starting, l.total];
       const order = key.findIndex((k, i) => k !== bestKey[i]);
       if (order >= 0 ? key[order]! < bestKey[order]! : node.id < best!.id) {
         best = node;

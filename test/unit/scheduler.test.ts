@@ -34,6 +34,18 @@ test('prefers the node with fewest tasks of the service, then fewest tasks in al
   ]);
 });
 
+test("a lost host's tasks of several services start side by side: among nodes equal for each service, fewest containers being started first, then fewest tasks", (t) => {
+  // e has no task at all (its tasks moved away earlier); a, b, c run 3 each. Four services lose one task each.
+  const placed = ['a', 'b', 'c'].flatMap((n) => [1, 2, 3].map((i) => task(`${n}${i}`, `busy${i}`, 1, n)));
+  const pending = ['s1', 's2', 's3', 's4'].map((svc) => task(`${svc}.1`, svc, 1));
+  const plan = schedule({ nodes: ['a', 'b', 'c', 'e'].map((id) => node(id)), placed }, pending);
+  t.deepEqual(count(plan.placements), { e: 1, a: 1, b: 1, c: 1 }, 'one start per engine, not four on e');
+  // Tasks already starting from an earlier plan count too; running ones do not.
+  const starting = [task('x1', 'other', 1, 'e', { status: { state: TaskState.STARTING, message: '', err: '', timestamp: undefined, containerId: '', exitCode: 0, health: '' } })];
+  t.is(schedule({ nodes: [node('a'), node('e')], placed: [...starting, task('y1', 'other', 2, 'a'), task('y2', 'other', 3, 'a')] }, [task('z', 'new', 1)]).placements[0]?.nodeId, 'a');
+  t.is(schedule({ nodes: [node('a'), node('e')], placed: [task('y1', 'other', 2, 'a'), task('y2', 'other', 3, 'a'), task('x1', 'other', 1, 'e')] }, [task('z', 'new', 1)]).placements[0]?.nodeId, 'e');
+});
+
 test('never places on a node that is down, paused or drained, and says why', (t) => {
   const nodes = [node('a', { state: NodeState.NODE_DOWN }), node('b', { availability: NodeAvailability.DRAIN }), node('c', { availability: NodeAvailability.PAUSE })];
   const plan = schedule({ nodes, placed: [] }, [task('t1', 'web', 1)]);
