@@ -45,6 +45,14 @@ const KEEPALIVE_TIMEOUT_MS = 1000;
 const CLAIM_TIMEOUT_MS = 500;
 /** A leader that answered no ping for this long is replaced. */
 const LEADER_SILENCE_MS = 1000;
+/**
+ * A leader whose key another follower deleted is this manager's predecessor
+ * too (if it is elected next) when it answered none of this manager's own
+ * pings for this long: the follower that deletes the key is not always the
+ * one that wins the next election, and without a predecessor the winner
+ * gave the dead leader's node the whole election grace.
+ */
+const PREDECESSOR_QUIET_MS = LEADER_SILENCE_MS / 2;
 
 /** The leader key a follower watches over, and when that leader last answered. */
 interface Watched {
@@ -57,7 +65,7 @@ interface Watched {
   replaceFailed?: boolean;
 }
 
-/** A leader this manager found silent and replaced: its node, since when it answered nothing, and whether its host did not either (no TCP handshake answered since). */
+/** A leader this manager found silent and replaced (or saw replaced): its node, since when it answered nothing, and whether its host did not either (no TCP handshake answered since). */
 export interface Predecessor {
   nodeId: string;
   quietSince: number;
@@ -79,7 +87,7 @@ export class Election extends EventEmitter {
   private watched: Watched | undefined;
   /** The probe's check of the leader's silence, which a stall of this manager must not decide. */
   private readonly silence = new SilenceCheck(PROBE_MS);
-  /** The silent leader this manager deleted the key of, until someone is elected. */
+  /** The silent leader whose key this manager (or another follower) deleted, until someone is elected. */
   private replaced: Watched | undefined;
   private keyWatcher: Watcher | undefined;
 
@@ -182,6 +190,9 @@ export class Election extends EventEmitter {
         this.log.info({ fence: fence.createRevision }, 'elected leader');
         await this.watchOwnKey(fence.createRevision).catch((err) => this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us'));
         // Pings still in flight when the key was deleted have answered by now.
+        // The leader watched until now is gone, whether or not a read of its key saw that yet.
+        if (this.watched) this.keyGone(this.watched);
+        this.watched = undefined;
         const w = this.replaced;
         this.replaced = undefined;
         this.emit('elected', w && { nodeId: w.info.managerId, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt });
@@ -262,8 +273,10 @@ export class Election extends EventEmitter {
       const res = await this.store.etcd.kv.range({ key: Buffer.from(keys.leader()), serializable: true });
       const kv = res.kvs[0];
       const info = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
-      if (!kv || !info || info.managerId === this.me.managerId) this.watched = undefined;
-      else if (this.watched?.createRevision !== String(kv.create_revision)) {
+      if (!kv || !info || info.managerId === this.me.managerId) {
+        if (!kv && this.watched) this.keyGone(this.watched);
+        this.watched = undefined;
+      } else if (this.watched?.createRevision !== String(kv.create_revision)) {
         this.watched = { info, createRevision: String(kv.create_revision), answeredAt: Date.now() };
         this.replaced = undefined; // another manager won: the next election here replaces no one
       }
@@ -272,6 +285,11 @@ export class Election extends EventEmitter {
     } finally {
       this.reading = false;
     }
+  }
+
+  /** The watched leader's key went (deleted by another follower, or it resigned): a leader silent to this manager too is its predecessor. */
+  private keyGone(w: Watched): void {
+    if (Date.now() - w.answeredAt >= PREDECESSOR_QUIET_MS) this.replaced = w;
   }
 
   /** Deletes a silent leader's key, if it is still that leader's, and campaigns. */
@@ -287,7 +305,8 @@ export class Election extends EventEmitter {
         { deadline: Date.now() + CLAIM_TIMEOUT_MS },
       );
       if (this.watched === w) this.watched = undefined;
-      if (del.succeeded) {
+      if (!del.succeeded) this.keyGone(w);
+      else {
         this.replaced = w;
         this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
         this.wake?.();

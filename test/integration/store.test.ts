@@ -83,6 +83,34 @@ test('two candidates: one leads; when it resigns the other takes over', async (t
   t.deepEqual(await eb.leader(), { managerId: 'b', addr: 'b' });
 });
 
+/** A follower (c) watching leader a, whose key someone else deletes once a has been silent to c for `silentMs` (0: a answers to the end); what c's election says of its predecessor. */
+async function electedAfterOthersDelete(t: import('ava').ExecutionContext, silentMs: number) {
+  const etcd = await tempEtcd();
+  const sc = new Store(etcd.endpoint);
+  let aAnswers = true;
+  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 2, probe: async () => (aAnswers ? 'answered' : 'silent') });
+  t.teardown(async () => {
+    await ec.stop();
+    sc.etcd.close();
+    await etcd.destroy();
+  });
+  await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
+  const elected = new Promise<unknown>((r) => ec.once('elected', r));
+  ec.start();
+  await new Promise((r) => setTimeout(r, 600)); // c has read the key and pings a
+  aAnswers = silentMs === 0;
+  await new Promise((r) => setTimeout(r, silentMs));
+  await sc.etcd.delete().key(keys.leader()); // another follower found a silent first
+  return elected;
+}
+
+test("a follower elected after another deleted a silent leader's key takes that leader for its predecessor; after a resignation, none", async (t) => {
+  const silent = (await electedAfterOthersDelete(t, 700)) as { nodeId: string; hostSilent: boolean } | undefined;
+  t.is(silent?.nodeId, 'a', 'silent to c for 0.7 s: the predecessor, so its node is not given the election grace');
+  t.true(silent?.hostSilent, 'its host answered no handshake either');
+  t.is(await electedAfterOthersDelete(t, 0), undefined, 'a answered c to the end (it resigned): no predecessor');
+});
+
 test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);
