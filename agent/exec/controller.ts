@@ -24,6 +24,8 @@ export class TaskController {
   private containerId: string;
   /** True once the container is removed (desired REMOVE done). */
   removed = false;
+  /** Whether this controller asked the engine to start the container (a start it did not ask for is not in flight). */
+  private startAsked = false;
 
   constructor(
     public task: Task,
@@ -92,6 +94,7 @@ export class TaskController {
   }
 
   private async startContainer(): Promise<boolean> {
+    this.startAsked = true;
     this.set({ state: TaskState.STARTING, message: 'starting' });
     try {
       await this.engine.start(this.containerId);
@@ -114,7 +117,9 @@ export class TaskController {
       return this.set({ state: TaskState.FAILED, message: 'failed', err: 'task: container unhealthy', health });
     }
     if (s.Running) return this.set({ state: TaskState.RUNNING, message: 'running', health });
-    if (s.Status === 'created') return false; // start still in flight
+    // Created and never started: a start still in flight, or one that died with
+    // its agent or host (the task says starting, the container waits for ever).
+    if (s.Status === 'created') return this.startAsked ? false : this.startContainer();
     return this.exited(s.ExitCode, s.Error);
   }
 

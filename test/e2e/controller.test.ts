@@ -1,0 +1,49 @@
+// The task controller on the real dockerd, across an agent that died between
+// creating a task's container and starting it: the task says starting, the
+// engine holds a container that was created and never started. The agent
+// that comes back must start it (in a chaos run, a host killed at that moment
+// left a global service one task short for good).
+import test from 'ava';
+import Docker from 'dockerode';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ContainerSpec, Task, TaskState, type TaskStatus } from '../../proto/generated/orch.js';
+import { TaskController } from '../../agent/exec/controller.js';
+import { Engine } from '../../agent/exec/engine.js';
+import { TaskFiles } from '../../agent/exec/files.js';
+import { LABEL } from '../../agent/exec/labels.js';
+import { SLEEP_IMAGE } from '../../lab/images.js';
+import { logger } from '../../shared/log.js';
+import { newId } from '../../shared/ids.js';
+
+const log = logger('test');
+
+test('a container created and never started (its agent died in between) is started by the controller that finds it', async (t) => {
+  const cluster = `ctl-${newId().slice(0, 8)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'orch-ctl-'));
+  const engine = new Engine('/var/run/docker.sock', { cluster, node: 'n1', hostname: 'n1' }, log, new TaskFiles(dir, log));
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  t.teardown(async () => {
+    const mine = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`] } });
+    for (const c of mine) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const task = Task.fromPartial({
+    id: newId(), serviceId: 's1', serviceName: 'ctl', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
+    spec: ContainerSpec.fromPartial({ image: SLEEP_IMAGE, stopGracePeriodMs: 1000 }),
+    status: { state: TaskState.ASSIGNED, message: 'assigned' },
+  });
+  const reported: TaskStatus[] = [];
+  const report = (_id: string, s: TaskStatus) => reported.push(s);
+  const first = new TaskController(task, engine, report, async () => [], undefined);
+  while (!(first.status.state === TaskState.PREPARING && first.status.message === 'created')) t.true(await first.step(), `advances (at ${TaskState[first.status.state]})`);
+  const containerId = first.status.containerId;
+  t.is((await engine.inspect(containerId))?.State.Status, 'created');
+
+  // The agent reported "starting" and died before the engine heard the start; a new one adopts the task.
+  const adopted = new TaskController({ ...task, status: { ...first.status, state: TaskState.STARTING, message: 'starting' } }, engine, report, async () => [], containerId);
+  for (let i = 0; i < 5 && adopted.status.state !== TaskState.RUNNING; i++) await adopted.step();
+  t.is(TaskState[adopted.status.state], 'RUNNING');
+  t.true((await engine.inspect(containerId))?.State.Running, 'the same container runs');
+});
