@@ -24,16 +24,21 @@ export interface Violation {
 }
 
 /** Per service: tasks running on nodes that are up (a dead node's tasks do not count), what it wants, and whether a rollout is under way. */
-export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number; rollingOut: boolean }>> {
+export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number; rollingOut: boolean; lastStart: number }>> {
   const [{ services }, { tasks }, { nodes }] = await Promise.all([ctl.listServices({}), ctl.listTasks({ service: '' }), ctl.listNodes({})]);
   const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
-  return services.map((s) => ({
-    name: s.service!.spec!.name,
-    global: s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL,
-    running: tasks.filter((t) => t.serviceId === s.service!.id && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && up.has(t.nodeId)).length,
-    desired: s.desired,
-    rollingOut: rollingOut(s.service!.updateStatus),
-  }));
+  return services.map((s) => {
+    const running = tasks.filter((t) => t.serviceId === s.service!.id && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && up.has(t.nodeId));
+    return {
+      name: s.service!.spec!.name,
+      global: s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL,
+      running: running.length,
+      desired: s.desired,
+      rollingOut: rollingOut(s.service!.updateStatus),
+      // When the last of them was seen running by its agent (its status's time): epoch ms, 0 with none.
+      lastStart: Math.max(0, ...running.map((t) => t.status?.timestamp?.getTime() ?? 0)),
+    };
+  });
 }
 
 export async function checkAll(lab: LabCluster, ctl: Control, expectedReplicas: Map<string, number>): Promise<Violation[]> {

@@ -7,7 +7,9 @@ import type { Step } from './scenario.js';
 import type { Outcome } from './workload.js';
 
 export interface Sample {
-  at: number; // ms since start
+  at: number; // ms since start, when the answer came
+  /** When the managers were asked (ms since start): what it counts was read after that. */
+  askedAt?: number;
   running: number;
   desired: number;
   /** The same for replicated services only (a global service's slot on a dead host waits for the host). */
@@ -17,6 +19,15 @@ export interface Sample {
   answered: boolean;
   /** The services short at that moment, as `name running/desired`. */
   short?: string[];
+  /**
+   * When whole: since when (ms since start), the time its last task counted
+   * was seen running by its agent. A sample is stamped when the managers'
+   * answer came, which lagged by over a second while a leader was replaced;
+   * a dip ends at this time instead.
+   */
+  wholeAt?: number;
+  /** The same for replicated services only. */
+  replicatedWholeAt?: number;
 }
 
 /** A fault as the measure sees it: when it began and was done, and how long it may leave the services short. */
@@ -29,7 +40,10 @@ export interface TimedFault {
 /**
  * How long each fault disturbed the services, counted from the fault. A dip
  * is a run of samples that are short, or that the managers did not answer;
- * it ends at the first later sample that answered and is whole. Each dip is
+ * it ends when the first later sample that answered and is whole says the
+ * services became whole (`wholeAt`), else at that sample; never before the
+ * last answered short sample was asked (a node counted down again and back
+ * up makes no task start: the services were short until then). Each dip is
  * the doing of the latest fault before it began that may leave the services
  * short and whose window (its deadline after it) the dip began in: a host
  * killed a moment before a rolling update is found dead after the update
@@ -37,7 +51,13 @@ export interface TimedFault {
  * the doing of the latest fault before it. Per fault: 0 (no dip of its own),
  * the time until its last dip ended, or null (one never ended).
  */
-export function disturbances(samples: readonly Sample[], faults: readonly TimedFault[], running: (s: Sample) => number, desired: (s: Sample) => number): Array<number | null> {
+export function disturbances(
+  samples: readonly Sample[],
+  faults: readonly TimedFault[],
+  running: (s: Sample) => number,
+  desired: (s: Sample) => number,
+  wholeAt: (s: Sample) => number | undefined = () => undefined,
+): Array<number | null> {
   const short = (s: Sample) => !s.answered || running(s) < desired(s);
   const out: Array<number | null> = faults.map(() => 0);
   for (let i = 0; i < samples.length; i++) {
@@ -46,8 +66,12 @@ export function disturbances(samples: readonly Sample[], faults: readonly TimedF
     const before = faults.map((f, k) => ({ f, k })).filter(({ f }) => f.at <= began);
     const owner = before.filter(({ f }) => f.mostMs > 0 && began <= f.doneAt + f.mostMs).pop() ?? before.pop();
     if (!owner) continue;
-    const back = samples.slice(i).find((s) => !short(s));
-    const took = back ? Math.max(0, Math.round(back.at - owner.f.doneAt)) : null;
+    const rest = samples.slice(i);
+    const j = rest.findIndex((s) => !short(s));
+    const back = rest[j];
+    const lastShort = rest.slice(0, j).filter((s) => s.answered).pop();
+    const end = back && Math.max(wholeAt(back) ?? back.at, lastShort ? (lastShort.askedAt ?? lastShort.at) : -Infinity);
+    const took = back ? Math.max(0, Math.round(end! - owner.f.doneAt)) : null;
     const had = out[owner.k]!;
     out[owner.k] = had === null || took === null ? null : Math.max(had, took);
   }
@@ -141,7 +165,8 @@ function markdown(r: Report): string {
     '## Faults and recovery',
     '',
     'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
-      '"all back" also waits for global services, whose task on a dead host waits for that host. A dip is charged to the latest fault ' +
+      '"all back" also waits for global services, whose task on a dead host waits for that host. The managers are asked every 250 ms; ' +
+      'a dip ends when the last task counted was seen running by its agent (its status time), not when the answer came. A dip is charged to the latest fault ' +
       'whose window (its deadline after it) it began in, else to the latest fault before it; 0.0 s: no dip of its own.',
     '',
     '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',

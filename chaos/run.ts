@@ -30,6 +30,8 @@ const CONVERGE_DEADLINE_MS = 45_000;
 /** How long convergence must hold before the invariants are checked. */
 const STEADY_MS = 2500;
 const SAMPLE_MS = 250;
+/** How often the callers' outcomes are read from the engines (a container's log is read until its agent removes it). */
+const CALLERS_EVERY_MS = 2500;
 
 export async function runChaos(o: ChaosOptions): Promise<Report> {
   const say = o.progress ?? (() => undefined);
@@ -60,26 +62,41 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const callers = new CallerLog();
     let sampling = true;
     const sampler = (async () => {
-      for (let n = 0; sampling; n++) {
-        if (n % 10 === 0) await callers.collect(lab);
+      while (sampling) {
+        const askedAt = since();
         const c = await convergence(ctl).catch(() => undefined);
         const sum = (xs: NonNullable<typeof c>, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
+        // If whole: since the last counted task was seen running (ms since start).
+        const wholeSince = (xs: NonNullable<typeof c>) => {
+          const last = Math.max(0, ...xs.map((s) => s.lastStart));
+          return last > 0 && xs.every((s) => s.running >= s.desired) ? last - wall0 : undefined;
+        };
         const replicated = (c ?? []).filter((s) => !s.global);
         const last = samples[samples.length - 1];
         samples.push(
           c
             ? {
                 at: since(),
+                askedAt,
                 running: sum(c, 'running'),
                 desired: sum(c, 'desired'),
                 replicatedRunning: sum(replicated, 'running'),
                 replicatedDesired: sum(replicated, 'desired'),
                 answered: true,
                 short: c.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
+                wholeAt: wholeSince(c),
+                replicatedWholeAt: wholeSince(replicated),
               }
             : { at: since(), running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false },
         );
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
+      }
+    })();
+    // The callers' outcomes, read from the engines on a loop of its own: it takes seconds, and the samples must not wait.
+    const reader = (async () => {
+      while (sampling) {
+        await callers.collect(lab);
+        await new Promise((r) => setTimeout(r, CALLERS_EVERY_MS));
       }
     })();
 
@@ -127,7 +144,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     say(`${(since() / 1000).toFixed(1)}s checking the invariants`);
     await new Promise((r) => setTimeout(r, 1000)); // every host applies its last rules
     sampling = false;
-    await sampler;
+    await Promise.all([sampler, reader]);
     await loop.stop();
     await callers.collect(lab);
     await stopEvents();
@@ -136,8 +153,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
 
     const heal = o.healMs ?? HEAL_WITHIN_MS;
     const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: shortAtMost(st.fault, heal), addr: st.host === undefined ? undefined : addrOf.get(st.host) }));
-    const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired);
-    const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired);
+    const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired, (s) => s.replicatedWholeAt);
+    const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired, (s) => s.wholeAt);
     const recoveries = done.map((st, i) => {
       const replicatedAfterMs = replicated[i]!;
       const convergedAfterMs = converged[i]!;

@@ -15,6 +15,16 @@ test('short, then whole: from the fault to the first whole sample', (t) => {
   t.deepEqual(measure([at(2000, 8), at(3000, 11)]), [2000], "more than wanted (a slot's two copies for a moment) is not short");
 });
 
+test('a whole sample that says since when the services were whole ends the dip then, not when the answer came', (t) => {
+  const whole = (ms: number, since: number): Sample => ({ ...at(ms, 10), wholeAt: since });
+  const measureSince = (samples: Sample[]) => disturbances(samples, [fault(1000)], (s) => s.running, (s) => s.desired, (s) => s.wholeAt);
+  t.deepEqual(measureSince([at(1500, 8), at(2000, 0, false), whole(4500, 3200)]), [2200], 'the answer lagged 1.3 s behind the last start');
+  t.deepEqual(measureSince([at(1500, 10), at(2000, 0, false), whole(3000, 400)]), [0], 'no task started since the fault: never short, the managers only did not answer');
+  t.deepEqual(measure([at(1500, 8), whole(4500, 3200)]), [3500], 'without the accessor, the sample time');
+  const shortAsked = (ms: number, asked: number): Sample => ({ ...at(ms, 8), askedAt: asked });
+  t.deepEqual(measureSince([shortAsked(3400, 3000), whole(4000, 400)]), [2000], 'a node counted again, no task started: short until the last short sample was asked');
+});
+
 test('a sample the managers did not answer is short, not whole', (t) => {
   t.deepEqual(measure([at(1500, 0, false), at(2000, 0, false), at(4000, 10)]), [3000]);
   t.deepEqual(measure([at(1500, 10), at(2000, 0, false), at(2500, 10)]), [1500]);
