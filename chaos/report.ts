@@ -10,6 +10,7 @@ export interface Sample {
   at: number; // ms since start, when the answer came
   /** When the managers were asked (ms since start): what it counts was read after that. */
   askedAt?: number;
+  /** Running tasks, each service counted up to its own count (a spare task of one never hides another that is short). */
   running: number;
   desired: number;
   /** The same for replicated services only (a global service's slot on a dead host waits for the host). */

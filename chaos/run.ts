@@ -65,7 +65,9 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       while (sampling) {
         const askedAt = since();
         const c = await convergence(ctl).catch(() => undefined);
-        const sum = (xs: NonNullable<typeof c>, k: 'running' | 'desired') => xs.reduce((a, s) => a + s[k], 0);
+        const desired = (xs: NonNullable<typeof c>) => xs.reduce((a, s) => a + s.desired, 0);
+        // Each service counted up to its own count: one with a task to spare (a start-first update) must not hide one that is short.
+        const running = (xs: NonNullable<typeof c>) => xs.reduce((a, s) => a + Math.min(s.running, s.desired), 0);
         // If whole: since the last counted task was seen running (ms since start).
         const wholeSince = (xs: NonNullable<typeof c>) => {
           const last = Math.max(0, ...xs.map((s) => s.lastStart));
@@ -78,10 +80,10 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
             ? {
                 at: since(),
                 askedAt,
-                running: sum(c, 'running'),
-                desired: sum(c, 'desired'),
-                replicatedRunning: sum(replicated, 'running'),
-                replicatedDesired: sum(replicated, 'desired'),
+                running: running(c),
+                desired: desired(c),
+                replicatedRunning: running(replicated),
+                replicatedDesired: desired(replicated),
                 answered: true,
                 short: c.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
                 wholeAt: wholeSince(c),
