@@ -17,6 +17,7 @@ import { listNetns, netnsPath } from '../agent/network/netns.js';
 import { hostKeyOfInode } from '../agent/host.js';
 import { isIngress } from '../shared/ingress.js';
 import { SERVICES } from './workload.js';
+import type { ServiceCount } from './report.js';
 
 export interface Violation {
   invariant: string;
@@ -24,7 +25,7 @@ export interface Violation {
 }
 
 /** Per service: tasks running on nodes that are up (a dead node's tasks do not count), what it wants, and whether a rollout is under way. */
-export async function convergence(ctl: Control): Promise<Array<{ name: string; global: boolean; running: number; desired: number; rollingOut: boolean; lastStart: number }>> {
+export async function convergence(ctl: Control): Promise<Array<ServiceCount & { rollingOut: boolean }>> {
   const [{ services }, { tasks }, { nodes }] = await Promise.all([ctl.listServices({}), ctl.listTasks({ service: '' }), ctl.listNodes({})]);
   const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
   return services.map((s) => {

@@ -31,6 +31,43 @@ export interface Sample {
   replicatedWholeAt?: number;
 }
 
+/** A service as a sample counts it: its running tasks, its count, and when its last running task was seen running (epoch ms, 0: none). */
+export interface ServiceCount {
+  name: string;
+  global: boolean;
+  running: number;
+  desired: number;
+  lastStart: number;
+}
+
+/**
+ * A sample of the managers' answer, asked at `askedAt` and answered at `at`
+ * (ms since the start, `wall0` in epoch ms). Each service counts up to its
+ * own count: one with a task to spare (a start-first update) must not hide
+ * another that is short.
+ */
+export function sampleOf(services: readonly ServiceCount[], o: { at: number; askedAt: number; wall0: number }): Sample {
+  const replicated = services.filter((s) => !s.global);
+  const running = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + Math.min(s.running, s.desired), 0);
+  const desired = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + s.desired, 0);
+  const wholeSince = (xs: readonly ServiceCount[]) => {
+    const last = Math.max(0, ...xs.map((s) => s.lastStart));
+    return last > 0 && xs.every((s) => s.running >= s.desired) ? last - o.wall0 : undefined;
+  };
+  return {
+    at: o.at,
+    askedAt: o.askedAt,
+    running: running(services),
+    desired: desired(services),
+    replicatedRunning: running(replicated),
+    replicatedDesired: desired(replicated),
+    answered: true,
+    short: services.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
+    wholeAt: wholeSince(services),
+    replicatedWholeAt: wholeSince(replicated),
+  };
+}
+
 /** A fault as the measure sees it: when it began and was done, and how long it may leave the services short. */
 export interface TimedFault {
   at: number;

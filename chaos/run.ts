@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
-import { buckets, disturbances, failedOutsideFaults, writeReport, type Report, type Sample } from './report.js';
+import { buckets, disturbances, failedOutsideFaults, sampleOf, writeReport, type Report, type Sample } from './report.js';
 import { HEAL_WITHIN_MS, LEADER, plan, shortAtMost, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
@@ -65,30 +65,10 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       while (sampling) {
         const askedAt = since();
         const c = await convergence(ctl).catch(() => undefined);
-        const desired = (xs: NonNullable<typeof c>) => xs.reduce((a, s) => a + s.desired, 0);
-        // Each service counted up to its own count: one with a task to spare (a start-first update) must not hide one that is short.
-        const running = (xs: NonNullable<typeof c>) => xs.reduce((a, s) => a + Math.min(s.running, s.desired), 0);
-        // If whole: since the last counted task was seen running (ms since start).
-        const wholeSince = (xs: NonNullable<typeof c>) => {
-          const last = Math.max(0, ...xs.map((s) => s.lastStart));
-          return last > 0 && xs.every((s) => s.running >= s.desired) ? last - wall0 : undefined;
-        };
-        const replicated = (c ?? []).filter((s) => !s.global);
         const last = samples[samples.length - 1];
         samples.push(
           c
-            ? {
-                at: since(),
-                askedAt,
-                running: running(c),
-                desired: desired(c),
-                replicatedRunning: running(replicated),
-                replicatedDesired: desired(replicated),
-                answered: true,
-                short: c.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
-                wholeAt: wholeSince(c),
-                replicatedWholeAt: wholeSince(replicated),
-              }
+            ? sampleOf(c, { at: since(), askedAt, wall0 })
             : { at: since(), running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false },
         );
         await new Promise((r) => setTimeout(r, SAMPLE_MS));

@@ -1,6 +1,6 @@
 // How the chaos report measures each fault's disturbance from the samples.
 import test from 'ava';
-import { disturbances, failedOutsideFaults, type Sample, type TimedFault } from '../../chaos/report.js';
+import { disturbances, failedOutsideFaults, sampleOf, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
 const fault = (ms: number, mostMs = 3000): TimedFault => ({ at: ms, doneAt: ms, mostMs });
@@ -23,6 +23,17 @@ test('a whole sample that says since when the services were whole ends the dip t
   t.deepEqual(measure([at(1500, 8), whole(4500, 3200)]), [3500], 'without the accessor, the sample time');
   const shortAsked = (ms: number, asked: number): Sample => ({ ...at(ms, 8), askedAt: asked });
   t.deepEqual(measureSince([shortAsked(3400, 3000), whole(4000, 400)]), [2000], 'a node counted again, no task started: short until the last short sample was asked');
+});
+
+test("a sample counts each service up to its own count: a start-first update's spare task hides no other service's gap", (t) => {
+  const svc = (name: string, running: number, desired: number, lastStart = 5000, global = false) => ({ name, global, running, desired, lastStart });
+  const s = sampleOf([svc('api', 4, 3), svc('web', 5, 6), svc('agentd', 5, 5, 4000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
+  t.deepEqual([s.replicatedRunning, s.replicatedDesired, s.running, s.desired], [8, 9, 13, 14]);
+  t.deepEqual(s.short, ['web 5/6']);
+  t.is(s.replicatedWholeAt, undefined, 'not whole');
+  const whole = sampleOf([svc('api', 3, 3, 7000), svc('web', 6, 6, 7500), svc('agentd', 5, 5, 8000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
+  t.is(whole.replicatedWholeAt, 6500, 'since the last replicated task was seen running');
+  t.is(whole.wholeAt, 7000);
 });
 
 test('a sample the managers did not answer is short, not whole', (t) => {
