@@ -68,6 +68,22 @@ export function sampleOf(services: readonly ServiceCount[], o: { at: number; ask
   };
 }
 
+/** What a measure reads of a sample: running and wanted tasks, and since when whole (if whole and known). */
+export interface Counts {
+  running: number;
+  desired: number;
+  wholeAt?: number;
+}
+
+/** Every service, and the replicated ones only (a global service's slot on a dead host waits for the host). */
+export const allServices = (s: Sample): Counts => ({ running: s.running, desired: s.desired, wholeAt: s.wholeAt });
+export const replicatedServices = (s: Sample): Counts => ({ running: s.replicatedRunning, desired: s.replicatedDesired, wholeAt: s.replicatedWholeAt });
+
+/** A sample the managers did not answer: nothing is known, so it counts as short (the counts wanted are the last known). */
+export function unanswered(at: number, last: Sample | undefined): Sample {
+  return { at, running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false };
+}
+
 /** A fault as the measure sees it: when it began and was done, and how long it may leave the services short. */
 export interface TimedFault {
   at: number;
@@ -89,14 +105,8 @@ export interface TimedFault {
  * the doing of the latest fault before it. Per fault: 0 (no dip of its own),
  * the time until its last dip ended, or null (one never ended).
  */
-export function disturbances(
-  samples: readonly Sample[],
-  faults: readonly TimedFault[],
-  running: (s: Sample) => number,
-  desired: (s: Sample) => number,
-  wholeAt: (s: Sample) => number | undefined = () => undefined,
-): Array<number | null> {
-  const short = (s: Sample) => !s.answered || running(s) < desired(s);
+export function disturbances(samples: readonly Sample[], faults: readonly TimedFault[], counts: (s: Sample) => Counts): Array<number | null> {
+  const short = (s: Sample) => !s.answered || counts(s).running < counts(s).desired;
   const out: Array<number | null> = faults.map(() => 0);
   for (let i = 0; i < samples.length; i++) {
     if (!short(samples[i]!) || (i > 0 && short(samples[i - 1]!))) continue;
@@ -106,10 +116,13 @@ export function disturbances(
     if (!owner) continue;
     const rest = samples.slice(i);
     const j = rest.findIndex((s) => !short(s));
-    const back = rest[j];
-    const lastShort = rest.slice(0, j).filter((s) => s.answered).pop();
-    const end = back && Math.max(wholeAt(back) ?? back.at, lastShort ? (lastShort.askedAt ?? lastShort.at) : -Infinity);
-    const took = back ? Math.max(0, Math.round(end! - owner.f.doneAt)) : null;
+    let took: number | null = null;
+    if (j >= 0) {
+      const back = rest[j]!;
+      const lastShort = rest.slice(0, j).filter((s) => s.answered).pop();
+      const end = Math.max(counts(back).wholeAt ?? back.at, lastShort ? (lastShort.askedAt ?? lastShort.at) : -Infinity);
+      took = Math.max(0, Math.round(end - owner.f.doneAt));
+    }
     const had = out[owner.k]!;
     out[owner.k] = had === null || took === null ? null : Math.max(had, took);
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
-import { buckets, disturbances, failedOutsideFaults, sampleOf, writeReport, type Report, type Sample } from './report.js';
+import { allServices, buckets, disturbances, failedOutsideFaults, replicatedServices, sampleOf, unanswered, writeReport, type Report, type Sample } from './report.js';
 import { HEAL_WITHIN_MS, LEADER, plan, shortAtMost, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
 
@@ -65,12 +65,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       while (sampling) {
         const askedAt = since();
         const c = await convergence(ctl).catch(() => undefined);
-        const last = samples[samples.length - 1];
-        samples.push(
-          c
-            ? sampleOf(c, { at: since(), askedAt, wall0 })
-            : { at: since(), running: 0, desired: last?.desired ?? 0, replicatedRunning: 0, replicatedDesired: last?.replicatedDesired ?? 0, answered: false },
-        );
+        samples.push(c ? sampleOf(c, { at: since(), askedAt, wall0 }) : unanswered(since(), samples[samples.length - 1]));
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
       }
     })();
@@ -135,8 +130,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
 
     const heal = o.healMs ?? HEAL_WITHIN_MS;
     const timed = done.map((st) => ({ at: st.at, doneAt: st.doneAt, mostMs: shortAtMost(st.fault, heal), addr: st.host === undefined ? undefined : addrOf.get(st.host) }));
-    const replicated = disturbances(samples, timed, (s) => s.replicatedRunning, (s) => s.replicatedDesired, (s) => s.replicatedWholeAt);
-    const converged = disturbances(samples, timed, (s) => s.running, (s) => s.desired, (s) => s.wholeAt);
+    const replicated = disturbances(samples, timed, replicatedServices);
+    const converged = disturbances(samples, timed, allServices);
     const recoveries = done.map((st, i) => {
       const replicatedAfterMs = replicated[i]!;
       const convergedAfterMs = converged[i]!;

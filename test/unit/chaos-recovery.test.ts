@@ -1,10 +1,11 @@
 // How the chaos report measures each fault's disturbance from the samples.
 import test from 'ava';
-import { disturbances, failedOutsideFaults, sampleOf, type Sample, type TimedFault } from '../../chaos/report.js';
+import { allServices, disturbances, failedOutsideFaults, sampleOf, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
 const fault = (ms: number, mostMs = 3000): TimedFault => ({ at: ms, doneAt: ms, mostMs });
-const measure = (samples: Sample[], faults: TimedFault[] = [fault(1000)]) => disturbances(samples, faults, (s) => s.running, (s) => s.desired);
+// Without the time a sample was whole since (the measure before it was recorded).
+const measure = (samples: Sample[], faults: TimedFault[] = [fault(1000)]) => disturbances(samples, faults, (s) => ({ running: s.running, desired: s.desired }));
 
 test('no short sample after the fault: 0', (t) => {
   t.deepEqual(measure([at(500, 10), at(1500, 10), at(2000, 10)]), [0]);
@@ -17,7 +18,7 @@ test('short, then whole: from the fault to the first whole sample', (t) => {
 
 test('a whole sample that says since when the services were whole ends the dip then, not when the answer came', (t) => {
   const whole = (ms: number, since: number): Sample => ({ ...at(ms, 10), wholeAt: since });
-  const measureSince = (samples: Sample[]) => disturbances(samples, [fault(1000)], (s) => s.running, (s) => s.desired, (s) => s.wholeAt);
+  const measureSince = (samples: Sample[]) => disturbances(samples, [fault(1000)], allServices);
   t.deepEqual(measureSince([at(1500, 8), at(2000, 0, false), whole(4500, 3200)]), [2200], 'the answer lagged 1.3 s behind the last start');
   t.deepEqual(measureSince([at(1500, 10), at(2000, 0, false), whole(3000, 400)]), [0], 'no task started since the fault: never short, the managers only did not answer');
   t.deepEqual(measure([at(1500, 8), whole(4500, 3200)]), [3500], 'without the accessor, the sample time');
