@@ -90,6 +90,8 @@ export class Election extends EventEmitter {
   /** The silent leader whose key this manager (or another follower) deleted, until someone is elected. */
   private replaced: Watched | undefined;
   private keyWatcher: Watcher | undefined;
+  /** While a claim is out: sends another beside it (the leader key went meanwhile). */
+  private freed: (() => void) | undefined;
 
   constructor(
     private readonly store: Store,
@@ -183,7 +185,7 @@ export class Election extends EventEmitter {
         .catch(() => undefined); // a lost lease says so through 'lost'
     }, KEEPALIVE_MS);
     while (!this.stopped && !lease.revoked() && this.lease === lease) {
-      const createRevision = await this.claim(leaseId);
+      const createRevision = await this.claimSoon(leaseId);
       if (createRevision) {
         const fence = { createRevision };
         this.store.fence = fence;
@@ -235,6 +237,19 @@ export class Election extends EventEmitter {
     return held && String(held.lease) === String(leaseId) ? Number(held.create_revision) : 0;
   }
 
+  /**
+   * A claim; if the leader key goes while it is out (claimNow), a second goes
+   * at once beside it: the first, sent before, fails its compare or hangs on
+   * a member that went silent with the leader's host. The first to win decides.
+   */
+  private async claimSoon(leaseId: string): Promise<number> {
+    const first = this.claim(leaseId);
+    const freed = new Promise<'freed'>((resolve) => (this.freed = () => resolve('freed')));
+    const outcome = await Promise.race([first, freed]).finally(() => (this.freed = undefined));
+    if (outcome !== 'freed') return outcome;
+    return firstWin([first, this.claim(leaseId)]);
+  }
+
   /** Steps down as soon as our leader key is deleted or replaced (a follower found us dead). */
   private async watchOwnKey(createRevision: number): Promise<void> {
     const w = await this.store.etcd.watch().key(keys.leader()).startRevision(String(createRevision + 1)).create();
@@ -274,7 +289,10 @@ export class Election extends EventEmitter {
       const kv = res.kvs[0];
       const info = kv ? (JSON.parse(kv.value.toString()) as LeaderInfo) : undefined;
       if (!kv || !info || info.managerId === this.me.managerId) {
-        if (!kv && this.watched) this.keyGone(this.watched);
+        if (!kv && this.watched) {
+          this.keyGone(this.watched);
+          this.claimNow();
+        }
         this.watched = undefined;
       } else if (this.watched?.createRevision !== String(kv.create_revision)) {
         this.watched = { info, createRevision: String(kv.create_revision), answeredAt: Date.now() };
@@ -309,8 +327,8 @@ export class Election extends EventEmitter {
       else {
         this.replaced = w;
         this.log.warn({ leader: w.info.managerId, addr: w.info.addr }, `the leader answered no ping for ${LEADER_SILENCE_MS} ms: its key is deleted; campaigning`);
-        this.wake?.();
       }
+      this.claimNow();
     } catch (err) {
       // etcd unreachable or slow to answer: tried again at the next probe (said once per leader).
       if (!w.replaceFailed) this.log.warn({ leader: w.info.managerId, err: String(err) }, 'the leader answers no ping, but deleting its key failed; trying again');
@@ -318,6 +336,13 @@ export class Election extends EventEmitter {
     } finally {
       this.replacing = false;
     }
+  }
+
+  /** The leader key went: the campaign claims it at once, whether it waits between claims or has one out. */
+  private claimNow(): void {
+    if (this.isLeader) return; // its sleep lasts until it is deposed
+    if (this.freed) this.freed();
+    else this.wake?.();
   }
 
   private checkFreshness(): void {
@@ -345,4 +370,27 @@ export class Election extends EventEmitter {
       this.wake = done;
     });
   }
+}
+
+/** The first of several claims to win (a create revision), else 0 once all are answered; an error only if every one failed. */
+function firstWin(claims: Array<Promise<number>>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let left = claims.length;
+    let lost = false;
+    let failure: unknown;
+    const done = () => (lost ? resolve(0) : reject(failure));
+    for (const c of claims) {
+      c.then(
+        (rev) => {
+          lost ||= !rev;
+          if (rev) resolve(rev);
+          else if (--left === 0) done();
+        },
+        (err) => {
+          failure = err;
+          if (--left === 0) done();
+        },
+      );
+    }
+  });
 }

@@ -129,6 +129,8 @@ export class Dispatcher {
     this.status.start();
     this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now(), predecessor);
     this.cache.on('change', this.onChange);
+    // At once: the replaced leader's node, found gone by the election, need not wait a period.
+    void this.checkLiveness();
     this.timer = setInterval(() => void this.checkLiveness(), this.liveness.checkMs);
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
@@ -372,9 +374,10 @@ export class Dispatcher {
     const now = Date.now();
     if (!this.liveness.checking(now)) return;
     const ready = () => [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
-    if (this.liveness.holdDown(now, this.sessions.size, ready)) return;
+    const held = this.liveness.holdDown(now, this.sessions.size, ready);
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
       if (node.state !== NodeState.NODE_READY || this.registering.has(node.id) || this.liveness.verdict(node.id, now) !== 'down') continue;
+      if (held && this.liveness.holdCovers(node.id)) continue;
       this.log.warn({ node: node.id, quietMs: now - (this.liveness.quietSince(node.id) ?? now) }, 'node down: no heartbeat in time');
       managerMetrics.nodesDown.inc();
       // Its session, if still open, is ended: the agent must register again to be ready again.

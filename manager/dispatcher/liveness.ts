@@ -63,6 +63,7 @@ export class Liveness {
   /** A heartbeat or any message on an open session. */
   alive(nodeId: string, now: number): void {
     this.seen.set(nodeId, { at: now, open: true });
+    if (nodeId === this.foundGone) this.foundGone = undefined;
   }
 
   /** The node's session ended. */
@@ -71,6 +72,8 @@ export class Liveness {
   }
 
   private electedAt = -Infinity;
+  /** The node of the leader replaced at the last election, whose host went silent, until it is heard from. */
+  private foundGone: string | undefined;
 
   /**
    * This manager was elected at `now` (it holds no session yet): each known
@@ -82,13 +85,28 @@ export class Liveness {
     this.electedAt = now;
     this.check.reset();
     this.seen.clear();
+    this.foundGone = undefined;
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
-    if (predecessor?.hostSilent && this.seen.has(predecessor.nodeId)) this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
+    if (predecessor?.hostSilent && this.seen.has(predecessor.nodeId)) {
+      this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
+      this.foundGone = predecessor.nodeId;
+    }
   }
 
-  /** Whether no node may be marked down yet: soon after an election, while fewer than half the ready nodes (counted only then) have sessions here. */
+  /**
+   * Whether no node may be marked down yet: soon after an election, while
+   * fewer than half the ready nodes (counted only then) have sessions here.
+   * The hold guards against this manager's own trouble reaching the agents;
+   * it does not cover the replaced leader whose host the election found
+   * silent (holdCovers).
+   */
   holdDown(now: number, sessions: number, ready: () => number): boolean {
     return now - this.electedAt < ELECTION_GRACE.maxMs && sessions * 2 < ready();
+  }
+
+  /** Whether a hold (holdDown) keeps the node up: every node but the replaced leader's, which the election itself found gone. */
+  holdCovers(nodeId: string): boolean {
+    return nodeId !== this.foundGone;
   }
 
   forget(nodeId: string): void {

@@ -111,6 +111,26 @@ test("a follower elected after another deleted a silent leader's key takes that 
   t.is(await electedAfterOthersDelete(t, 0), undefined, 'a answered c to the end (it resigned): no predecessor');
 });
 
+test("a follower claims the leader key as soon as it sees it gone, not at its next claim's turn", async (t) => {
+  const etcd = await tempEtcd();
+  const sc = new Store(etcd.endpoint);
+  // A 10 s lease: between claims a candidate waits 1.25 s; the key is read every 250 ms.
+  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 10, probe: async () => 'answered' });
+  t.teardown(async () => {
+    await ec.stop();
+    sc.etcd.close();
+    await etcd.destroy();
+  });
+  await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
+  const elected = new Promise<number>((r) => ec.once('elected', () => r(Date.now())));
+  ec.start();
+  await new Promise((r) => setTimeout(r, 600)); // c's first claim failed; its next is 0.65 s away
+  const deletedAt = Date.now();
+  await sc.etcd.delete().key(keys.leader()); // a resigned, or another follower found it silent
+  const after = (await elected) - deletedAt;
+  t.true(after < 450, `elected ${after} ms after the key went (one key read, 250 ms, and a claim)`);
+});
+
 test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);

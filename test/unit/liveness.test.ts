@@ -59,6 +59,20 @@ test('after an election, the node of a leader replaced because its host went sil
   t.is(m.verdict('old', 5000 + ELECTION_GRACE.ms - 1), 'suspect', 'only its manager died: its agent gets the grace to come back');
 });
 
+test('the hold after an election covers every node but the replaced leader whose host went silent, until it is heard from', (t) => {
+  const l = new Liveness(opts);
+  l.elected(['old', 'x', 'y'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  t.true(l.holdDown(5000, 0, () => 3), 'no session back yet: held');
+  t.false(l.holdCovers('old'), 'the election found its host gone: not held');
+  t.true(l.holdCovers('x'), 'the others wait for the hold');
+  l.alive('old', 5100);
+  t.true(l.holdCovers('old'), 'heard from again: held as any other');
+
+  const m = new Liveness(opts);
+  m.elected(['old', 'x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: false });
+  t.true(m.holdCovers('old'), 'its host answered: only its manager died, it waits as the others');
+});
+
 test('each stage begins just past its bound, not on it; forgetting a node makes it unknown', (t) => {
   const l = new Liveness(opts);
   l.alive('n', 0);
