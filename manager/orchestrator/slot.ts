@@ -16,9 +16,10 @@
 //    a health check) keeps the slot and the others are shut down, except that
 //    a task made to replace it (a rebalancing move, a start-first update:
 //    `replaces` = the keeper) is let become ready first;
-//  - a task being stopped (a stop-first update) is let stop before its
-//    replacement starts; a slot whose task orch stopped is refilled at once,
-//    outside the restart policy;
+//  - a task being stopped (a stop-first update, or one holding host ports or
+//    mounts) is let stop before its replacement starts; a task scaled away
+//    does not hold its slot if the slot is wanted again; a slot whose task
+//    orch stopped is refilled at once, outside the restart policy;
 //  - history beyond HISTORY_PER_SLOT is removed.
 import { TaskState, type Service, type Task } from '../../proto/generated/orch.js';
 import { newId } from '../../shared/ids.js';
@@ -62,8 +63,19 @@ export function slotView(cache: Snapshot, tasks: Versioned<Task>[]): SlotView {
   const lost = wanted.filter((t) => !ended.includes(t) && t.value.nodeId !== '' && nodeStanding(cache, t.value.nodeId) !== 'ready');
   const live = wanted.filter((t) => !ended.includes(t) && !lost.includes(t));
   const keeper = live.find((t) => isReady(t.value.status)) ?? live.find((t) => t.value.status!.state === TaskState.RUNNING) ?? live[0];
-  const stopping = newestFirst.some((t) => t.value.desiredState !== TaskState.RUNNING && !isTerminal(t.value.status!.state) && nodeStanding(cache, t.value.nodeId) === 'ready');
+  const stopping = newestFirst.some((t) => t.value.desiredState !== TaskState.RUNNING && holdsSlot(t.value) && !isTerminal(t.value.status!.state) && nodeStanding(cache, t.value.nodeId) === 'ready');
   return { newestFirst, ended, lost, live, keeper, stopping };
+}
+
+/**
+ * Whether a task asked to stop must be gone before its slot gets a new one:
+ * a stop-first update asked for that (desired shutdown), and two tasks of a
+ * slot may not share a node's host-mode ports or a volume. Otherwise a task
+ * scaled away (desired remove) does not hold its slot, as in Swarm: a slot
+ * wanted again before it stopped is refilled at once.
+ */
+function holdsSlot(t: Task): boolean {
+  return t.desiredState === TaskState.SHUTDOWN || t.hostPorts.length > 0 || (t.spec?.mounts.length ?? 0) > 0;
 }
 
 /**

@@ -275,6 +275,29 @@ test('a task orch stopped (a stop-first update) is refilled at once, whatever th
   t.is(plan.wakeAt, h.now + 60_000);
 });
 
+test('a slot scaled away and wanted again before its task stopped is refilled at once, as in Swarm; one whose tasks hold a volume waits for the stop', (t) => {
+  const scaleBack = (h: Harness, service: string) => {
+    h.node('n1');
+    h.orchestrate();
+    h.settle(service);
+    h.service(service, 1, 0, { container: h.serviceOf(service).spec!.container });
+    t.deepEqual(desired(h.orchestrate().changes).sort(), ['REMOVE 2', 'REMOVE 3']);
+    h.service(service, 3, 0, { container: h.serviceOf(service).spec!.container }); // before the agent stopped them
+    return desired(h.orchestrate().changes).sort();
+  };
+  const web = new Harness();
+  web.service('web', 3);
+  t.deepEqual(scaleBack(web, 'web'), ['create 2', 'create 3'], 'the scaled-away tasks stop on their own; their slots get new ones now');
+  t.is(web.live('web').length, 3);
+
+  const db = new Harness();
+  db.service('db', 3, 0, { container: ContainerSpec.fromPartial({ image: 'img', mounts: [{ type: Mount_Type.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' }] }) });
+  t.deepEqual(scaleBack(db, 'db'), [], "two tasks of a slot would share its volume: the new one waits");
+  db.settle('db');
+  db.reap();
+  t.deepEqual(desired(db.orchestrate().changes).sort(), ['create 2', 'create 3'], 'stopped and forgotten: now');
+});
+
 test('restart condition none: a task that ended stays ended, its slot empty', (t) => {
   const h = new Harness();
   h.node('n1');
