@@ -38,7 +38,8 @@ import { PortConfig_Protocol, PortConfig_PublishMode, PortConfig_TrafficPolicy, 
 import { addrIp, macFor, parseCidr } from '../../shared/ipam.js';
 import { sh } from '../../shared/sh.js';
 import { dnsRecords, ServiceDns, sourceRecords } from './dns.js';
-import { goneTable, INGRESS_TABLE, ingressHostTable, ingressNsTable, RuleSync, vipTable, type DirectBackend, type PortRule } from './lb.js';
+import { goneTable, INGRESS_TABLE, ingressHostTable, ingressNsTable, vipTable, type DirectBackend, type PortRule } from './lb.js';
+import { RuleSync } from './rule-sync.js';
 import type { Logger } from '../../shared/log.js';
 import { Netlink } from './netlink/index.js';
 import { NUD_PERMANENT } from './netlink/constants.js';

@@ -1,0 +1,54 @@
+// Applying load-balancing tables to the real kernel, in a throwaway network
+// namespace: the tables of a namespace that change together go in one nft
+// run, a table changed twice before its run is applied once (the latest),
+// an unchanged one not at all, and a removed one is gone.
+import test from 'ava';
+import { agentMetrics } from '../../agent/metrics.js';
+import { ingressNsTable, vipTable } from '../../agent/network/lb.js';
+import { RuleSync } from '../../agent/network/rule-sync.js';
+import { logger } from '../../shared/log.js';
+import { sh, systemTool } from '../../shared/sh.js';
+
+const NS = `orch-rs-${process.pid}`;
+const path = `/var/run/netns/${NS}`;
+
+test.before(async () => {
+  await sh('ip', ['netns', 'add', NS]);
+});
+
+test.after.always(async () => {
+  await sh('ip', ['netns', 'del', NS]).catch(() => undefined);
+});
+
+/** nft runs so far (the metric counts one per run). */
+const runs = async () => (await agentMetrics.nftSync.get()).values.find((v) => v.metricName === 'orch_agent_nft_sync_seconds_count')?.value ?? 0;
+// The system's nft: under npm, node_modules/.bin holds another program of that name.
+const listed = () => sh('nsenter', [`--net=${path}`, systemTool('nft'), 'list', 'ruleset']);
+
+test('tables changed together go in one run; a table changed twice before its run goes once, as last asked; unchanged, none; removed, gone', async (t) => {
+  const sync = new RuleSync(logger('test'));
+  const start = await runs();
+  const v1 = vipTable([{ vip: '10.9.0.2', backends: ['10.9.0.10', '10.9.0.11'] }]);
+  void sync.apply(path, v1, ['10.9.0.10', '10.9.0.11']);
+  await sync.apply(path, ingressNsTable('eth9', 'obr9', '10.9.0.1'));
+  t.is((await runs()) - start, 1, 'two tables of one namespace: one nft run');
+  let rules = await listed();
+  t.regex(rules, /table ip orch-lb/);
+  t.regex(rules, /table ip orch-ingress \{[^]*snat to 10\.9\.0\.1/);
+  t.regex(rules, /10\.9\.0\.11/);
+
+  const v2 = vipTable([{ vip: '10.9.0.2', backends: ['10.9.0.10'] }]);
+  const v3 = vipTable([{ vip: '10.9.0.2', backends: ['10.9.0.12'] }]);
+  void sync.apply(path, v2, ['10.9.0.10']);
+  await sync.apply(path, v3, ['10.9.0.12']);
+  t.is((await runs()) - start, 2, 'changed twice before its run: applied once');
+  rules = await listed();
+  t.regex(rules, /10\.9\.0\.12/);
+  t.notRegex(rules, /10\.9\.0\.1[01]\b/, 'the latest version is the one in the kernel');
+
+  await sync.apply(path, v3, ['10.9.0.12']);
+  t.is((await runs()) - start, 2, 'unchanged: no run');
+
+  await sync.remove(path, 'orch-lb');
+  t.notRegex(await listed(), /table ip orch-lb/);
+});
