@@ -66,9 +66,15 @@ export class Executor {
     }
   }
 
-  /** Applies a complete assignment set from the manager. */
-  async assign(tasks: Task[]): Promise<void> {
+  /**
+   * Applies the manager's complete assignment set, the newest one when the
+   * engine has been listed (`current` is read then): a task started meanwhile
+   * by startNew belongs to a set at least as new, and applying an older set
+   * would stop it.
+   */
+  async assign(current: () => Task[]): Promise<void> {
     const existing = await this.engine.listManaged();
+    const tasks = current();
     this.assigned = new Set(tasks.map((t) => t.id));
     for (const t of tasks) {
       const c = this.controllers.get(t.id);
