@@ -23,7 +23,12 @@ export interface ClientLoop {
   stop(): Promise<void>;
 }
 
-export function clientLoop(hosts: () => string[], port: number, o: { max?: number; timeoutMs?: number } = {}): ClientLoop {
+/**
+ * `perSecond`: at most that many requests a second (a request that takes
+ * longer than its share delays the next; a late loop never catches up), so
+ * that the client measures the hosts without taking the CPU they run on.
+ */
+export function clientLoop(hosts: () => string[], port: number, o: { max?: number; timeoutMs?: number; perSecond?: number } = {}): ClientLoop {
   const samples: Sample[] = [];
   let running = true;
   const done = (async () => {
@@ -42,6 +47,8 @@ export function clientLoop(hosts: () => string[], port: number, o: { max?: numbe
         samples.push({ at, host, ok: false, who: '', ms: Date.now() - at, err: String(err) });
         await new Promise((r) => setTimeout(r, 20));
       }
+      const rest = o.perSecond ? 1000 / o.perSecond - (Date.now() - at) : 0;
+      if (rest > 0) await new Promise((r) => setTimeout(r, rest));
     }
   })();
   return {
