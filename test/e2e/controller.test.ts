@@ -4,31 +4,14 @@
 // that comes back must start it (in a chaos run, a host killed at that moment
 // left a global service one task short for good).
 import test from 'ava';
-import Docker from 'dockerode';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ContainerSpec, Task, TaskState, type TaskStatus } from '../../proto/generated/orch.js';
 import { TaskController } from '../../agent/exec/controller.js';
-import { Engine } from '../../agent/exec/engine.js';
-import { TaskFiles } from '../../agent/exec/files.js';
-import { LABEL } from '../../agent/exec/labels.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
-import { logger } from '../../shared/log.js';
 import { newId } from '../../shared/ids.js';
-
-const log = logger('test');
+import { testEngine } from '../helpers/engine.js';
 
 test('a container created and never started (its agent died in between) is started by the controller that finds it', async (t) => {
-  const cluster = `ctl-${newId().slice(0, 8)}`;
-  const dir = mkdtempSync(join(tmpdir(), 'orch-ctl-'));
-  const engine = new Engine('/var/run/docker.sock', { cluster, node: 'n1', hostname: 'n1' }, log, new TaskFiles(dir, log));
-  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-  t.teardown(async () => {
-    const mine = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`] } });
-    for (const c of mine) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { engine } = testEngine(t, 'ctl');
   const task = Task.fromPartial({
     id: newId(), serviceId: 's1', serviceName: 'ctl', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
     spec: ContainerSpec.fromPartial({ image: SLEEP_IMAGE, stopGracePeriodMs: 1000 }),

@@ -3,33 +3,20 @@
 // engine listing), and the application of a set that was under way when it
 // came must not stop it.
 import test from 'ava';
-import Docker from 'dockerode';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ContainerSpec, Task, TaskState } from '../../proto/generated/orch.js';
-import { Engine } from '../../agent/exec/engine.js';
 import { Executor } from '../../agent/exec/executor.js';
-import { TaskFiles } from '../../agent/exec/files.js';
 import { LABEL } from '../../agent/exec/labels.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { logger } from '../../shared/log.js';
 import { newId } from '../../shared/ids.js';
+import { testEngine } from '../helpers/engine.js';
 
 const log = logger('test');
 
 test('a task started from a newer set while an older one is being applied keeps running', async (t) => {
-  const cluster = `exe-${newId().slice(0, 8)}`;
-  const dir = mkdtempSync(join(tmpdir(), 'orch-exe-'));
-  const engine = new Engine('/var/run/docker.sock', { cluster, node: 'n1', hostname: 'n1' }, log, new TaskFiles(dir, log));
-  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-  const executor = new Executor(engine, () => undefined, async () => [], log);
-  t.teardown(async () => {
-    await executor.stop();
-    const mine = await docker.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${cluster}`] } });
-    for (const c of mine) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  let executor: Executor | undefined;
+  const { engine, docker, cluster } = testEngine(t, 'exe', async () => executor?.stop());
+  executor = new Executor(engine, () => undefined, async () => [], log);
   const task = (slot: number) =>
     Task.fromPartial({
       id: newId(), serviceId: 's1', serviceName: 'exe', slot, nodeId: 'n1', desiredState: TaskState.RUNNING,
