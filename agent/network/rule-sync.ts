@@ -9,6 +9,7 @@
 // backends that left it are deleted: UDP flows and unanswered TCP
 // connections tracked to a backend that only left the pool, and every flow
 // to a backend no longer on the network (its packets would go nowhere).
+import { isDeepStrictEqual } from 'node:util';
 import { agentMetrics } from '../metrics.js';
 import type { Logger } from '../../shared/log.js';
 import { sh, systemTool } from '../../shared/sh.js';
@@ -52,7 +53,7 @@ export class RuleSync {
     const name = tableName(text);
     const want = new Set(backends);
     const latest = this.pending.get(netnsPath)?.get(name) ?? this.applied.get(netnsPath)?.get(name);
-    if (latest && latest.text === text && sameSet(latest.backends, want)) return this.queue;
+    if (latest && latest.text === text && isDeepStrictEqual(latest.backends, want)) return this.queue;
     return this.want(netnsPath, name, { text, backends: want, reachable, remove: false });
   }
 
@@ -119,10 +120,6 @@ export class RuleSync {
 /** The table a text makes: its first line is `table <family> <name>`. */
 function tableName(text: string): string {
   return text.split('\n')[0]!.split(' ')[2]!;
-}
-
-function sameSet(a: Set<string>, b: Set<string>): boolean {
-  return a.size === b.size && [...a].every((x) => b.has(x));
 }
 
 /**
