@@ -21,23 +21,29 @@ export interface Sample {
   /** The services short at that moment, as `name running/desired`. */
   short?: string[];
   /**
-   * When whole: since when (ms since start), the time its last task counted
-   * was seen running by its agent. A sample is stamped when the managers'
-   * answer came, which lagged by over a second while a leader was replaced;
-   * a dip ends at this time instead.
+   * Each service, and since when it has been whole (ms since start; null
+   * while short): when the last of the tasks that made it whole was first
+   * seen running by its agent. A sample is stamped when the managers' answer
+   * came, which lagged by over a second while a leader was replaced; a dip
+   * ends at this time instead.
    */
-  wholeAt?: number;
-  /** The same for replicated services only. */
-  replicatedWholeAt?: number;
+  services?: ServiceWhole[];
 }
 
-/** A service as a sample counts it: its running tasks, its count, and when its last running task was seen running (epoch ms, 0: none). */
+/** A service as a sample counts it: its running tasks, its count, and since when it has been whole (epoch ms; null while short). */
 export interface ServiceCount {
   name: string;
   global: boolean;
   running: number;
   desired: number;
-  lastStart: number;
+  wholeSince: number | null;
+}
+
+/** A service in a sample: since when it has been whole (ms since start), null while short. */
+export interface ServiceWhole {
+  name: string;
+  global: boolean;
+  wholeSince: number | null;
 }
 
 /**
@@ -50,10 +56,6 @@ export function sampleOf(services: readonly ServiceCount[], o: { at: number; ask
   const replicated = services.filter((s) => !s.global);
   const running = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + Math.min(s.running, s.desired), 0);
   const desired = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + s.desired, 0);
-  const wholeSince = (xs: readonly ServiceCount[]) => {
-    const last = Math.max(0, ...xs.map((s) => s.lastStart));
-    return last > 0 && xs.every((s) => s.running >= s.desired) ? last - o.wall0 : undefined;
-  };
   return {
     at: o.at,
     askedAt: o.askedAt,
@@ -63,21 +65,20 @@ export function sampleOf(services: readonly ServiceCount[], o: { at: number; ask
     replicatedDesired: desired(replicated),
     answered: true,
     short: services.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
-    wholeAt: wholeSince(services),
-    replicatedWholeAt: wholeSince(replicated),
+    services: services.map((s) => ({ name: s.name, global: s.global, wholeSince: s.wholeSince === null ? null : s.wholeSince - o.wall0 })),
   };
 }
 
-/** What a measure reads of a sample: running and wanted tasks, and since when whole (if whole and known). */
+/** What a measure reads of a sample: running and wanted tasks, and the services it counts (with since when each is whole). */
 export interface Counts {
   running: number;
   desired: number;
-  wholeAt?: number;
+  services?: ServiceWhole[];
 }
 
 /** Every service, and the replicated ones only (a global service's slot on a dead host waits for the host). */
-export const allServices = (s: Sample): Counts => ({ running: s.running, desired: s.desired, wholeAt: s.wholeAt });
-export const replicatedServices = (s: Sample): Counts => ({ running: s.replicatedRunning, desired: s.replicatedDesired, wholeAt: s.replicatedWholeAt });
+export const allServices = (s: Sample): Counts => ({ running: s.running, desired: s.desired, services: s.services });
+export const replicatedServices = (s: Sample): Counts => ({ running: s.replicatedRunning, desired: s.replicatedDesired, services: s.services?.filter((x) => !x.global) });
 
 /** A sample the managers did not answer: nothing is known, so it counts as short (the counts wanted are the last known). */
 export function unanswered(at: number, last: Sample | undefined): Sample {
@@ -95,9 +96,11 @@ export interface TimedFault {
  * How long each fault disturbed the services, counted from the fault. A dip
  * is a run of samples that are short, or that the managers did not answer;
  * it ends when the first later sample that answered and is whole says the
- * services became whole (`wholeAt`), else at that sample; never before the
- * last answered short sample was asked (a node counted down again and back
- * up makes no task start: the services were short until then). Each dip is
+ * services short in the dip became whole (each service's `wholeSince`; all
+ * of them when no sample in the dip answered), else at that sample; never
+ * before the last answered short sample was asked (a node counted down
+ * again and back up makes no task start: the services were short until
+ * then). Each dip is
  * the doing of the latest fault before it began that may leave the services
  * short and whose window (its deadline after it) the dip began in: a host
  * killed a moment before a rolling update is found dead after the update
@@ -119,14 +122,22 @@ export function disturbances(samples: readonly Sample[], faults: readonly TimedF
     let took: number | null = null;
     if (j >= 0) {
       const back = rest[j]!;
-      const lastShort = rest.slice(0, j).filter((s) => s.answered).pop();
-      const end = Math.max(counts(back).wholeAt ?? back.at, lastShort ? (lastShort.askedAt ?? lastShort.at) : -Infinity);
+      const answered = rest.slice(0, j).filter((s) => s.answered);
+      const lastShort = answered[answered.length - 1];
+      const end = Math.max(wholeAt(back, answered, counts) ?? back.at, lastShort ? (lastShort.askedAt ?? lastShort.at) : -Infinity);
       took = Math.max(0, Math.round(end - owner.f.doneAt));
     }
     const had = out[owner.k]!;
     out[owner.k] = had === null || took === null ? null : Math.max(had, took);
   }
   return out;
+}
+
+/** Since when the services short in a dip's answered samples are whole in the sample that ended it (all of them if none is known short); undefined when not known. */
+function wholeAt(back: Sample, dip: readonly Sample[], counts: (s: Sample) => Counts): number | undefined {
+  const wasShort = new Set(dip.flatMap((s) => (counts(s).services ?? []).filter((x) => x.wholeSince === null).map((x) => x.name)));
+  const since = (counts(back).services ?? []).filter((x) => wasShort.size === 0 || wasShort.has(x.name)).map((x) => x.wholeSince);
+  return since.length && since.every((x) => x !== null) ? Math.max(...(since as number[])) : undefined;
 }
 
 /** A request through the published port: when it was sent (ms since start), how long it took, the host asked, whether it was answered. */
@@ -217,7 +228,7 @@ function markdown(r: Report): string {
     '',
     'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
       '"all back" also waits for global services, whose task on a dead host waits for that host. The managers are asked every 250 ms; ' +
-      'a dip ends when the last task counted was seen running by its agent (its status time), not when the answer came. A dip is charged to the latest fault ' +
+      'a dip ends when the services short in it were whole again: for each, when the task that made it whole was first seen running (its status time then, which a later health change does not move), not when the answer came. A dip is charged to the latest fault ' +
       'whose window (its deadline after it) it began in, else to the latest fault before it; 0.0 s: no dip of its own.',
     '',
     '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',

@@ -1,5 +1,8 @@
 // How the chaos report measures each fault's disturbance from the samples.
 import test from 'ava';
+import { Node, NodeState, Service, Task, TaskState } from '../../proto/generated/orch.js';
+import type { Control } from '../../client/control.js';
+import { convergence } from '../../chaos/invariants.js';
 import { allServices, disturbances, failedOutsideFaults, sampleOf, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
@@ -17,24 +20,31 @@ test('short, then whole: from the fault to the first whole sample', (t) => {
 });
 
 test('a whole sample that says since when the services were whole ends the dip then, not when the answer came', (t) => {
-  const whole = (ms: number, since: number): Sample => ({ ...at(ms, 10), wholeAt: since });
+  const svc = (wholeSince: number | null, name = 'api') => ({ name, global: false, wholeSince });
+  const whole = (ms: number, since: number): Sample => ({ ...at(ms, 10), services: [svc(since)] });
   const measureSince = (samples: Sample[]) => disturbances(samples, [fault(1000)], allServices);
   t.deepEqual(measureSince([at(1500, 8), at(2000, 0, false), whole(4500, 3200)]), [2200], 'the answer lagged 1.3 s behind the last start');
   t.deepEqual(measureSince([at(1500, 10), at(2000, 0, false), whole(3000, 400)]), [0], 'no task started since the fault: never short, the managers only did not answer');
   t.deepEqual(measure([at(1500, 8), whole(4500, 3200)]), [3500], 'without the accessor, the sample time');
   const shortAsked = (ms: number, asked: number): Sample => ({ ...at(ms, 8), askedAt: asked });
   t.deepEqual(measureSince([shortAsked(3400, 3000), whole(4000, 400)]), [2000], 'a node counted again, no task started: short until the last short sample was asked');
+  // Only the services short in the dip say when it ended: another one's task that began later (a rolling update's) does not.
+  const apiShort: Sample = { ...at(1500, 8), services: [svc(null), svc(0, 'web')] };
+  const back: Sample = { ...at(4500, 10), services: [svc(2600), svc(3900, 'web')] };
+  t.deepEqual(measureSince([apiShort, back]), [1600], 'api was short, and whole at 2.6 s');
+  t.deepEqual(measureSince([at(1500, 0, false), back]), [2900], 'no sample in the dip answered: every service says');
 });
 
 test("a sample counts each service up to its own count: a start-first update's spare task hides no other service's gap", (t) => {
-  const svc = (name: string, running: number, desired: number, lastStart = 5000, global = false) => ({ name, global, running, desired, lastStart });
-  const s = sampleOf([svc('api', 4, 3), svc('web', 5, 6), svc('agentd', 5, 5, 4000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
+  const svc = (name: string, running: number, desired: number, wholeSince: number | null = 5000, global = false) => ({ name, global, running, desired, wholeSince });
+  const s = sampleOf([svc('api', 4, 3), svc('web', 5, 6, null), svc('agentd', 5, 5, 4000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
   t.deepEqual([s.replicatedRunning, s.replicatedDesired, s.running, s.desired], [8, 9, 13, 14]);
   t.deepEqual(s.short, ['web 5/6']);
-  t.is(s.replicatedWholeAt, undefined, 'not whole');
-  const whole = sampleOf([svc('api', 3, 3, 7000), svc('web', 6, 6, 7500), svc('agentd', 5, 5, 8000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
-  t.is(whole.replicatedWholeAt, 6500, 'since the last replicated task was seen running');
-  t.is(whole.wholeAt, 7000);
+  t.deepEqual(s.services, [
+    { name: 'api', global: false, wholeSince: 4000 },
+    { name: 'web', global: false, wholeSince: null },
+    { name: 'agentd', global: true, wholeSince: 3000 },
+  ], 'since when each is whole, in ms since the start');
 });
 
 test('a sample the managers did not answer is short, not whole', (t) => {
@@ -76,4 +86,24 @@ test('published port: a failure elsewhere, before a fault or past its window, is
 test('published port: a request in flight when a fault began is within its window (its backend may be the host that died)', (t) => {
   t.deepEqual(failedOutsideFaults([req(2990, 'h3', false, 1000)], [hostKilled]), []);
   t.is(failedOutsideFaults([req(2990, 'h3', false, 5)], [hostKilled]).length, 1, 'one that had ended before it was not');
+});
+
+test('a service is whole since its tasks began to run, not since their health last changed', async (t) => {
+  const task = (id: string, ms: number, health = '') =>
+    Task.fromPartial({ id, serviceId: 's1', nodeId: 'n1', desiredState: TaskState.RUNNING, status: { state: TaskState.RUNNING, timestamp: new Date(ms), health } });
+  let tasks = [task('a', 1000), task('b', 2000, 'starting')];
+  const ctl = {
+    listServices: async () => ({ services: [{ service: Service.fromPartial({ id: 's1', spec: { name: 'api', replicas: 2 } }), running: 2, desired: 2 }] }),
+    listTasks: async () => ({ tasks }),
+    listNodes: async () => ({ nodes: [Node.fromPartial({ id: 'n1', state: NodeState.NODE_READY })] }),
+  } as unknown as Control;
+  const firstRunning = new Map<string, number>();
+  t.is((await convergence(ctl, firstRunning))[0]!.wholeSince, 2000);
+  tasks = [task('a', 1000), task('b', 2600, 'healthy')];
+  t.is((await convergence(ctl, firstRunning))[0]!.wholeSince, 2000, "b's health check passed later: it still began to run at 2 s");
+  tasks = [task('a', 1000), task('c', 3000)];
+  t.is((await convergence(ctl, firstRunning))[0]!.wholeSince, 3000, 'b replaced by c');
+  t.deepEqual([...firstRunning.keys()], ['a', 'c'], 'a task gone is forgotten');
+  tasks = [task('a', 1000)];
+  t.is((await convergence(ctl, firstRunning))[0]!.wholeSince, null, 'short');
 });
