@@ -27,20 +27,15 @@ export interface Violation {
 /**
  * Per service: tasks running on nodes that are up (a dead node's tasks do not
  * count), what it wants, whether a rollout is under way, and since when it
- * has been whole. `firstRunning` remembers, across calls, each task's status
- * time when it was first seen running: a later status change (its health)
- * moves the status time, not the time it began to run.
+ * has been whole: when the task that brought it to its count began to run
+ * (the count-th earliest status time of its running tasks).
  */
-export async function convergence(ctl: Control, firstRunning = new Map<string, number>()): Promise<Array<ServiceCount & { rollingOut: boolean }>> {
+export async function convergence(ctl: Control): Promise<Array<ServiceCount & { rollingOut: boolean }>> {
   const [{ services }, { tasks }, { nodes }] = await Promise.all([ctl.listServices({}), ctl.listTasks({ service: '' }), ctl.listNodes({})]);
   const up = new Set(nodes.filter((n) => n.state === NodeState.NODE_READY).map((n) => n.id));
-  const present = new Set(tasks.map((t) => t.id));
-  for (const id of firstRunning.keys()) if (!present.has(id)) firstRunning.delete(id);
-  for (const t of tasks) if (t.status?.state === TaskState.RUNNING && !firstRunning.has(t.id)) firstRunning.set(t.id, t.status.timestamp?.getTime() ?? Date.now());
   return services.map((s) => {
     const running = tasks.filter((t) => t.serviceId === s.service!.id && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING && up.has(t.nodeId));
-    // Whole since the task that brought its count up began to run: the count-th earliest start.
-    const starts = running.map((t) => firstRunning.get(t.id)!).sort((a, b) => a - b);
+    const starts = running.map((t) => t.status!.timestamp?.getTime() ?? 0).sort((a, b) => a - b);
     return {
       name: s.service!.spec!.name,
       global: s.service!.spec!.mode === ServiceSpec_Mode.GLOBAL,

@@ -22,8 +22,8 @@ export interface Sample {
   short?: string[];
   /**
    * Each service, and since when it has been whole (ms since start; null
-   * while short): when the last of the tasks that made it whole was first
-   * seen running by its agent. A sample is stamped when the managers' answer
+   * while short): when the last of the tasks that made it whole began to run
+   * (its status time, set by its agent). A sample is stamped when the managers' answer
    * came, which lagged by over a second while a leader was replaced; a dip
    * ends at this time instead.
    */
@@ -228,7 +228,7 @@ function markdown(r: Report): string {
     '',
     'Each time is counted from the fault. "Replicated back" is when every replicated service runs its count on hosts that are up; ' +
       '"all back" also waits for global services, whose task on a dead host waits for that host. The managers are asked every 250 ms; ' +
-      'a dip ends when the services short in it were whole again: for each, when the task that made it whole was first seen running (its status time then, which a later health change does not move), not when the answer came. A dip is charged to the latest fault ' +
+      'a dip ends when the services short in it were whole again: for each, when the task that made it whole began to run (its status time), not when the answer came. A dip is charged to the latest fault ' +
       'whose window (its deadline after it) it began in, else to the latest fault before it; 0.0 s: no dip of its own.',
     '',
     '| at | fault | host | replicated back after | all back after | requests failed until all back: published port / between services |',

@@ -61,11 +61,10 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const samples: Sample[] = [];
     const callers = new CallerLog();
     let sampling = true;
-    const firstRunning = new Map<string, number>();
     const sampler = (async () => {
       while (sampling) {
         const askedAt = since();
-        const c = await convergence(ctl, firstRunning).catch(() => undefined);
+        const c = await convergence(ctl).catch(() => undefined);
         samples.push(c ? sampleOf(c, { at: since(), askedAt, wall0 }) : unanswered(since(), samples[samples.length - 1]));
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
       }

@@ -142,9 +142,14 @@ export class TaskController {
     return true;
   }
 
-  /** Records and reports a status change; returns whether anything changed. */
+  /**
+   * Records and reports a status change; returns whether anything changed.
+   * The time is when the task entered its state (as `docker service ps`
+   * shows it): a new message or health result in the same state keeps it.
+   */
   private set(change: Partial<TaskStatus> & { state: TaskState }): boolean {
-    const next: TaskStatus = { ...this.status, err: '', ...change, containerId: change.containerId ?? this.containerId, timestamp: new Date() };
+    const timestamp = change.state === this.status.state && this.status.timestamp ? this.status.timestamp : new Date();
+    const next: TaskStatus = { ...this.status, err: '', ...change, containerId: change.containerId ?? this.containerId, timestamp };
     const same =
       next.state === this.status.state && next.message === this.status.message && next.err === this.status.err && next.health === this.status.health && next.containerId === this.status.containerId;
     if (same) return false;

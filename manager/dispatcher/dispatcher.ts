@@ -70,6 +70,8 @@ export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   /** Nodes whose registration is under way (see register). */
   private readonly registering = new Set<string>();
+  /** Nodes whose down write is out, each with the revision it was written against (a check does not write it again). */
+  private readonly markingDown = new Map<string, number>();
   private readonly liveness: Liveness;
   private active = false;
   private timer: NodeJS.Timeout | undefined;
@@ -130,8 +132,8 @@ export class Dispatcher {
     this.liveness.elected([...this.cache.nodes.values()].map((n) => n.value.id), Date.now(), predecessor);
     this.cache.on('change', this.onChange);
     // At once: the replaced leader's node, found gone by the election, need not wait a period.
-    void this.checkLiveness();
-    this.timer = setInterval(() => void this.checkLiveness(), this.liveness.checkMs);
+    this.checkLiveness();
+    this.timer = setInterval(() => this.checkLiveness(), this.liveness.checkMs);
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
 
@@ -370,14 +372,14 @@ export class Dispatcher {
     s.stream.write({ networks: { ...state, generation: BigInt(generation) } });
   }
 
-  private async checkLiveness(): Promise<void> {
+  private checkLiveness(): void {
     const now = Date.now();
     if (!this.liveness.checking(now)) return;
     const ready = () => [...this.cache.nodes.values()].filter((n) => n.value.state === NodeState.NODE_READY).length;
     const held = this.liveness.holdDown(now, this.sessions.size, ready);
     for (const { value: node, modRevision } of this.cache.nodes.values()) {
-      if (node.state !== NodeState.NODE_READY || this.registering.has(node.id) || this.liveness.verdict(node.id, now) !== 'down') continue;
-      if (held && this.liveness.holdCovers(node.id)) continue;
+      if (node.state !== NodeState.NODE_READY || this.registering.has(node.id) || this.markingDown.get(node.id) === modRevision) continue;
+      if (this.liveness.verdict(node.id, now) !== 'down' || (held && this.liveness.holdCovers(node.id))) continue;
       this.log.warn({ node: node.id, quietMs: now - (this.liveness.quietSince(node.id) ?? now) }, 'node down: no heartbeat in time');
       managerMetrics.nodesDown.inc();
       // Its session, if still open, is ended: the agent must register again to be ready again.
@@ -386,13 +388,18 @@ export class Dispatcher {
         this.sessions.delete(node.id);
         endSession(s.stream, grpcStatus.UNAVAILABLE, 'this node was marked down (no heartbeat in time); register again');
       }
-      await this.store
+      this.markingDown.set(node.id, modRevision);
+      void this.store
         .txn({ fenced: true })
         .expect('nodes', node.id, modRevision)
         .put('nodes', node.id, { ...node, state: NodeState.NODE_DOWN, stateMessage: 'heartbeat failure', updatedAt: new Date(now) })
         .commit()
-        .catch((err) => this.log.warn({ node: node.id, err: String(err) }, 'marking node down failed; will retry'));
+        .catch((err) => {
+          this.markingDown.delete(node.id);
+          this.log.warn({ node: node.id, err: String(err) }, 'marking node down failed; will retry');
+        });
     }
+    for (const [id, rev] of this.markingDown) if (this.cache.nodes.get(id)?.modRevision !== rev) this.markingDown.delete(id);
   }
 }
 

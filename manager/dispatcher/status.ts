@@ -1,7 +1,7 @@
 // Task status from the agents into etcd: each report is written only if it
 // moves the task forward (or adds detail), the newest per task, many per
 // transaction. Fenced: a manager that lost the lead writes nothing.
-import { TaskState, type Task, type TaskStatusUpdate } from '../../proto/generated/orch.js';
+import { TaskState, type Task, type TaskStatus, type TaskStatusUpdate } from '../../proto/generated/orch.js';
 import { ConflictError, NotLeaderError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/log.js';
 import { canAdvance, isReady } from '../../shared/states.js';
@@ -12,7 +12,8 @@ const STATUS_RETRIES = 5;
 const STATUS_BATCH = 64;
 
 export class StatusWriter {
-  private queue: TaskStatusUpdate[] = [];
+  /** Reports as they came, each with when this manager heard it. */
+  private queue: Array<{ update: TaskStatusUpdate; heardAt: Date }> = [];
   private flushing: Promise<void> | undefined;
   private active = false;
 
@@ -36,7 +37,7 @@ export class StatusWriter {
   enqueue(nodeId: string, update: TaskStatusUpdate): void {
     const task = this.cache.tasks.get(update.taskId)?.value;
     if (!task || task.nodeId !== nodeId) return;
-    this.queue.push(update);
+    this.queue.push({ update, heardAt: new Date() });
     if (!this.flushing) this.flushing = this.flush().finally(() => (this.flushing = undefined));
   }
 
@@ -48,13 +49,13 @@ export class StatusWriter {
    */
   private async flush(): Promise<void> {
     while (this.queue.length > 0 && this.active) {
-      const newest = new Map<string, TaskStatusUpdate>();
-      for (const u of this.queue.splice(0, STATUS_BATCH)) newest.set(u.taskId, u);
+      const newest = new Map<string, { update: TaskStatusUpdate; heardAt: Date }>();
+      for (const q of this.queue.splice(0, STATUS_BATCH)) newest.set(q.update.taskId, q);
       const txn = this.store.txn({ fenced: true });
       let writes = 0;
-      for (const u of newest.values()) {
+      for (const { update: u, heardAt } of newest.values()) {
         const cur = this.cache.tasks.get(u.taskId);
-        const next = cur && advanced(cur.value, u);
+        const next = cur && advanced(cur.value, u, heardAt);
         if (!next) continue;
         txn.expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next);
         writes++;
@@ -65,16 +66,16 @@ export class StatusWriter {
       } catch (err) {
         if (err instanceof NotLeaderError) return;
         if (!(err instanceof ConflictError)) this.log.warn({ err: String(err) }, 'status batch failed; retrying one by one');
-        await Promise.all([...newest.values()].map((u) => this.writeOne(u)));
+        await Promise.all([...newest.values()].map((q) => this.writeOne(q.update, q.heardAt)));
       }
     }
   }
 
   /** Writes one update from a fresh read, again on a conflict (a few times at most). */
-  private async writeOne(u: TaskStatusUpdate): Promise<void> {
+  private async writeOne(u: TaskStatusUpdate, heardAt: Date): Promise<void> {
     for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
       const cur = await this.store.get('tasks', u.taskId);
-      const next = cur && advanced(cur.value, u);
+      const next = cur && advanced(cur.value, u, heardAt);
       if (!next) return;
       try {
         await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next).commit();
@@ -91,10 +92,20 @@ export class StatusWriter {
 }
 
 /** The task with the reported status, if the report moves it forward (or adds detail); otherwise undefined. */
-function advanced(cur: Task, u: TaskStatusUpdate): Task | undefined {
+export function advanced(cur: Task, u: TaskStatusUpdate, heardAt: Date): Task | undefined {
   if (!u.status || !canAdvance(cur.status?.state ?? TaskState.NEW, u.status.state) || sameStatus(cur, u)) return undefined;
-  // The first moment it was ready is kept: a rollout's delay and monitor count from it.
-  return { ...cur, status: u.status, readyAt: cur.readyAt ?? (isReady(u.status) ? u.status.timestamp : undefined) };
+  return { ...cur, status: u.status, readyAt: readySince(cur, u.status, heardAt) };
+}
+
+/**
+ * The first moment a task was ready, kept once known (a rollout's delay and
+ * monitor count from it): without a health check, when it began to run (the
+ * status's time); with one, when the report that it was healthy was heard
+ * (the status's time is still when it began to run).
+ */
+function readySince(cur: Task, s: TaskStatus, heardAt: Date): Date | undefined {
+  if (cur.readyAt || !isReady(s)) return cur.readyAt;
+  return s.health ? heardAt : s.timestamp;
 }
 
 function sameStatus(t: Task, u: TaskStatusUpdate): boolean {

@@ -981,6 +981,7 @@ export interface TaskStatus {
   message: string;
   /** why, when the state is an error (also "no suitable node") */
   err: string;
+  /** when the task entered this state (a new message or health result keeps it) */
   timestamp: Date | undefined;
   containerId: string;
   exitCode: number;
@@ -1017,7 +1018,7 @@ export interface Task {
   hostPorts: PortConfig[];
   /** copied from the service's spec */
   forceUpdate: bigint;
-  /** first time it ran and, with a health check, was healthy (set by the managers) */
+  /** first time it ran and, with a health check, was healthy (set by the managers: with one, when they heard it) */
   readyAt: Date | undefined;
 }
 

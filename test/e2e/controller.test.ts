@@ -30,3 +30,26 @@ test('a container created and never started (its agent died in between) is start
   t.is(TaskState[adopted.status.state], 'RUNNING');
   t.true((await engine.inspect(containerId))?.State.Running, 'the same container runs');
 });
+
+test("a health check's result keeps the time the task began to run (it is a detail of the state, as docker service ps shows it)", async (t) => {
+  const { engine } = testEngine(t, 'ctlh');
+  const task = Task.fromPartial({
+    id: newId(), serviceId: 's1', serviceName: 'ctlh', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
+    spec: ContainerSpec.fromPartial({ image: SLEEP_IMAGE, stopGracePeriodMs: 1000, healthcheck: { test: ['CMD-SHELL', 'true'], intervalMs: 100, retries: 1 } }),
+    status: { state: TaskState.ASSIGNED, message: 'assigned' },
+  });
+  const reported: TaskStatus[] = [];
+  const ctl = new TaskController(task, engine, (_id, s) => reported.push(s), async () => [], undefined);
+  for (let i = 0; i < 10 && ctl.status.state !== TaskState.RUNNING; i++) await ctl.step();
+  t.is(TaskState[ctl.status.state], 'RUNNING');
+  const began = ctl.status.timestamp!.getTime();
+  for (let i = 0; i < 50 && ctl.status.health !== 'healthy'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    await ctl.step();
+  }
+  t.is(ctl.status.health, 'healthy');
+  t.true(reported.some((s) => s.state === TaskState.RUNNING && s.health === 'starting'), 'it was reported running before its check passed');
+  t.is(reported[reported.length - 1]!.timestamp!.getTime(), began, 'the report that it is healthy says when it began to run');
+  await ctl.step(); // nothing changed
+  t.true(reported.filter((s) => s.state === TaskState.RUNNING).every((s) => s.timestamp!.getTime() === began));
+});
