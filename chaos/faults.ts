@@ -86,7 +86,7 @@ function stackFile(release: string): string {
       RELEASE: "${release}"
     healthcheck:
       test: ["CMD-SHELL", "${health}"]
-      interval: 500ms
+      interval: 1s
     deploy:
       replicas: ${replicas}
       update_config:
