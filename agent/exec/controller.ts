@@ -11,7 +11,7 @@
 import type Docker from 'dockerode';
 import { TaskState, type Network, type Task, type TaskStatus } from '../../proto/generated/orch.js';
 import { isTerminal } from '../../shared/states.js';
-import { PullError, type Engine } from './engine.js';
+import { MissingError, PullError, type Engine } from './engine.js';
 
 /** Receives every observed state change of a task. */
 export type Reporter = (taskId: string, status: TaskStatus) => void;
@@ -74,23 +74,27 @@ export class TaskController {
       return this.set({ state: TaskState.PREPARING, message: 'created' });
     }
     this.set({ state: TaskState.PREPARING, message: 'preparing' });
-    try {
-      let last = 0;
-      await this.engine.ensureImage(this.task.spec!.image, (text) => {
-        if (Date.now() - last < 500) return; // progress, at most twice a second
-        last = Date.now();
-        this.set({ state: TaskState.PREPARING, message: text.slice(0, 200) });
-      });
-    } catch (err) {
-      const rejected = err instanceof PullError;
-      return this.set({ state: rejected ? TaskState.REJECTED : TaskState.FAILED, message: rejected ? 'rejected' : 'failed', err: errText(err) });
+    // Twice at most: an image or network the engine had seen may have been removed since (by hand).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        let last = 0;
+        await this.engine.ensureImage(this.task.spec!.image, (text) => {
+          if (Date.now() - last < 500) return; // progress, at most twice a second
+          last = Date.now();
+          this.set({ state: TaskState.PREPARING, message: text.slice(0, 200) });
+        });
+      } catch (err) {
+        const rejected = err instanceof PullError;
+        return this.set({ state: rejected ? TaskState.REJECTED : TaskState.FAILED, message: rejected ? 'rejected' : 'failed', err: errText(err) });
+      }
+      try {
+        this.containerId = await this.engine.create(this.task, await this.networks(this.task));
+        return this.set({ state: TaskState.PREPARING, message: 'created', containerId: this.containerId });
+      } catch (err) {
+        if (attempt === 1 && err instanceof MissingError) continue;
+        return this.set({ state: TaskState.FAILED, message: 'failed', err: `create: ${errText(err)}` });
+      }
     }
-    try {
-      this.containerId = await this.engine.create(this.task, await this.networks(this.task));
-    } catch (err) {
-      return this.set({ state: TaskState.FAILED, message: 'failed', err: `create: ${errText(err)}` });
-    }
-    return this.set({ state: TaskState.PREPARING, message: 'created', containerId: this.containerId });
   }
 
   private async startContainer(): Promise<boolean> {
@@ -99,9 +103,22 @@ export class TaskController {
     try {
       await this.engine.start(this.containerId);
     } catch (err) {
-      return this.set({ state: TaskState.FAILED, message: 'failed', err: `start: ${errText(err)}` });
+      if (!(err instanceof MissingError && (await this.remake()))) return this.set({ state: TaskState.FAILED, message: 'failed', err: `start: ${errText(err)}` });
     }
     return this.observe();
+  }
+
+  /** A network the container was made on is gone (removed by hand): the container is made again, its networks too, and started; false if that fails. */
+  private async remake(): Promise<boolean> {
+    try {
+      await this.engine.remove(this.containerId);
+      this.containerId = await this.engine.create(this.task, await this.networks(this.task));
+      this.set({ state: TaskState.STARTING, message: 'starting', containerId: this.containerId });
+      await this.engine.start(this.containerId);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Brings the observed state in line with what the engine says. */

@@ -25,9 +25,19 @@ export interface EngineEvent {
 
 export class PullError extends Error {}
 
+/** Docker said an image or network a container needs is not there (404): one this engine had seen, removed since. */
+export class MissingError extends Error {}
+
 export class Engine {
   readonly docker: Docker;
   private readonly ensuring = new Map<string, Promise<string>>();
+  /**
+   * Images and Docker networks this engine was seen to have: a new task's
+   * container is made without asking again (on a busy engine each question
+   * takes tens of milliseconds on the way to a replacement's start).
+   * Forgotten when a create finds one missing, and when a network is removed.
+   */
+  private readonly seen = new Set<string>();
   /** Called with a container's addresses on orch networks before it is stopped or removed (the agent refuses them from then on). */
   beforeStop: ((addrs: Array<{ networkId: string; ip: string }>) => Promise<void>) | undefined;
   /** This node's orch volumes. */
@@ -65,8 +75,10 @@ export class Engine {
 
   /** Makes sure the image is present, pulling it with progress if not. */
   async ensureImage(image: string, onProgress: (text: string) => void): Promise<void> {
+    if (this.seen.has(`image ${image}`)) return;
     try {
       await this.docker.getImage(image).inspect();
+      this.seen.add(`image ${image}`);
       return;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 404) throw err;
@@ -81,7 +93,7 @@ export class Engine {
         (err: Error | null, output: Array<{ error?: string }>) => {
           const inBand = output?.find((o) => o.error)?.error;
           if (err || inBand) reject(new PullError(`pulling ${image}: ${err?.message ?? inBand}`));
-          else resolve();
+          else resolve(void this.seen.add(`image ${image}`));
         },
         (ev: { status?: string; progress?: string; id?: string }) => onProgress(`pulling ${image}: ${ev.status ?? ''}${ev.progress ? ` ${ev.progress}` : ''}`),
       );
@@ -102,39 +114,56 @@ export class Engine {
     for (const m of spec.mounts) if (m.type === Mount_Type.VOLUME) await this.volumes.ensure(mountSource(m, ctx), task, m.volumeOptions?.labels ?? {});
     const options = containerOptions(spec, ctx);
     const fileMounts = this.files.prepare(task);
-    const c = await this.docker.createContainer({
-      ...options,
-      name: `${task.serviceName}.${task.slot}.${task.id}`,
-      Image: spec.image,
-      Cmd: spec.command.length ? spec.command : undefined,
-      Env: spec.env,
-      Labels: {
-        ...spec.labels,
-        [LABEL.cluster]: this.owner.cluster,
-        [LABEL.node]: this.owner.node,
-        [LABEL.task]: task.id,
-        [LABEL.service]: task.serviceId,
-        [LABEL.serviceName]: task.serviceName,
-        [LABEL.slot]: String(task.slot),
-      },
-      Healthcheck: spec.healthcheck ? healthcheck(spec.healthcheck) : undefined,
-      HostConfig: {
-        ...options.HostConfig,
-        Mounts: [...(options.HostConfig?.Mounts ?? []), ...fileMounts] as Docker.MountConfig,
-        NetworkMode: first?.dockerName,
-        // orch's resolver for service names listens on a network's gateway; Docker's embedded one forwards to it.
-        // Not ingress's, which knows no names: ingress may come first only to carry the default route.
-        Dns: first ? [(networks.find((n) => !isIngress(n.network)) ?? first).network.gateway] : undefined,
-        // Host-mode published ports of a container on Docker's bridge: Docker maps them on this host only (on orch networks the agent's rules do).
-        PortBindings: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), [{ HostPort: String(p.publishedPort) }]])) : undefined,
-      },
-      ExposedPorts: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), {}])) : undefined,
-      NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) }, DriverOpts: { [GATEWAY_OPTION]: '1' } } } } : undefined,
-    });
+    const c = await this.docker
+      .createContainer({
+        ...options,
+        name: `${task.serviceName}.${task.slot}.${task.id}`,
+        Image: spec.image,
+        Cmd: spec.command.length ? spec.command : undefined,
+        Env: spec.env,
+        Labels: {
+          ...spec.labels,
+          [LABEL.cluster]: this.owner.cluster,
+          [LABEL.node]: this.owner.node,
+          [LABEL.task]: task.id,
+          [LABEL.service]: task.serviceId,
+          [LABEL.serviceName]: task.serviceName,
+          [LABEL.slot]: String(task.slot),
+        },
+        Healthcheck: spec.healthcheck ? healthcheck(spec.healthcheck) : undefined,
+        HostConfig: {
+          ...options.HostConfig,
+          Mounts: [...(options.HostConfig?.Mounts ?? []), ...fileMounts] as Docker.MountConfig,
+          NetworkMode: first?.dockerName,
+          // orch's resolver for service names listens on a network's gateway; Docker's embedded one forwards to it.
+          // Not ingress's, which knows no names: ingress may come first only to carry the default route.
+          Dns: first ? [(networks.find((n) => !isIngress(n.network)) ?? first).network.gateway] : undefined,
+          // Host-mode published ports of a container on Docker's bridge: Docker maps them on this host only (on orch networks the agent's rules do).
+          PortBindings: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), [{ HostPort: String(p.publishedPort) }]])) : undefined,
+        },
+        ExposedPorts: dockerMaps.length ? Object.fromEntries(dockerMaps.map((p) => [portName(p), {}])) : undefined,
+        NetworkingConfig: first ? { EndpointsConfig: { [first.dockerName]: { IPAMConfig: { IPv4Address: addr(first.network) }, DriverOpts: { [GATEWAY_OPTION]: '1' } } } } : undefined,
+      })
+      .catch((err) => this.missing(err));
     if (spec.mounts.some((m) => m.type === Mount_Type.VOLUME)) this.volumes.changed?.();
     // The first network carries the default route; Docker would pick by network name, so the others give no gateway.
-    for (const n of rest) await this.docker.getNetwork(n.dockerName).connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } });
+    for (const n of rest) {
+      await this.docker
+        .getNetwork(n.dockerName)
+        .connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: addr(n.network) }, DriverOpts: { [GATEWAY_OPTION]: '0' } } })
+        .catch(async (err) => {
+          await c.remove({ force: true }).catch(() => undefined); // half made: the next attempt makes it again
+          return this.missing(err);
+        });
+    }
     return c.id;
+  }
+
+  /** Rethrows an engine error; a 404 (an image or network seen here is gone) as a MissingError, and forgets what was seen. */
+  private missing(err: unknown): never {
+    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    this.seen.clear();
+    throw new MissingError((err as Error).message);
   }
 
   /**
@@ -143,10 +172,14 @@ export class Engine {
    * container can ask for its orch address). Returns its name.
    */
   ensureNetwork(network: Network, driver: string): Promise<string> {
+    const name = `orch-${network.id}`;
+    if (this.seen.has(`network ${name}`)) return Promise.resolve(name);
     // One at a time per network: two containers starting together must not both create it.
     const pending = this.ensuring.get(network.id);
     if (pending) return pending;
-    const p = this.createNetworkOnce(network, driver).finally(() => this.ensuring.delete(network.id));
+    const p = this.createNetworkOnce(network, driver)
+      .then((made) => (this.seen.add(`network ${made}`), made))
+      .finally(() => this.ensuring.delete(network.id));
     this.ensuring.set(network.id, p);
     return p;
   }
@@ -188,6 +221,7 @@ export class Engine {
 
   /** Removes a Docker network; one gone already is fine, one still in use is left (false). */
   async removeNetwork(id: string): Promise<boolean> {
+    this.seen.clear();
     try {
       await this.docker.getNetwork(id).remove();
       return true;
@@ -221,12 +255,12 @@ export class Engine {
     for (const [dockerId, orchId] of await this.listNetworks()) if (!keep.has(orchId)) await this.removeNetwork(dockerId);
   }
 
-  /** Starts; one already running is fine (304). */
+  /** Starts; one already running is fine (304). A network it was made on that is gone: MissingError. */
   async start(id: string): Promise<void> {
     try {
       await this.docker.getContainer(id).start();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+      if ((err as { statusCode?: number }).statusCode !== 304) this.missing(err);
     }
   }
 

@@ -4,7 +4,7 @@
 // that comes back must start it (in a chaos run, a host killed at that moment
 // left a global service one task short for good).
 import test from 'ava';
-import { ContainerSpec, Task, TaskState, type TaskStatus } from '../../proto/generated/orch.js';
+import { ContainerSpec, Network, Task, TaskState, type TaskStatus } from '../../proto/generated/orch.js';
 import { TaskController } from '../../agent/exec/controller.js';
 import { SLEEP_IMAGE } from '../../lab/images.js';
 import { newId } from '../../shared/ids.js';
@@ -52,4 +52,40 @@ test("a health check's result keeps the time the task began to run (it is a deta
   t.is(reported[reported.length - 1]!.timestamp!.getTime(), began, 'the report that it is healthy says when it began to run');
   await ctl.step(); // nothing changed
   t.true(reported.filter((s) => s.state === TaskState.RUNNING).every((s) => s.timestamp!.getTime() === began));
+});
+
+test('a Docker network removed by hand after the engine saw it is made again for the next task, which runs', async (t) => {
+  const { engine, docker } = testEngine(t, 'ctln');
+  const network = Network.fromPartial({ id: `ctln${newId().slice(0, 8)}`, subnet: '10.213.77.0/24', gateway: '10.213.77.1' });
+  const made: string[] = [];
+  t.teardown(async () => {
+    for (const id of made) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
+    await docker.getNetwork(`orch-${network.id}`).remove().catch(() => undefined);
+  });
+  // Docker's own bridge driver stands in for the agent's plugin: the engine's bookkeeping is what is tested.
+  const resolve = async () => [{ network, dockerName: await engine.ensureNetwork(network, 'bridge') }];
+  const task = (addr: string) =>
+    Task.fromPartial({
+      id: newId(), serviceId: 's1', serviceName: 'ctln', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
+      spec: ContainerSpec.fromPartial({ image: SLEEP_IMAGE, stopGracePeriodMs: 1000 }),
+      networks: [{ networkId: network.id, addr }],
+      status: { state: TaskState.ASSIGNED, message: 'assigned' },
+    });
+  const created = async (c: TaskController) => {
+    for (let i = 0; i < 5 && !(c.status.state === TaskState.PREPARING && c.status.message === 'created') && c.status.state !== TaskState.FAILED; i++) await c.step();
+    return c.status;
+  };
+  const first = new TaskController(task('10.213.77.10/24'), engine, () => undefined, resolve, undefined);
+  const status1 = await created(first);
+  t.is(status1.message, 'created', status1.err);
+  await docker.getContainer(first.status.containerId).remove({ force: true });
+  await docker.getNetwork(`orch-${network.id}`).remove();
+
+  const second = new TaskController(task('10.213.77.11/24'), engine, () => undefined, resolve, undefined);
+  const status2 = await created(second);
+  t.is(status2.message, 'created', status2.err);
+  for (let i = 0; i < 5 && second.status.state !== TaskState.RUNNING; i++) await second.step();
+  made.push(second.status.containerId);
+  t.is(TaskState[second.status.state], 'RUNNING', second.status.err);
+  t.truthy(await docker.getNetwork(`orch-${network.id}`).inspect(), 'the network is there again');
 });
