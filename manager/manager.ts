@@ -216,8 +216,9 @@ export class Manager {
     this.raftApart.stop();
     this.rotation.stop();
     this.cache.off('change', this.onCacheChange);
-    await this.loop.stop();
-    await this.dispatcher.stop();
+    // The sessions end at once, beside the loop's pass (which may wait seconds on an etcd member that died):
+    // until they end, the agents heartbeat to this manager and the new leader hears nothing from them.
+    await Promise.all([this.dispatcher.stop(), this.loop.stop()]);
     // Last: a defragmentation under way may take a while to finish.
     await this.upkeep.stop();
   }
