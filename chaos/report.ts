@@ -23,9 +23,9 @@ export interface Sample {
   /**
    * Each service, and since when it has been whole (ms since start; null
    * while short): when the last of the tasks that made it whole began to run
-   * (its status time, set by its agent). A sample is stamped when the managers' answer
-   * came, which lagged by over a second while a leader was replaced; a dip
-   * ends at this time instead.
+   * (its status time, set by its agent). A sample is stamped when the
+   * managers' answer came, which lagged by over a second while a leader was
+   * replaced; a dip ends at this time instead.
    */
   services?: ServiceWhole[];
 }
@@ -39,12 +39,8 @@ export interface ServiceCount {
   wholeSince: number | null;
 }
 
-/** A service in a sample: since when it has been whole (ms since start), null while short. */
-export interface ServiceWhole {
-  name: string;
-  global: boolean;
-  wholeSince: number | null;
-}
+/** A service in a sample: since when it has been whole, in ms since the start (null while short). */
+export type ServiceWhole = Pick<ServiceCount, 'name' | 'global' | 'wholeSince'>;
 
 /**
  * A sample of the managers' answer, asked at `askedAt` and answered at `at`
@@ -100,13 +96,13 @@ export interface TimedFault {
  * of them when no sample in the dip answered), else at that sample; never
  * before the last answered short sample was asked (a node counted down
  * again and back up makes no task start: the services were short until
- * then). Each dip is
- * the doing of the latest fault before it began that may leave the services
- * short and whose window (its deadline after it) the dip began in: a host
- * killed a moment before a rolling update is found dead after the update
- * started, and the dip is still the kill's. A dip no such window covers is
- * the doing of the latest fault before it. Per fault: 0 (no dip of its own),
- * the time until its last dip ended, or null (one never ended).
+ * then). Each dip is the doing of the latest fault before it began that may
+ * leave the services short and whose window (its deadline after it) the dip
+ * began in: a host killed a moment before a rolling update is found dead
+ * after the update started, and the dip is still the kill's. A dip no such
+ * window covers is the doing of the latest fault before it. Per fault: 0 (no
+ * dip of its own), the time until its last dip ended, or null (one never
+ * ended).
  */
 export function disturbances(samples: readonly Sample[], faults: readonly TimedFault[], counts: (s: Sample) => Counts): Array<number | null> {
   const short = (s: Sample) => !s.answered || counts(s).running < counts(s).desired;

@@ -81,7 +81,7 @@ export class Engine {
       this.seen.add(`image ${image}`);
       return;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+      if (statusOf(err) !== 404) throw err;
     }
     this.log.info({ image }, 'pulling image');
     const stream = await this.docker.pull(image).catch((err: Error) => {
@@ -161,7 +161,7 @@ export class Engine {
 
   /** Rethrows an engine error; a 404 (an image or network seen here is gone) as a MissingError, and forgets what was seen. */
   private missing(err: unknown): never {
-    if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    if (statusOf(err) !== 404) throw err;
     this.seen.clear();
     throw new MissingError((err as Error).message);
   }
@@ -199,7 +199,7 @@ export class Engine {
       });
       this.log.info({ network: network.spec?.name, docker: name }, 'docker network created');
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err; // made meanwhile: fine
+      if (statusOf(err) !== 409) throw err; // made meanwhile: fine
     }
     return name;
   }
@@ -226,7 +226,7 @@ export class Engine {
       await this.docker.getNetwork(id).remove();
       return true;
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
+      const code = statusOf(err);
       if (code === 404) return true;
       if (code === 403) return false;
       throw err;
@@ -260,7 +260,7 @@ export class Engine {
     try {
       await this.docker.getContainer(id).start();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 304) this.missing(err);
+      if (statusOf(err) !== 304) this.missing(err);
     }
   }
 
@@ -269,7 +269,7 @@ export class Engine {
     try {
       return await this.docker.getContainer(id).inspect();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      if (statusOf(err) === 404) return undefined;
       throw err;
     }
   }
@@ -297,7 +297,7 @@ export class Engine {
     try {
       await this.docker.getContainer(id).stop({ t: Math.ceil(graceMs / 1000) });
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
+      const code = statusOf(err);
       if (code !== 304 && code !== 404) throw err;
     }
   }
@@ -308,7 +308,7 @@ export class Engine {
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true });
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
+      const code = statusOf(err);
       if (code !== 404 && code !== 409) throw err; // 409: removal already in progress
     }
     this.left.delete(id);
@@ -392,4 +392,9 @@ function healthcheck(h: HealthConfig): Docker.ContainerCreateOptions['Healthchec
 /** Docker's name of a container port: "80/tcp". */
 function portName(p: PortConfig): string {
   return `${p.targetPort}/${p.protocol === PortConfig_Protocol.UDP ? 'udp' : 'tcp'}`;
+}
+
+/** The HTTP status of an Engine API error (dockerode's `statusCode`), if it has one. */
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
 }

@@ -89,3 +89,31 @@ test('a Docker network removed by hand after the engine saw it is made again for
   t.is(TaskState[second.status.state], 'RUNNING', second.status.err);
   t.truthy(await docker.getNetwork(`orch-${network.id}`).inspect(), 'the network is there again');
 });
+
+test('an image removed by hand after the engine saw it is looked for again: the next task is rejected by the pull, not failed by the create', async (t) => {
+  const { engine, docker } = testEngine(t, 'ctli');
+  // A name under a registry on a closed loopback port: the pull is refused at once, and nothing leaves the machine.
+  const image = `127.0.0.1:1/orch-ctli:${newId().slice(0, 8)}`;
+  const [repo, tag] = [image.slice(0, image.lastIndexOf(':')), image.slice(image.lastIndexOf(':') + 1)];
+  await docker.getImage(SLEEP_IMAGE).tag({ repo, tag });
+  t.teardown(() => docker.getImage(image).remove().catch(() => undefined));
+  const task = () =>
+    Task.fromPartial({
+      id: newId(), serviceId: 's1', serviceName: 'ctli', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
+      spec: ContainerSpec.fromPartial({ image, stopGracePeriodMs: 1000 }),
+      status: { state: TaskState.ASSIGNED, message: 'assigned' },
+    });
+  const settle = async (c: TaskController) => {
+    for (let i = 0; i < 5 && !(c.status.state === TaskState.PREPARING && c.status.message === 'created') && c.status.state < TaskState.COMPLETE; i++) await c.step();
+    return c.status;
+  };
+  const first = new TaskController(task(), engine, () => undefined, async () => [], undefined);
+  t.is((await settle(first)).message, 'created');
+  await docker.getContainer(first.status.containerId).remove({ force: true });
+  await docker.getImage(image).remove();
+
+  const second = new TaskController(task(), engine, () => undefined, async () => [], undefined);
+  const status = await settle(second);
+  t.is(TaskState[status.state], 'REJECTED', status.err);
+  t.regex(status.err, /pulling 127\.0\.0\.1:1\/orch-ctli/);
+});
