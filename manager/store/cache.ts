@@ -7,7 +7,9 @@
 // swap Txns, so a stale mirror can only cause a retried write, never a wrong one.
 // The watch goes through a client of its own, to one member that answers: when
 // that member goes silent (its host died), the mirror lists again and watches
-// through another at once, instead of waiting out the dead connection.
+// through another at once, instead of waiting out the dead connection; and a
+// member whose watch broke is not picked again next (just killed, it is still
+// counted as answering for a moment).
 import { EventEmitter } from 'node:events';
 import type { IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from '../../shared/log.js';
@@ -20,8 +22,12 @@ import type { StreamClient } from './etcd.js';
 
 type Tables = { [K in Kind]: Map<string, Versioned<KindType[K]>> };
 
-/** How long a new watch may take to connect before the re-list is tried again. */
-const WATCH_CREATE_MS = 5000;
+/**
+ * How long a new watch may take to connect before the re-list is tried again
+ * (on another member): a member that answers creates one in milliseconds,
+ * even on a busy host; meanwhile the mirror falls behind.
+ */
+const WATCH_CREATE_MS = 1500;
 
 export interface CacheOptions {
   /** Re-list this often even when the watch looks healthy. */
@@ -66,6 +72,8 @@ export class Cache extends EventEmitter {
 
   private watcher: Watcher | undefined;
   private watchVia: StreamClient | undefined;
+  /** The member of the last watch that broke or never started: the next watch goes to another one. */
+  private failedVia: string | undefined;
   private relistTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -136,13 +144,16 @@ export class Cache extends EventEmitter {
     if (listedBefore) this.reportDifferences(before, leaderBefore, revision);
     if (this.stopped) return;
     // Bounded: a watch that does not connect in time (its stream on a member that just died, say) must not hold every later re-list up.
-    this.watchVia = this.store.etcd.streamClient();
+    // A member that just died is still counted as answering for a moment: not that one again.
+    this.watchVia = this.store.etcd.streamClient(this.failedVia);
     const creating = this.watchVia.etcd.watch().prefix(PREFIX).startRevision(String(this.revision + 1)).create();
     const watcher = await within(creating, WATCH_CREATE_MS, undefined);
     if (!watcher) {
       void creating.then((w) => w.cancel()).catch(() => undefined);
-      throw new UnavailableError(`the etcd watch did not start within ${WATCH_CREATE_MS} ms`);
+      this.failedVia = this.watchVia.endpoint;
+      throw new UnavailableError(`the etcd watch did not start within ${WATCH_CREATE_MS} ms${this.failedVia ? ` on ${this.failedVia}` : ''}`);
     }
+    this.failedVia = undefined;
     if (this.stopped) {
       // stop() ran while the watch was being created: it must not outlive us.
       this.watcher = watcher;
@@ -169,7 +180,8 @@ export class Cache extends EventEmitter {
 
   private troubled(watcher: Watcher, err: unknown): void {
     if (watcher !== this.watcher || this.stopped) return;
-    this.log.warn({ err: String(err) }, 'etcd watch interrupted; re-listing');
+    this.log.warn({ err: String(err), member: this.watchVia?.endpoint }, 'etcd watch interrupted; re-listing');
+    this.failedVia = this.watchVia?.endpoint;
     this.watcher = undefined;
     void watcher.cancel().catch(() => undefined);
     this.scheduleRetry();

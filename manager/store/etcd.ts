@@ -77,11 +77,14 @@ export class EtcdClient extends Etcd3 {
    * A client for one long-lived stream (a watch), on one member that answers
    * now, so that when that member goes silent the stream can be moved at once
    * (`onSilent`): a stream on the shared client stays on whichever member it
-   * was opened on until its connection's keepalive fails. With one member,
-   * the shared client itself.
+   * was opened on until its connection's keepalive fails. `avoid`: a member
+   * not to pick unless it is the only one answering (where the last stream
+   * broke). With one member, the shared client itself.
    */
-  streamClient(): StreamClient {
-    const answering = this.health?.answering() ?? [];
+  streamClient(avoid?: string): StreamClient {
+    const all = this.health?.answering() ?? [];
+    const others = all.filter((e) => e !== avoid);
+    const answering = others.length ? others : all;
     if (!this.health || !answering.length) return { etcd: this, endpoint: undefined, close: () => undefined };
     const endpoint = answering[Math.floor(Math.random() * answering.length)]!;
     const etcd = new Etcd3({ hosts: [endpoint], credentials: credentials(this.tls), dialTimeout: ETCD_CALL_TIMEOUT_MS, grpcOptions: KEEPALIVE });
