@@ -2,8 +2,9 @@
 // replaced whole, in one `nft -f -` transaction per namespace that holds every
 // table of it that changed since the last run: a task that starts or leaves
 // changes a table in several namespaces of every host at once, and on a
-// busy host each nft run (nsenter, then nft) costs tens of milliseconds of
-// CPU that the engines starting the replacements need. Changes that come
+// busy host each run costs CPU that the engines starting the replacements
+// need (runs go through libnftables on a thread of their own, nftables.ts,
+// not through an nsenter and an nft process each). Changes that come
 // while a run is under way wait for the next, and only the latest version of
 // a table is applied. After a table is in, the conntrack entries of the
 // backends that left it are deleted: UDP flows and unanswered TCP
@@ -13,6 +14,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { agentMetrics } from '../metrics.js';
 import type { Logger } from '../../shared/log.js';
 import { sh, systemTool } from '../../shared/sh.js';
+import { Nftables } from './nftables.js';
 
 /** A table as it is wanted: its nft text, the addresses it DNATs to, and whether one that left is still reachable. */
 interface Wanted {
@@ -40,6 +42,7 @@ export class RuleSync {
   private runQueued = false;
   private queue: Promise<void> = Promise.resolve();
   private cleanup: Promise<void> = Promise.resolve();
+  private readonly nft = new Nftables();
 
   constructor(private readonly log: Logger) {}
 
@@ -96,9 +99,9 @@ export class RuleSync {
     const applied = this.applied.get(netnsPath) ?? new Map<string, { text: string; backends: Set<string> }>();
     try {
       const before = new Map<string, Set<string>>();
-      for (const name of tables.keys()) before.set(name, applied.get(name)?.backends ?? (await dnatTargets(netnsPath, name)));
+      for (const name of tables.keys()) before.set(name, applied.get(name)?.backends ?? (await this.dnatTargets(netnsPath, name)));
       const timer = agentMetrics.nftSync.startTimer();
-      await run(netnsPath, 'nft', ['-f', '-'], [...tables.values()].map((w) => w.text).join(''));
+      await this.nft.run(netnsPath, [...tables.values()].map((w) => w.text).join(''));
       timer();
       this.log.debug({ netns: netnsPath || 'host', tables: [...tables.keys()] }, 'nftables rules applied');
       for (const [name, w] of tables) {
@@ -114,6 +117,12 @@ export class RuleSync {
       agentMetrics.nftErrors.inc();
       this.log.warn({ netns: netnsPath || 'host', tables: [...tables.keys()], err: String(err) }, 'applying nftables rules failed; will retry');
     }
+  }
+
+  /** The addresses a table in the kernel DNATs to (none if there is no such table). */
+  private async dnatTargets(netnsPath: string, name: string): Promise<Set<string>> {
+    const listed = await this.nft.run(netnsPath, `list table ip ${name}`).catch(() => '');
+    return new Set(listed.split('\n').flatMap((l) => (/ dnat (?:ip )?to (.*)$/.exec(l)?.[1] ?? '').match(/\d+\.\d+\.\d+\.\d+/g) ?? []));
   }
 }
 
@@ -133,32 +142,18 @@ function tableName(text: string): string {
 async function forgetFlows(netnsPath: string, left: string[], reachable: (ip: string) => boolean): Promise<void> {
   for (const ip of left) {
     const flows = reachable(ip) ? [['-p', 'udp'], ['-p', 'tcp', '--state', 'SYN_SENT']] : [[]];
-    for (const f of flows) await run(netnsPath, 'conntrack', ['-D', ...f, '--reply-src', ip], '', { idle: true }).catch(() => undefined);
+    for (const f of flows) await conntrack(netnsPath, ['-D', ...f, '--reply-src', ip]).catch(() => undefined);
   }
 }
 
-/** The addresses a table in the kernel DNATs to (none if there is no such table). */
-async function dnatTargets(netnsPath: string, name: string): Promise<Set<string>> {
-  const listed = await capture(netnsPath, 'nft', ['list', 'table', 'ip', name]).catch(() => '');
-  const targets = listed.split('\n').flatMap((l) => (/ dnat (?:ip )?to (.*)$/.exec(l)?.[1] ?? '').match(/\d+\.\d+\.\d+\.\d+/g) ?? []);
-  return new Set(targets);
-}
-
 /**
- * Runs a tool in a namespace (nsenter) or here, with `input` on stdin;
- * bounded to 10 s. `idle`: at the lowest CPU priority (nice 19), for work
- * that may wait: a conntrack deletion reads the whole table (tens of
+ * Runs conntrack in a namespace (nsenter) or here, bounded to 10 s, at the
+ * lowest CPU priority (nice 19): a deletion reads the whole table (tens of
  * thousands of flows on a busy published port, 0.2 s of CPU each time), and
  * it comes when backends leave, just when the engines start their
  * replacements.
  */
-async function run(netnsPath: string, cmd: string, args: string[], input = '', o: { idle?: boolean } = {}): Promise<void> {
-  await capture(netnsPath, cmd, args, input, o);
-}
-
-/** Like run(), resolving with what the tool printed. */
-function capture(netnsPath: string, cmd: string, args: string[], input?: string, o: { idle?: boolean } = {}): Promise<string> {
-  const [bin, argv] = netnsPath ? ['nsenter', [`--net=${netnsPath}`, systemTool(cmd), ...args]] : [cmd, args];
-  const [b, a] = o.idle ? ['nice', ['-n', '19', systemTool(bin), ...argv]] : [bin, argv];
-  return sh(b, a, { input: input === undefined ? undefined : Buffer.from(input), timeoutMs: 10_000 });
+async function conntrack(netnsPath: string, args: string[]): Promise<void> {
+  const argv = netnsPath ? [systemTool('nsenter'), `--net=${netnsPath}`, systemTool('conntrack'), ...args] : [systemTool('conntrack'), ...args];
+  await sh('nice', ['-n', '19', ...argv], { timeoutMs: 10_000 });
 }

@@ -6,6 +6,7 @@ import test from 'ava';
 import { agentMetrics } from '../../agent/metrics.js';
 import { ingressNsTable, vipTable } from '../../agent/network/lb.js';
 import { RuleSync } from '../../agent/network/rule-sync.js';
+import { NftError, Nftables } from '../../agent/network/nftables.js';
 import { logger } from '../../shared/log.js';
 import { sh, systemTool } from '../../shared/sh.js';
 
@@ -51,4 +52,16 @@ test('tables changed together go in one run; a table changed twice before its ru
 
   await sync.remove(path, 'orch-lb');
   t.notRegex(await listed(), /table ip orch-lb/);
+});
+
+test('libnftables on its own thread: a script nft refuses is rejected with what nft said, a namespace that is gone too, and the next script runs', async (t) => {
+  const nft = new Nftables();
+  const refused = await t.throwsAsync(nft.run(path, 'table ip orch-x {\n chain c { type nat hook prerouting priority dstnat; bogus }\n}\n'), { instanceOf: NftError });
+  t.regex(refused.message, /syntax error|unexpected|bogus/i);
+  await t.throwsAsync(nft.run('/var/run/netns/orch-no-such-ns', 'list ruleset'), { instanceOf: NftError });
+  await nft.run(path, 'table ip orch-x {\n chain c { type nat hook prerouting priority dstnat; }\n}\n');
+  t.regex(await nft.run(path, 'list table ip orch-x'), /chain c/);
+  t.regex(await listed(), /table ip orch-x/, 'in the namespace, as nft sees it');
+  await nft.run(path, 'delete table ip orch-x');
+  t.notRegex(await listed(), /orch-x/);
 });
