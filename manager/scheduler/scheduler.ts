@@ -3,11 +3,16 @@
 //
 // Placement: every filter must accept the node; among those left, the node
 // that holds the oldest copy of the task's named volume comes first (its data
-// is there: Swarm would start it empty elsewhere; volumes.ts); then spread: fewest tasks of
-// the same service, then fewest containers being started (a host lost puts
-// all its tasks up for placement at once; started by one engine they take
-// seconds, spread over several they start side by side), then fewest tasks
-// in all, then node id (so that a plan is deterministic and testable). A global-mode task names its
+// is there: Swarm would start it empty elsewhere; volumes.ts); then spread:
+// fewest tasks of the same service, a node busy starting containers counting
+// one more (busyOrSpread); then fewest containers being started, fewest tasks
+// of the service, fewest tasks in all, and node id (so that a plan is
+// deterministic and testable). A host lost puts all its tasks up for
+// placement at once, and a host that came back empty has the fewest of each
+// service: by spread alone it would take them all, and one engine starts
+// them one after another in seconds, where several start them side by side.
+// The price: a service may end one task further from even than Swarm's
+// strict spread would leave it (never more). A global-mode task names its
 // node (`targetNode`) and is only ever checked against that one. A task of
 // a service that waits for its dependencies is not placed at all.
 import { TaskState, type Node, type Task } from '../../proto/generated/orch.js';
@@ -66,7 +71,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
     let best: Node | undefined;
-    let bestKey: number[] = [Infinity, Infinity, Infinity, Infinity];
+    let bestKey: number[] = [Infinity, Infinity, Infinity, Infinity, Infinity];
     const rejected = new Map<Filter, number>();
     for (const node of candidates) {
       const l = load.get(node.id)!;
@@ -75,7 +80,8 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
         rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
         continue;
       }
-      const key = [volumeAge(node, task), l.perService.get(task.serviceId) ?? 0, l.starting, l.total];
+      const same = l.perService.get(task.serviceId) ?? 0;
+      const key = [volumeAge(node, task), busyOrSpread(same, l.starting), l.starting, same, l.total];
       const order = key.findIndex((k, i) => k !== bestKey[i]);
       if (order >= 0 ? key[order]! < bestKey[order]! : node.id < best!.id) {
         best = node;
@@ -90,6 +96,11 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
     }
   }
   return plan;
+}
+
+/** The spread key: the service's tasks on the node, one more while the node is starting any container. */
+function busyOrSpread(sameService: number, starting: number): number {
+  return sameService + (starting > 0 ? 1 : 0);
 }
 
 /** Swarm's wording: "no suitable node (1 node not ready; insufficient resources on 2 nodes)". */

@@ -46,6 +46,19 @@ test("a lost host's tasks of several services start side by side: among nodes eq
   t.is(schedule({ nodes: [node('a'), node('e')], placed: [task('y1', 'other', 2, 'a'), task('y2', 'other', 3, 'a'), task('x1', 'other', 1, 'e')] }, [task('z', 'new', 1)]).placements[0]?.nodeId, 'e');
 });
 
+test('a host that came back empty takes one replacement at a time: the next goes to a node with one more of its service but nothing starting; never two more', (t) => {
+  // e came back empty; a, b, c run web and api once each. The lost host ran one of each.
+  const placed = ['a', 'b', 'c'].flatMap((n) => [task(`${n}w`, 'web', 1, n), task(`${n}a`, 'api', 1, n)]);
+  const plan = schedule({ nodes: ['a', 'b', 'c', 'e'].map((id) => node(id)), placed }, [task('api.4', 'api', 4), task('web.4', 'web', 4)]);
+  t.deepEqual(plan.placements, [
+    { taskId: 'api.4', nodeId: 'e' },
+    { taskId: 'web.4', nodeId: 'a' },
+  ]);
+  // Two more of the service than elsewhere: spread wins over a busy engine.
+  const crowded = [task('aw2', 'web', 2, 'a'), task('bw2', 'web', 3, 'b'), task('cw2', 'web', 5, 'c')];
+  t.is(schedule({ nodes: ['a', 'b', 'c', 'e'].map((id) => node(id)), placed: [...placed, ...crowded] }, [task('api.4', 'api', 4), task('web.4', 'web', 4)]).placements[1]?.nodeId, 'e');
+});
+
 test('never places on a node that is down, paused or drained, and says why', (t) => {
   const nodes = [node('a', { state: NodeState.NODE_DOWN }), node('b', { availability: NodeAvailability.DRAIN }), node('c', { availability: NodeAvailability.PAUSE })];
   const plan = schedule({ nodes, placed: [] }, [task('t1', 'web', 1)]);
