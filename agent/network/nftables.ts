@@ -35,6 +35,12 @@ export class Nftables {
     });
   }
 
+  /** Ends the thread (a later run makes a new one). */
+  async close(): Promise<void> {
+    const worker = this.worker;
+    if (worker) await worker.terminate();
+  }
+
   private thread(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(new URL('./nft-worker.js', import.meta.url));

@@ -271,6 +271,7 @@ export class Overlay {
 
   async close(): Promise<void> {
     await this.dns.stop();
+    await this.rules.close();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
     this.host.close();

@@ -70,6 +70,12 @@ export class RuleSync {
     return this.want(netnsPath, name, { text: `table ip ${name}\ndelete table ip ${name}\n`, backends: new Set(), reachable: () => false, remove: true });
   }
 
+  /** Ends the nftables thread once the queued runs are done. */
+  async close(): Promise<void> {
+    await this.queue;
+    await this.nft.close();
+  }
+
   /** Forgets what was applied in a namespace that is gone. */
   forget(netnsPath: string): void {
     this.applied.delete(netnsPath);

@@ -28,6 +28,7 @@ const listed = () => sh('nsenter', [`--net=${path}`, systemTool('nft'), 'list', 
 
 test('tables changed together go in one run; a table changed twice before its run goes once, as last asked; unchanged, none; removed, gone', async (t) => {
   const sync = new RuleSync(logger('test'));
+  t.teardown(() => sync.close());
   const start = await runs();
   const v1 = vipTable([{ vip: '10.9.0.2', backends: ['10.9.0.10', '10.9.0.11'] }]);
   void sync.apply(path, v1, ['10.9.0.10', '10.9.0.11']);
@@ -56,6 +57,7 @@ test('tables changed together go in one run; a table changed twice before its ru
 
 test('libnftables on its own thread: a script nft refuses is rejected with what nft said, a namespace that is gone too, and the next script runs', async (t) => {
   const nft = new Nftables();
+  t.teardown(() => nft.close());
   const refused = await t.throwsAsync(nft.run(path, 'table ip orch-x {\n chain c { type nat hook prerouting priority dstnat; bogus }\n}\n'), { instanceOf: NftError });
   t.regex(refused.message, /syntax error|unexpected|bogus/i);
   await t.throwsAsync(nft.run('/var/run/netns/orch-no-such-ns', 'list ruleset'), { instanceOf: NftError });
