@@ -1,8 +1,9 @@
 // The agent's session with the leader's dispatcher: register, heartbeat at the
 // period the manager asks for, receive assignment sets, send task status.
 // Given several managers, it tries them in turn until one (the leader) accepts;
-// one that is not the leader names it (shared/leader-hint.ts), and is asked
-// again soon, since an election is then on or just over.
+// one that is not the leader names it (shared/leader-hint.ts), and the agent
+// goes there at once (a follower that knows no leader holds the call until the
+// election ends, so the answer comes when there is one).
 // It reconnects by itself with bounded exponential backoff, and after every
 // reconnect re-sends the latest status of every task (the manager ignores what
 // does not move a task forward), so no status is lost to a broken stream.
@@ -44,14 +45,24 @@ const BACKOFF_MAX_MS = 1000;
 const HUNT_MAX_MS = 200;
 /** A manager that answers no heartbeat for this long (4 periods) is given up for the next one. */
 const SILENCE_MS = 1000;
+/** How often that silence is looked at (a manager is given up at most this long after SILENCE_MS). */
+const WATCH_MS = 100;
 /** A manager that does not accept a new session within this long is given up (a registration writes to etcd). */
 const ACCEPT_MS = 2000;
 /** How long a renewal request waits for its certificate. */
 const RENEWAL_WAIT_MS = 10_000;
 
 export class Session {
+  /** The client of the manager this session is with (or is being opened with). */
   private client: DispatcherClient | undefined;
-  private clientFor = -1;
+  /**
+   * A client per manager whose connection is known to work: a hunt that goes
+   * back to a manager that refused it reuses its connection (a handshake
+   * costs time on a loaded host). After an accept only the accepted one is
+   * kept; all are made anew after a certificate change.
+   */
+  private readonly clients = new Map<number, DispatcherClient>();
+  private clientsStale = false;
   private next = 0;
   /** The manager last given up for silence (a frozen old leader, say): passed over until a session is accepted, unless named leader. */
   private shunned = -1;
@@ -68,6 +79,14 @@ export class Session {
   private expiryTold = false;
   /** The last description of this node the engine gave. */
   private described: NodeDescription | undefined;
+  /**
+   * The description the hunt for a leader registers with: asked of the engine
+   * once, when the session is lost (while the first retry waits), not on
+   * every try; asked anew after the next accept.
+   */
+  private describing: Promise<NodeDescription | undefined> | undefined;
+  /** Managers named leader since the last accept: the first naming of each is tried at once, later ones after the hunt's wait (two that name each other do not spin). */
+  private readonly chased = new Set<number>();
 
   constructor(
     private readonly managers: readonly string[],
@@ -130,6 +149,20 @@ export class Session {
     if (this.connected) this.stream?.write({ status: { taskId, status } });
   }
 
+  /**
+   * This node as its engine describes it. A node that described itself
+   * before registers as it was when the engine does not answer: its engine
+   * restarting (containers run on) is no reason for it to be down.
+   */
+  private async describe(): Promise<NodeDescription | undefined> {
+    try {
+      return (this.described = await this.handlers.describe());
+    } catch (err) {
+      if (!this.described) this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
+      return this.described;
+    }
+  }
+
   private async connect(): Promise<void> {
     if (this.stopped) return;
     if (expired(this.tls.cert, Date.now())) {
@@ -138,33 +171,30 @@ export class Session {
       this.backoff = BACKOFF_MAX_MS;
       return this.retry();
     }
-    let description: NodeDescription;
-    try {
-      description = this.described = await this.handlers.describe();
-    } catch (err) {
-      // A node that described itself before registers as it was: its engine
-      // restarting (containers run on) is no reason for it to be down.
-      if (!this.described) {
-        this.log.warn({ err: String(err) }, 'cannot describe this node (is dockerd up?); retrying');
-        return this.retry();
-      }
-      description = this.described;
+    this.describing ??= this.describe();
+    const description = await this.describing;
+    if (!description) {
+      this.describing = undefined;
+      return this.retry();
     }
+    if (this.stopped) return;
     const index = this.next;
     const addr = this.managers[index]!;
-    if (this.clientFor !== index) {
-      this.client?.close();
-      this.client = undefined;
+    if (this.clientsStale) this.closeClients();
+    this.clientsStale = false;
+    let client = this.clients.get(index);
+    if (!client) {
+      client = new DispatcherClient(addr, clientCredentials(this.tls), {
+        ...CLIENT_CHANNEL_OPTIONS,
+        'grpc.keepalive_time_ms': 5000,
+        'grpc.keepalive_timeout_ms': 3000,
+        'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
+        'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
+      });
+      this.clients.set(index, client);
     }
-    this.clientFor = index;
-    this.client ??= new DispatcherClient(addr, clientCredentials(this.tls), {
-      ...CLIENT_CHANNEL_OPTIONS,
-      'grpc.keepalive_time_ms': 5000,
-      'grpc.keepalive_timeout_ms': 3000,
-      'grpc.initial_reconnect_backoff_ms': BACKOFF_MIN_MS,
-      'grpc.max_reconnect_backoff_ms': BACKOFF_MAX_MS,
-    });
-    const stream = this.client.session();
+    this.client = client;
+    const stream = client.session();
     this.stream = stream;
     // A manager that is frozen or cut off keeps the stream open but says
     // nothing: it must answer (accept, then answer every heartbeat) in time.
@@ -173,7 +203,7 @@ export class Session {
     /** When each heartbeat not yet answered was sent (answers come in order). */
     const sent: number[] = [];
     clearInterval(this.watchdog);
-    const silence = new SilenceCheck(SILENCE_MS / 4);
+    const silence = new SilenceCheck(WATCH_MS);
     this.watchdog = setInterval(() => {
       const now = Date.now();
       if (silence.mayJudge(now) && now - heard > limit) lost(`no word from the manager for ${limit} ms`, true);
@@ -188,6 +218,9 @@ export class Session {
         this.connected = true;
         this.shunned = -1;
         this.backoff = BACKOFF_MIN_MS;
+        this.describing = undefined;
+        this.chased.clear();
+        this.closeClients(client);
         this.log.info({ manager: addr, session: msg.accepted.sessionId }, 'session established');
         clearInterval(this.heartbeat);
         const period = msg.accepted.heartbeatPeriodMs || 250;
@@ -205,7 +238,7 @@ export class Session {
         const renewed = msg.certificate.role === this.tls.identity.role;
         this.tls = this.handlers.onCertificate(msg.certificate);
         // Later connections show the new certificate; this one goes on.
-        this.clientFor = -1;
+        this.clientsStale = true;
         if (renewed) {
           // Asked for, or sent unasked (the cluster's lifetime was shortened): the next renewal is reckoned from it.
           this.renewing?.(msg.certificate.certPem);
@@ -237,10 +270,16 @@ export class Session {
       if (silent) this.shunned = index;
       if (named >= 0) this.next = named;
       else if (!this.connected || silent) this.next = this.after(index);
-      // A live manager that is not the leader: an election is on or just over; ask again soon.
+      // A live manager that is not the leader: an election is on or just over; ask again soon,
+      // and at once the first time it names a manager this hunt has not been sent to.
       if (hint !== undefined) this.backoff = Math.min(this.backoff, HUNT_MAX_MS);
+      const atOnce = named >= 0 && named !== index && !this.chased.has(named);
+      if (atOnce) this.chased.add(named);
+      if (this.connected) this.describing = this.describe();
+      // Only a connection that just carried a refusal is known to work: any other is made anew next time.
+      if (hint === undefined) this.closeClient(index);
       this.teardown();
-      void this.retry();
+      void this.retry(atOnce);
     };
     stream.on('error', (err: Error) => lost(err.message, false, err));
     stream.on('end', () => lost('stream ended'));
@@ -254,11 +293,14 @@ export class Session {
     return next === this.shunned && n > 2 ? (next + 1) % n : next;
   }
 
-  private async retry(): Promise<void> {
+  /** Connects again after the backoff (growing it), or right away. */
+  private async retry(atOnce = false): Promise<void> {
     if (this.stopped) return;
-    const delay = this.backoff * (0.5 + Math.random() / 2);
-    this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
-    await new Promise((r) => setTimeout(r, delay));
+    if (!atOnce) {
+      const delay = this.backoff * (0.5 + Math.random() / 2);
+      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS);
+      await new Promise((r) => setTimeout(r, delay));
+    }
     return this.connect();
   }
 
@@ -270,6 +312,16 @@ export class Session {
     const s = this.stream;
     this.stream = undefined;
     s?.cancel();
-    if (this.stopped) this.client?.close();
+    if (this.stopped) this.closeClients();
+  }
+
+  /** Closes the clients of every manager but `keep`'s. */
+  private closeClients(keep?: DispatcherClient): void {
+    for (const [index, c] of this.clients) if (c !== keep) this.closeClient(index);
+  }
+
+  private closeClient(index: number): void {
+    this.clients.get(index)?.close();
+    this.clients.delete(index);
   }
 }

@@ -1,6 +1,7 @@
 // Finding the leader without a round of every manager: a manager that is not
 // the leader refuses an agent's session with the address of the leader it
-// last saw answer in the call's trailers (empty while it knows none). The
+// last saw answer in the call's trailers (while it knows none, it waits for
+// the election's outcome, up to a second, and says '' if there is none). The
 // trailer's presence also tells the agent that a live manager answered, so
 // it may ask again soon rather than back off as from an unreachable one.
 import { Metadata } from '@grpc/grpc-js';

@@ -63,6 +63,13 @@ const REGISTER_RETRIES = 5;
 const DRAIN_RECHECK_MS = 250;
 /** How often the leader compares each node's certificate with what the cluster asks (lifetime, root, trust). */
 const CERT_CHECK_MS = 1000;
+/**
+ * How long a follower that knows no leader (an election is on) holds an
+ * agent's session call for the outcome: it takes about 1 s from the old
+ * leader's last answer, and agents that left it look here meanwhile.
+ */
+const ELECTION_HOLD_MS = 1000;
+const ELECTION_LOOK_MS = 25;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 
@@ -73,6 +80,9 @@ export class Dispatcher {
   /** Nodes whose down write is out, each with the revision it was written against (a check does not write it again). */
   private readonly markingDown = new Map<string, number>();
   private readonly liveness: Liveness;
+  /** Session calls held while an election is on (electionOutcome), each told its outcome once it is known. */
+  private readonly held = new Set<() => boolean>();
+  private holdTimer: NodeJS.Timeout | undefined;
   private active = false;
   private timer: NodeJS.Timeout | undefined;
   private pushScheduled = false;
@@ -134,6 +144,7 @@ export class Dispatcher {
     // At once: the replaced leader's node, found gone by the election, need not wait a period.
     this.checkLiveness();
     this.timer = setInterval(() => this.checkLiveness(), this.liveness.checkMs);
+    this.lookAtHeld();
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
 
@@ -151,15 +162,54 @@ export class Dispatcher {
 
   /** gRPC handler for Dispatcher.Session. */
   session = (stream: Stream): void => {
-    let session: Session | undefined;
-    const fail = (code: grpcStatus, message: string): void => endSession(stream, code, message);
     let who: Identity;
     try {
       who = this.gate.check(stream, SESSION_ROLES, 'the dispatcher');
     } catch (err) {
-      return fail((err as OrchError).code, (err as OrchError).message);
+      return endSession(stream, (err as OrchError).code, (err as OrchError).message);
     }
-    if (!this.active) return endSession(stream, grpcStatus.UNAVAILABLE, 'this manager is not the leader', leaderTrailers(this.leaderAddr()));
+    if (!this.active) {
+      const refuse = () => endSession(stream, grpcStatus.UNAVAILABLE, 'this manager is not the leader', leaderTrailers(this.leaderAddr()));
+      if (this.leaderAddr() !== undefined) return refuse();
+      // No leader known here: an election is on. The call waits for its outcome (what the agent sends meanwhile
+      // is buffered), so that the agent learns it the moment it is known instead of guessing when to ask again.
+      void this.electionOutcome(stream).then((elected) => (elected ? this.serve(stream, who) : refuse()));
+      return;
+    }
+    this.serve(stream, who);
+  };
+
+  /**
+   * Whether this manager came to lead within ELECTION_HOLD_MS (false as soon
+   * as it knows another leader, or the caller left). All held calls are
+   * looked at on one timer, and at once when this manager is elected.
+   */
+  private electionOutcome(stream: Stream): Promise<boolean> {
+    const until = Date.now() + ELECTION_HOLD_MS;
+    return new Promise((resolve) => {
+      const decided = (): boolean => {
+        if (this.active) resolve(true);
+        else if (this.leaderAddr() !== undefined || stream.cancelled || Date.now() >= until) resolve(false);
+        else return false;
+        return true;
+      };
+      this.held.add(decided);
+      this.holdTimer ??= setInterval(() => this.lookAtHeld(), ELECTION_LOOK_MS).unref();
+    });
+  }
+
+  private lookAtHeld(): void {
+    for (const decided of this.held) if (decided()) this.held.delete(decided);
+    if (this.held.size === 0) {
+      clearInterval(this.holdTimer);
+      this.holdTimer = undefined;
+    }
+  }
+
+  /** A session on the leader: a Register first, then heartbeats, statuses and the rest until it ends. */
+  private serve(stream: Stream, who: Identity): void {
+    let session: Session | undefined;
+    const fail = (code: grpcStatus, message: string): void => endSession(stream, code, message);
     stream.on('data', (msg: AgentMessage) => {
       if (!session) {
         if (!msg.register?.nodeId) return fail(grpcStatus.INVALID_ARGUMENT, 'the first message of a session must be Register with a node id');
@@ -194,7 +244,7 @@ export class Dispatcher {
     stream.on('end', end);
     stream.on('error', end);
     stream.on('close', end);
-  };
+  }
 
   /**
    * Registers a node. The liveness check leaves it alone meanwhile: between
