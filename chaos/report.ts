@@ -169,6 +169,8 @@ export function failedOutsideFaults(requests: readonly TimedRequest[], faults: R
 
 export interface Report {
   command: string;
+  /** When the faults began (every `at` counts from here), to match the events and the daemons' logs. */
+  startedAt: string;
   seed: number;
   scenario: string;
   hosts: number;
@@ -216,7 +218,7 @@ function markdown(r: Report): string {
   return [
     `# Chaos run: ${r.scenario}, seed ${r.seed} — ${r.passed ? 'PASSED' : 'FAILED'}`,
     '',
-    `${r.hosts} lab hosts, ${(r.durationMs / 1000).toFixed(0)} s. Replay: \`${r.command}\``,
+    `${r.hosts} lab hosts, ${(r.durationMs / 1000).toFixed(0)} s from ${r.startedAt}. Replay: \`${r.command}\``,
     '',
     '![running replicas and request success over time](timeline.svg)',
     '',

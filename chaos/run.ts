@@ -151,6 +151,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     const outcomes = loop.samples;
     const report: Report = {
       command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}${heal === HEAL_WITHIN_MS ? '' : ` --heal-within ${heal / 1000}s`}`,
+      startedAt: new Date(wall0).toISOString(),
       seed: o.seed,
       scenario: o.scenario,
       hosts: o.hosts,

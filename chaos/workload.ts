@@ -8,6 +8,7 @@ import { LABEL } from '../agent/exec/labels.js';
 import type { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, ROLLED } from './faults.js';
 import { clientLoop, type ClientLoop } from '../lab/client-loop.js';
+import { within } from '../shared/timeout.js';
 
 export const PUBLISHED_PORT = 8080;
 
@@ -42,6 +43,9 @@ export const SERVICES = [
   { name: 'caller', args: ['--replicas', '2', '--network', 'chaos', '--restart-delay', '200ms', '--stop-grace-period', '1s', 'orch-test/sleep', 'sh', '-c', CALLER_LOOP] },
 ];
 
+/** How long one engine call reading the callers' outcomes may take. */
+const ENGINE_CALL_MS = 10_000;
+
 /**
  * The outcomes the callers printed, read from every live engine (containers
  * that ended included, until their agent removes them: read them often).
@@ -53,9 +57,10 @@ export class CallerLog {
   async collect(lab: LabCluster): Promise<void> {
     for (const h of lab.state.hosts.filter((x) => x.status !== 'killed')) {
       const engine = lab.engine(h.name);
-      const list = await engine.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${lab.name}`, `${LABEL.serviceName}=caller`] } }).catch(() => []);
+      // Bounded: an engine killed in the middle of an answer leaves dockerode waiting for ever.
+      const list = await within(engine.listContainers({ all: true, filters: { label: [`${LABEL.cluster}=${lab.name}`, `${LABEL.serviceName}=caller`] } }).catch(() => []), ENGINE_CALL_MS, []);
       for (const c of list) {
-        const raw = (await engine.getContainer(c.Id).logs({ stdout: true, timestamps: true, follow: false }).catch(() => undefined)) as Buffer | undefined;
+        const raw = (await within(engine.getContainer(c.Id).logs({ stdout: true, timestamps: true, follow: false }).catch(() => undefined), ENGINE_CALL_MS, undefined)) as Buffer | undefined;
         if (!raw) continue;
         const outcomes = parseLines(demux(raw), h.name);
         if (outcomes.length > (this.byContainer.get(c.Id)?.length ?? 0)) this.byContainer.set(c.Id, outcomes);
