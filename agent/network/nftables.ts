@@ -24,15 +24,11 @@ export class Nftables {
   run(netnsPath: string, script: string): Promise<string> {
     const id = this.nextId++;
     const worker = this.thread();
+    const timer = setTimeout(() => void worker.terminate(), RUN_TIMEOUT_MS);
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => void worker.terminate(), RUN_TIMEOUT_MS);
-      const done = <T>(fn: (v: T) => void) => (v: T) => {
-        clearTimeout(timer);
-        fn(v);
-      };
-      this.waiting.set(id, { resolve: done(resolve), reject: done(reject) });
+      this.waiting.set(id, { resolve, reject });
       worker.postMessage({ id, netnsPath, script } satisfies NftRequest);
-    });
+    }).finally(() => clearTimeout(timer));
   }
 
   /** Ends the thread (a later run makes a new one). */

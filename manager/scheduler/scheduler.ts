@@ -70,8 +70,7 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
       continue;
     }
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
-    let best: Node | undefined;
-    let bestKey: number[] = [Infinity, Infinity, Infinity, Infinity, Infinity];
+    let best: { node: Node; key: number[] } | undefined;
     const rejected = new Map<Filter, number>();
     for (const node of candidates) {
       const l = load.get(node.id)!;
@@ -82,20 +81,22 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
       }
       const same = l.perService.get(task.serviceId) ?? 0;
       const key = [volumeAge(node, task), busyOrSpread(same, l.starting), l.starting, same, l.total];
-      const order = key.findIndex((k, i) => k !== bestKey[i]);
-      if (order >= 0 ? key[order]! < bestKey[order]! : node.id < best!.id) {
-        best = node;
-        bestKey = key;
-      }
+      if (!best || before(key, node.id, best.key, best.node.id)) best = { node, key };
     }
     if (best) {
-      plan.placements.push({ taskId: task.id, nodeId: best.id });
-      add(best.id, task);
+      plan.placements.push({ taskId: task.id, nodeId: best.node.id });
+      add(best.node.id, task);
     } else {
       plan.unplaced.push({ taskId: task.id, reason: noSuitableNode(candidates.length, rejected) });
     }
   }
   return plan;
+}
+
+/** Whether a node ranks before another: the lower key (compared in order), then, to be deterministic, the lower id. */
+function before(key: number[], id: string, otherKey: number[], otherId: string): boolean {
+  const i = key.findIndex((k, j) => k !== otherKey[j]);
+  return i >= 0 ? key[i]! < otherKey[i]! : id < otherId;
 }
 
 /** The spread key: the service's tasks on the node, one more while the node is starting any container. */
