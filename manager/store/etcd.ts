@@ -8,7 +8,7 @@
 // docs/deploy.md set it to 500 ms.
 import { readFileSync } from 'node:fs';
 import { Etcd3, GRPCResourceExhastedError, isRecoverableError } from 'etcd3';
-import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, ExponentialBackoff, handleWhen, noop, retry, type RetryPolicy } from 'cockatiel';
 import { OutOfSpaceError, UnavailableError } from '../../shared/errors.js';
 import { MemberHealth } from './member-health.js';
 import { memberStatuses, storeAlarms } from './members.js';
@@ -170,7 +170,18 @@ async function outOfSpace(endpoint: string | undefined, tls: EtcdTls | undefined
   return new OutOfSpaceError(`etcd is out of space${on}: run \`orch cluster maintain\` (compacts, defragments, disarms the alarm); if it fills again, raise etcd's --quota-backend-bytes (${outcome})`);
 }
 
-/** A client of one member only, with a short deadline (status checks, raft leadership moves). */
+/**
+ * A client of one member only, with a short deadline (status checks, raft
+ * leadership moves). Each call is tried once: etcd3's own retry and breaker
+ * would turn a 500 ms status check into 1.5 s, and after three failures (a
+ * member still starting) refuse every check for 5 s, leaving the health
+ * check blind.
+ */
 export function connectMember(endpoint: string, tls: EtcdTls | undefined, timeoutMs = 1000): Etcd3 {
-  return new Etcd3({ hosts: [endpoint], credentials: credentials(tls), dialTimeout: timeoutMs, defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }) });
+  return new Etcd3({
+    hosts: [endpoint],
+    credentials: credentials(tls),
+    defaultCallOptions: () => ({ deadline: Date.now() + timeoutMs }),
+    faultHandling: { host: () => noop, global: noop },
+  });
 }
