@@ -68,6 +68,8 @@ interface Watched {
 /** A leader this manager found silent and replaced (or saw replaced): its node, since when it answered nothing, and whether its host did not either (no TCP handshake answered since). */
 export interface Predecessor {
   nodeId: string;
+  /** Its manager's gRPC address. */
+  addr: string;
   quietSince: number;
   hostSilent: boolean;
 }
@@ -117,6 +119,11 @@ export class Election extends EventEmitter {
   async leader(): Promise<LeaderInfo | undefined> {
     const raw = await this.store.getRaw(keys.leader());
     return raw ? (JSON.parse(raw) as LeaderInfo) : undefined;
+  }
+
+  /** The leader key changed (the mirror saw it): a follower reads it now rather than at its next check. */
+  leaderKeyChanged(): void {
+    if (!this.isLeader && !this.stopped) void this.readLeaderKey();
   }
 
   /** Campaigns until stopped; never throws (errors are logged and retried with backoff). */
@@ -197,7 +204,7 @@ export class Election extends EventEmitter {
         this.watched = undefined;
         const w = this.replaced;
         this.replaced = undefined;
-        this.emit('elected', w && { nodeId: w.info.managerId, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt });
+        this.emit('elected', w && { nodeId: w.info.managerId, addr: w.info.addr, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt });
         await this.sleep(); // until deposed or stopped
         await this.keyWatcher?.cancel().catch(() => undefined);
         this.keyWatcher = undefined;

@@ -44,6 +44,11 @@ export class ManagerLinks {
     return (await kernelAnswers(addr)) ? 'host-up' : 'silent';
   }
 
+  /** Whether the host of the manager at `addr` answers a TCP handshake there (with a connection or a refusal) within HANDSHAKE_MS. */
+  hostAnswers(addr: string): Promise<boolean> {
+    return kernelAnswers(addr);
+  }
+
   /** A client for the manager at `addr` (one per address, made anew when this manager's certificate changes). */
   client(addr: string): ControlClient {
     if (this.shown !== this.tls()) {

@@ -141,6 +141,8 @@ export class Manager {
     await this.cache.start();
     this.events.start();
     this.cache.on('change', this.checkDemoted);
+    // A follower learns a new leader from its mirror at once, not at its next check: agents wait here for the name.
+    this.cache.on('leader', () => this.election.leaderKeyChanged());
     this.server.addService(ControlService, controlServer(this.store, this.cache, logger('controlapi', this.tag), this.gate, this.clusterKey, this.issue, {
         id: this.id,
         isLeader: () => this.isLeader,
@@ -207,6 +209,8 @@ export class Manager {
     this.upkeep.start();
     this.rotation.start();
     this.dispatcher.start(predecessor);
+    // Its host answered a handshake after its manager's last answer (a stall, then the host died, say): asked again now.
+    if (predecessor && !predecessor.hostSilent) void this.links.hostAnswers(predecessor.addr).then((up) => up || this.dispatcher.predecessorGone(predecessor));
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
   }

@@ -148,6 +148,13 @@ export class Dispatcher {
     this.certTimer = setInterval(() => void this.certificates.check([...this.sessions.values()].map((s) => s.cert)), CERT_CHECK_MS);
   }
 
+  /** The replaced leader's host, asked again after the election, is silent: its node is down as soon as its heartbeats would say so. */
+  predecessorGone(predecessor: Predecessor): void {
+    if (!this.active) return;
+    this.liveness.foundSilent(predecessor);
+    this.checkLiveness();
+  }
+
   /** Stops (on losing leadership or shutdown): every session is closed; agents reconnect elsewhere. */
   async stop(): Promise<void> {
     this.active = false;

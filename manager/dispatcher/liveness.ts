@@ -87,10 +87,19 @@ export class Liveness {
     this.seen.clear();
     this.foundGone = undefined;
     for (const id of nodeIds) this.seen.set(id, { at: now + ELECTION_GRACE.ms - this.opts.closedGraceMs, open: false });
-    if (predecessor?.hostSilent && this.seen.has(predecessor.nodeId)) {
-      this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
-      this.foundGone = predecessor.nodeId;
-    }
+    if (predecessor?.hostSilent) this.foundSilent(predecessor);
+  }
+
+  /**
+   * The replaced leader's host is silent (found so by the election, or asked
+   * again after it): its node is quiet since its manager's last answer and
+   * no hold covers it; unless it has opened a session here since.
+   */
+  foundSilent(predecessor: Predecessor): void {
+    const s = this.seen.get(predecessor.nodeId);
+    if (!s || (s.open && s.at > predecessor.quietSince)) return;
+    this.seen.set(predecessor.nodeId, { at: predecessor.quietSince, open: true });
+    this.foundGone = predecessor.nodeId;
   }
 
   /**

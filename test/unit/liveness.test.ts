@@ -48,20 +48,20 @@ test('after an election, nothing is marked down while fewer than half the ready 
 
 test('after an election, the node of a leader replaced because its host went silent gets no grace; one whose host refused gets it', (t) => {
   const l = new Liveness(opts);
-  l.elected(['old', 'x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  l.elected(['old', 'x'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: true });
   t.is(l.verdict('old', 5000), 'down', 'silent since 3800: down as soon as the election is done');
   t.is(l.verdict('x', 5000), 'suspect', 'the others get the grace');
   l.alive('old', 5100);
   t.is(l.verdict('old', 5200), 'alive', 'its agent, back here, is alive again');
 
   const m = new Liveness(opts);
-  m.elected(['old'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: false });
+  m.elected(['old'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: false });
   t.is(m.verdict('old', 5000 + ELECTION_GRACE.ms - 1), 'suspect', 'only its manager died: its agent gets the grace to come back');
 });
 
 test('the hold after an election covers every node but the replaced leader whose host went silent, until it is heard from', (t) => {
   const l = new Liveness(opts);
-  l.elected(['old', 'x', 'y'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  l.elected(['old', 'x', 'y'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: true });
   t.true(l.holdDown(5000, 0, () => 3), 'no session back yet: held');
   t.false(l.holdCovers('old'), 'the election found its host gone: not held');
   t.true(l.holdCovers('x'), 'the others wait for the hold');
@@ -69,7 +69,7 @@ test('the hold after an election covers every node but the replaced leader whose
   t.true(l.holdCovers('old'), 'heard from again: held as any other');
 
   const m = new Liveness(opts);
-  m.elected(['old', 'x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: false });
+  m.elected(['old', 'x'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: false });
   t.true(m.holdCovers('old'), 'its host answered: only its manager died, it waits as the others');
 });
 
@@ -95,14 +95,14 @@ test("the default liveness: heartbeats every 250 ms, down after 1 s of silence, 
 
 test("a silent predecessor's node that this manager never knew gets nothing", (t) => {
   const l = new Liveness(opts);
-  l.elected(['x'], 5000, { nodeId: 'old', quietSince: 3800, hostSilent: true });
+  l.elected(['x'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: true });
   t.is(l.quietSince('old'), undefined);
   t.is(l.verdict('x', 5000), 'suspect');
 });
 
 test("a silent predecessor's node is down once 1 s has passed since it went quiet, as a node whose heartbeats stopped", (t) => {
   const l = new Liveness(opts);
-  l.elected(['old'], 5000, { nodeId: 'old', quietSince: 4100, hostSilent: true });
+  l.elected(['old'], 5000, { nodeId: 'old', addr: 'old:4242', quietSince: 4100, hostSilent: true });
   t.is(l.verdict('old', 5000), 'suspect', 'quiet 900 ms: not yet');
   t.is(l.verdict('old', 5101), 'down');
 });
@@ -137,4 +137,20 @@ test('a new term starts its stall count afresh: the time between two terms is no
   l.alive('a', 10_000);
   t.true(l.checking(10_125), 'the first check of a term judges');
   t.is(l.verdict('a', 11_001), 'down');
+});
+
+test("a predecessor whose host answered at the election, found silent when asked again, loses its grace; one heard from meanwhile keeps its session", (t) => {
+  const before = { nodeId: 'old', addr: 'old:4242', quietSince: 3800, hostSilent: false };
+  const l = new Liveness(opts);
+  l.elected(['old', 'x'], 5000, before);
+  t.is(l.verdict('old', 5300), 'suspect', 'its host answered: the grace');
+  l.foundSilent(before);
+  t.is(l.verdict('old', 5300), 'down', 'silent when asked again: down, as if the election had found it so');
+  t.false(l.holdCovers('old'));
+
+  const m = new Liveness(opts);
+  m.elected(['old'], 5000, before);
+  m.alive('old', 5200);
+  m.foundSilent(before);
+  t.is(m.verdict('old', 5300), 'alive', 'its agent reconnected here after the election: alive');
 });
