@@ -71,13 +71,17 @@ export class StatusWriter {
     }
   }
 
-  /** Writes one update from a fresh read, again on a conflict (a few times at most). */
+  /**
+   * Writes one update from a fresh read, again on a conflict (a few times at
+   * most). Any other failure (etcd without quorum, say) is logged, never
+   * thrown: the agent sends every status again on its next session.
+   */
   private async writeOne(u: TaskStatusUpdate, heardAt: Date): Promise<void> {
     for (let attempt = 0; attempt < STATUS_RETRIES; attempt++) {
-      const cur = await this.store.get('tasks', u.taskId);
-      const next = cur && advanced(cur.value, u, heardAt);
-      if (!next) return;
       try {
+        const cur = await this.store.get('tasks', u.taskId);
+        const next = cur && advanced(cur.value, u, heardAt);
+        if (!next) return;
         await this.store.txn({ fenced: true }).expect('tasks', u.taskId, cur.modRevision).put('tasks', u.taskId, next).commit();
         return;
       } catch (err) {

@@ -101,7 +101,8 @@ export class Cache extends EventEmitter {
     this.stopped = true;
     clearInterval(this.relistTimer);
     clearTimeout(this.retryTimer);
-    await within(this.syncing ?? Promise.resolve(), 2000, undefined);
+    // A re-list under way is waited for, not its outcome: one that fails (etcd gone) is logged where it runs.
+    await within(this.syncing?.catch(() => undefined) ?? Promise.resolve(), 2000, undefined);
     await this.dropWatcher();
   }
 
