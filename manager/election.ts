@@ -46,6 +46,12 @@ const CLAIM_TIMEOUT_MS = 500;
 /** A leader that answered no ping for this long is replaced. */
 const LEADER_SILENCE_MS = 1000;
 /**
+ * A silence that runs out between two checks is judged when it does, not at
+ * the next check (up to PROBE_MS later), if this manager's timer then comes
+ * at most this late (later: it was stalled, and the next check judges).
+ */
+const JUDGE_SLACK_MS = 50;
+/**
  * A leader whose key another follower deleted is this manager's predecessor
  * too (if it is elected next) when it answered none of this manager's own
  * pings for this long: the follower that deletes the key is not always the
@@ -84,6 +90,8 @@ export class Election extends EventEmitter {
   private readonly ttlSec: number;
   private wake: (() => void) | undefined;
   private prober: NodeJS.Timeout | undefined;
+  /** The judgment of a silence that runs out before the next check (see JUDGE_SLACK_MS). */
+  private judge: NodeJS.Timeout | undefined;
   private reading = false;
   private replacing = false;
   private watched: Watched | undefined;
@@ -139,6 +147,7 @@ export class Election extends EventEmitter {
     clearInterval(this.freshness);
     clearInterval(this.keeper);
     clearInterval(this.prober);
+    clearTimeout(this.judge);
     this.wake?.();
     const fence = this.store.fence;
     this.depose('stopping');
@@ -284,7 +293,16 @@ export class Election extends EventEmitter {
       if (outcome === 'host-up') w.hostUpAt = Date.now();
     });
     const now = Date.now();
-    if (this.silence.mayJudge(now) && now - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
+    if (!this.silence.mayJudge(now)) return;
+    const runsOut = w.answeredAt + LEADER_SILENCE_MS;
+    if (now > runsOut) return void this.replace(w);
+    clearTimeout(this.judge);
+    if (runsOut - now >= PROBE_MS) return;
+    const due = runsOut + 1;
+    this.judge = setTimeout(() => {
+      const at = Date.now();
+      if (this.watched === w && !this.isLeader && !this.stopped && at - due <= JUDGE_SLACK_MS && at - w.answeredAt > LEADER_SILENCE_MS) void this.replace(w);
+    }, due - now);
   }
 
   /** Follows the leader key (member-local, serializable: while etcd elects a new raft leader, the check goes on). */

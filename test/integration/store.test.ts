@@ -136,6 +136,37 @@ test("a follower claims the leader key as soon as it sees it gone, not at its ne
   t.true(after < 450, `elected ${after} ms after the key went (one key read, 250 ms, and a claim)`);
 });
 
+test('a follower replaces a silent leader when its silence runs out, not at its next check', async (t) => {
+  const etcd = await tempEtcd();
+  const sc = new Store(etcd.endpoint);
+  let aAnswers = true;
+  let lastAnswer = 0;
+  // Each answer comes 20 ms after its ping, as over a network: the silence runs out 20 ms after a check.
+  const probe = (): Promise<'answered' | 'silent'> =>
+    aAnswers
+      ? new Promise((r) =>
+          setTimeout(() => {
+            lastAnswer = Date.now();
+            r('answered');
+          }, 20),
+        )
+      : Promise.resolve('silent');
+  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 10, probe });
+  t.teardown(async () => {
+    await ec.stop();
+    sc.etcd.close();
+    await etcd.destroy();
+  });
+  await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
+  const elected = new Promise<number>((r) => ec.once('elected', () => r(Date.now())));
+  ec.start();
+  await new Promise((r) => setTimeout(r, 600)); // c has read the key and pings a
+  aAnswers = false;
+  const after = (await elected) - lastAnswer;
+  t.true(after >= 1000, `not before 1 s of silence: ${after} ms`);
+  t.true(after < 1150, `elected ${after} ms after a's last answer (1 s of silence, a delete and a claim; the next check would come 230 ms later)`);
+});
+
 test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);
