@@ -105,7 +105,8 @@ export class TaskController {
     } catch (err) {
       if (!(err instanceof MissingError && (await this.remake()))) return this.set({ state: TaskState.FAILED, message: 'failed', err: `start: ${errText(err)}` });
     }
-    return this.observe();
+    // Started (Docker answers once the process runs), as Swarm has it; what comes next (health, an exit) the engine's events tell.
+    return this.set({ state: TaskState.RUNNING, message: 'running' });
   }
 
   /** A network the container was made on is gone (removed by hand): the container is made again, its networks too, and started; false if that fails. */
