@@ -20,6 +20,9 @@ import { stackCommand } from './commands/stack.js';
 import { clusterCommand } from './commands/store.js';
 import { eventsCommand } from './commands/events.js';
 import { dashboardCommand } from './commands/dashboard.js';
+import { dropTlsIpNameWarning } from '../shared/warnings.js';
+
+dropTlsIpNameWarning();
 
 const program = new Command('orch')
   .description('A Swarm-like container orchestrator')

@@ -41,12 +41,7 @@ export class ManagerLinks {
     const client = this.client(addr);
     const answered = await new Promise<boolean>((resolve) => client.ping({}, new Metadata(), { deadline: new Date(Date.now() + PING_DEADLINE_MS) }, (err) => resolve(!err)));
     if (answered) return 'answered';
-    return (await kernelAnswers(addr)) ? 'host-up' : 'silent';
-  }
-
-  /** Whether the host of the manager at `addr` answers a TCP handshake there (with a connection or a refusal) within HANDSHAKE_MS. */
-  hostAnswers(addr: string): Promise<boolean> {
-    return kernelAnswers(addr);
+    return (await hostAnswers(addr)) ? 'host-up' : 'silent';
   }
 
   /** A client for the manager at `addr` (one per address, made anew when this manager's certificate changes). */
@@ -79,7 +74,7 @@ export class ManagerLinks {
 }
 
 /** Whether the host at `addr` (host:port) answers a TCP handshake there, with a connection or a refusal, within HANDSHAKE_MS. */
-function kernelAnswers(addr: string): Promise<boolean> {
+export function hostAnswers(addr: string): Promise<boolean> {
   const i = addr.lastIndexOf(':');
   return new Promise((resolve) => {
     const socket = connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)), timeout: HANDSHAKE_MS });

@@ -32,7 +32,7 @@ import { managerMetrics, managerRegistry, observeChange } from './metrics.js';
 import { serveMetrics } from '../shared/metrics-server.js';
 import { dashboardToken, onLoopback, serveDashboard } from './dashboard/server.js';
 import type { Server as HttpServer } from 'node:http';
-import { ManagerLinks } from './manager-links.js';
+import { hostAnswers, ManagerLinks } from './manager-links.js';
 import { RaftApart } from './raft-apart.js';
 import { Loop } from './loop.js';
 import { orchestratePass, reapPass } from './orchestrator/index.js';
@@ -116,7 +116,17 @@ export class Manager {
     const gate = new Gate(this.tls.identity.clusterId, this.cache, logger('auth', tag));
     this.gate = gate;
     this.issue = issuer(this.store, this.clusterKey);
-    this.dispatcher = new Dispatcher(this.cache, this.store, logger('dispatcher', tag), gate, this.issue, certPolicy(this.store, this.clusterKey), { ...DEFAULT_LIVENESS, ...opts.liveness }, (id) => secretValue(this.store, this.clusterKey, id), () => this.election.knownLeader?.addr);
+    this.dispatcher = new Dispatcher({
+      cache: this.cache,
+      store: this.store,
+      log: logger('dispatcher', tag),
+      gate,
+      issue: this.issue,
+      certPolicy: certPolicy(this.store, this.clusterKey),
+      liveness: { ...DEFAULT_LIVENESS, ...opts.liveness },
+      loadSecret: (id) => secretValue(this.store, this.clusterKey, id),
+      leaderAddr: () => this.election.knownLeader?.addr,
+    });
     this.links = new ManagerLinks(() => this.tls);
     this.serving = serverCredentials(this.tls);
     this.certFile = join(opts.stateDir, 'node.crt');
@@ -210,7 +220,7 @@ export class Manager {
     this.rotation.start();
     this.dispatcher.start(predecessor);
     // Its host answered a handshake after its manager's last answer (a stall, then the host died, say): asked again now.
-    if (predecessor && !predecessor.hostSilent) void this.links.hostAnswers(predecessor.addr).then((up) => up || this.dispatcher.predecessorGone(predecessor));
+    if (predecessor && !predecessor.hostSilent) void hostAnswers(predecessor.addr).then((up) => up || this.dispatcher.predecessorGone(predecessor));
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
   }

@@ -73,6 +73,22 @@ const ELECTION_LOOK_MS = 25;
 /** Who may hold a session: nodes, never the CLI's admin certificate. */
 const SESSION_ROLES: readonly Role[] = ['worker', 'manager'];
 
+/** What a dispatcher works with: the manager's mirror, store and gate, and what it asks of the rest of the manager. */
+export interface DispatcherDeps {
+  cache: Cache;
+  store: Store;
+  log: Logger;
+  gate: Gate;
+  /** Issues node certificates (renewals, role changes, rotation), under the cluster's policy. */
+  issue: Issue;
+  certPolicy: () => Promise<CertPolicy>;
+  liveness: LivenessOptions;
+  /** A secret's value, decrypted, for the agents whose tasks use it. */
+  loadSecret: (secretId: string) => Promise<Uint8Array>;
+  /** On a follower: the leader's gRPC address, told to agents that come here. */
+  leaderAddr: () => string | undefined;
+}
+
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   /** Nodes whose registration is under way (see register). */
@@ -96,24 +112,22 @@ export class Dispatcher {
   readonly logs: LogBroker;
   private readonly onChange = () => this.schedulePush();
 
-  constructor(
-    private readonly cache: Cache,
-    private readonly store: Store,
-    private readonly log: Logger,
-    private readonly gate: Gate,
-    issue: Issue,
-    policy: () => Promise<CertPolicy>,
-    readonly opts: LivenessOptions,
-    loadSecret: (secretId: string) => Promise<Uint8Array>,
-    /** On a follower: the leader's gRPC address, told to agents that come here. */
-    private readonly leaderAddr: () => string | undefined,
-  ) {
-    this.liveness = new Liveness(opts);
-    this.status = new StatusWriter(cache, store, log);
-    this.files = new FileValues(cache, loadSecret, () => this.schedulePush(), log);
-    this.volumes = new VolumeRecorder(store, log);
-    this.certificates = new Certificates(cache, store, log, issue, policy);
-    this.logs = new LogBroker(gate, log);
+  private readonly cache: Cache;
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly gate: Gate;
+  private readonly heartbeatMs: number;
+  private readonly leaderAddr: () => string | undefined;
+
+  constructor(deps: DispatcherDeps) {
+    ({ cache: this.cache, store: this.store, log: this.log, gate: this.gate, leaderAddr: this.leaderAddr } = deps);
+    this.heartbeatMs = deps.liveness.heartbeatMs;
+    this.liveness = new Liveness(deps.liveness);
+    this.status = new StatusWriter(this.cache, this.store, this.log);
+    this.files = new FileValues(this.cache, deps.loadSecret, () => this.schedulePush(), this.log);
+    this.volumes = new VolumeRecorder(this.store, this.log);
+    this.certificates = new Certificates(this.cache, this.store, this.log, deps.issue, deps.certPolicy);
+    this.logs = new LogBroker(this.gate, this.log);
   }
 
   /** Whether this dispatcher serves sessions (its manager leads). */
@@ -323,7 +337,7 @@ export class Dispatcher {
     };
     this.sessions.set(nodeId, session);
     this.liveness.alive(nodeId, Date.now());
-    stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.opts.heartbeatMs } });
+    stream.write({ accepted: { sessionId: session.id, heartbeatPeriodMs: this.heartbeatMs } });
     this.log.info({ node: nodeId, hostname: reg.description?.hostname }, 'node registered');
     // Its first push comes with everyone's: a drain decides on all sessions' states of one generation.
     this.schedulePush();
