@@ -105,8 +105,7 @@ export class TaskController {
     } catch (err) {
       if (!(err instanceof MissingError && (await this.remake()))) return this.set({ state: TaskState.FAILED, message: 'failed', err: `start: ${errText(err)}` });
     }
-    // Started (Docker answers once the process runs), as Swarm has it; what comes next (health, an exit) the engine's events tell.
-    return this.set({ state: TaskState.RUNNING, message: 'running' });
+    return this.observe();
   }
 
   /** A network the container was made on is gone (removed by hand): the container is made again, its networks too, and started; false if that fails. */
