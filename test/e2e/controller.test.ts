@@ -31,7 +31,7 @@ test('a container created and never started (its agent died in between) is start
   t.true((await engine.inspect(containerId))?.State.Running, 'the same container runs');
 });
 
-test("a health check's result keeps the time the task began to run (it is a detail of the state, as docker service ps shows it)", async (t) => {
+test("a health check's result keeps the time the task began to run (it is a detail of the state, as docker service ps shows it); no report that it runs leaves its health out", async (t) => {
   const { engine } = testEngine(t, 'ctlh');
   const task = Task.fromPartial({
     id: newId(), serviceId: 's1', serviceName: 'ctlh', slot: 1, nodeId: 'n1', desiredState: TaskState.RUNNING,
@@ -49,6 +49,8 @@ test("a health check's result keeps the time the task began to run (it is a deta
   }
   t.is(ctl.status.health, 'healthy');
   t.true(reported.some((s) => s.state === TaskState.RUNNING && s.health === 'starting'), 'it was reported running before its check passed');
+  // No health said would mean it has no check: the managers would count it serving, and a start-first update ready.
+  t.deepEqual(reported.filter((s) => s.state === TaskState.RUNNING && !s.health), [], 'every report that it runs says its health');
   t.is(reported[reported.length - 1]!.timestamp!.getTime(), began, 'the report that it is healthy says when it began to run');
   await ctl.step(); // nothing changed
   t.true(reported.filter((s) => s.state === TaskState.RUNNING).every((s) => s.timestamp!.getTime() === began));
