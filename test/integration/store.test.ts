@@ -3,6 +3,7 @@
 import test from 'ava';
 import { Service, ServiceSpec } from '../../proto/generated/orch.js';
 import { Election } from '../../manager/election.js';
+import type { PingOutcome } from '../../manager/manager-links.js';
 import { Cache, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
@@ -88,25 +89,31 @@ test('two candidates: one leads; when it resigns the other takes over', async (t
   t.deepEqual(await eb.leader(), { managerId: 'b', addr: 'b' });
 });
 
-/** A follower (c) watching leader a, whose key someone else deletes once a has been silent to c for `silentMs` (0: a answers to the end); what c's election says of its predecessor. */
-async function electedAfterOthersDelete(t: import('ava').ExecutionContext, silentMs: number) {
+/** Follower c of leader a (a's key put in a fresh etcd), started, pinging a with `probe`: its store, and when it is elected with the predecessor it names. */
+async function followerOfA(t: import('ava').ExecutionContext, probe: () => Promise<PingOutcome>, ttlSec: number) {
   const etcd = await tempEtcd();
   const sc = new Store(etcd.endpoint);
-  let aAnswers = true;
-  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 2, probe: async () => (aAnswers ? 'answered' : 'silent') });
+  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec, probe });
   t.teardown(async () => {
     await ec.stop();
     sc.etcd.close();
     await etcd.destroy();
   });
   await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
-  const elected = new Promise<unknown>((r) => ec.once('elected', r));
+  const elected = new Promise<{ at: number; predecessor: unknown }>((r) => ec.once('elected', (predecessor) => r({ at: Date.now(), predecessor })));
   ec.start();
+  return { sc, elected };
+}
+
+/** A follower (c) watching leader a, whose key someone else deletes once a has been silent to c for `silentMs` (0: a answers to the end); what c's election says of its predecessor. */
+async function electedAfterOthersDelete(t: import('ava').ExecutionContext, silentMs: number) {
+  let aAnswers = true;
+  const { sc, elected } = await followerOfA(t, async () => (aAnswers ? 'answered' : 'silent'), 2);
   await new Promise((r) => setTimeout(r, 600)); // c has read the key and pings a
   aAnswers = silentMs === 0;
   await new Promise((r) => setTimeout(r, silentMs));
   await sc.etcd.delete().key(keys.leader()); // another follower found a silent first
-  return elected;
+  return (await elected).predecessor;
 }
 
 test("a follower elected after another deleted a silent leader's key takes that leader for its predecessor; after a resignation, none", async (t) => {
@@ -117,32 +124,20 @@ test("a follower elected after another deleted a silent leader's key takes that 
 });
 
 test("a follower claims the leader key as soon as it sees it gone, not at its next claim's turn", async (t) => {
-  const etcd = await tempEtcd();
-  const sc = new Store(etcd.endpoint);
   // A 10 s lease: between claims a candidate waits 1.25 s; the key is read every 250 ms.
-  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 10, probe: async () => 'answered' });
-  t.teardown(async () => {
-    await ec.stop();
-    sc.etcd.close();
-    await etcd.destroy();
-  });
-  await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
-  const elected = new Promise<number>((r) => ec.once('elected', () => r(Date.now())));
-  ec.start();
+  const { sc, elected } = await followerOfA(t, async () => 'answered', 10);
   await new Promise((r) => setTimeout(r, 600)); // c's first claim failed; its next is 0.65 s away
   const deletedAt = Date.now();
   await sc.etcd.delete().key(keys.leader()); // a resigned, or another follower found it silent
-  const after = (await elected) - deletedAt;
+  const after = (await elected).at - deletedAt;
   t.true(after < 450, `elected ${after} ms after the key went (one key read, 250 ms, and a claim)`);
 });
 
 test('a follower replaces a silent leader when its silence runs out, not at its next check', async (t) => {
-  const etcd = await tempEtcd();
-  const sc = new Store(etcd.endpoint);
   let aAnswers = true;
   let lastAnswer = 0;
   // Each answer comes 20 ms after its ping, as over a network: the silence runs out 20 ms after a check.
-  const probe = (): Promise<'answered' | 'silent'> =>
+  const probe = (): Promise<PingOutcome> =>
     aAnswers
       ? new Promise((r) =>
           setTimeout(() => {
@@ -151,18 +146,10 @@ test('a follower replaces a silent leader when its silence runs out, not at its 
           }, 20),
         )
       : Promise.resolve('silent');
-  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec: 10, probe });
-  t.teardown(async () => {
-    await ec.stop();
-    sc.etcd.close();
-    await etcd.destroy();
-  });
-  await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
-  const elected = new Promise<number>((r) => ec.once('elected', () => r(Date.now())));
-  ec.start();
+  const { elected } = await followerOfA(t, probe, 10);
   await new Promise((r) => setTimeout(r, 600)); // c has read the key and pings a
   aAnswers = false;
-  const after = (await elected) - lastAnswer;
+  const after = (await elected).at - lastAnswer;
   t.true(after >= 1000, `not before 1 s of silence: ${after} ms`);
   t.true(after < 1150, `elected ${after} ms after a's last answer (1 s of silence, a delete and a claim; the next check would come 230 ms later)`);
 });
