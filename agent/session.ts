@@ -13,7 +13,7 @@
 // (renewal.ts): the session goes on, and later connections use the new one.
 // With an expired certificate it does not dial at all, and says so once.
 import type { ClientDuplexStream, ClientWritableStream } from '@grpc/grpc-js';
-import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type LogsPublish, type LogsSubscription, type ManagerMessage, type NetworkState, type NodeCertificate, type NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
+import { DispatcherClient, VolumeInfo, type AgentMessage, type FileValue, type LogsPublish, type LogsSubscription, type ManagerMessage, type NetworkState, type NodeCertificate, NodeDescription, type Task, type TaskStatus } from '../proto/generated/orch.js';
 import { UnavailableError } from '../shared/errors.js';
 import { hintedLeader } from '../shared/leader-hint.js';
 import type { Logger } from '../shared/log.js';
@@ -80,9 +80,10 @@ export class Session {
   /** The last description of this node the engine gave. */
   private described: NodeDescription | undefined;
   /**
-   * The description the hunt for a leader registers with: asked of the engine
+   * The engine's description of this node for the hunt for a leader: asked
    * once, when the session is lost (while the first retry waits), not on
-   * every try; asked anew after the next accept.
+   * every try; asked anew after the next accept. The hunt registers with the
+   * last description at once and waits for this one only if there is none.
    */
   private describing: Promise<NodeDescription | undefined> | undefined;
   /** Managers named leader since the last accept: the first naming of each is tried at once, later ones after the hunt's wait (two that name each other do not spin). */
@@ -171,8 +172,10 @@ export class Session {
       this.backoff = BACKOFF_MAX_MS;
       return this.retry();
     }
-    this.describing ??= this.describe();
-    const description = await this.describing;
+    // A node that described itself before registers so at once (docker info takes 0.1-0.4 s on a busy
+    // engine, and a new leader waits for the agents); the hunt's own answer, if it differs, registers anew.
+    const asked = (this.describing ??= this.describe());
+    const description = this.described ?? (await asked);
     if (!description) {
       this.describing = undefined;
       return this.retry();
@@ -222,6 +225,9 @@ export class Session {
         this.chased.clear();
         this.closeClients(client);
         this.log.info({ manager: addr, session: msg.accepted.sessionId }, 'session established');
+        void asked.then((now) => {
+          if (this.stream === stream && now && !sameDescription(now, description)) lost("this node's description changed: registering it anew");
+        });
         clearInterval(this.heartbeat);
         const period = msg.accepted.heartbeatPeriodMs || 250;
         limit = Math.max(SILENCE_MS, 3 * period);
@@ -324,4 +330,9 @@ export class Session {
     this.clients.get(index)?.close();
     this.clients.delete(index);
   }
+}
+
+/** Whether two descriptions of this node say the same. */
+function sameDescription(a: NodeDescription, b: NodeDescription): boolean {
+  return JSON.stringify(NodeDescription.toJSON(a)) === JSON.stringify(NodeDescription.toJSON(b));
 }
