@@ -292,10 +292,11 @@ export class Dispatcher {
       send: (certificate) => current() && (stream.write({ certificate }), true),
     });
     for (let attempt = 0; ; attempt++) {
-      if ((await this.store.getRaw(keys.revoked(nodeId))) !== undefined) {
-        throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
-      }
-      const cur = await this.store.get('nodes', nodeId);
+      // First from the mirror (all agents register at once with a new leader: two etcd reads each were
+      // 20-100 ms on a busy host); the transaction compares both, and a retry reads etcd.
+      const revoked = attempt === 0 ? this.cache.revoked.has(nodeId) : (await this.store.getRaw(keys.revoked(nodeId))) !== undefined;
+      if (revoked) throw new PermissionDeniedError(`node ${nodeId} was removed from the cluster: its certificate is revoked; join again with a token`);
+      const cur = attempt === 0 ? this.cache.nodes.get(nodeId) : await this.store.get('nodes', nodeId);
       const node: Node = {
         id: nodeId,
         certRoot: '',
