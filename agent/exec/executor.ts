@@ -14,6 +14,8 @@ export class Executor {
   private readonly controllers = new Map<string, TaskController>();
   private readonly busy = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
+  /** Tasks whose last step failed (said once, see kick). */
+  private readonly failing = new Set<string>();
   /** Containers of no assigned task being removed, by container id. */
   private readonly removing = new Map<string, Promise<void>>();
   private assigned = new Set<string>();
@@ -122,11 +124,18 @@ export class Executor {
         if (!c) return;
         try {
           for (let i = 0; i < MAX_STEPS && (await c.step()); i++);
+          this.failing.delete(taskId);
         } catch (err) {
-          this.log.warn({ task: taskId, err: String(err) }, 'task step failed; will retry');
+          // Said once per task until a step succeeds: an engine that is down fails every task every second.
+          const first = !this.failing.has(taskId);
+          this.failing.add(taskId);
+          this.log[first ? 'warn' : 'debug']({ task: taskId, err: String(err) }, 'task step failed; will retry');
           setTimeout(() => this.kick(taskId), 1000);
         }
-        if (c.removed && !this.assigned.has(taskId)) this.controllers.delete(taskId);
+        if (c.removed && !this.assigned.has(taskId)) {
+          this.controllers.delete(taskId);
+          this.failing.delete(taskId);
+        }
       } while (this.again.has(taskId));
     };
     const p = run().finally(() => this.busy.delete(taskId));
