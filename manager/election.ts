@@ -35,6 +35,8 @@ export interface ElectionOptions {
   ttlSec?: number;
   /** Pings the leader at an address; without it, only the lease replaces a dead leader. */
   probe?: (addr: string) => Promise<PingOutcome>;
+  /** Whether the host at a manager's address answers a TCP handshake: a replaced leader whose host still did is asked again once elected. */
+  handshake?: (addr: string) => Promise<boolean>;
 }
 
 const PROBE_MS = 250;
@@ -80,7 +82,11 @@ export interface Predecessor {
   hostSilent: boolean;
 }
 
-/** Emits 'elected' (with the Predecessor this manager replaced, if it replaced one) and 'deposed'. */
+/**
+ * Emits 'elected' (with the Predecessor this manager replaced, if it replaced
+ * one), 'predecessor-silent' (that predecessor's host, which still answered a
+ * handshake before the election, no longer does) and 'deposed'.
+ */
 export class Election extends EventEmitter {
   private lease: Lease | undefined;
   private lastKeepalive = 0;
@@ -213,7 +219,12 @@ export class Election extends EventEmitter {
         this.watched = undefined;
         const w = this.replaced;
         this.replaced = undefined;
-        this.emit('elected', w && { nodeId: w.info.managerId, addr: w.info.addr, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt });
+        const predecessor: Predecessor | undefined = w && { nodeId: w.info.managerId, addr: w.info.addr, quietSince: w.answeredAt, hostSilent: (w.hostUpAt ?? 0) <= w.answeredAt };
+        this.emit('elected', predecessor);
+        // Its host answered a handshake after its manager's last answer (a stall, then the host died, say): asked again now.
+        if (predecessor && !predecessor.hostSilent && this.opts.handshake) {
+          void this.opts.handshake(predecessor.addr).then((up) => up || !this.isLeader || this.emit('predecessor-silent', predecessor));
+        }
         await this.sleep(); // until deposed or stopped
         await this.keyWatcher?.cancel().catch(() => undefined);
         this.keyWatcher = undefined;

@@ -135,6 +135,7 @@ export class Manager {
     this.election = new Election(this.store, { managerId: this.id, addr: opts.advertise ?? opts.listen }, logger('election', tag), {
       ttlSec: opts.electionTtlSec,
       probe: (addr) => this.links.ping(addr),
+      handshake: hostAnswers,
     });
     this.upkeep = new Upkeep(this.store, this.cache, logger('upkeep', tag), { ...DEFAULT_UPKEEP, ...opts.upkeep });
     this.events = new EventJournal(this.cache);
@@ -184,6 +185,7 @@ export class Manager {
     // Recorded for joiners (a plain put: it depends on no read).
     await this.store.call(async () => void (await this.store.etcd.put(keys.managerAddr(this.id)).value(this.addr)));
     this.election.on('elected', (predecessor?: Predecessor) => this.lead(predecessor));
+    this.election.on('predecessor-silent', (predecessor: Predecessor) => this.dispatcher.predecessorGone(predecessor));
     this.election.on('deposed', () => void this.follow());
     this.election.start();
     this.log.info({ addr: this.addr, etcd: this.opts.etcd }, 'manager started');
@@ -219,8 +221,6 @@ export class Manager {
     this.upkeep.start();
     this.rotation.start();
     this.dispatcher.start(predecessor);
-    // Its host answered a handshake after its manager's last answer (a stall, then the host died, say): asked again now.
-    if (predecessor && !predecessor.hostSilent) void hostAnswers(predecessor.addr).then((up) => up || this.dispatcher.predecessorGone(predecessor));
     this.cache.on('change', this.onCacheChange);
     this.loop.start();
   }

@@ -90,10 +90,10 @@ test('two candidates: one leads; when it resigns the other takes over', async (t
 });
 
 /** Follower c of leader a (a's key put in a fresh etcd), started, pinging a with `probe`: its store, and when it is elected with the predecessor it names. */
-async function followerOfA(t: import('ava').ExecutionContext, probe: () => Promise<PingOutcome>, ttlSec: number) {
+async function followerOfA(t: import('ava').ExecutionContext, probe: () => Promise<PingOutcome>, ttlSec: number, handshake?: () => Promise<boolean>) {
   const etcd = await tempEtcd();
   const sc = new Store(etcd.endpoint);
-  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec, probe });
+  const ec = new Election(sc, { managerId: 'c', addr: 'c' }, log, { ttlSec, probe, handshake });
   t.teardown(async () => {
     await ec.stop();
     sc.etcd.close();
@@ -102,7 +102,7 @@ async function followerOfA(t: import('ava').ExecutionContext, probe: () => Promi
   await sc.etcd.put(keys.leader()).value(JSON.stringify({ managerId: 'a', addr: 'a' }));
   const elected = new Promise<{ at: number; predecessor: unknown }>((r) => ec.once('elected', (predecessor) => r({ at: Date.now(), predecessor })));
   ec.start();
-  return { sc, elected };
+  return { sc, ec, elected };
 }
 
 /** A follower (c) watching leader a, whose key someone else deletes once a has been silent to c for `silentMs` (0: a answers to the end); what c's election says of its predecessor. */
@@ -152,6 +152,21 @@ test('a follower replaces a silent leader when its silence runs out, not at its 
   const after = (await elected).at - lastAnswer;
   t.true(after >= 1000, `not before 1 s of silence: ${after} ms`);
   t.true(after < 1150, `elected ${after} ms after a's last answer (1 s of silence, a delete and a claim; the next check would come 230 ms later)`);
+});
+
+test("a replaced leader whose host still answered a handshake is asked again once this follower is elected: silent then, it is said so", async (t) => {
+  for (const hostAnswersNow of [false, true]) {
+    let aAnswers = true;
+    // a's manager stops answering while its host still completes a handshake; once c is elected, the host answers or not.
+    const { ec, elected } = await followerOfA(t, async () => (aAnswers ? 'answered' : 'host-up'), 2, async () => hostAnswersNow);
+    const silent = new Promise<unknown>((r) => ec.once('predecessor-silent', r));
+    await new Promise((r) => setTimeout(r, 600));
+    aAnswers = false;
+    const { predecessor } = await elected;
+    t.like(predecessor, { nodeId: 'a', hostSilent: false }, 'a host that answered after its manager went quiet');
+    const said = await Promise.race([silent.then(() => true), new Promise((r) => setTimeout(() => r(false), 500))]);
+    t.is(said, !hostAnswersNow, hostAnswersNow ? 'its host answers: nothing said' : 'its host is silent now: said at once');
+  }
 });
 
 test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
