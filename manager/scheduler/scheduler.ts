@@ -3,18 +3,20 @@
 //
 // Placement: every filter must accept the node; among those left, the node
 // that holds the oldest copy of the task's named volume comes first (its data
-// is there: Swarm would start it empty elsewhere; volumes.ts); then spread:
-// fewest tasks of the same service, a node busy starting containers counting
-// one more (busyOrSpread); then fewest containers being started, fewest tasks
-// of the service, fewest tasks in all, and node id (so that a plan is
-// deterministic and testable). A host lost puts all its tasks up for
-// placement at once, and a host that came back empty has the fewest of each
-// service: by spread alone it would take them all, and one engine starts
-// them one after another in seconds, where several start them side by side.
-// The price: a service may end one task further from even than Swarm's
-// strict spread would leave it (never more). A global-mode task names its
-// node (`targetNode`) and is only ever checked against that one. A task of
-// a service that waits for its dependencies is not placed at all.
+// is there: Swarm would start it empty elsewhere; volumes.ts); then no node
+// that would end two tasks of the service above the node with fewest
+// (evenness); then spread while starting: the service's tasks on the node
+// plus the containers its engine is starting (busyOrSpread); then fewest
+// containers being started, fewest tasks of the service, fewest tasks in
+// all, and node id (so that a plan is deterministic and testable). A host
+// lost puts all its tasks up for placement at once, and a host that came
+// back empty has the fewest of each service: by spread alone it would take
+// them all, and one engine starts them one after another in seconds, where
+// several start them side by side. The price: a service may end one task
+// further from even than Swarm's strict spread would leave it (never more).
+// A global-mode task names its node (`targetNode`) and is only ever checked
+// against that one. A task of a service that waits for its dependencies is
+// not placed at all.
 import { TaskState, type Node, type Task } from '../../proto/generated/orch.js';
 import { FILTERS, type Filter, type NodeLoad } from './filter.js';
 import { volumeAge } from './volumes.js';
@@ -70,17 +72,20 @@ export function schedule(snapshot: Snapshot, pending: readonly Task[], filters: 
       continue;
     }
     const candidates = task.targetNode ? [byId.get(task.targetNode)].filter((n): n is Node => !!n) : snapshot.nodes;
-    let best: { node: Node; key: number[] } | undefined;
     const rejected = new Map<Filter, number>();
+    const accepted: Node[] = [];
     for (const node of candidates) {
+      const failed = filters.find((f) => !f.accepts(node, task, load.get(node.id)!));
+      if (failed) rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
+      else accepted.push(node);
+    }
+    const sameOn = (node: Node) => load.get(node.id)!.perService.get(task.serviceId) ?? 0;
+    const fewest = Math.min(...accepted.map(sameOn));
+    let best: { node: Node; key: number[] } | undefined;
+    for (const node of accepted) {
       const l = load.get(node.id)!;
-      const failed = filters.find((f) => !f.accepts(node, task, l));
-      if (failed) {
-        rejected.set(failed, (rejected.get(failed) ?? 0) + 1);
-        continue;
-      }
-      const same = l.perService.get(task.serviceId) ?? 0;
-      const key = [volumeAge(node, task), busyOrSpread(same, l.starting), l.starting, same, l.total];
+      const same = sameOn(node);
+      const key = [volumeAge(node, task), same > fewest + 1 ? 1 : 0, busyOrSpread(same, l.starting), l.starting, same, l.total];
       if (!best || before(key, node.id, best.key, best.node.id)) best = { node, key };
     }
     if (best) {
@@ -99,9 +104,9 @@ function before(key: number[], id: string, otherKey: number[], otherId: string):
   return i >= 0 ? key[i]! < otherKey[i]! : id < otherId;
 }
 
-/** The spread key: the service's tasks on the node, one more while the node is starting any container. */
+/** The spread key: the service's tasks on the node, one more for each container its engine is starting. */
 function busyOrSpread(sameService: number, starting: number): number {
-  return sameService + (starting > 0 ? 1 : 0);
+  return sameService + starting;
 }
 
 /** Swarm's wording: "no suitable node (1 node not ready; insufficient resources on 2 nodes)". */

@@ -59,6 +59,19 @@ test('a host that came back empty takes one replacement at a time: the next goes
   t.is(schedule({ nodes: ['a', 'b', 'c', 'e'].map((id) => node(id)), placed: [...placed, ...crowded] }, [task('api.4', 'api', 4), task('web.4', 'web', 4)]).placements[1]?.nodeId, 'e');
 });
 
+test('each container being started counts: an engine starting two takes no third while others start one; never two tasks of a service above even', (t) => {
+  const starting = (id: string, svc: string, nodeId: string) => task(id, svc, 9, nodeId, { status: { state: TaskState.STARTING, message: '', err: '', timestamp: undefined, containerId: '', exitCode: 0, health: '' } });
+  const nodes = ['a', 'b', 'c', 'e'].map((id) => node(id));
+  // e came back empty and starts two replacements; a, b, c run api and start one each.
+  const apis = ['a', 'b', 'c'].map((n) => task(`${n}a`, 'api', 1, n));
+  const placed = [...apis, starting('ew', 'web', 'e'), starting('ef', 'front', 'e'), ...['a', 'b', 'c'].map((n) => starting(`${n}x`, 'other', n))];
+  t.is(schedule({ nodes, placed }, [task('api.4', 'api', 4)]).placements[0]?.nodeId, 'a');
+  // However busy e is, a, b, c take no second api before e has one.
+  const busy = [...apis, ...[1, 2, 3, 4, 5].map((i) => starting(`e${i}`, `s${i}`, 'e'))];
+  const plan = schedule({ nodes, placed: busy }, [4, 5, 6, 7].map((s) => task(`api.${s}`, 'api', s)));
+  t.deepEqual(count(plan.placements), { a: 1, b: 1, c: 1, e: 1 });
+});
+
 test('never places on a node that is down, paused or drained, and says why', (t) => {
   const nodes = [node('a', { state: NodeState.NODE_DOWN }), node('b', { availability: NodeAvailability.DRAIN }), node('c', { availability: NodeAvailability.PAUSE })];
   const plan = schedule({ nodes, placed: [] }, [task('t1', 'web', 1)]);
