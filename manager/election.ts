@@ -58,7 +58,9 @@ const JUDGE_SLACK_MS = 50;
  * too (if it is elected next) when it answered none of this manager's own
  * pings for this long: the follower that deletes the key is not always the
  * one that wins the next election, and without a predecessor the winner
- * gave the dead leader's node the whole election grace.
+ * gave the dead leader's node the whole election grace. Two periods: a
+ * leader alive to this manager whose last ping is still out answered the
+ * one before (a round trip under PROBE_MS).
  */
 const PREDECESSOR_QUIET_MS = LEADER_SILENCE_MS / 2;
 
@@ -105,7 +107,6 @@ export class Election extends EventEmitter {
   private readonly silence = new SilenceCheck(PROBE_MS);
   /** The silent leader whose key this manager (or another follower) deleted, until someone is elected. */
   private replaced: Watched | undefined;
-  private keyWatcher: Watcher | undefined;
   /** While a claim is out: sends another beside it (the leader key went meanwhile). */
   private freed: (() => void) | undefined;
 
@@ -212,8 +213,13 @@ export class Election extends EventEmitter {
         const fence = { createRevision };
         this.store.fence = fence;
         this.log.info({ fence: fence.createRevision }, 'elected leader');
-        await this.watchOwnKey(fence.createRevision).catch((err) => this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us'));
-        // Pings still in flight when the key was deleted have answered by now.
+        // Not awaited: the watch starts at the key's creation, so a deletion while it is being made is still seen (and the
+        // fence fails every write meanwhile). Its stream may be on a member that just died: awaited, it held the lead up
+        // for 1.2 s after a leader's host was killed, and the agents were refused all that time.
+        const watching = this.watchOwnKey(createRevision).catch((err) => {
+          this.log.warn({ err: String(err) }, 'cannot watch the leader key; the lease alone will depose us');
+          return undefined;
+        });
         // The leader watched until now is gone, whether or not a read of its key saw that yet.
         if (this.watched) this.keyGone(this.watched);
         this.watched = undefined;
@@ -226,8 +232,7 @@ export class Election extends EventEmitter {
           void this.opts.handshake(predecessor.addr).then((up) => up || !this.isLeader || this.emit('predecessor-silent', predecessor));
         }
         await this.sleep(); // until deposed or stopped
-        await this.keyWatcher?.cancel().catch(() => undefined);
-        this.keyWatcher = undefined;
+        void watching.then((w) => w?.cancel()).catch(() => undefined);
         break;
       }
       await this.sleep(this.ttlSec * 125); // someone else leads; look again shortly
@@ -278,9 +283,8 @@ export class Election extends EventEmitter {
   }
 
   /** Steps down as soon as our leader key is deleted or replaced (a follower found us dead). */
-  private async watchOwnKey(createRevision: number): Promise<void> {
+  private async watchOwnKey(createRevision: number): Promise<Watcher> {
     const w = await this.store.etcd.watch().key(keys.leader()).startRevision(String(createRevision + 1)).create();
-    this.keyWatcher = w;
     w.on('error', () => undefined);
     const gone = () => {
       if (this.store.fence?.createRevision !== createRevision) return;
@@ -291,6 +295,7 @@ export class Election extends EventEmitter {
     w.on('put', (kv) => {
       if (Number(kv.create_revision) !== createRevision) gone();
     });
+    return w;
   }
 
   /** A follower's check, each PROBE_MS: reads the leader key, pings the leader, replaces one silent for LEADER_SILENCE_MS. */

@@ -169,6 +169,31 @@ test("a replaced leader whose host still answered a handshake is asked again onc
   }
 });
 
+test("a new leader leads before the watch on its own key is made (its stream may be on a member that just died); a deletion made meanwhile still deposes it", async (t) => {
+  const { sc, ec, elected } = await followerOfA(t, async () => 'silent', 10);
+  // The etcd is real; only the watch's creation is held back 1.5 s, as on a member that died.
+  let watchMadeAt = 0;
+  const watch = sc.etcd.watch.bind(sc.etcd);
+  sc.etcd.watch = () => {
+    const builder = watch();
+    const create = builder.create.bind(builder);
+    builder.create = async () => {
+      await new Promise((r) => setTimeout(r, 1500));
+      const w = await create();
+      watchMadeAt = Date.now();
+      return w;
+    };
+    return builder;
+  };
+  const deposed = new Promise<number>((r) => ec.once('deposed', () => r(Date.now())));
+  const { at } = await elected;
+  t.is(watchMadeAt, 0, 'elected while the watch is still being made');
+  // Another follower found c silent at once: its key goes before c's watch exists (10 s lease: not its expiry).
+  await sc.etcd.delete().key(keys.leader());
+  const out = await Promise.race([deposed, new Promise<number>((r) => setTimeout(() => r(0), 4000))]);
+  t.true(out > 0 && out >= watchMadeAt, `deposed once the watch was made: ${out ? out - at : 'never'} ms after the election`);
+});
+
 test('the mirror follows writes, and catches up after etcd is killed and restarted', async (t) => {
   const etcd = await tempEtcd();
   const clientPort = Number(new URL(etcd.endpoint).port);
