@@ -230,11 +230,11 @@ export class Manager {
     this.raftApart.stop();
     this.rotation.stop();
     this.cache.off('change', this.onCacheChange);
-    // The sessions end at once, beside the loop's pass (which may wait seconds on an etcd member that died):
-    // until they end, the agents heartbeat to this manager and the new leader hears nothing from them.
-    await Promise.all([this.dispatcher.stop(), this.loop.stop()]);
-    // Last: a defragmentation under way may take a while to finish.
-    await this.upkeep.stop();
+    // Everything is told to stop now, before any wait: elected again meanwhile, lead() starts it all anew, and
+    // nothing stopped later would stay stopped. The sessions end at once, beside the loop's pass (which may wait
+    // seconds on an etcd member that died): until they end, the agents heartbeat here and the new leader hears
+    // nothing from them. A defragmentation under way may take a while to finish.
+    await Promise.all([this.dispatcher.stop(), this.loop.stop(), this.upkeep.stop()]);
   }
 
   /** Issues itself a new certificate for its key (it holds the CA through the cluster key) and serves it. */
