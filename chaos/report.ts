@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Violation } from './invariants.js';
 import type { Step } from './scenario.js';
 import type { Outcome } from './workload.js';
+import type { ClockStep } from './clock.js';
 
 export interface Sample {
   at: number; // ms since start, when the answer came
@@ -44,11 +45,11 @@ export type ServiceWhole = Pick<ServiceCount, 'name' | 'global' | 'wholeSince'>;
 
 /**
  * A sample of the managers' answer, asked at `askedAt` and answered at `at`
- * (ms since the start, `wall0` in epoch ms). Each service counts up to its
+ * (ms since the start; `toRun` maps a wall time onto that). Each service counts up to its
  * own count: one with a task to spare (a start-first update) must not hide
  * another that is short.
  */
-export function sampleOf(services: readonly ServiceCount[], o: { at: number; askedAt: number; wall0: number }): Sample {
+export function sampleOf(services: readonly ServiceCount[], o: { at: number; askedAt: number; toRun: (wall: number) => number }): Sample {
   const replicated = services.filter((s) => !s.global);
   const running = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + Math.min(s.running, s.desired), 0);
   const desired = (xs: readonly ServiceCount[]) => xs.reduce((a, s) => a + s.desired, 0);
@@ -61,7 +62,7 @@ export function sampleOf(services: readonly ServiceCount[], o: { at: number; ask
     replicatedDesired: desired(replicated),
     answered: true,
     short: services.filter((s) => s.running < s.desired).map((s) => `${s.name} ${s.running}/${s.desired}`),
-    services: services.map((s) => ({ name: s.name, global: s.global, wholeSince: s.wholeSince === null ? null : s.wholeSince - o.wall0 })),
+    services: services.map((s) => ({ name: s.name, global: s.global, wholeSince: s.wholeSince === null ? null : o.toRun(s.wholeSince) })),
   };
 }
 
@@ -185,6 +186,8 @@ export interface Report {
   serviceRequests: Requests;
   violations: Violation[];
   passed: boolean;
+  /** Steps of the machine's wall clock seen during the run (times stamped on it are mapped back onto the run's clock). */
+  clockSteps: ClockStep[];
 }
 
 export interface Requests {
@@ -194,10 +197,10 @@ export interface Requests {
 }
 
 /** Requests per second bucket, relative to `start`. */
-export function buckets(outcomes: Outcome[], start: number): Requests['buckets'] {
+export function buckets(outcomes: Outcome[], toRun: (wall: number) => number): Requests['buckets'] {
   const out = new Map<number, { ok: number; failed: number }>();
   for (const o of outcomes) {
-    const b = Math.floor((o.at - start) / 1000) * 1000;
+    const b = Math.floor(toRun(o.at) / 1000) * 1000;
     const e = out.get(b) ?? { ok: 0, failed: 0 };
     if (o.ok) e.ok++;
     else e.failed++;
@@ -220,6 +223,7 @@ function markdown(r: Report): string {
     '',
     `${r.hosts} lab hosts, ${(r.durationMs / 1000).toFixed(0)} s from ${r.startedAt}. Replay: \`${r.command}\``,
     '',
+    ...r.clockSteps.map((c) => `The machine's wall clock stepped ${c.ms > 0 ? '+' : ''}${(c.ms / 1000).toFixed(1)} s at ${(c.at / 1000).toFixed(1)} s; the times stamped on it are placed on the run's own clock.\n`),
     '![running replicas and request success over time](timeline.svg)',
     '',
     '## Faults and recovery',

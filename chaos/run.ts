@@ -1,12 +1,12 @@
 // `orch chaos run`: a lab, a workload, faults on a seeded schedule, samples of
 // running replicas and requests throughout, then convergence and the
 // invariants; a report, and a verdict (the harness fails on any violation).
-import { performance } from 'node:perf_hooks';
 import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabCluster } from '../lab/lab-cluster.js';
 import { BURST, inject } from './faults.js';
 import { checkAll, convergence, type Violation } from './invariants.js';
+import { RunClock } from './clock.js';
 import { allServices, buckets, disturbances, failedOutsideFaults, replicatedServices, sampleOf, unanswered, writeReport, type Report, type Sample } from './report.js';
 import { HEAL_WITHIN_MS, LEADER, plan, shortAtMost, type FaultKind, type Step } from './scenario.js';
 import { CallerLog, publishedLoop, startWorkload, type Outcome } from './workload.js';
@@ -55,9 +55,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
     // Bounded in count as well as by stop(): far more than the run can send (a few hundred a second).
     const maxRequests = Math.ceil((o.durationMs + CONVERGE_DEADLINE_MS) / 1000) * 2000;
     const loop = publishedLoop(() => lab.state.hosts.filter((h) => !away.has(h.name)).map((h) => h.addr), maxRequests);
-    const t0 = performance.now();
-    const wall0 = Date.now();
-    const since = () => performance.now() - t0;
+    const clock = new RunClock();
+    const since = () => clock.since();
     const samples: Sample[] = [];
     const callers = new CallerLog();
     let sampling = true;
@@ -65,7 +64,8 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       while (sampling) {
         const askedAt = since();
         const c = await convergence(ctl).catch(() => undefined);
-        samples.push(c ? sampleOf(c, { at: since(), askedAt, wall0 }) : unanswered(since(), samples[samples.length - 1]));
+        clock.read();
+        samples.push(c ? sampleOf(c, { at: since(), askedAt, toRun: clock.toRun }) : unanswered(since(), samples[samples.length - 1]));
         await new Promise((r) => setTimeout(r, SAMPLE_MS));
       }
     })();
@@ -136,7 +136,7 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       const replicatedAfterMs = replicated[i]!;
       const convergedAfterMs = converged[i]!;
       const until = st.doneAt + (convergedAfterMs ?? Infinity);
-      const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && x.at - wall0 >= st.doneAt && x.at - wall0 <= until).length;
+      const failedIn = (xs: Outcome[]) => xs.filter((x) => !x.ok && clock.toRun(x.at) >= st.doneAt && clock.toRun(x.at) <= until).length;
       return { fault: st.fault, host: st.host, update: st.update, at: st.at, replicatedAfterMs, convergedAfterMs, failedRequests: failedIn(loop.samples), failedServiceRequests: failedIn(callers.outcomes) };
     });
     for (const [i, x] of recoveries.entries()) {
@@ -146,12 +146,12 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
         violations.push({ invariant: 'heals in time', detail: `after ${x.fault} ${x.host ?? ''} at ${(x.at / 1000).toFixed(1)}s the replicated services were ${when} (at most ${most / 1000}s)` });
       }
     }
-    violations.push(...failedOutsideFaults(loop.samples.map((x) => ({ ...x, at: x.at - wall0 })), timed));
+    violations.push(...failedOutsideFaults(loop.samples.map((x) => ({ ...x, at: clock.toRun(x.at) })), timed));
     violations.push(...refused);
     const outcomes = loop.samples;
     const report: Report = {
       command: `orch chaos run --scenario ${o.scenario} --seed ${o.seed} --duration ${o.durationMs / 1000}s --hosts ${o.hosts}${heal === HEAL_WITHIN_MS ? '' : ` --heal-within ${heal / 1000}s`}`,
-      startedAt: new Date(wall0).toISOString(),
+      startedAt: new Date(clock.wall0).toISOString(),
       seed: o.seed,
       scenario: o.scenario,
       hosts: o.hosts,
@@ -159,10 +159,11 @@ export async function runChaos(o: ChaosOptions): Promise<Report> {
       steps: done,
       recoveries,
       samples,
-      requests: { total: outcomes.length, failed: outcomes.filter((x) => !x.ok).length, buckets: buckets(outcomes, wall0) },
-      serviceRequests: { total: callers.outcomes.length, failed: callers.outcomes.filter((x) => !x.ok).length, buckets: buckets(callers.outcomes, wall0) },
+      requests: { total: outcomes.length, failed: outcomes.filter((x) => !x.ok).length, buckets: buckets(outcomes, clock.toRun) },
+      serviceRequests: { total: callers.outcomes.length, failed: callers.outcomes.filter((x) => !x.ok).length, buckets: buckets(callers.outcomes, clock.toRun) },
       violations,
       passed: violations.length === 0,
+      clockSteps: clock.steps,
     };
     writeReport(o.reportDir, report);
     if (report.passed) rmSync(eventsFile, { force: true });

@@ -3,6 +3,7 @@ import test from 'ava';
 import { Node, NodeState, Service, Task, TaskState } from '../../proto/generated/orch.js';
 import type { Control } from '../../client/control.js';
 import { convergence } from '../../chaos/invariants.js';
+import { RunClock } from '../../chaos/clock.js';
 import { allServices, disturbances, failedOutsideFaults, sampleOf, type Sample, type TimedFault } from '../../chaos/report.js';
 
 const at = (ms: number, running: number, answered = true): Sample => ({ at: ms, running, desired: 10, replicatedRunning: running, replicatedDesired: 10, answered });
@@ -37,7 +38,7 @@ test('a whole sample that says since when the services were whole ends the dip t
 
 test("a sample counts each service up to its own count: a start-first update's spare task hides no other service's gap", (t) => {
   const svc = (name: string, running: number, desired: number, wholeSince: number | null = 5000, global = false) => ({ name, global, running, desired, wholeSince });
-  const s = sampleOf([svc('api', 4, 3), svc('web', 5, 6, null), svc('agentd', 5, 5, 4000, true)], { at: 9000, askedAt: 8900, wall0: 1000 });
+  const s = sampleOf([svc('api', 4, 3), svc('web', 5, 6, null), svc('agentd', 5, 5, 4000, true)], { at: 9000, askedAt: 8900, toRun: (wall) => wall - 1000 });
   t.deepEqual([s.replicatedRunning, s.replicatedDesired, s.running, s.desired], [8, 9, 13, 14]);
   t.deepEqual(s.short, ['web 5/6']);
   t.deepEqual(s.services, [
@@ -103,4 +104,25 @@ test('a service is whole since the task that brought it to its count began to ru
   t.is((await convergence(ctl))[0]!.wholeSince, 3000, 'b replaced by c');
   tasks = [task('a', 1000)];
   t.is((await convergence(ctl))[0]!.wholeSince, null, 'short');
+});
+
+test("a step of the wall clock is seen between two readings, and wall times are placed on the run's clock by the offset in force when they were stamped", (t) => {
+  let mono = 100;
+  let wall = 1_000_000;
+  const clock = new RunClock({ mono: () => mono, wall: () => wall });
+  const tick = (ms: number, step = 0) => {
+    mono += ms;
+    wall += ms + step;
+    clock.read();
+  };
+  tick(250);
+  tick(250, 300); // drift under the threshold: no step
+  t.deepEqual(clock.steps, []);
+  const before = wall; // stamped on the wall clock just before the step
+  tick(250, 6400);
+  t.deepEqual(clock.steps, [{ at: 750, ms: 6400 }], 'the step alone, not the drift before it');
+  t.is(clock.toRun(wall), 750, 'a time stamped after the step');
+  t.is(clock.toRun(before), 500, 'a time stamped before it');
+  tick(250);
+  t.is(clock.toRun(wall - 100), 900);
 });
