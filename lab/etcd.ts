@@ -1,7 +1,7 @@
 // Starting a real etcd member as a child process (Debian's etcd-server), for
 // `orch dev`, the tests and the lab. The caller owns the returned process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,11 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   };
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new UnavailableError(`etcd exited at start (code ${child.exitCode}); see ${join(o.dataDir, 'etcd.log')}`);
+    if (child.exitCode !== null) {
+      const logFile = join(o.dataDir, 'etcd.log');
+      if (readFileSync(logFile, 'utf8').includes('bind: address already in use')) throw new PortTakenError(`etcd could not listen on ${host}:${o.clientPort} or :${o.peerPort}: in use; see ${logFile}`);
+      throw new UnavailableError(`etcd exited at start (code ${child.exitCode}); see ${logFile}`);
+    }
     if (await canConnect(host, o.clientPort)) return proc;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -126,6 +130,20 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** A port given to etcd was taken before it could listen there (a free port picked, then another process's connection took it). */
+export class PortTakenError extends UnavailableError {}
+
+/** Runs `start` (which picks its own free ports) again while a port it picked was taken meanwhile: three tries at most. */
+export async function onFreePorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt === 3) throw err;
+    }
+  }
+}
+
 export interface TempEtcd extends EtcdProcess {
   dir: string;
   /** Stops etcd and removes its data. */
@@ -135,7 +153,7 @@ export interface TempEtcd extends EtcdProcess {
 /** A throwaway etcd on free loopback ports with its data in a temp dir (and a quota, if given). */
 export async function tempEtcd(name = 'orch', quotaBytes?: number): Promise<TempEtcd> {
   const dir = mkdtempSync(join(tmpdir(), 'orch-etcd-'));
-  const proc = await startEtcd({ name, dataDir: dir, clientPort: await freePort(), peerPort: await freePort(), quotaBytes });
+  const proc = await onFreePorts(async () => startEtcd({ name, dataDir: dir, clientPort: await freePort(), peerPort: await freePort(), quotaBytes }));
   return {
     ...proc,
     dir,

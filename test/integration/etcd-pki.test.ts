@@ -12,7 +12,7 @@ import { etcdCerts } from '../../manager/ca/etcd-certs.js';
 import { loadSecrets } from '../../manager/ca/secrets.js';
 import { Manager } from '../../manager/index.js';
 import { Store } from '../../manager/store/index.js';
-import { startEtcd } from '../../lab/etcd.js';
+import { startEtcd, onFreePorts } from '../../lab/etcd.js';
 import { freePort } from '../../lab/ports.js';
 import { connect } from '../../client/control.js';
 import { etcdClientTls, loadClusterKey, loadTls } from '../../shared/tls/credentials.js';
@@ -25,7 +25,7 @@ test("orch etcd certs, then init: etcd demands its own CA's certificates; the ma
   t.deepEqual(await etcdCerts({ stateDir, out, members: [{ name: 'm1', ips: ['127.0.0.1'] }] }), { created: true });
   t.true(existsSync(join(stateDir, 'etcd-ca.key')), "etcd's CA waits for init in the state directory");
   const member = join(out, 'm1');
-  const etcd = await startEtcd({ name: 'm1', dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort(), tls: { ca: join(member, 'ca.crt'), cert: join(member, 'server.crt'), key: join(member, 'server.key') } });
+  const etcd = await onFreePorts(async () => startEtcd({ name: 'm1', dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort(), tls: { ca: join(member, 'ca.crt'), cert: join(member, 'server.crt'), key: join(member, 'server.key') } }));
   t.teardown(() => etcd.stop());
 
   // Without the CA in its state directory, init is refused and writes nothing.

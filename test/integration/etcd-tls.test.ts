@@ -7,7 +7,7 @@ import test from 'ava';
 import { Etcd3 } from 'etcd3';
 import { initCluster } from '../../manager/ca/init.js';
 import { Manager } from '../../manager/index.js';
-import { startEtcd } from '../../lab/etcd.js';
+import { startEtcd, onFreePorts } from '../../lab/etcd.js';
 import { freePort } from '../../lab/ports.js';
 import { issueCert, newCa, newKey } from '../../shared/tls/pki.js';
 import { connect } from '../../client/control.js';
@@ -26,7 +26,7 @@ test('a manager reaches an etcd that demands client certificates with --etcd-ca/
   const client = newKey();
   writeFileSync(files.key, client.keyPem);
   writeFileSync(files.cert, await issueCert(ca, client.publicKeyPem, { nodeId: 'orch', role: 'worker', clusterId: 'etcd' }));
-  const etcd = await startEtcd({ name: 'tls', dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort(), tls: { ca: files.ca, cert: files.serverCert, key: files.serverKey } });
+  const etcd = await onFreePorts(async () => startEtcd({ name: 'tls', dataDir: join(dir, 'etcd'), clientPort: await freePort(), peerPort: await freePort(), tls: { ca: files.ca, cert: files.serverCert, key: files.serverKey } }));
   t.teardown(() => etcd.stop());
   t.regex(etcd.endpoint, /^https:/);
   const etcdTls = { ca: files.ca, cert: files.cert, key: files.key };

@@ -7,7 +7,8 @@ import type { PingOutcome } from '../../manager/manager-links.js';
 import { Cache, keys, Store } from '../../manager/store/index.js';
 import { AlreadyExistsError, NotLeaderError } from '../../shared/errors.js';
 import { logger } from '../../shared/log.js';
-import { startEtcd, tempEtcd } from '../../lab/etcd.js';
+import { onFreePorts, PortTakenError, startEtcd, tempEtcd } from '../../lab/etcd.js';
+import { createServer } from 'node:net';
 import { connect } from '../../client/control.js';
 import { managerOnTempEtcd } from '../helpers/manager.js';
 import { freePort } from '../../lab/ports.js';
@@ -133,7 +134,8 @@ test("a follower claims the leader key as soon as it sees it gone, not at its ne
   t.true(after < 450, `elected ${after} ms after the key went (one key read, 250 ms, and a claim)`);
 });
 
-test('a follower replaces a silent leader when its silence runs out, not at its next check', async (t) => {
+// Serial: a timing of 1 s to within 150 ms, which the other tests' etcd starts beside it can stretch.
+test.serial('a follower replaces a silent leader when its silence runs out, not at its next check', async (t) => {
   let aAnswers = true;
   let lastAnswer = 0;
   // Each answer comes 20 ms after its ping, as over a network: the silence runs out 20 ms after a check.
@@ -224,13 +226,42 @@ test('the mirror follows writes, and catches up after etcd is killed and restart
   t.pass();
 });
 
+test('an etcd member whose port was taken before it could listen says so (PortTakenError), and onFreePorts starts it again on new ports', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'orch-etcd-taken-'));
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const takenPort = (taken.address() as { port: number }).port;
+  let tries = 0;
+  const etcd = await onFreePorts(async () => {
+    tries++;
+    return startEtcd({ name: 'm', dataDir: join(dir, 'm'), clientPort: await freePort(), peerPort: tries === 1 ? takenPort : await freePort() });
+  });
+  t.teardown(async () => {
+    await etcd.stop();
+    taken.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  t.is(tries, 2, 'the first start failed on the taken port, the second started');
+  await t.throwsAsync(startEtcd({ name: 'n', dataDir: join(dir, 'n'), clientPort: await freePort(), peerPort: takenPort }), { instanceOf: PortTakenError });
+});
+
 /** Three etcd members on loopback, each restartable on its own ports and data. */
 async function threeMembers(t: import('ava').ExecutionContext) {
   const dir = mkdtempSync(join(tmpdir(), 'orch-etcd3-'));
-  const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), peer: await freePort() })));
-  const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+  let ports: Array<{ client: number; peer: number }> = [];
+  let initialCluster = '';
   const start = (i: number) => startEtcd({ name: `m${i}`, dataDir: join(dir, `m${i}`), clientPort: ports[i]!.client, peerPort: ports[i]!.peer, initialCluster });
-  const members = await Promise.all([0, 1, 2].map(start));
+  const members = await onFreePorts(async () => {
+    ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), peer: await freePort() })));
+    initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
+    rmSync(dir, { recursive: true, force: true });
+    const started = await Promise.allSettled([0, 1, 2].map(start));
+    const up = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed) return up;
+    await Promise.all(up.map((m) => m.stop()));
+    throw failed.reason;
+  });
   t.teardown(async () => {
     await Promise.all(members.map((m) => m.stop()));
     rmSync(dir, { recursive: true, force: true });
