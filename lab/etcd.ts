@@ -1,7 +1,7 @@
 // Starting a real etcd member as a child process (Debian's etcd-server), for
 // `orch dev`, the tests and the lab. The caller owns the returned process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +76,9 @@ export interface EtcdProcess {
 export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   const host = o.host ?? '127.0.0.1';
   mkdirSync(o.dataDir, { recursive: true });
-  const log = openSync(join(o.dataDir, 'etcd.log'), 'a');
+  const logFile = join(o.dataDir, 'etcd.log');
+  const log = openSync(logFile, 'a');
+  const logFrom = fstatSync(log).size; // what this start writes: an earlier start's lines say nothing of it
   const client = `${o.tls ? 'https' : 'http'}://${host}:${o.clientPort}`;
   // Something answering there already would pass for our member (an etcd a killed `orch dev` of an older orch left, say).
   if (await canConnect(host, o.clientPort)) throw new UnavailableError(`something already listens on ${host}:${o.clientPort}: stop it (\`ss -ltnp 'sport = :${o.clientPort}'\` names it) or choose another port`);
@@ -98,15 +100,14 @@ export async function startEtcd(o: EtcdOptions): Promise<EtcdProcess> {
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      const logFile = join(o.dataDir, 'etcd.log');
-      if (readFileSync(logFile, 'utf8').includes('bind: address already in use')) throw new PortTakenError(`etcd could not listen on ${host}:${o.clientPort} or :${o.peerPort}: in use; see ${logFile}`);
+      if (readFileSync(logFile).subarray(logFrom).toString('utf8').includes('bind: address already in use')) throw new PortTakenError(`etcd could not listen on ${host}:${o.clientPort} or :${o.peerPort}: in use; see ${logFile}`);
       throw new UnavailableError(`etcd exited at start (code ${child.exitCode}); see ${logFile}`);
     }
     if (await canConnect(host, o.clientPort)) return proc;
     await new Promise((r) => setTimeout(r, 100));
   }
   await proc.stop();
-  throw new UnavailableError(`etcd did not start listening on ${client} within 15s; see ${join(o.dataDir, 'etcd.log')}`);
+  throw new UnavailableError(`etcd did not start listening on ${client} within 15s; see ${logFile}`);
 }
 
 /** Polls until something accepts TCP connections at host:port; false after `timeoutMs`. */
